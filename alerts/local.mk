@@ -1,0 +1,1 @@
+# alerts: sources are added here as modules land.

@@ -1,0 +1,1 @@
+# analyzer: sources are added here as modules land.

@@ -1,0 +1,1 @@
+# collector: sources are added here as modules land.

@@ -1,0 +1,1 @@
+# config/: the configuration parser and the example configurations.
