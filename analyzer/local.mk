@@ -1,1 +1,6 @@
 # analyzer: sources are added here as modules land.
+libipamwatch_a_SOURCES += analyzer/overlap.c analyzer/overlap.h analyzer/freespace.c analyzer/freespace.h
+libipamwatch_a_SOURCES += analyzer/rrd_store.c analyzer/rrd_store.h
+libipamwatch_a_SOURCES += analyzer/journal.c analyzer/journal.h
+EXTRA_DIST += docs/journal.md
+EXTRA_DIST += docs/rrd.md

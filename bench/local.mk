@@ -1,1 +1,31 @@
-# bench: sources are added here as modules land.
+# bench/: benchmarks, built only by `make bench` (never installed). Use an optimised build
+# without sanitizers: `CFLAGS=-O2 /work/main/configure && make bench`. Further benchmarks add
+# themselves with `EXTRA_PROGRAMS += ...` and `bench: bench-NAME`.
+EXTRA_PROGRAMS = bench/gen_cidrs bench/bench_overlap
+bench_gen_cidrs_SOURCES = bench/gen_cidrs.c
+bench_bench_overlap_SOURCES = bench/bench_overlap.c
+bench_bench_overlap_LDADD = $(IPAMWATCH_LIBS)
+EXTRA_DIST += bench/overlap_baseline.py bench/run-overlap.sh bench/RESULTS.md
+CLEANFILES += bench/gen_cidrs$(EXEEXT) bench/bench_overlap$(EXEEXT) bench/cidrs-*.txt
+
+.PHONY: bench bench-overlap
+bench: bench-overlap
+# Overlap scan, incremental latency, free space, memory; Python ipaddress baseline alongside.
+bench-overlap: bench/gen_cidrs$(EXEEXT) bench/bench_overlap$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	$(SHELL) $(top_srcdir)/bench/run-overlap.sh bench/gen_cidrs$(EXEEXT) \
+	  bench/bench_overlap$(EXEEXT) '$(PYTHON3)' $(top_srcdir)/bench/overlap_baseline.py
+
+# RRD: one step for 10,000 files directly and through a private rrdcached (bench/rrd_bench.sh).
+EXTRA_PROGRAMS += bench/rrd_bench
+bench_rrd_bench_SOURCES = bench/rrd_bench.c
+bench_rrd_bench_LDADD = $(IPAMWATCH_LIBS)
+EXTRA_DIST += bench/rrd_bench.sh
+CLEANFILES += bench/rrd_bench$(EXEEXT)
+.PHONY: bench-rrd
+bench: bench-rrd
+bench-rrd: bench/rrd_bench$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	$(SHELL) $(top_srcdir)/bench/rrd_bench.sh bench/rrd_bench$(EXEEXT)

@@ -8,4 +8,12 @@
 /* Exit statuses shared by every subcommand. */
 #define EXIT_USAGE 2
 
+/* ipamwatch broker: the development Kafka broker (cli/cmd_broker.c). */
+int cmd_broker(int argc, char **argv);
+
+/* ipamwatch check: validates the configuration and prints it redacted (cli/cmd_check.c). */
+int cmd_check(int argc, char **argv);
+/* ipamwatch collect: inventory into Kafka (cli/cmd_collect.c). */
+int cmd_collect(int argc, char **argv);
+
 #endif

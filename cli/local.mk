@@ -1,4 +1,7 @@
 # cli/: the `ipamwatch` front end.
 bin_PROGRAMS += ipamwatch
 ipamwatch_SOURCES = cli/main.c cli/commands.h
+ipamwatch_SOURCES += cli/cmd_broker.c
+ipamwatch_SOURCES += cli/cmd_check.c
+ipamwatch_SOURCES += cli/cmd_collect.c
 ipamwatch_LDADD = $(IPAMWATCH_LIBS)

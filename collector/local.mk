@@ -1,1 +1,11 @@
 # collector: sources are added here as modules land.
+libipamwatch_a_SOURCES += \
+	collector/aws_client.c collector/aws_client.h \
+	collector/aws_creds.c collector/aws_creds.h \
+	collector/ec2_xml.c collector/ec2_xml.h \
+	collector/ec2_ipam.c collector/ec2_ipam.h \
+	collector/ipam_map.c collector/ipam_map.h \
+	collector/publisher.c collector/publisher.h \
+	collector/inventory.c collector/inventory.h \
+	collector/cli_files.c collector/cli_files.h \
+	collector/collector.c collector/collector.h

@@ -4,3 +4,6 @@ libipamwatch_a_SOURCES += \
 	common/xalloc.c common/xalloc.h \
 	common/units.c common/units.h \
 	common/kv.h
+libipamwatch_a_SOURCES += common/record.c common/record.h
+libipamwatch_a_SOURCES += common/prefix.c common/prefix.h
+libipamwatch_a_SOURCES += common/kafka.c common/kafka.h common/devbroker.c common/devbroker.h

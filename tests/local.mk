@@ -11,3 +11,138 @@ TESTS += tests/unit/test_units
 
 TESTS += tests/integration/01-cli.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/01-cli.sh
+
+# Kafka client layer and development broker.
+check_PROGRAMS += tests/unit/test_kafka tests/tools/kafka_tool
+tests_unit_test_kafka_SOURCES = tests/unit/test_kafka.c tests/unit/testing.h
+tests_unit_test_kafka_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_kafka_LDADD = $(UNIT_LDADD)
+tests_tools_kafka_tool_SOURCES = tests/tools/kafka_tool.c
+tests_tools_kafka_tool_LDADD = $(IPAMWATCH_LIBS)
+TESTS += tests/unit/test_kafka tests/integration/03-broker.sh
+EXTRA_DIST += tests/integration/03-broker.sh tests/integration/kafka_records.py
+
+# Address-space engine: prefixes, overlap index, free space.
+check_PROGRAMS += tests/unit/test_prefix tests/unit/test_overlap tests/unit/test_freespace
+tests_unit_test_prefix_SOURCES = tests/unit/test_prefix.c tests/unit/testing.h
+tests_unit_test_prefix_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_prefix_LDADD = $(UNIT_LDADD)
+tests_unit_test_overlap_SOURCES = tests/unit/test_overlap.c tests/unit/testing.h
+tests_unit_test_overlap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_overlap_LDADD = $(UNIT_LDADD)
+tests_unit_test_freespace_SOURCES = tests/unit/test_freespace.c tests/unit/testing.h
+tests_unit_test_freespace_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_freespace_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_prefix tests/unit/test_overlap tests/unit/test_freespace
+
+# Record format: unit test, golden records (also the documented examples), fuzz entry point.
+check_PROGRAMS += tests/unit/test_record
+tests_unit_test_record_SOURCES = tests/unit/test_record.c tests/unit/testing.h
+tests_unit_test_record_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_record_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_record_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_record
+EXTRA_DIST += docs/records.md tests/fuzz/fuzz_record.c \
+	tests/data/records/pass_begin.json \
+	tests/data/records/ipam.json \
+	tests/data/records/scope.json \
+	tests/data/records/pool.json \
+	tests/data/records/pool_cidr.json \
+	tests/data/records/allocation.json \
+	tests/data/records/resource_cidr.json \
+	tests/data/records/discovered_account.json \
+	tests/data/records/pass_end.json \
+	tests/data/records/event.json \
+	tests/data/records/event_failed.json \
+	tests/data/records/event_release.json \
+	tests/data/records/event_unparsed.json \
+	tests/data/records/alert.json \
+	tests/fuzz/corpus/record/pool.json \
+	tests/fuzz/corpus/record/event.json \
+	tests/fuzz/corpus/record/event_failed.json \
+	tests/fuzz/corpus/record/event_unparsed.json \
+	tests/fuzz/corpus/record/pass_end.json \
+	tests/fuzz/corpus/record/alert.json
+
+# AWS client of the collector: credentials, transport, streaming EC2 XML, IPAM operations.
+check_PROGRAMS += tests/unit/test_aws_client tests/unit/test_aws_creds tests/unit/test_aws_xml \
+	tests/tools/aws_tool
+tests_unit_test_aws_client_SOURCES = tests/unit/test_aws_client.c tests/unit/testing.h \
+	tests/unit/aws_test_server.h
+tests_unit_test_aws_client_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aws_client_LDADD = $(UNIT_LDADD)
+tests_unit_test_aws_creds_SOURCES = tests/unit/test_aws_creds.c tests/unit/testing.h \
+	tests/unit/aws_test_server.h
+tests_unit_test_aws_creds_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aws_creds_LDADD = $(UNIT_LDADD)
+tests_unit_test_aws_xml_SOURCES = tests/unit/test_aws_xml.c tests/unit/testing.h
+tests_unit_test_aws_xml_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_aws_xml_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aws_xml_LDADD = $(UNIT_LDADD)
+tests_tools_aws_tool_SOURCES = tests/tools/aws_tool.c
+tests_tools_aws_tool_LDADD = $(IPAMWATCH_LIBS)
+TESTS += tests/unit/test_aws_client tests/unit/test_aws_creds tests/unit/test_aws_xml \
+	tests/integration/05-aws-client.sh
+EXTRA_DIST += tests/integration/05-aws-client.sh \
+	tests/data/aws-client/describe-ipam-pools.xml \
+	tests/data/aws-client/get-ipam-resource-cidrs.xml \
+	tests/data/aws-client/get-ipam-pool-allocations.xml \
+	tests/data/aws-client/get-ipam-pool-cidrs.xml \
+	tests/data/aws-client/error.xml \
+	tests/data/aws-client/sts-assume-role.xml \
+	tests/data/aws-client/sts-error.xml \
+	tests/data/aws-client/billion-laughs.xml \
+	tests/data/aws-client/external-entity.xml
+
+# rrd_store: RRD files directly and through a real rrdcached (spawned on a temp socket).
+check_PROGRAMS += tests/unit/test_rrd_store
+tests_unit_test_rrd_store_SOURCES = tests/unit/test_rrd_store.c tests/unit/testing.h
+tests_unit_test_rrd_store_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_rrd_store_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_rrd_store
+
+# Configuration: parser, key table, secrets, [kafka] validation; `ipamwatch check`.
+check_PROGRAMS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/testing.h
+tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_config tests/integration/02-check.sh
+EXTRA_DIST += tests/integration/02-check.sh \
+	tests/data/config/unknown-key.conf \
+	tests/data/config/bad-duration.conf \
+	tests/data/config/bad-kafka-property.conf \
+	tests/data/config/bad-kafka-value.conf \
+	tests/data/config/unknown-empty-section.conf \
+	tests/fuzz/fuzz_config.c tests/fuzz/corpus/config
+
+# Fuzzing: `make fuzz` (configure with CC=clang --enable-fuzzers) builds every
+# tests/fuzz/fuzz_*.c against the instrumented library and runs each for FUZZ_SECONDS.
+FUZZ_SECONDS = 20
+if ENABLE_FUZZERS
+AM_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined
+AM_LDFLAGS += -fsanitize=address,undefined
+FUZZ_ENABLED = yes
+else
+FUZZ_ENABLED = no
+endif
+.PHONY: fuzz
+fuzz: libipamwatch.a
+	FUZZ_ENABLED=$(FUZZ_ENABLED) CC='$(CC)' top_srcdir='$(top_srcdir)' \
+	FUZZ_CFLAGS='$(DEFS) $(DEFAULT_INCLUDES) -I$(top_srcdir) -I$(top_srcdir)/common $(CPPFLAGS) $(AM_CFLAGS) $(CFLAGS)' \
+	FUZZ_LIBS='$(IPAMWATCH_LIBS) $(LIBS)' $(SHELL) $(top_srcdir)/tests/fuzz/run.sh $(FUZZ_SECONDS)
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/fuzz_prefix.c tests/fuzz/fuzz_overlap.c \
+	tests/fuzz/corpus/prefix tests/fuzz/corpus/overlap
+
+check_PROGRAMS += tests/unit/test_journal
+tests_unit_test_journal_SOURCES = tests/unit/test_journal.c tests/unit/testing.h
+tests_unit_test_journal_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_journal_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_journal
+
+# AWS-shaped test endpoint (EC2 IPAM, STS, CloudTrail, IMDS, container credentials), its
+# dataset generator and strict model check; a small generated organisation as fixture.
+TESTS += tests/aws/test_fake_aws.py tests/integration/04-fake-aws.sh
+EXTRA_DIST += tests/integration/04-fake-aws.sh tests/aws/fake_aws.py tests/aws/aws_model.py \
+	tests/aws/aws_auth.py tests/aws/dataset.py tests/aws/gen_dataset.py \
+	tests/aws/test_fake_aws.py tests/aws/measure_fake_aws.py tests/aws/README.md tests/data/aws

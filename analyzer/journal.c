@@ -1,0 +1,1564 @@
+/* journal: the tamper-evident audit journal (append-only, hash-chained, one segment a day).
+ *
+ * DESIGN: appending formats the record line at once (seq, write time, prev digest) and keeps
+ * it in memory; journal_sync() appends the pending lines to their segments with plain
+ * write(2) on O_APPEND descriptors, fdatasyncs, then replaces HEAD (temp file, fsync,
+ * rename, directory fsync). A crash can therefore leave (a) a partial last line, never
+ * synced, which the next open cuts, or (b) complete records beyond HEAD's seq, which are
+ * valid and make HEAD catch up at the next open. Anything else (HEAD ahead of the records,
+ * HEAD not matching its record) is damage, and open refuses to continue the chain so that a
+ * restart cannot overwrite HEAD and hide it.
+ *
+ * Idempotency keys live in an open-addressing table of 16-byte slots: a 64-bit hash of the
+ * key as journaled (its JSON string text) and the record's location (segment index << 44 |
+ * byte offset). A hash hit is confirmed by re-reading that record's key (from the pending
+ * buffer or with one pread), so a 64-bit collision never drops a record; hits only happen on
+ * replays, so the confirmation costs nothing in steady state.
+ *
+ * Verification streams the segments with one record of lookahead, which is enough to tell
+ * an edited record from an edited successor, a removed line from a swapped pair, and an
+ * inserted line from the genuine record next to it.
+ */
+#define LOG_MODULE "journal"
+#include "analyzer/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define SHA_LEN        32
+#define SEG_SUFFIX     ".jsonl"
+#define SEG_NAME_LEN   16 /* "YYYY-MM-DD.jsonl" */
+#define HEAD_NAME      "HEAD"
+#define HEAD_TMP       "HEAD.tmp"
+#define HEAD_CHECK_HEX 16
+#define LOC_OFF_BITS   44
+#define LOC_OFF_MASK   ((UINT64_C(1) << LOC_OFF_BITS) - 1)
+#define LOC_MAX_SEGS   (UINT64_C(1) << (64 - LOC_OFF_BITS))
+#define TIME_MIN       INT64_C(-62135596800) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX       INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define RFC3339_LEN    20
+#define DAY_SECONDS    86400
+
+static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        err[0] = '\0';
+    /* A truncated message is still useful: vsnprintf terminated it. */
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1; /* uppercase is not canonical */
+}
+
+static bool hex_decode(const char *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* SHA-256 of `len` bytes with a reusable context; returns 0 or -EIO. */
+static int sha256(EVP_MD_CTX *ctx, const void *data, size_t len, unsigned char *out)
+{
+    unsigned int n = 0;
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != SHA_LEN)
+        return -EIO;
+    return 0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Formats `t` as YYYY-MM-DDTHH:MM:SSZ (21 bytes with the NUL); false outside 0001..9999. */
+static bool format_rfc3339(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    if ((int64_t)t < TIME_MIN || (int64_t)t > TIME_MAX || !gmtime_r(&t, &tm))
+        return false;
+    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return n == RFC3339_LEN && (size_t)n < len;
+}
+
+/* Parses exactly the form format_rfc3339() writes; false for anything else. */
+static bool parse_rfc3339(const char *s, size_t len, time_t *out)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (len != RFC3339_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return false;
+    }
+    struct tm tm = {0};
+    tm.tm_year = atoi(s) - 1900;
+    tm.tm_mon = (s[5] - '0') * 10 + (s[6] - '0') - 1;
+    tm.tm_mday = (s[8] - '0') * 10 + (s[9] - '0');
+    tm.tm_hour = (s[11] - '0') * 10 + (s[12] - '0');
+    tm.tm_min = (s[14] - '0') * 10 + (s[15] - '0');
+    tm.tm_sec = (s[17] - '0') * 10 + (s[18] - '0');
+    time_t t = timegm(&tm);
+    char back[RFC3339_LEN + 1];
+    /* The round trip rejects out-of-range fields such as 2024-02-30 or 25:00:00. */
+    if (!format_rfc3339(t, back, sizeof back) || memcmp(back, s, len) != 0)
+        return false;
+    *out = t;
+    return true;
+}
+
+/* Name of the segment of `day` (days since the epoch; years 1..9999, as the clock is checked
+ * before a segment is made). */
+static void segment_name(int64_t day, char *buf, size_t len)
+{
+    char ts[RFC3339_LEN + 1];
+    if (!format_rfc3339((time_t)(day * DAY_SECONDS), ts, sizeof ts))
+        snprintf(ts, sizeof ts, "%s", "0000-00-00");
+    snprintf(buf, len, "%.10s" SEG_SUFFIX, ts);
+}
+
+/* True for "YYYY-MM-DD.jsonl" naming a real date; stores its day number. */
+static bool segment_day(const char *name, int64_t *day)
+{
+    char ts[RFC3339_LEN + 1];
+    time_t t;
+    if (strlen(name) != SEG_NAME_LEN || strcmp(name + 10, SEG_SUFFIX) != 0)
+        return false;
+    snprintf(ts, sizeof ts, "%.10sT00:00:00Z", name);
+    if (!parse_rfc3339(ts, RFC3339_LEN, &t))
+        return false;
+    *day = floor_div((int64_t)t, DAY_SECONDS);
+    return true;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the segment files of `dirfd` sorted by name (= by day). The array and its strings
+ * are owned by the caller. Returns 0 or -errno. */
+static int list_segments(int dirfd, char ***names, size_t *count)
+{
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    rewinddir(d);
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int64_t day;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!segment_day(de->d_name, &day))
+            continue;
+        v = xgrow(v, &cap, n + 1, sizeof *v);
+        v[n++] = xstrdup(de->d_name);
+    }
+    int rc = errno ? -errno : 0;
+    closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_names);
+    *names = v;
+    *count = n;
+    return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char *path = xstrdup(dir);
+    int rc = 0;
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            rc = -errno;
+            break;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    free(path);
+    return rc;
+}
+
+/* Text of `s` as a JSON string (quotes and escapes), owned by the caller; NULL when `s` is
+ * not valid UTF-8. */
+static char *json_quote(const char *s)
+{
+    json_t *str = json_string(s);
+    if (!str)
+        return NULL;
+    char *text = json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(str);
+    return text;
+}
+
+/* ---- HEAD ------------------------------------------------------------------------------- */
+
+struct head {
+    uint64_t seq;
+    unsigned char digest[SHA_LEN];
+};
+
+/* HEAD is one line "<seq> <digest hex> <check>\n" where check is the first 16 hex digits of
+ * SHA-256("<seq> <digest hex>"), so an edited HEAD is told apart from an edited record. */
+static int head_format(EVP_MD_CTX *ctx, const struct head *h, char *buf, size_t len)
+{
+    char hex[JOURNAL_DIGEST_HEX + 1], check[2 * SHA_LEN + 1];
+    unsigned char sum[SHA_LEN];
+    hex_encode(h->digest, SHA_LEN, hex);
+    char body[128];
+    int n = snprintf(body, sizeof body, "%" PRIu64 " %s", h->seq, hex);
+    if (n < 0 || (size_t)n >= sizeof body || sha256(ctx, body, (size_t)n, sum) != 0)
+        return -EIO;
+    hex_encode(sum, SHA_LEN, check);
+    n = snprintf(buf, len, "%s %.*s\n", body, HEAD_CHECK_HEX, check);
+    return (n < 0 || (size_t)n >= len) ? -ENOSPC : n;
+}
+
+/* Reads HEAD. Returns 0, -ENOENT when absent, -EBADMSG with the reason in `why` when it is
+ * malformed or its check does not match, other -errno on I/O errors. */
+static int head_read(int dirfd, EVP_MD_CTX *ctx, struct head *h, char *why, size_t whylen)
+{
+    int fd = openat(dirfd, HEAD_NAME, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int rc = n < 0 ? -errno : 0;
+    close(fd);
+    if (rc)
+        return rc;
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long seq = strtoull(buf, &end, 10);
+    if (errno || end == buf || buf[0] < '0' || buf[0] > '9' || *end != ' ' ||
+        strlen(end + 1) < JOURNAL_DIGEST_HEX || !hex_decode(end + 1, SHA_LEN, h->digest)) {
+        set_err(why, whylen, "HEAD is not \"<seq> <digest> <check>\"");
+        return -EBADMSG;
+    }
+    h->seq = seq;
+    char want[256];
+    if (head_format(ctx, h, want, sizeof want) < 0 || strcmp(want, buf) != 0) {
+        set_err(why, whylen, "HEAD's check does not match its seq and digest (HEAD was edited)");
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+static int head_write(int dirfd, EVP_MD_CTX *ctx, bool do_fsync, const struct head *h)
+{
+    char buf[256];
+    int n = head_format(ctx, h, buf, sizeof buf);
+    if (n < 0)
+        return n;
+    int fd = openat(dirfd, HEAD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = write_all(fd, buf, (size_t)n);
+    if (rc == 0 && do_fsync && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(dirfd, HEAD_TMP, dirfd, HEAD_NAME) != 0)
+        rc = -errno;
+    if (rc == 0 && do_fsync && fsync(dirfd) != 0)
+        rc = -errno;
+    return rc;
+}
+
+/* ---- line walker over all segments ------------------------------------------------------ */
+
+struct wline {
+    char *buf;
+    size_t cap;
+    size_t len;    /* without the newline */
+    bool complete; /* ended with a newline */
+    size_t seg;
+    uint64_t lineno;
+    uint64_t offset;
+};
+
+struct walker {
+    int dirfd;
+    char **names;
+    size_t n;
+    size_t idx;
+    FILE *f;
+    uint64_t lineno;
+    uint64_t offset;
+};
+
+/* Next line of the journal. Returns 1, 0 at the end, or -errno. */
+static int walker_next(struct walker *w, struct wline *out)
+{
+    for (;;) {
+        if (!w->f) {
+            if (w->idx >= w->n)
+                return 0;
+            int fd = openat(w->dirfd, w->names[w->idx], O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return -errno;
+            w->f = fdopen(fd, "r");
+            if (!w->f) {
+                int rc = -errno;
+                close(fd);
+                return rc;
+            }
+            w->lineno = 0;
+            w->offset = 0;
+        }
+        errno = 0;
+        ssize_t n = getline(&out->buf, &out->cap, w->f);
+        if (n < 0) {
+            int rc = ferror(w->f) ? -(errno ? errno : EIO) : 0;
+            fclose(w->f);
+            w->f = NULL;
+            if (rc)
+                return rc;
+            w->idx++;
+            continue;
+        }
+        out->complete = out->buf[n - 1] == '\n';
+        out->len = (size_t)n - (out->complete ? 1 : 0);
+        out->seg = w->idx;
+        out->lineno = ++w->lineno;
+        out->offset = w->offset;
+        w->offset += (uint64_t)n;
+        return 1;
+    }
+}
+
+static void walker_close(struct walker *w)
+{
+    if (w->f)
+        fclose(w->f);
+    w->f = NULL;
+}
+
+/* ---- record parsing --------------------------------------------------------------------- */
+
+static const char *skip_json_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static bool expect_lit(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* Seq and key text (the JSON string with its quotes) of a record line. The fast path reads
+ * the fixed field order this module writes; anything else is parsed with jansson and the key
+ * re-quoted into *owned (freed by the caller). Returns false when the line is no record. */
+static bool line_seq_key(const char *line, size_t len, uint64_t *seq, const char **key,
+                         size_t *keylen, char **owned)
+{
+    const char *p = line, *end = line + len, *k;
+    *owned = NULL;
+    if (expect_lit(&p, end, "{\"seq\":") && p < end && *p >= '1' && *p <= '9') {
+        uint64_t v = 0;
+        bool ok = true;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (v > (UINT64_MAX - 9) / 10)
+                ok = false;
+            v = v * 10 + (uint64_t)(*p++ - '0');
+        }
+        if (ok && expect_lit(&p, end, ",\"ts\":") && (p = skip_json_string(p, end)) &&
+            expect_lit(&p, end, ",\"event_time\":") && (p = skip_json_string(p, end)) &&
+            expect_lit(&p, end, ",\"kind\":") && (p = skip_json_string(p, end)) &&
+            expect_lit(&p, end, ",\"key\":") && (k = p, p = skip_json_string(p, end)) &&
+            expect_lit(&p, end, ",\"prev\":\"")) {
+            *seq = v;
+            *key = k;
+            *keylen = (size_t)(p - k) - strlen(",\"prev\":\"");
+            return true;
+        }
+    }
+    json_t *o = json_loadb(line, len, 0, NULL);
+    json_t *jseq = json_object_get(o, "seq");
+    const char *s = json_string_value(json_object_get(o, "key"));
+    bool ok = json_is_integer(jseq) && json_integer_value(jseq) > 0 && s && *s;
+    if (ok) {
+        *owned = json_quote(s);
+        ok = *owned != NULL;
+    }
+    if (ok) {
+        *seq = (uint64_t)json_integer_value(jseq);
+        *key = *owned;
+        *keylen = strlen(*owned);
+    }
+    json_decref(o);
+    return ok;
+}
+
+struct vrec {
+    uint64_t seq;
+    unsigned char prev[SHA_LEN];
+    time_t ts;
+    time_t event_time;
+};
+
+/* seq, ts, event_time, kind, key, prev, data */
+#define RECORD_FIELDS 7
+
+/* Full parse and validation of a record line. On success returns the object (owned by the
+ * caller) and fills `v`; else NULL with the reason in `why`. */
+static json_t *parse_record(const char *line, size_t len, struct vrec *v, char *why, size_t whylen)
+{
+    json_error_t e;
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+    if (!o) {
+        set_err(why, whylen, "not valid JSON (%s at column %d)", e.text, e.column);
+        return NULL;
+    }
+    const char *bad = NULL;
+    json_t *jseq = json_object_get(o, "seq");
+    const char *ts = json_string_value(json_object_get(o, "ts"));
+    const char *et = json_string_value(json_object_get(o, "event_time"));
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    const char *key = json_string_value(json_object_get(o, "key"));
+    const char *prev = json_string_value(json_object_get(o, "prev"));
+    if (!json_is_object(o))
+        bad = "not a JSON object";
+    else if (json_object_size(o) != RECORD_FIELDS)
+        bad = "fields missing or added";
+    else if (!json_is_integer(jseq) || json_integer_value(jseq) <= 0)
+        bad = "seq is not a positive integer";
+    else if (!ts || !parse_rfc3339(ts, strlen(ts), &v->ts))
+        bad = "ts is not an RFC 3339 UTC time";
+    else if (!et || !parse_rfc3339(et, strlen(et), &v->event_time))
+        bad = "event_time is not an RFC 3339 UTC time";
+    else if (!kind || !*kind)
+        bad = "kind is missing or empty";
+    else if (!key || !*key)
+        bad = "key is missing or empty";
+    else if (!prev || strlen(prev) != JOURNAL_DIGEST_HEX || !hex_decode(prev, SHA_LEN, v->prev))
+        bad = "prev is not a lowercase hex SHA-256 digest";
+    else if (!json_is_object(json_object_get(o, "data")))
+        bad = "data is not an object";
+    if (bad) {
+        set_err(why, whylen, "%s", bad);
+        json_decref(o);
+        return NULL;
+    }
+    v->seq = (uint64_t)json_integer_value(jseq);
+    return o;
+}
+
+/* ---- the writer ------------------------------------------------------------------------- */
+
+struct segment {
+    char name[SEG_NAME_LEN + 1];
+    int64_t day;
+    uint64_t size;      /* bytes on disk plus bytes pending for it */
+    uint64_t disk_size; /* bytes on disk */
+    bool linked;        /* its directory entry is durable */
+};
+
+struct pending {
+    size_t seg;
+    uint64_t offset; /* where the line will start in the segment */
+    char *line;      /* with its newline */
+    size_t len;
+    size_t key_off, key_len; /* the quoted key inside `line` */
+};
+
+struct key_slot {
+    uint64_t hash; /* 0 = empty */
+    uint64_t loc;  /* segment index << LOC_OFF_BITS | offset */
+};
+
+struct journal {
+    char *dir;
+    int dirfd;
+    bool fsync;
+    EVP_MD_CTX *md;
+    journal_clock_fn now;
+    void *now_arg;
+    uint64_t (*key_hash)(const char *key, size_t len);
+    int failed; /* sticky -errno after a failed fsync */
+
+    struct segment *segs;
+    size_t nsegs, segcap;
+    int fd; /* O_APPEND descriptor of segs[fd_seg], or -1 */
+    size_t fd_seg;
+
+    uint64_t seq; /* last appended */
+    unsigned char digest[SHA_LEN];
+
+    struct pending *pend;
+    size_t npend, pendcap;
+    char *wbuf;
+    size_t wcap;
+
+    struct key_slot *slots;
+    size_t slot_cap, slot_count;
+};
+
+static time_t default_clock(void *arg)
+{
+    (void)arg;
+    return time(NULL);
+}
+
+/* FNV-1a followed by the splitmix64 finalizer. */
+static uint64_t default_key_hash(const char *key, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    h ^= h >> 30;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= UINT64_C(0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h;
+}
+
+static uint64_t key_hash(const journal_t *j, const char *key, size_t len)
+{
+    uint64_t h = j->key_hash(key, len);
+    return h ? h : 1;
+}
+
+static void slots_insert(journal_t *j, uint64_t hash, uint64_t loc)
+{
+    if ((j->slot_count + 1) * 4 > j->slot_cap * 3) {
+        size_t ncap = j->slot_cap ? j->slot_cap * 2 : 1024;
+        struct key_slot *ns = xcalloc(ncap, sizeof *ns);
+        for (size_t i = 0; i < j->slot_cap; i++) {
+            if (!j->slots[i].hash)
+                continue;
+            size_t k = j->slots[i].hash & (ncap - 1);
+            while (ns[k].hash)
+                k = (k + 1) & (ncap - 1);
+            ns[k] = j->slots[i];
+        }
+        free(j->slots);
+        j->slots = ns;
+        j->slot_cap = ncap;
+    }
+    size_t k = hash & (j->slot_cap - 1);
+    while (j->slots[k].hash)
+        k = (k + 1) & (j->slot_cap - 1);
+    j->slots[k].hash = hash;
+    j->slots[k].loc = loc;
+    j->slot_count++;
+}
+
+/* Reads the line starting at `off` in segment `seg` and compares its key. */
+static bool disk_key_equals(journal_t *j, size_t seg, uint64_t off, const char *key, size_t len)
+{
+    int fd = openat(j->dirfd, j->segs[seg].name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        LOG_WARN("openat %s: %s: cannot confirm a duplicate key; journaling it again",
+                 j->segs[seg].name, strerror(errno));
+        return false;
+    }
+    size_t cap = 4096, have = 0;
+    char *buf = xmalloc(cap);
+    bool equal = false;
+    for (;;) {
+        ssize_t n = pread(fd, buf + have, cap - have, (off_t)(off + have));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            LOG_WARN("pread %s: %s: cannot confirm a duplicate key; journaling it again",
+                     j->segs[seg].name, strerror(errno));
+            break;
+        }
+        char *nl = memchr(buf + have, '\n', (size_t)n);
+        have += (size_t)n;
+        if (nl || n == 0) {
+            size_t linelen = nl ? (size_t)(nl - buf) : have;
+            uint64_t seq;
+            const char *k;
+            size_t klen;
+            char *owned;
+            if (line_seq_key(buf, linelen, &seq, &k, &klen, &owned))
+                equal = klen == len && memcmp(k, key, len) == 0;
+            free(owned);
+            break;
+        }
+        if (have == cap)
+            buf = xrealloc(buf, cap *= 2);
+    }
+    free(buf);
+    close(fd);
+    return equal;
+}
+
+static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
+{
+    size_t seg = (size_t)(loc >> LOC_OFF_BITS);
+    uint64_t off = loc & LOC_OFF_MASK;
+    if (seg >= j->nsegs)
+        return false;
+    if (off < j->segs[seg].disk_size)
+        return disk_key_equals(j, seg, off, key, len);
+    size_t lo = 0, hi = j->npend;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct pending *p = &j->pend[mid];
+        if (p->seg < seg || (p->seg == seg && p->offset < off))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == j->npend || j->pend[lo].seg != seg || j->pend[lo].offset != off)
+        return false;
+    const struct pending *p = &j->pend[lo];
+    return p->key_len == len && memcmp(p->line + p->key_off, key, len) == 0;
+}
+
+static bool key_seen(journal_t *j, uint64_t hash, const char *key, size_t len)
+{
+    if (!j->slot_cap)
+        return false;
+    for (size_t k = hash & (j->slot_cap - 1); j->slots[k].hash; k = (k + 1) & (j->slot_cap - 1)) {
+        if (j->slots[k].hash == hash && key_at(j, j->slots[k].loc, key, len))
+            return true;
+    }
+    return false;
+}
+
+static size_t segment_push(journal_t *j, int64_t day, uint64_t size, bool linked)
+{
+    j->segs = xgrow(j->segs, &j->segcap, j->nsegs + 1, sizeof *j->segs);
+    struct segment *s = &j->segs[j->nsegs];
+    segment_name(day, s->name, sizeof s->name);
+    s->day = day;
+    s->size = s->disk_size = size;
+    s->linked = linked;
+    return j->nsegs++;
+}
+
+/* Scans the segments: keys, chain tail, HEAD's record, torn last line. */
+static int journal_scan(journal_t *j, const struct head *head, char *err, size_t errlen)
+{
+    struct walker w = {.dirfd = j->dirfd, .n = j->nsegs};
+    struct wline cur = {0};
+    char *last = NULL;
+    size_t last_cap = 0, last_len = 0;
+    uint64_t records = 0, last_seq = 0;
+    bool head_found = head->seq == 0, torn = false, warned = false;
+    struct wline torn_at = {0};
+    int rc;
+
+    w.names = xcalloc(j->nsegs ? j->nsegs : 1, sizeof *w.names);
+    for (size_t i = 0; i < j->nsegs; i++)
+        w.names[i] = j->segs[i].name;
+    while ((rc = walker_next(&w, &cur)) == 1) {
+        if (!cur.complete) {
+            if (cur.seg + 1 == j->nsegs) {
+                torn = true;
+                torn_at = cur;
+                break;
+            }
+            LOG_ERR("%s:%" PRIu64 ": line cut short inside the chain; journal_verify will "
+                    "report it",
+                    j->segs[cur.seg].name, cur.lineno);
+            continue;
+        }
+        uint64_t seq = 0;
+        const char *key;
+        size_t keylen;
+        char *owned;
+        if (!line_seq_key(cur.buf, cur.len, &seq, &key, &keylen, &owned)) {
+            if (!warned)
+                LOG_ERR("%s:%" PRIu64 ": not a journal record; journal_verify will report it",
+                        j->segs[cur.seg].name, cur.lineno);
+            warned = true;
+            seq = last_seq + 1;
+        } else {
+            if (seq != last_seq + 1 && !warned) {
+                LOG_ERR("%s:%" PRIu64 ": seq %" PRIu64 " follows seq %" PRIu64
+                        "; journal_verify will report the damage",
+                        j->segs[cur.seg].name, cur.lineno, seq, last_seq);
+                warned = true;
+            }
+            slots_insert(j, key_hash(j, key, keylen),
+                         (uint64_t)cur.seg << LOC_OFF_BITS | cur.offset);
+            free(owned);
+        }
+        if (seq == head->seq && !head_found) {
+            unsigned char sum[SHA_LEN];
+            if (sha256(j->md, cur.buf, cur.len, sum) != 0) {
+                rc = -EIO;
+                set_err(err, errlen, "SHA-256 failed");
+                goto out;
+            }
+            if (memcmp(sum, head->digest, SHA_LEN) != 0) {
+                rc = -EBADMSG;
+                set_err(err, errlen,
+                        "journal %s: %s:%" PRIu64 ": record seq %" PRIu64
+                        " does not match HEAD's digest; refusing to continue the chain "
+                        "(run journal verification)",
+                        j->dir, j->segs[cur.seg].name, cur.lineno, seq);
+                goto out;
+            }
+            head_found = true;
+        }
+        last = xgrow(last, &last_cap, cur.len + 1, 1);
+        memcpy(last, cur.buf, cur.len);
+        last_len = cur.len;
+        last_seq = seq;
+        records++;
+    }
+    if (rc < 0) {
+        set_err(err, errlen, "reading journal %s: %s", j->dir, strerror(-rc));
+        goto out;
+    }
+    if (!head_found) {
+        rc = -EBADMSG;
+        set_err(err, errlen,
+                "journal %s: HEAD says seq %" PRIu64
+                " was synced but the records end at seq %" PRIu64
+                "; the tail was removed, refusing to continue the chain (run journal verification)",
+                j->dir, head->seq, last_seq);
+        goto out;
+    }
+    if (torn) {
+        /* Past HEAD's record, so never synced: its Kafka offset was never committed. */
+        struct segment *s = &j->segs[torn_at.seg];
+        int fd = openat(j->dirfd, s->name, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)torn_at.offset) != 0 || (j->fsync && fsync(fd) != 0)) {
+            rc = -errno;
+            set_err(err, errlen, "cutting the torn tail of %s/%s: %s", j->dir, s->name,
+                    strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        close(fd);
+        LOG_WARN("%s/%s:%" PRIu64 ": cut a partial record of %zu bytes (an unsynced write "
+                 "interrupted by a crash; its source will be replayed)",
+                 j->dir, s->name, torn_at.lineno, torn_at.len);
+        s->size = s->disk_size = torn_at.offset;
+    }
+    j->seq = last_seq;
+    if (records)
+        rc = sha256(j->md, last, last_len, j->digest);
+    else
+        memset(j->digest, 0, SHA_LEN);
+    if (rc == 0 && j->seq != head->seq) {
+        struct head h = {.seq = j->seq};
+        memcpy(h.digest, j->digest, SHA_LEN);
+        rc = head_write(j->dirfd, j->md, j->fsync, &h);
+        if (rc)
+            set_err(err, errlen, "writing %s/HEAD: %s", j->dir, strerror(-rc));
+    }
+out:
+    walker_close(&w);
+    free(w.names);
+    free(cur.buf);
+    free(last);
+    return rc;
+}
+
+journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
+{
+    journal_t *j = xcalloc(1, sizeof *j);
+    char **names = NULL;
+    size_t nnames = 0;
+    char why[256];
+    struct head head = {0};
+    struct stat st;
+    int rc;
+
+    j->dir = xstrdup(dir);
+    j->dirfd = -1;
+    j->fd = -1;
+    j->fsync = fsync;
+    j->now = default_clock;
+    j->key_hash = g_key_hash_for_testing ? g_key_hash_for_testing : default_key_hash;
+    if ((rc = mkdir_p(dir)) != 0) {
+        set_err(err, errlen, "creating journal directory %s: %s", dir, strerror(-rc));
+        goto fail;
+    }
+    j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0) {
+        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
+        set_err(err, errlen, "journal %s is in use by another process (flock: %s)", dir,
+                strerror(errno));
+        goto fail;
+    }
+    if (fstat(j->dirfd, &st) == 0 && (st.st_mode & 077))
+        LOG_WARN("journal directory %s is accessible to group or others (mode %o)", dir,
+                 (unsigned)(st.st_mode & 0777));
+    j->md = EVP_MD_CTX_new();
+    if (!j->md) {
+        set_err(err, errlen, "EVP_MD_CTX_new failed");
+        goto fail;
+    }
+    if ((rc = list_segments(j->dirfd, &names, &nnames)) != 0) {
+        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        goto fail;
+    }
+    if (nnames >= LOC_MAX_SEGS) {
+        set_err(err, errlen, "journal %s: too many segments", dir);
+        goto fail;
+    }
+    for (size_t i = 0; i < nnames; i++) {
+        int64_t day = 0;
+        if (fstatat(j->dirfd, names[i], &st, 0) != 0) {
+            set_err(err, errlen, "stat %s/%s: %s", dir, names[i], strerror(errno));
+            goto fail;
+        }
+        segment_day(names[i], &day);
+        segment_push(j, day, (uint64_t)st.st_size, true);
+    }
+    rc = head_read(j->dirfd, j->md, &head, why, sizeof why);
+    if (rc == -ENOENT && nnames == 0) {
+        /* A new journal: HEAD exists from the start, so a missing HEAD is always damage. */
+        if ((rc = head_write(j->dirfd, j->md, fsync, &head)) != 0) {
+            set_err(err, errlen, "writing %s/HEAD: %s", dir, strerror(-rc));
+            goto fail;
+        }
+    } else if (rc == -ENOENT) {
+        set_err(err, errlen,
+                "journal %s has segments but no HEAD; refusing to continue the "
+                "chain (run journal verification)",
+                dir);
+        goto fail;
+    } else if (rc == -EBADMSG) {
+        set_err(err, errlen, "journal %s: %s; refusing to continue the chain", dir, why);
+        goto fail;
+    } else if (rc) {
+        set_err(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
+        goto fail;
+    }
+    if (journal_scan(j, &head, err, errlen) != 0)
+        goto fail;
+    free_names(names, nnames);
+    LOG_DEBUG("opened journal %s: %zu segments, last seq %" PRIu64, dir, j->nsegs, j->seq);
+    return j;
+fail:
+    free_names(names, nnames);
+    j->npend = 0;
+    journal_close(j);
+    return NULL;
+}
+
+static void pending_free(journal_t *j, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        free(j->pend[i].line);
+}
+
+void journal_close(journal_t *j)
+{
+    if (!j)
+        return;
+    if (j->npend) {
+        int rc = journal_sync(j);
+        if (rc)
+            LOG_ERR("journal %s: writing %zu pending records at close: %s", j->dir, j->npend,
+                    strerror(-rc));
+    }
+    pending_free(j, 0, j->npend);
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->dirfd >= 0)
+        close(j->dirfd); /* releases the flock */
+    EVP_MD_CTX_free(j->md);
+    free(j->pend);
+    free(j->wbuf);
+    free(j->segs);
+    free(j->slots);
+    free(j->dir);
+    free(j);
+}
+
+void journal_set_clock_for_testing(journal_t *j, journal_clock_fn now, void *arg)
+{
+    j->now = now ? now : default_clock;
+    j->now_arg = now ? arg : NULL;
+}
+
+void journal_set_key_hash_for_testing(uint64_t (*hash)(const char *key, size_t len))
+{
+    g_key_hash_for_testing = hash;
+}
+
+uint64_t journal_last_seq(const journal_t *j)
+{
+    return j->seq;
+}
+
+void journal_last_digest(const journal_t *j, char *hex)
+{
+    hex_encode(j->digest, SHA_LEN, hex);
+}
+
+size_t journal_pending(const journal_t *j)
+{
+    return j->npend;
+}
+
+int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
+{
+    char *qkey = NULL, *qkind = NULL, *dtext = NULL, *head = NULL, *line = NULL;
+    char ts[RFC3339_LEN + 1], et[RFC3339_LEN + 1], prev[JOURNAL_DIGEST_HEX + 1];
+    int rc = -EINVAL;
+
+    if (j->failed)
+        return j->failed;
+    if (!kind || !*kind || !key || !*key || (data && !json_is_object(data)) ||
+        !format_rfc3339(event_time, et, sizeof et))
+        return -EINVAL;
+    if (!(qkey = json_quote(key)) || !(qkind = json_quote(kind)))
+        goto out;
+    size_t qkey_len = strlen(qkey);
+    uint64_t hash = key_hash(j, qkey, qkey_len);
+    if (key_seen(j, hash, qkey, qkey_len)) {
+        rc = JOURNAL_DUPLICATE;
+        goto out;
+    }
+    if (!(dtext = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}")))
+        goto out;
+    time_t now = j->now(j->now_arg);
+    if (!format_rfc3339(now, ts, sizeof ts)) {
+        LOG_ERR("clock returned %lld, outside years 1..9999", (long long)now);
+        goto out;
+    }
+    /* The write day picks the segment, but never an earlier one than the last: appending to
+     * an old segment would break append-only (see docs/journal.md). */
+    int64_t day = floor_div((int64_t)now, DAY_SECONDS);
+    size_t seg;
+    if (j->nsegs == 0 || day > j->segs[j->nsegs - 1].day) {
+        if (j->nsegs + 1 >= LOC_MAX_SEGS)
+            goto out;
+        seg = segment_push(j, day, 0, false);
+    } else {
+        seg = j->nsegs - 1;
+    }
+    hex_encode(j->digest, SHA_LEN, prev);
+    head = xasprintf("{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"event_time\":\"%s\",\"kind\":%s,"
+                     "\"key\":",
+                     j->seq + 1, ts, et, qkind);
+    line = xasprintf("%s%s,\"prev\":\"%s\",\"data\":%s}\n", head, qkey, prev, dtext);
+    size_t len = strlen(line);
+    unsigned char sum[SHA_LEN];
+    if ((rc = sha256(j->md, line, len - 1, sum)) != 0)
+        goto out;
+    j->pend = xgrow(j->pend, &j->pendcap, j->npend + 1, sizeof *j->pend);
+    struct pending *p = &j->pend[j->npend++];
+    p->seg = seg;
+    p->offset = j->segs[seg].size;
+    p->line = line;
+    p->len = len;
+    p->key_off = strlen(head);
+    p->key_len = qkey_len;
+    line = NULL;
+    j->segs[seg].size += len;
+    j->seq++;
+    memcpy(j->digest, sum, SHA_LEN);
+    slots_insert(j, hash, (uint64_t)seg << LOC_OFF_BITS | p->offset);
+    rc = 0;
+out:
+    free(qkey);
+    free(qkind);
+    free(dtext);
+    free(head);
+    free(line);
+    return rc;
+}
+
+/* Makes j->fd the append descriptor of segment `seg`, creating the file if needed. */
+static int segment_fd(journal_t *j, size_t seg)
+{
+    if (j->fd >= 0 && j->fd_seg == seg)
+        return 0;
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = openat(j->dirfd, j->segs[seg].name, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (j->fd < 0 && errno == ENOENT) {
+        j->fd = openat(j->dirfd, j->segs[seg].name,
+                       O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    if (j->fd < 0)
+        return -errno;
+    j->fd_seg = seg;
+    return 0;
+}
+
+int journal_sync(journal_t *j)
+{
+    size_t done = 0;
+    int rc = 0;
+
+    if (j->failed)
+        return j->failed;
+    if (j->npend == 0)
+        return 0;
+    while (done < j->npend) {
+        size_t seg = j->pend[done].seg, end = done, bytes = 0;
+        while (end < j->npend && j->pend[end].seg == seg)
+            bytes += j->pend[end++].len;
+        struct segment *s = &j->segs[seg];
+        if ((rc = segment_fd(j, seg)) != 0) {
+            LOG_ERR("journal %s: opening %s: %s", j->dir, s->name, strerror(-rc));
+            break;
+        }
+        j->wbuf = xgrow(j->wbuf, &j->wcap, bytes, 1);
+        size_t at = 0;
+        for (size_t i = done; i < end; i++) {
+            memcpy(j->wbuf + at, j->pend[i].line, j->pend[i].len);
+            at += j->pend[i].len;
+        }
+        if ((rc = write_all(j->fd, j->wbuf, bytes)) != 0) {
+            LOG_ERR("journal %s: write %s: %s", j->dir, s->name, strerror(-rc));
+            /* Cut what reached the file so the records can be written again whole. */
+            if (ftruncate(j->fd, (off_t)s->disk_size) != 0) {
+                LOG_ERR("journal %s: ftruncate %s: %s", j->dir, s->name, strerror(errno));
+                j->failed = -EIO;
+            }
+            break;
+        }
+        /* A new segment's directory entry must be durable too (once, even after a retry). */
+        if (j->fsync && (fdatasync(j->fd) != 0 || (!s->linked && fsync(j->dirfd) != 0))) {
+            rc = -errno;
+            LOG_ERR("journal %s: fsync %s: %s", j->dir, s->name, strerror(errno));
+            j->failed = -EIO;
+            break;
+        }
+        s->disk_size += bytes;
+        s->linked = true;
+        done = end;
+    }
+    pending_free(j, 0, done);
+    memmove(j->pend, j->pend + done, (j->npend - done) * sizeof *j->pend);
+    j->npend -= done;
+    if (rc)
+        return rc;
+    struct head h = {.seq = j->seq};
+    memcpy(h.digest, j->digest, SHA_LEN);
+    /* HEAD goes through a fresh temp file each time, so a failure here poisons nothing: the
+     * records are durable, HEAD lags (which is allowed) and the next sync or open fixes it. */
+    if ((rc = head_write(j->dirfd, j->md, j->fsync, &h)) != 0)
+        LOG_ERR("journal %s: writing HEAD: %s", j->dir, strerror(-rc));
+    return rc;
+}
+
+/* ---- verification ----------------------------------------------------------------------- */
+
+const char *journal_fault_name(enum journal_fault fault)
+{
+    switch (fault) {
+    case JOURNAL_FAULT_NONE:
+        return "none";
+    case JOURNAL_FAULT_MALFORMED:
+        return "malformed";
+    case JOURNAL_FAULT_EDITED:
+        return "edited";
+    case JOURNAL_FAULT_MISSING:
+        return "missing";
+    case JOURNAL_FAULT_INSERTED:
+        return "inserted";
+    case JOURNAL_FAULT_REORDERED:
+        return "reordered";
+    case JOURNAL_FAULT_TRUNCATED:
+        return "truncated";
+    case JOURNAL_FAULT_HEAD:
+        return "head";
+    }
+    return "unknown";
+}
+
+struct verifier {
+    struct journal_verify_result *res;
+    char **names;
+    EVP_MD_CTX *md;
+    time_t from, to;
+    int head_rc;
+    struct head head;
+    char head_why[256];
+    bool head_matched;
+    uint64_t expected;                 /* next seq */
+    unsigned char last_hash[SHA_LEN];  /* digest of the last good record (zeros: none) */
+    unsigned char prev2_hash[SHA_LEN]; /* digest of the one before it */
+    bool have_last, have_prev2;
+    size_t last_seg;
+    uint64_t last_line;
+};
+
+static void fault(struct verifier *v, enum journal_fault f, const char *file, uint64_t line,
+                  uint64_t seq, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void fault(struct verifier *v, enum journal_fault f, const char *file, uint64_t line,
+                  uint64_t seq, const char *fmt, ...)
+{
+    struct journal_verify_result *r = v->res;
+    r->ok = false;
+    r->fault = f;
+    snprintf(r->file, sizeof r->file, "%s", file);
+    r->line = line;
+    r->seq = seq;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->what, sizeof r->what, fmt, ap);
+    va_end(ap);
+}
+
+static bool in_range(const struct verifier *v, time_t t)
+{
+    return t >= v->from && (v->to <= 0 || t < v->to);
+}
+
+/* A line parsed once, when it is read as the lookahead. */
+struct peek {
+    bool ok; /* a complete, well-formed record */
+    struct vrec rec;
+    char why[200]; /* why not, when complete */
+};
+
+static void peek_parse(const struct wline *l, struct peek *pk)
+{
+    pk->ok = false;
+    pk->why[0] = '\0';
+    if (!l->complete)
+        return;
+    json_t *o = parse_record(l->buf, l->len, &pk->rec, pk->why, sizeof pk->why);
+    pk->ok = o != NULL;
+    json_decref(o);
+}
+
+/* Checks one line against the chain; returns false after recording a fault. */
+static bool verify_line(struct verifier *v, const struct wline *cur, const struct peek *pcur,
+                        const struct peek *nxt, bool is_last)
+{
+    const char *file = v->names[cur->seg];
+    const char *lastfile = v->have_last ? v->names[v->last_seg] : file;
+    const struct vrec rec = pcur->rec;
+    unsigned char h[SHA_LEN];
+
+    if (!cur->complete) {
+        if (is_last)
+            return true; /* judged against HEAD at the end */
+        fault(v, JOURNAL_FAULT_TRUNCATED, file, cur->lineno, v->expected,
+              "line cut short (no newline at the end of the segment)");
+        return false;
+    }
+    if (!pcur->ok) {
+        fault(v, JOURNAL_FAULT_MALFORMED, file, cur->lineno, v->expected, "%s", pcur->why);
+        return false;
+    }
+    if (sha256(v->md, cur->buf, cur->len, h) != 0) {
+        fault(v, JOURNAL_FAULT_MALFORMED, file, cur->lineno, v->expected, "SHA-256 failed");
+        return false;
+    }
+    uint64_t s = rec.seq, e = v->expected;
+    bool prev_ok = memcmp(rec.prev, v->last_hash, SHA_LEN) == 0;
+    if (s == e && prev_ok) {
+        memcpy(v->prev2_hash, v->last_hash, SHA_LEN);
+        memcpy(v->last_hash, h, SHA_LEN);
+        v->have_prev2 = v->have_last;
+        v->have_last = true;
+        v->last_seg = cur->seg;
+        v->last_line = cur->lineno;
+        v->expected++;
+        v->res->records++;
+        v->res->last_seq = s;
+        if (v->head_rc == 0 && s == v->head.seq)
+            v->head_matched = memcmp(h, v->head.digest, SHA_LEN) == 0;
+        if (in_range(v, rec.event_time)) {
+            if (!v->res->range_records++)
+                v->res->range_first_seq = s;
+            v->res->range_last_seq = s;
+        }
+        return true;
+    }
+    if (s == e) {
+        /* Right seq, wrong prev: this record or its predecessor changed, or this one is an
+         * extra record whose genuine twin follows. */
+        if (nxt->ok && nxt->rec.seq == s && memcmp(nxt->rec.prev, v->last_hash, SHA_LEN) == 0) {
+            fault(v, JOURNAL_FAULT_INSERTED, file, cur->lineno, s,
+                  "record is not part of the chain (the next line carries seq %" PRIu64
+                  " and links to seq %" PRIu64 ")",
+                  s, s - 1);
+            return false;
+        }
+        bool cur_intact = nxt->ok ? memcmp(nxt->rec.prev, h, SHA_LEN) == 0
+                                  : (v->head_rc == 0 && v->head.seq == s &&
+                                     memcmp(v->head.digest, h, SHA_LEN) == 0);
+        if (v->have_last && cur_intact) {
+            fault(v, JOURNAL_FAULT_EDITED, lastfile, v->last_line, s - 1,
+                  "record changed after it was written: its digest no longer matches the "
+                  "prev of seq %" PRIu64,
+                  s);
+        } else if (v->have_last) {
+            fault(v, JOURNAL_FAULT_EDITED, file, cur->lineno, s,
+                  "record changed after it was written: its prev does not match the digest "
+                  "of seq %" PRIu64,
+                  s - 1);
+        } else {
+            fault(v, JOURNAL_FAULT_EDITED, file, cur->lineno, s,
+                  "first record's prev is not all zeros");
+        }
+        return false;
+    }
+    if (s > e) {
+        if (nxt->ok && nxt->rec.seq == e) {
+            fault(v, JOURNAL_FAULT_REORDERED, file, cur->lineno, s,
+                  "seq %" PRIu64 " found where seq %" PRIu64
+                  " was expected, which follows: records out of order",
+                  s, e);
+        } else if (e == 1) {
+            fault(v, JOURNAL_FAULT_MISSING, file, cur->lineno, e,
+                  "the chain starts at seq %" PRIu64 ": seq 1..%" PRIu64
+                  " missing (a segment or lines removed)",
+                  s, s - 1);
+        } else {
+            fault(v, JOURNAL_FAULT_MISSING, file, cur->lineno, e,
+                  "seq %" PRIu64 "..%" PRIu64 " missing between seq %" PRIu64
+                  " and this record (%s removed)",
+                  e, s - 1, e - 1, cur->lineno == 1 ? "a segment or lines" : "lines");
+        }
+        return false;
+    }
+    /* s < e: a seq repeats or goes backwards. */
+    if (v->have_prev2 && s == e - 1 && memcmp(rec.prev, v->prev2_hash, SHA_LEN) == 0) {
+        fault(v, JOURNAL_FAULT_INSERTED, lastfile, v->last_line, s,
+              "record is not part of the chain: the genuine seq %" PRIu64
+              " follows it and links past it",
+              s);
+    } else if (nxt->ok && nxt->rec.seq == e && memcmp(nxt->rec.prev, v->last_hash, SHA_LEN) == 0) {
+        fault(v, JOURNAL_FAULT_INSERTED, file, cur->lineno, s,
+              "extra record with seq %" PRIu64 " inserted after seq %" PRIu64, s, e - 1);
+    } else {
+        fault(v, JOURNAL_FAULT_REORDERED, file, cur->lineno, s,
+              "seq %" PRIu64 " found after seq %" PRIu64 ": records repeated or out of order", s,
+              e - 1);
+    }
+    return false;
+}
+
+static void verify_end(struct verifier *v, const struct wline *torn, size_t nsegs)
+{
+    struct journal_verify_result *r = v->res;
+    const char *lastfile = nsegs ? v->names[nsegs - 1] : HEAD_NAME;
+    uint64_t end_line = v->have_last && v->last_seg + 1 == nsegs ? v->last_line + 1 : 1;
+
+    if (v->head_rc == -ENOENT) {
+        if (r->records || torn)
+            fault(v, JOURNAL_FAULT_HEAD, HEAD_NAME, 0, r->last_seq,
+                  "HEAD is missing (tail truncation can no longer be detected)");
+        return;
+    }
+    if (v->head_rc != 0) {
+        fault(v, JOURNAL_FAULT_HEAD, HEAD_NAME, 0, 0, "%s", v->head_why);
+        return;
+    }
+    if (v->head.seq > r->last_seq) {
+        if (torn)
+            fault(v, JOURNAL_FAULT_TRUNCATED, v->names[torn->seg], torn->lineno, r->last_seq + 1,
+                  "record cut short (%zu bytes left) although HEAD says seq %" PRIu64
+                  " was synced: tail truncated",
+                  torn->len, v->head.seq);
+        else
+            fault(v, JOURNAL_FAULT_TRUNCATED, lastfile, end_line, r->last_seq + 1,
+                  "seq %" PRIu64 "..%" PRIu64 " missing at the end: HEAD says seq %" PRIu64
+                  " was synced (tail truncated)",
+                  r->last_seq + 1, v->head.seq, v->head.seq);
+        return;
+    }
+    if (v->head.seq > 0 && !v->head_matched) {
+        if (v->head.seq == r->last_seq)
+            fault(v, JOURNAL_FAULT_EDITED, v->names[v->last_seg], v->last_line, r->last_seq,
+                  "record changed after it was synced: its digest does not match HEAD");
+        else
+            fault(v, JOURNAL_FAULT_HEAD, HEAD_NAME, 0, v->head.seq,
+                  "HEAD's digest does not match record seq %" PRIu64, v->head.seq);
+        return;
+    }
+    r->beyond_head = r->last_seq - v->head.seq;
+    r->torn_tail = torn != NULL;
+    r->ok = true;
+}
+
+int journal_verify_range(const char *dir, time_t from, time_t to, struct journal_verify_result *res,
+                         char *err, size_t errlen)
+{
+    struct verifier v = {.res = res, .from = from, .to = to, .expected = 1};
+    struct walker w = {.dirfd = -1};
+    struct wline a = {0}, b = {0}, *cur = &a, *nxt = &b;
+    struct peek pa, pb, *pcur = &pa, *pnxt = &pb;
+    int rc;
+
+    memset(res, 0, sizeof *res);
+    memset(res->head_digest, '0', JOURNAL_DIGEST_HEX);
+    w.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w.dirfd < 0) {
+        rc = -errno;
+        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    v.md = EVP_MD_CTX_new();
+    if (!v.md) {
+        rc = -ENOMEM;
+        set_err(err, errlen, "EVP_MD_CTX_new failed");
+        goto out;
+    }
+    /* HEAD before the segments: a writer syncing meanwhile only adds records beyond it. */
+    v.head_rc = head_read(w.dirfd, v.md, &v.head, v.head_why, sizeof v.head_why);
+    if (v.head_rc != 0 && v.head_rc != -ENOENT && v.head_rc != -EBADMSG) {
+        rc = v.head_rc;
+        set_err(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
+        goto out;
+    }
+    if ((rc = list_segments(w.dirfd, &w.names, &w.n)) != 0) {
+        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        goto out;
+    }
+    v.names = w.names;
+    res->segments = w.n;
+    rc = walker_next(&w, cur);
+    if (rc == 1)
+        peek_parse(cur, pcur);
+    bool faulted = false;
+    const struct wline *torn = NULL;
+    while (rc == 1) {
+        int nrc = walker_next(&w, nxt);
+        if (nrc < 0) {
+            rc = nrc;
+            break;
+        }
+        pnxt->ok = false;
+        if (nrc == 1)
+            peek_parse(nxt, pnxt);
+        if (!verify_line(&v, cur, pcur, pnxt, nrc == 0)) {
+            faulted = true;
+            break;
+        }
+        if (nrc == 0) {
+            torn = cur->complete ? NULL : cur;
+            break;
+        }
+        struct wline *t = cur;
+        cur = nxt;
+        nxt = t;
+        struct peek *tp = pcur;
+        pcur = pnxt;
+        pnxt = tp;
+    }
+    if (rc < 0) {
+        set_err(err, errlen, "reading journal %s: %s", dir, strerror(-rc));
+        goto out;
+    }
+    if (!faulted)
+        verify_end(&v, torn, w.n);
+    if (v.have_last)
+        hex_encode(v.last_hash, SHA_LEN, res->head_digest);
+    if (res->ok) {
+        rc = 0;
+    } else {
+        rc = -EBADMSG;
+        set_err(err, errlen, "journal %s: %s:%" PRIu64 ": seq %" PRIu64 ": %s: %s", dir, res->file,
+                res->line, res->seq, journal_fault_name(res->fault), res->what);
+    }
+out:
+    walker_close(&w);
+    free_names(w.names, w.n);
+    if (w.dirfd >= 0)
+        close(w.dirfd);
+    EVP_MD_CTX_free(v.md);
+    free(a.buf);
+    free(b.buf);
+    return rc;
+}
+
+int journal_verify(const char *dir, struct journal_verify_result *res, char *err, size_t errlen)
+{
+    return journal_verify_range(dir, 0, 0, res, err, errlen);
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+struct journal_reader {
+    struct walker w;
+    struct wline line;
+    time_t from, to;
+    json_t *cur;
+};
+
+journal_reader_t *journal_reader_new(const char *dir, time_t from, time_t to, char *err,
+                                     size_t errlen)
+{
+    journal_reader_t *r = xcalloc(1, sizeof *r);
+    int rc;
+    r->from = from;
+    r->to = to;
+    r->w.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->w.dirfd < 0) {
+        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = list_segments(r->w.dirfd, &r->w.names, &r->w.n)) != 0) {
+        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        goto fail;
+    }
+    return r;
+fail:
+    journal_reader_free(r);
+    return NULL;
+}
+
+int journal_reader_next(journal_reader_t *r, struct journal_record *rec, char *err, size_t errlen)
+{
+    char why[256];
+    struct vrec v;
+    int rc;
+
+    json_decref(r->cur);
+    r->cur = NULL;
+    while ((rc = walker_next(&r->w, &r->line)) == 1) {
+        if (!r->line.complete)
+            continue; /* a write in progress or a torn, never synced tail */
+        json_t *o = parse_record(r->line.buf, r->line.len, &v, why, sizeof why);
+        if (!o) {
+            set_err(err, errlen, "%s:%" PRIu64 ": %s", r->w.names[r->line.seg], r->line.lineno,
+                    why);
+            return -EBADMSG;
+        }
+        if (v.event_time < r->from || (r->to > 0 && v.event_time >= r->to)) {
+            json_decref(o);
+            continue;
+        }
+        r->cur = o;
+        rec->seq = v.seq;
+        rec->ts = v.ts;
+        rec->event_time = v.event_time;
+        rec->kind = json_string_value(json_object_get(o, "kind"));
+        rec->key = json_string_value(json_object_get(o, "key"));
+        rec->prev = json_string_value(json_object_get(o, "prev"));
+        rec->data = json_object_get(o, "data");
+        rec->record = o;
+        rec->segment = r->w.names[r->line.seg];
+        rec->line = r->line.lineno;
+        return 1;
+    }
+    if (rc < 0)
+        set_err(err, errlen, "reading journal: %s", strerror(-rc));
+    return rc;
+}
+
+void journal_reader_free(journal_reader_t *r)
+{
+    if (!r)
+        return;
+    json_decref(r->cur);
+    walker_close(&r->w);
+    free_names(r->w.names, r->w.n);
+    if (r->w.dirfd >= 0)
+        close(r->w.dirfd);
+    free(r->line.buf);
+    free(r);
+}

@@ -1,0 +1,165 @@
+/* journal: the tamper-evident audit journal (append-only, hash-chained, one segment a day).
+ *
+ * DESIGN: each record is one compact JSON line in the segment of the UTC day it was written
+ * (`YYYY-MM-DD.jsonl`), with the fields in a fixed order:
+ *   {"seq":N,"ts":"<write time>","event_time":"<event time>","kind":"...","key":"...",
+ *    "prev":"<hex SHA-256 of the previous line>","data":{...keys sorted...}}
+ * `prev` of the first record is 64 zeros. The file HEAD holds the seq and digest of the last
+ * synced record (written atomically on every sync), so removing records at the tail is as
+ * visible as editing one in the middle. Keys are idempotency keys: appending a key that is
+ * already journaled is a no-op, which makes replays after a crash harmless.
+ * docs/journal.md explains the format, the crash model and the costs.
+ */
+#ifndef IPAMWATCH_JOURNAL_H
+#define IPAMWATCH_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define JOURNAL_DIGEST_HEX 64 /* hex characters of a SHA-256 digest */
+
+/* journal_append() result when the key was already journaled (the record was skipped). */
+#define JOURNAL_DUPLICATE 1
+
+typedef struct journal journal_t;
+
+/* Source of the write time ("now"); `arg` is the pointer given with it. */
+typedef time_t (*journal_clock_fn)(void *arg);
+
+/* Opens the journal in `dir` (borrowed), creating the directory (0700, parents too) and an
+ * empty HEAD when it does not exist yet; files are created 0600. Takes an exclusive lock on
+ * the directory (one writer per journal). Scans every segment to rebuild the set of journaled
+ * keys and the chain tail; cuts a torn last line (a partial write that was never synced) and
+ * logs it. Refuses a journal whose synced tail is missing (HEAD ahead of the records) or whose
+ * HEAD does not match its record, so a restart cannot paper over a truncation.
+ * With `fsync` false nothing is fsynced (tests and throwaway demos only).
+ * Returns a journal owned by the caller (journal_close()), or NULL with text in err.
+ * Any thread; the journal is then used by one thread at a time. */
+journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen);
+
+/* Writes pending records (journal_sync(), logging a failure), releases the lock and frees
+ * the journal. NULL is a no-op. The thread using the journal. */
+void journal_close(journal_t *j);
+
+/* Buffers one record: `kind` (e.g. "allocation", "overlap_opened"; borrowed), `key` (the
+ * idempotency key, e.g. a CloudTrail event id or "overlap_opened:<pair>:<time>"; borrowed),
+ * `event_time` (when the described event happened, UTC seconds) and `data` (a JSON object,
+ * borrowed, may be NULL for {}). The record gets the next seq, the write time from the clock,
+ * and the digest of the previous record. Nothing reaches the disk before journal_sync().
+ * Returns 0 when buffered, JOURNAL_DUPLICATE when `key` is already journaled or pending
+ * (nothing is added), -EINVAL on an empty or non-UTF-8 kind/key, non-object data or an event
+ * time outside years 0001..9999, or the sticky error of a failed sync (-EIO).
+ * The thread using the journal. */
+int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time,
+                   json_t *data);
+
+/* Writes the buffered records to their segments, fsyncs them (and the directory when a
+ * segment was created), then replaces HEAD atomically. Only after it returned 0 may the
+ * caller treat the records as durable (e.g. commit the Kafka offsets they came from).
+ * Returns 0 or -errno. A failed write is cut back and its records stay pending (the call may
+ * be retried); a failed fsync makes the journal fail every later call with -EIO (the page
+ * cache can no longer be trusted): close and reopen it. The thread using the journal. */
+int journal_sync(journal_t *j);
+
+/* Seq of the last appended record (pending included); 0 for an empty journal. */
+uint64_t journal_last_seq(const journal_t *j);
+
+/* Copies the hex digest of the last appended record (zeros for an empty journal) into `hex`
+ * (JOURNAL_DIGEST_HEX + 1 bytes, owned by the caller). */
+void journal_last_digest(const journal_t *j, char *hex);
+
+/* Number of records appended but not yet synced. */
+size_t journal_pending(const journal_t *j);
+
+/* Replaces the write-time clock (default: time()). Tests only; call before appending. */
+void journal_set_clock_for_testing(journal_t *j, journal_clock_fn now, void *arg);
+
+/* Replaces the 64-bit key hash for journals opened afterwards (NULL restores the default), so
+ * tests can force collisions. Tests only; not thread-safe. */
+void journal_set_key_hash_for_testing(uint64_t (*hash)(const char *key, size_t len));
+
+/* What journal_verify() found wrong first. */
+enum journal_fault {
+    JOURNAL_FAULT_NONE = 0,
+    JOURNAL_FAULT_MALFORMED, /* a line is not a journal record (bad JSON, field, time) */
+    JOURNAL_FAULT_EDITED,    /* a record's bytes changed after it was written */
+    JOURNAL_FAULT_MISSING,   /* records are missing (a line or a segment was removed) */
+    JOURNAL_FAULT_INSERTED,  /* a record that is not part of the chain was added */
+    JOURNAL_FAULT_REORDERED, /* records are out of order */
+    JOURNAL_FAULT_TRUNCATED, /* the tail is shorter than HEAD says, or a line is cut short */
+    JOURNAL_FAULT_HEAD,      /* HEAD is missing, malformed or does not match its record */
+};
+
+/* Short name of a fault ("edited", ...). Static string. Any thread. */
+const char *journal_fault_name(enum journal_fault fault);
+
+struct journal_verify_result {
+    bool ok;                                  /* the whole chain and HEAD check out */
+    uint64_t records;                         /* records verified (before the first fault) */
+    uint64_t segments;                        /* segment files walked */
+    uint64_t last_seq;                        /* seq of the last verified record */
+    char head_digest[JOURNAL_DIGEST_HEX + 1]; /* digest of that record (zeros when none) */
+    uint64_t beyond_head;                     /* records after HEAD's seq (crash before the
+                                                 HEAD update; HEAD catches up at next open) */
+    bool torn_tail;                           /* an unsynced partial line after HEAD (cut at
+                                                 the next open) */
+    /* Records whose event_time lies in the requested range (journal_verify_range()). */
+    uint64_t range_records;
+    uint64_t range_first_seq, range_last_seq; /* 0 when none */
+    /* The first fault, when !ok. */
+    enum journal_fault fault;
+    char file[32];  /* segment name, or "HEAD" */
+    uint64_t line;  /* 1-based line in `file` (0 for HEAD) */
+    uint64_t seq;   /* seq of the bad record (the expected seq when it is missing) */
+    char what[320]; /* what is wrong, in words */
+};
+
+/* Walks every segment of the journal in `dir` in order, recomputes the hash chain and checks
+ * seqs and HEAD; stops at the first fault, which it names in `res` (file, line, seq, what).
+ * Read-only and lock-free: it may run while a writer appends (a line being written is seen
+ * as an unsynced torn tail). Returns 0 when the journal is intact, -EBADMSG when a fault was
+ * found (res says which; err has a one-line summary), other -errno on I/O errors (err says
+ * which). `res` is owned by the caller. Any thread. */
+int journal_verify(const char *dir, struct journal_verify_result *res, char *err, size_t errlen);
+
+/* journal_verify() that also counts the records whose event_time is in [from, to) (to <= 0:
+ * no upper bound) in res->range_*; the whole chain is still verified. Any thread. */
+int journal_verify_range(const char *dir, time_t from, time_t to, struct journal_verify_result *res,
+                         char *err, size_t errlen);
+
+/* One record handed out by journal_reader_next(); every pointer is borrowed from the reader
+ * and valid until the next call (json_incref() `record` or `data` to keep them). */
+struct journal_record {
+    uint64_t seq;
+    time_t ts;         /* write time */
+    time_t event_time; /* time of the described event */
+    const char *kind;
+    const char *key;
+    const char *prev; /* hex digest of the previous record */
+    json_t *data;     /* the caller's object */
+    json_t *record;   /* the whole parsed line */
+    const char *segment;
+    uint64_t line;
+};
+
+typedef struct journal_reader journal_reader_t;
+
+/* Opens a reader over every record of the journal in `dir` in seq order whose event_time is
+ * in [from, to) (from = to = 0: all records; to <= 0: no upper bound). Reads without a lock;
+ * an unsynced partial last line is skipped. It does not verify the chain: reports run
+ * journal_verify() too. Returns a reader owned by the caller, or NULL with text in err. */
+journal_reader_t *journal_reader_new(const char *dir, time_t from, time_t to, char *err,
+                                     size_t errlen);
+
+/* Fills `rec` with the next matching record. Returns 1, 0 at the end, or -errno (-EBADMSG for
+ * a line that is not a record) with text in err. The thread owning the reader. */
+int journal_reader_next(journal_reader_t *r, struct journal_record *rec, char *err, size_t errlen);
+
+/* Frees the reader; NULL is a no-op. */
+void journal_reader_free(journal_reader_t *r);
+
+#endif

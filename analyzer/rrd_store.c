@@ -1,0 +1,1123 @@
+/* rrd_store: per-object RRD files written in event time, directly or through rrdcached.
+ *
+ * DESIGN: objects live in a hash table keyed by "kind/id" with the newest sample time seen
+ * (queued or on disk) and the samples queued since the last flush. rrd_store_update() only
+ * queues, after creating the file on first sight; rrd_store_flush() writes. Directly, each
+ * dirty file gets one rrd_updatex_r() call with all its samples. Through rrdcached, we keep
+ * our own socket (librrd's client keeps one global connection and cannot batch): one BATCH
+ * with UPDATE lines for every dirty file followed by FLUSH lines for the same files, so the
+ * reply arrives only when the daemon wrote them. An UPDATE the daemon rejects because it
+ * already holds newer samples (a replay after a crash) is answered with the daemon's last
+ * time; the samples up to it count as skipped and the rest are sent again. librrd's
+ * error state is per thread: every call is preceded by rrd_clear_error().
+ */
+#define LOG_MODULE "rrd"
+
+#include "analyzer/rrd_store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rrd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define RRD_STORE_DEFAULT_HEARTBEAT (2 * 86400)
+#define RRD_STORE_MAX_ID            128
+/* Queued samples over all objects before rrd_store_update() writes them itself. */
+#define RRD_STORE_MAX_QUEUED 65536
+/* rrdcached reads commands of at most RRD_CMD_MAX (4096) bytes; stay below. */
+#define RRD_STORE_MAX_LINE 4000
+/* Socket timeout towards rrdcached; a FLUSH of many files may take a while. */
+#define RRD_STORE_IO_TIMEOUT_S 120
+/* Rounds of resending after the daemon reported newer samples than ours. */
+#define RRD_STORE_MAX_ROUNDS 3
+
+static const char *const ds_names[RRD_DS_COUNT] = {
+    "size",         "used",        "free",     "utilization",  "largest_free",
+    "default_fits", "allocations", "overlaps", "noncompliant",
+};
+
+static const char *const kinds[] = {"pool", "scope", "vpc", "subnet"};
+#define KIND_COUNT (sizeof kinds / sizeof kinds[0])
+
+struct queued {
+    time_t t;
+    double v[RRD_DS_COUNT];
+};
+
+struct object {
+    struct object *next; /* hash chain */
+    char *key;           /* "kind/id" */
+    char *path;          /* file path */
+    char *wire_path;     /* path escaped for the rrdcached protocol */
+    time_t last;         /* newest sample time queued or in the file */
+    struct queued *q;
+    size_t nq, capq;
+    bool dirty;         /* on the dirty list */
+    bool failed;        /* per-flush scratch */
+    time_t daemon_last; /* per-flush scratch: newer time reported by rrdcached, or 0 */
+};
+
+struct rrd_store {
+    char *dir;
+    int step;
+    int heartbeat;
+    char *daemon; /* NULL = direct */
+    int fd;       /* rrdcached connection, -1 when closed */
+    char rbuf[8192];
+    size_t rlen;
+    struct object **table;
+    size_t nbuckets, nobjects;
+    struct object **dirty;
+    size_t ndirty, capdirty;
+    size_t queued_total;
+    struct rrd_store_stats stats;
+    log_complain_t complain;
+    char err[1024];
+};
+
+/* Error text helpers ------------------------------------------------------------------- */
+
+static void set_err(rrd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(rrd_store_t *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    va_end(ap);
+}
+
+/* Maps librrd's error text to an errno; librrd reports strerror() text inside. */
+static int errno_from_text(const char *text)
+{
+    static const struct {
+        const char *needle;
+        int err;
+    } map[] = {
+        {"No such file", ENOENT},     {"Permission denied", EACCES},
+        {"No space", ENOSPC},         {"Read-only file system", EROFS},
+        {"File exists", EEXIST},      {"Is a directory", EISDIR},
+        {"Not a directory", ENOTDIR}, {"Too many open files", EMFILE},
+    };
+    if (text == NULL)
+        return -EIO;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strstr(text, map[i].needle) != NULL)
+            return -map[i].err;
+    return -EIO;
+}
+
+/* Takes librrd's pending error for a failed call on `path` (after `what`). */
+static int take_rrd_error(rrd_store_t *st, const char *what, const char *path)
+{
+    const char *text = rrd_test_error() ? rrd_get_error() : "unknown error";
+    int rc = errno_from_text(text);
+    set_err(st, "%s %s: %s", what, path, text);
+    rrd_clear_error();
+    st->stats.failures++;
+    return rc;
+}
+
+/* Names and keys ----------------------------------------------------------------------- */
+
+struct rrd_sample rrd_sample_unknown(void)
+{
+    struct rrd_sample s = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+    return s;
+}
+
+double rrd_sample_get(const struct rrd_sample *s, enum rrd_ds ds)
+{
+    switch (ds) {
+    case RRD_DS_SIZE:
+        return s->size;
+    case RRD_DS_USED:
+        return s->used;
+    case RRD_DS_FREE:
+        return s->free;
+    case RRD_DS_UTILIZATION:
+        return s->utilization;
+    case RRD_DS_LARGEST_FREE:
+        return s->largest_free;
+    case RRD_DS_DEFAULT_FITS:
+        return s->default_fits;
+    case RRD_DS_ALLOCATIONS:
+        return s->allocations;
+    case RRD_DS_OVERLAPS:
+        return s->overlaps;
+    case RRD_DS_NONCOMPLIANT:
+        return s->noncompliant;
+    case RRD_DS_COUNT:
+        break;
+    }
+    return NAN;
+}
+
+const char *rrd_ds_name(enum rrd_ds ds)
+{
+    return (unsigned)ds < RRD_DS_COUNT ? ds_names[ds] : NULL;
+}
+
+static bool valid_kind(const char *kind)
+{
+    if (kind == NULL)
+        return false;
+    for (size_t i = 0; i < KIND_COUNT; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool valid_id(const char *id)
+{
+    size_t n;
+    if (id == NULL || id[0] == '\0' || id[0] == '.')
+        return false;
+    n = strlen(id);
+    if (n > RRD_STORE_MAX_ID || strstr(id, "..") != NULL)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+int rrd_store_valid_key(const char *kind, const char *id)
+{
+    return valid_kind(kind) && valid_id(id);
+}
+
+int rrd_store_path(const rrd_store_t *st, const char *kind, const char *id, char *buf,
+                   size_t buflen)
+{
+    int n;
+    if (!rrd_store_valid_key(kind, id))
+        return -EINVAL;
+    n = snprintf(buf, buflen, "%s/%s/%s.rrd", st->dir, kind, id);
+    if (n < 0 || (size_t)n >= buflen)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Escapes spaces and backslashes for rrdcached's command parser. */
+static char *wire_escape(const char *path)
+{
+    size_t n = strlen(path), j = 0;
+    char *out = xmalloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (path[i] == ' ' || path[i] == '\\')
+            out[j++] = '\\';
+        out[j++] = path[i];
+    }
+    out[j] = '\0';
+    return out;
+}
+
+/* Object table ------------------------------------------------------------------------- */
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct object *table_find(rrd_store_t *st, const char *key)
+{
+    struct object *o = st->table[hash_key(key) & (st->nbuckets - 1)];
+    for (; o != NULL; o = o->next)
+        if (strcmp(o->key, key) == 0)
+            return o;
+    return NULL;
+}
+
+static void table_insert(rrd_store_t *st, struct object *o)
+{
+    size_t b;
+    if (st->nobjects + 1 > st->nbuckets / 4 * 3) {
+        size_t nb = st->nbuckets * 2;
+        struct object **nt = xcalloc(nb, sizeof *nt);
+        for (size_t i = 0; i < st->nbuckets; i++) {
+            struct object *p = st->table[i], *next;
+            for (; p != NULL; p = next) {
+                next = p->next;
+                b = hash_key(p->key) & (nb - 1);
+                p->next = nt[b];
+                nt[b] = p;
+            }
+        }
+        free(st->table);
+        st->table = nt;
+        st->nbuckets = nb;
+    }
+    b = hash_key(o->key) & (st->nbuckets - 1);
+    o->next = st->table[b];
+    st->table[b] = o;
+    st->nobjects++;
+}
+
+static void object_free(struct object *o)
+{
+    if (o == NULL)
+        return;
+    free(o->key);
+    free(o->path);
+    free(o->wire_path);
+    free(o->q);
+    free(o);
+}
+
+/* rrdcached connection ----------------------------------------------------------------- */
+
+static void daemon_close(rrd_store_t *st)
+{
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = -1;
+    st->rlen = 0;
+}
+
+static int daemon_connect(rrd_store_t *st)
+{
+    const char *addr = st->daemon;
+    struct timeval tv = {RRD_STORE_IO_TIMEOUT_S, 0};
+    int fd = -1, rc;
+
+    if (st->fd >= 0)
+        return 0;
+    if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
+        struct sockaddr_un sun;
+        const char *path = addr[0] == '/' ? addr : addr + 5;
+        memset(&sun, 0, sizeof sun);
+        sun.sun_family = AF_UNIX;
+        if (strlen(path) >= sizeof sun.sun_path) {
+            set_err(st, "rrdcached address %s: socket path too long", addr);
+            return -ENAMETOOLONG;
+        }
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+            rc = -errno;
+            goto fail;
+        }
+    } else {
+        char host[256], port[16] = "42217";
+        struct addrinfo hints, *res = NULL, *ai;
+        const char *colon;
+        size_t hl;
+        if (addr[0] == '[') {
+            const char *end = strchr(addr, ']');
+            if (end == NULL)
+                goto bad_addr;
+            hl = (size_t)(end - addr - 1);
+            if (hl >= sizeof host)
+                goto bad_addr;
+            memcpy(host, addr + 1, hl);
+            host[hl] = '\0';
+            colon = end[1] == ':' ? end + 1 : NULL;
+        } else {
+            colon = strrchr(addr, ':');
+            hl = colon ? (size_t)(colon - addr) : strlen(addr);
+            if (hl == 0 || hl >= sizeof host)
+                goto bad_addr;
+            memcpy(host, addr, hl);
+            host[hl] = '\0';
+        }
+        if (colon != NULL) {
+            int n = snprintf(port, sizeof port, "%s", colon + 1);
+            if (n <= 0 || (size_t)n >= sizeof port)
+                goto bad_addr;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        rc = getaddrinfo(host, port, &hints, &res);
+        if (rc != 0) {
+            set_err(st, "rrdcached at %s: cannot resolve: %s", addr, gai_strerror(rc));
+            return -EHOSTUNREACH;
+        }
+        rc = -ECONNREFUSED;
+        for (ai = res; ai != NULL; ai = ai->ai_next) {
+            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+            if (fd < 0) {
+                rc = -errno;
+                continue;
+            }
+            if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+                break;
+            rc = -errno;
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(res);
+        if (fd < 0)
+            goto fail_msg;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    st->fd = fd;
+    st->rlen = 0;
+    return 0;
+
+bad_addr:
+    set_err(st, "rrdcached address '%s' is not unix:/path or host:port", addr);
+    return -EINVAL;
+fail:
+    if (fd >= 0)
+        close(fd);
+fail_msg:
+    /* A missing unix socket means the daemon is not running: report it as refused. */
+    if (rc == -ENOENT)
+        rc = -ECONNREFUSED;
+    set_err(st, "cannot connect to rrdcached at %s: %s", addr, strerror(-rc));
+    st->stats.failures++;
+    return rc;
+}
+
+static int daemon_write(rrd_store_t *st, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(st->fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            int rc = errno == EINTR ? 0 : (errno == EAGAIN ? -ETIMEDOUT : -errno);
+            if (rc == 0)
+                continue;
+            set_err(st, "rrdcached at %s: write: %s", st->daemon, strerror(-rc));
+            daemon_close(st);
+            st->stats.failures++;
+            return rc;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads one reply line (without the newline) into `line`. */
+static int daemon_read_line(rrd_store_t *st, char *line, size_t cap)
+{
+    for (;;) {
+        char *nl = memchr(st->rbuf, '\n', st->rlen);
+        if (nl != NULL) {
+            size_t n = (size_t)(nl - st->rbuf);
+            size_t copy = n < cap - 1 ? n : cap - 1;
+            memcpy(line, st->rbuf, copy);
+            line[copy] = '\0';
+            memmove(st->rbuf, nl + 1, st->rlen - n - 1);
+            st->rlen -= n + 1;
+            return 0;
+        }
+        if (st->rlen == sizeof st->rbuf) {
+            /* An over-long line: keep its start, drop the rest. */
+            st->rlen = cap < sizeof st->rbuf ? cap : sizeof st->rbuf / 2;
+        }
+        ssize_t r = recv(st->fd, st->rbuf + st->rlen, sizeof st->rbuf - st->rlen, 0);
+        if (r > 0) {
+            st->rlen += (size_t)r;
+            continue;
+        }
+        int rc =
+            r == 0 ? -ECONNRESET : (errno == EINTR ? 0 : (errno == EAGAIN ? -ETIMEDOUT : -errno));
+        if (rc == 0)
+            continue;
+        set_err(st, "rrdcached at %s: read: %s", st->daemon,
+                r == 0 ? "connection closed by daemon" : strerror(-rc));
+        daemon_close(st);
+        st->stats.failures++;
+        return rc;
+    }
+}
+
+/* Sends one command line; returns the status (>= 0 lines that follow, which are read and
+ * dropped) or -errno; the status message is left in `msg`. A negative daemon status
+ * becomes -EIO with the message in st->err. */
+static int daemon_command(rrd_store_t *st, const char *cmd, char *msg, size_t msglen)
+{
+    char line[1024];
+    long status;
+    char *end;
+    int rc = daemon_connect(st);
+    if (rc == 0)
+        rc = daemon_write(st, cmd, strlen(cmd));
+    if (rc == 0)
+        rc = daemon_read_line(st, line, sizeof line);
+    if (rc < 0)
+        return rc;
+    status = strtol(line, &end, 10);
+    if (end == line) {
+        set_err(st, "rrdcached at %s: unexpected reply '%s'", st->daemon, line);
+        daemon_close(st);
+        return -EPROTO;
+    }
+    while (*end == ' ')
+        end++;
+    snprintf(msg, msglen, "%s", end);
+    if (status < 0)
+        return -EIO;
+    for (long i = 0; i < status; i++) {
+        rc = daemon_read_line(st, line, sizeof line);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Asks the daemon to write `o`'s cached samples to its file. Missing files are not an
+ * error here (the caller looks at the file next). */
+static int daemon_flush_file(rrd_store_t *st, const char *wire_path)
+{
+    char *cmd = xasprintf("FLUSH %s\n", wire_path);
+    char msg[512];
+    int rc = daemon_command(st, cmd, msg, sizeof msg);
+    free(cmd);
+    if (rc == -EIO && strstr(msg, "No such file") == NULL) {
+        set_err(st, "rrdcached FLUSH %s: %s", wire_path, msg);
+        st->stats.failures++;
+        return rc;
+    }
+    return rc == -EIO ? 0 : rc;
+}
+
+/* Files -------------------------------------------------------------------------------- */
+
+static int mkdir_one(rrd_store_t *st, const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        int rc = -errno;
+        set_err(st, "cannot create directory %s: %s", path, strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+static int mkdir_p(rrd_store_t *st, const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1; *s && rc == 0; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        rc = mkdir_one(st, p);
+        *s = '/';
+    }
+    if (rc == 0)
+        rc = mkdir_one(st, p);
+    free(p);
+    return rc;
+}
+
+/* Creates `path` with its first row just before `t`; an existing file is kept. */
+static int create_file(rrd_store_t *st, const char *path, time_t t)
+{
+    char *argv[RRD_DS_COUNT + 5];
+    int argc = 0, rc = 0;
+    const int hour = 3600 / st->step, day = 86400 / st->step;
+
+    for (int i = 0; i < RRD_DS_COUNT; i++)
+        argv[argc++] = xasprintf("DS:%s:GAUGE:%d:0:U", ds_names[i], st->heartbeat);
+    /* 7 days at the base step, 90 days hourly, 1100 days (over three years) daily. */
+    argv[argc++] = xasprintf("RRA:AVERAGE:0.5:1:%d", 7 * day);
+    argv[argc++] = xasprintf("RRA:AVERAGE:0.5:%d:%d", hour, 90 * 24);
+    argv[argc++] = xasprintf("RRA:MAX:0.5:%d:%d", hour, 90 * 24);
+    argv[argc++] = xasprintf("RRA:AVERAGE:0.5:%d:%d", day, 1100);
+    argv[argc++] = xasprintf("RRA:MAX:0.5:%d:%d", day, 1100);
+
+    rrd_clear_error();
+    if (rrd_create_r2(path, (unsigned long)st->step, t - 1, 1, NULL, NULL, argc,
+                      (const char **)argv) != 0) {
+        rc = take_rrd_error(st, "rrd_create", path);
+        if (rc == -EEXIST) { /* created meanwhile by another writer */
+            st->stats.failures--;
+            rc = 0;
+        }
+    } else {
+        st->stats.created++;
+    }
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    return rc;
+}
+
+/* Last update time of an existing file in *out; -ENOENT when there is none. */
+static int file_last(rrd_store_t *st, const char *path, time_t *out)
+{
+    struct stat sb;
+    time_t last;
+    if (stat(path, &sb) != 0) {
+        int rc = -errno;
+        if (rc != -ENOENT)
+            set_err(st, "stat %s: %s", path, strerror(errno));
+        return rc;
+    }
+    rrd_clear_error();
+    last = rrd_last_r(path);
+    if (last == (time_t)-1 || rrd_test_error())
+        return take_rrd_error(st, "rrd_last", path);
+    *out = last;
+    return 0;
+}
+
+/* Finds kind/id, or sets it up: existing file -> its last update, else create when `t`
+ * is given (t > 0). Returns 0 with *out set, or -errno. */
+static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t t,
+                      struct object **out)
+{
+    char key[sizeof "subnet/" + RRD_STORE_MAX_ID + 1];
+    struct object *o;
+    time_t last = 0;
+    int rc;
+
+    if (!rrd_store_valid_key(kind, id)) {
+        set_err(st, "invalid object %s/%s", kind ? kind : "(null)", id ? id : "(null)");
+        return -EINVAL;
+    }
+    snprintf(key, sizeof key, "%s/%s", kind, id);
+    o = table_find(st, key);
+    if (o != NULL) {
+        *out = o;
+        return 0;
+    }
+    o = xcalloc(1, sizeof *o);
+    o->key = xstrdup(key);
+    o->path = xasprintf("%s/%s.rrd", st->dir, key);
+    o->wire_path = wire_escape(o->path);
+    /* The daemon may hold samples of this file that a previous run sent but never saw
+     * written: have them written so the file's last update is the whole truth. */
+    rc = st->daemon ? daemon_flush_file(st, o->wire_path) : 0;
+    if (rc == 0)
+        rc = file_last(st, o->path, &last);
+    if (rc == -ENOENT && t > 0) {
+        rc = create_file(st, o->path, t);
+        if (rc == 0)
+            rc = file_last(st, o->path, &last);
+    }
+    if (rc < 0)
+        goto fail;
+    o->last = last;
+    table_insert(st, o);
+    *out = o;
+    return 0;
+
+fail:
+    object_free(o);
+    return rc;
+}
+
+/* Constructor -------------------------------------------------------------------------- */
+
+rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
+                           size_t errlen)
+{
+    rrd_store_t *st = NULL;
+    char *absdir = NULL;
+    int rc;
+
+    if (dir == NULL || dir[0] == '\0') {
+        snprintf(err, errlen, "rrd_store: no directory given");
+        return NULL;
+    }
+    if (step_s < 1 || step_s > 3600 || 3600 % step_s != 0) {
+        snprintf(err, errlen, "rrd_store: step %d s is not a divisor of one hour", step_s);
+        return NULL;
+    }
+    st = xcalloc(1, sizeof *st);
+    st->fd = -1;
+    st->step = step_s;
+    st->heartbeat = RRD_STORE_DEFAULT_HEARTBEAT;
+    st->nbuckets = 1024;
+    st->table = xcalloc(st->nbuckets, sizeof *st->table);
+    st->complain = (log_complain_t)LOG_COMPLAIN_INIT;
+    if (daemon != NULL && daemon[0] != '\0')
+        st->daemon = xstrdup(daemon);
+
+    rc = mkdir_p(st, dir);
+    for (size_t i = 0; i < KIND_COUNT && rc == 0; i++) {
+        char *sub = xasprintf("%s/%s", dir, kinds[i]);
+        rc = mkdir_one(st, sub);
+        if (rc == 0 && access(sub, W_OK | X_OK) != 0) {
+            rc = -errno;
+            set_err(st, "directory %s is not writable: %s", sub, strerror(errno));
+        }
+        free(sub);
+    }
+    if (rc < 0)
+        goto fail;
+    /* rrdcached resolves relative paths against its own base directory: send absolute. */
+    absdir = realpath(dir, NULL);
+    if (absdir == NULL) {
+        set_err(st, "realpath %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    st->dir = absdir;
+    if (st->daemon != NULL) {
+        char msg[128];
+        rc = daemon_command(st, "PING\n", msg, sizeof msg);
+        if (rc < 0)
+            goto fail;
+        if (strncmp(msg, "PONG", 4) != 0) {
+            set_err(st, "rrdcached at %s answered PING with '%s'", st->daemon, msg);
+            goto fail;
+        }
+    }
+    LOG_DEBUG("store %s, step %d s, %s%s", st->dir, st->step, st->daemon ? "via " : "direct",
+              st->daemon ? st->daemon : "");
+    return st;
+
+fail:
+    snprintf(err, errlen, "rrd_store: %s", st->err);
+    rrd_store_free(st);
+    return NULL;
+}
+
+void rrd_store_free(rrd_store_t *st)
+{
+    if (st == NULL)
+        return;
+    if (st->queued_total > 0)
+        LOG_WARN("dropping %zu samples that were never flushed", st->queued_total);
+    daemon_close(st);
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        struct object *o = st->table[i], *next;
+        for (; o != NULL; o = next) {
+            next = o->next;
+            object_free(o);
+        }
+    }
+    free(st->table);
+    free(st->dirty);
+    free(st->daemon);
+    free(st->dir);
+    free(st);
+}
+
+int rrd_store_set_heartbeat(rrd_store_t *st, int heartbeat_s)
+{
+    if (heartbeat_s < st->step)
+        return -EINVAL;
+    st->heartbeat = heartbeat_s;
+    return 0;
+}
+
+/* Updates ------------------------------------------------------------------------------ */
+
+int rrd_store_update(rrd_store_t *st, const char *kind, const char *id, time_t t,
+                     const struct rrd_sample *s)
+{
+    struct object *o;
+    struct queued *q;
+    int rc;
+
+    if (t <= 0) {
+        set_err(st, "invalid time %lld for %s/%s", (long long)t, kind ? kind : "", id ? id : "");
+        return -EINVAL;
+    }
+    rc = object_get(st, kind, id, t, &o);
+    if (rc < 0)
+        return rc;
+    if (t <= o->last) {
+        st->stats.skipped++;
+        return 0;
+    }
+    o->q = xgrow(o->q, &o->capq, o->nq + 1, sizeof *o->q);
+    q = &o->q[o->nq++];
+    q->t = t;
+    for (int i = 0; i < RRD_DS_COUNT; i++)
+        q->v[i] = rrd_sample_get(s, (enum rrd_ds)i);
+    o->last = t;
+    if (!o->dirty) {
+        st->dirty = xgrow(st->dirty, &st->capdirty, st->ndirty + 1, sizeof *st->dirty);
+        st->dirty[st->ndirty++] = o;
+        o->dirty = true;
+    }
+    st->queued_total++;
+    st->stats.queued++;
+    if (st->queued_total >= RRD_STORE_MAX_QUEUED)
+        return rrd_store_flush(st);
+    return 0;
+}
+
+/* Formats "t:v:v:..." into buf; returns the length or -ENOBUFS. */
+static int format_values(const struct queued *q, char *buf, size_t len)
+{
+    size_t off;
+    int n = snprintf(buf, len, "%lld", (long long)q->t);
+    if (n < 0 || (size_t)n >= len)
+        return -ENOBUFS;
+    off = (size_t)n;
+    for (int i = 0; i < RRD_DS_COUNT; i++) {
+        if (isnan(q->v[i]))
+            n = snprintf(buf + off, len - off, ":U");
+        else
+            n = snprintf(buf + off, len - off, ":%.17g", q->v[i]);
+        if (n < 0 || (size_t)n >= len - off)
+            return -ENOBUFS;
+        off += (size_t)n;
+    }
+    return (int)off;
+}
+
+static void object_done(rrd_store_t *st, struct object *o)
+{
+    st->stats.written += o->nq;
+    st->queued_total -= o->nq;
+    o->nq = 0;
+}
+
+/* Drops queued samples at or before `upto` (the file or daemon has them already). */
+static void object_drop_upto(rrd_store_t *st, struct object *o, time_t upto)
+{
+    size_t k = 0;
+    while (k < o->nq && o->q[k].t <= upto)
+        k++;
+    memmove(o->q, o->q + k, (o->nq - k) * sizeof *o->q);
+    o->nq -= k;
+    st->queued_total -= k;
+    st->stats.skipped += k;
+}
+
+static int flush_direct(rrd_store_t *st)
+{
+    int first_rc = 0;
+    char **argv = NULL;
+    size_t capargv = 0;
+
+    for (size_t i = 0; i < st->ndirty; i++) {
+        struct object *o = st->dirty[i];
+        char *text;
+        int rc = 0;
+        if (o->nq == 0)
+            continue;
+        argv = xgrow(argv, &capargv, o->nq, sizeof *argv);
+        text = xmalloc(o->nq * 512);
+        for (size_t k = 0; k < o->nq && rc == 0; k++) {
+            int n = format_values(&o->q[k], text + k * 512, 512);
+            rc = n < 0 ? n : 0;
+            argv[k] = text + k * 512;
+        }
+        if (rc == 0) {
+            rrd_clear_error();
+            /* Samples the file already holds (another writer) are skipped, not errors. */
+            if (rrd_updatex_r(o->path, NULL, RRD_SKIP_PAST_UPDATES, (int)o->nq,
+                              (const char **)argv) != 0)
+                rc = take_rrd_error(st, "rrd_update", o->path);
+        }
+        free(text);
+        if (rc < 0) {
+            o->failed = true;
+            if (first_rc == 0)
+                first_rc = rc;
+            continue;
+        }
+        object_done(st, o);
+    }
+    free(argv);
+    return first_rc;
+}
+
+/* One BATCH command, for mapping the daemon's numbered error lines back. */
+struct batch_cmd {
+    struct object *o;
+    bool flush;
+};
+
+/* Runs one BATCH of `ncmds` commands in `buf`; calls back errors through `cmds`. */
+static int daemon_batch(rrd_store_t *st, const char *buf, size_t len, struct batch_cmd *cmds,
+                        size_t ncmds, int *first_rc)
+{
+    char line[1024], msg[128];
+    long nerr;
+    char *end;
+    int rc;
+
+    rc = daemon_command(st, "BATCH\n", msg, sizeof msg);
+    if (rc < 0) {
+        if (rc == -EIO)
+            set_err(st, "rrdcached at %s refused BATCH: %s", st->daemon, msg);
+        return rc;
+    }
+    rc = daemon_write(st, buf, len);
+    if (rc == 0)
+        rc = daemon_write(st, ".\n", 2);
+    if (rc == 0)
+        rc = daemon_read_line(st, line, sizeof line);
+    if (rc < 0)
+        return rc;
+    nerr = strtol(line, &end, 10);
+    if (end == line || nerr < 0) {
+        set_err(st, "rrdcached at %s: unexpected BATCH reply '%s'", st->daemon, line);
+        daemon_close(st);
+        return -EPROTO;
+    }
+    for (long i = 0; i < nerr; i++) {
+        unsigned long no;
+        const char *text;
+        struct object *o;
+        rc = daemon_read_line(st, line, sizeof line);
+        if (rc < 0)
+            return rc;
+        no = strtoul(line, &end, 10);
+        text = end;
+        while (*text == ' ')
+            text++;
+        if (end == line || no < 1 || no > ncmds) {
+            /* Not one of ours (e.g. the terminator): report as a failure. */
+            set_err(st, "rrdcached BATCH: %s", line);
+            st->stats.failures++;
+            if (*first_rc == 0)
+                *first_rc = -EIO;
+            continue;
+        }
+        o = cmds[no - 1].o;
+        const char *last = strstr(text, "last update time is ");
+        if (!cmds[no - 1].flush && strstr(text, "illegal attempt to update") && last) {
+            double y = strtod(last + strlen("last update time is "), NULL);
+            if ((time_t)y > o->daemon_last)
+                o->daemon_last = (time_t)y;
+            continue;
+        }
+        if (!o->failed) {
+            st->stats.failures++;
+            set_err(st, "rrdcached %s %s: %s", cmds[no - 1].flush ? "FLUSH" : "UPDATE", o->path,
+                    text);
+            if (*first_rc == 0)
+                *first_rc = errno_from_text(text);
+        }
+        o->failed = true;
+    }
+    return 0;
+}
+
+static int flush_daemon(rrd_store_t *st)
+{
+    int first_rc = 0, rc = 0;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, ncmds = 0, capcmds = 0;
+    struct batch_cmd *cmds = NULL;
+    char vals[512];
+
+    for (int round = 0; round < RRD_STORE_MAX_ROUNDS; round++) {
+        bool again = false;
+        len = 0;
+        ncmds = 0;
+        for (size_t i = 0; i < st->ndirty; i++) {
+            struct object *o = st->dirty[i];
+            size_t k = 0;
+            if (o->nq == 0 || o->failed)
+                continue;
+            o->daemon_last = 0;
+            while (k < o->nq) {
+                size_t start = len;
+                int n;
+                buf = xgrow(buf, &cap, len + RRD_STORE_MAX_LINE + 1, 1);
+                n = snprintf(buf + len, cap - len, "UPDATE %s", o->wire_path);
+                if (n < 0 || n + 600 > RRD_STORE_MAX_LINE) {
+                    set_err(st, "path too long for rrdcached: %s", o->path);
+                    o->failed = true;
+                    first_rc = first_rc ? first_rc : -ENAMETOOLONG;
+                    len = start;
+                    break;
+                }
+                len += (size_t)n;
+                while (k < o->nq) {
+                    n = format_values(&o->q[k], vals, sizeof vals);
+                    if (n < 0 || len - start + (size_t)n + 2 > RRD_STORE_MAX_LINE)
+                        break;
+                    buf[len++] = ' ';
+                    memcpy(buf + len, vals, (size_t)n);
+                    len += (size_t)n;
+                    k++;
+                }
+                buf[len++] = '\n';
+                cmds = xgrow(cmds, &capcmds, ncmds + 1, sizeof *cmds);
+                cmds[ncmds++] = (struct batch_cmd){o, false};
+            }
+        }
+        if (ncmds == 0)
+            break;
+        /* FLUSH every file written: the reply comes once the daemon wrote them all. */
+        size_t nupdates = ncmds;
+        for (size_t c = 0; c < nupdates; c++) {
+            struct object *o = cmds[c].o;
+            if (c + 1 < nupdates && cmds[c + 1].o == o)
+                continue;
+            buf = xgrow(buf, &cap, len + strlen(o->wire_path) + 8, 1);
+            len += (size_t)snprintf(buf + len, cap - len, "FLUSH %s\n", o->wire_path);
+            cmds = xgrow(cmds, &capcmds, ncmds + 1, sizeof *cmds);
+            cmds[ncmds++] = (struct batch_cmd){o, true};
+        }
+        rc = daemon_batch(st, buf, len, cmds, ncmds, &first_rc);
+        if (rc < 0)
+            break;
+        for (size_t c = 0; c < nupdates; c++) {
+            struct object *o = cmds[c].o;
+            if (c + 1 < nupdates && cmds[c + 1].o == o)
+                continue;
+            if (o->failed)
+                continue;
+            if (o->daemon_last > 0) {
+                /* The daemon holds samples up to daemon_last: those count as applied. */
+                object_drop_upto(st, o, o->daemon_last);
+                again = again || o->nq > 0;
+                continue;
+            }
+            object_done(st, o);
+        }
+        if (!again)
+            break;
+    }
+    free(buf);
+    free(cmds);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < st->ndirty && first_rc == 0; i++)
+        if (st->dirty[i]->nq > 0 && !st->dirty[i]->failed) {
+            set_err(st, "rrdcached kept rejecting samples of %s", st->dirty[i]->path);
+            first_rc = -EIO;
+        }
+    return first_rc;
+}
+
+int rrd_store_flush(rrd_store_t *st)
+{
+    size_t keep = 0;
+    int rc;
+
+    if (st->ndirty == 0) {
+        st->stats.flushes++;
+        return 0;
+    }
+    for (size_t i = 0; i < st->ndirty; i++)
+        st->dirty[i]->failed = false;
+    rc = st->daemon ? flush_daemon(st) : flush_direct(st);
+    /* Objects still holding samples stay on the dirty list for the next call. */
+    for (size_t i = 0; i < st->ndirty; i++) {
+        struct object *o = st->dirty[i];
+        if (o->nq > 0)
+            st->dirty[keep++] = o;
+        else
+            o->dirty = false;
+    }
+    st->ndirty = keep;
+    if (rc < 0) {
+        log_complain(&st->complain, LOG_LEVEL_ERR, LOG_MODULE, "flush failed: %s", st->err);
+        return rc;
+    }
+    log_relief(&st->complain, LOG_MODULE, "flush works again");
+    st->stats.flushes++;
+    return 0;
+}
+
+/* Reads -------------------------------------------------------------------------------- */
+
+int rrd_store_last(rrd_store_t *st, const char *kind, const char *id, time_t *out)
+{
+    struct object *o;
+    int rc = object_get(st, kind, id, 0, &o);
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            set_err(st, "no RRD file for %s/%s", kind, id);
+        return rc;
+    }
+    *out = o->last;
+    return 0;
+}
+
+time_t rrd_series_time(const struct rrd_series *s, size_t i)
+{
+    return s->start + (time_t)((i + 1) * s->step);
+}
+
+void rrd_series_free(struct rrd_series *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < RRD_DS_COUNT; i++)
+        free(s->values[i]);
+    memset(s, 0, sizeof *s);
+}
+
+int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const char *cf, time_t start,
+                    time_t end, unsigned long resolution, struct rrd_series *out)
+{
+    char path[4096];
+    struct stat sb;
+    time_t s = start, e = end;
+    unsigned long step = resolution ? resolution : 1, ds_cnt = 0;
+    char **names = NULL;
+    rrd_value_t *data = NULL;
+    int col[RRD_DS_COUNT];
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = rrd_store_path(st, kind, id, path, sizeof path);
+    if (rc < 0 || cf == NULL || (strcmp(cf, "AVERAGE") != 0 && strcmp(cf, "MAX") != 0) ||
+        end <= start) {
+        set_err(st, "invalid fetch of %s/%s", kind ? kind : "(null)", id ? id : "(null)");
+        return rc < 0 ? rc : -EINVAL;
+    }
+    if (st->daemon != NULL) {
+        char *wire = wire_escape(path);
+        rc = daemon_flush_file(st, wire);
+        free(wire);
+        if (rc < 0)
+            return rc;
+    }
+    if (stat(path, &sb) != 0) {
+        rc = -errno;
+        set_err(st, "no RRD file for %s/%s: %s", kind, id, strerror(errno));
+        return rc;
+    }
+    rrd_clear_error();
+    if (rrd_fetch_r(path, cf, &s, &e, &step, &ds_cnt, &names, &data) != 0)
+        return take_rrd_error(st, "rrd_fetch", path);
+    for (int i = 0; i < RRD_DS_COUNT; i++) {
+        col[i] = -1;
+        for (unsigned long j = 0; j < ds_cnt; j++)
+            if (strcmp(names[j], ds_names[i]) == 0)
+                col[i] = (int)j;
+    }
+    out->start = s;
+    out->step = step;
+    out->rows = step > 0 && e > s ? (size_t)((e - s) / (time_t)step) : 0;
+    for (int i = 0; i < RRD_DS_COUNT; i++) {
+        out->values[i] = xmalloc((out->rows ? out->rows : 1) * sizeof(double));
+        for (size_t r = 0; r < out->rows; r++)
+            out->values[i][r] = col[i] < 0 ? NAN : data[r * ds_cnt + (size_t)col[i]];
+    }
+    for (unsigned long j = 0; j < ds_cnt; j++)
+        free(names[j]);
+    free(names);
+    free(data);
+    return 0;
+}
+
+void rrd_store_get_stats(const rrd_store_t *st, struct rrd_store_stats *out)
+{
+    *out = st->stats;
+}
+
+const char *rrd_store_error(const rrd_store_t *st)
+{
+    return st->err;
+}

@@ -1,0 +1,142 @@
+/* rrd_store: the RRD files of every pool, scope, VPC and subnet; the one module using librrd.
+ *
+ * DESIGN: one file per object at <dir>/<kind>/<id>.rrd, written in event time. Updates are
+ * queued per object and sent by rrd_store_flush(), either directly with librrd or through
+ * rrdcached over our own socket (BATCH protocol, then FLUSH of every file written), so one
+ * analyzer step over many objects costs one round trip. Replays are idempotent: a sample at
+ * or before an object's newest sample is counted as skipped, never an error; rrdcached's
+ * "illegal attempt to update" reply is parsed and treated the same way. Files are created
+ * and read directly, so the directory must be visible to this process under the same path
+ * as to rrdcached (a local daemon or a shared mount). See docs/rrd.md for the archive plan.
+ */
+#ifndef IPAMWATCH_RRD_STORE_H
+#define IPAMWATCH_RRD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct rrd_store rrd_store_t;
+
+/* Data sources of every file, in file order. */
+enum rrd_ds {
+    RRD_DS_SIZE,         /* addresses in the object (IPv6 in /64 units) */
+    RRD_DS_USED,         /* allocated addresses */
+    RRD_DS_FREE,         /* unallocated addresses */
+    RRD_DS_UTILIZATION,  /* used / size in percent */
+    RRD_DS_LARGEST_FREE, /* prefix length of the largest free block */
+    RRD_DS_DEFAULT_FITS, /* blocks of the default netmask that still fit */
+    RRD_DS_ALLOCATIONS,  /* allocation count */
+    RRD_DS_OVERLAPS,     /* overlapping-pair count */
+    RRD_DS_NONCOMPLIANT, /* noncompliant resource count */
+    RRD_DS_COUNT
+};
+
+/* One sample; NAN marks an unknown value. Field order matches enum rrd_ds. */
+struct rrd_sample {
+    double size;
+    double used;
+    double free;
+    double utilization;
+    double largest_free;
+    double default_fits;
+    double allocations;
+    double overlaps;
+    double noncompliant;
+};
+
+/* A sample with every value unknown. */
+struct rrd_sample rrd_sample_unknown(void);
+/* Value of data source `ds` in `s` (borrowed). */
+double rrd_sample_get(const struct rrd_sample *s, enum rrd_ds ds);
+/* Data source name as stored in the files ("size", "used", ...); NULL when out of range. */
+const char *rrd_ds_name(enum rrd_ds ds);
+
+/* Counters since rrd_store_new(). */
+struct rrd_store_stats {
+    uint64_t queued;   /* samples accepted by rrd_store_update() */
+    uint64_t written;  /* samples written to a file or accepted by rrdcached */
+    uint64_t skipped;  /* samples at or before the newest one of their object (replays) */
+    uint64_t created;  /* files created */
+    uint64_t flushes;  /* successful rrd_store_flush() calls */
+    uint64_t failures; /* failed librrd calls or daemon commands */
+};
+
+/* Opens a store over `dir` (created if missing, with one subdirectory per kind) for
+ * files with a base step of `step_s` seconds (a divisor of 3600). `daemon` NULL or ""
+ * writes directly with librrd; "unix:/path" or "host:port" goes through rrdcached, which
+ * is connected to here. Returns the store (owned by the caller, free with
+ * rrd_store_free()) or NULL with a message in `err` when the directory is not writable,
+ * the step is invalid or the daemon is unreachable. Any thread. */
+rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
+                           size_t errlen);
+/* Closes the daemon connection and frees the store; queued samples not flushed are
+ * dropped (call rrd_store_flush() first). NULL is a no-op. */
+void rrd_store_free(rrd_store_t *store);
+
+/* Sets the heartbeat of files created from now on (default 2 days, so that a backfill
+ * with one sample a day stays continuous; gaps longer than the heartbeat read as unknown).
+ * Returns 0 or -EINVAL when below the step. Same thread as the other calls. */
+int rrd_store_set_heartbeat(rrd_store_t *store, int heartbeat_s);
+
+/* True when `kind` is one of pool, scope, vpc, subnet and `id` is usable as a file name
+ * (letters, digits, '-', '_', '.', no "..", not starting with '.', at most 128 bytes). */
+int rrd_store_valid_key(const char *kind, const char *id);
+
+/* Queues sample `s` (borrowed) of object kind/id at event time `t`. The object's file is
+ * created on first sight with its start just before `t` (history may be years old); a
+ * sample at or before the object's newest sample (queued or on disk) is an already
+ * applied replay: it is counted as skipped and 0 is returned. Once 65,536 samples are
+ * queued over all objects, this calls rrd_store_flush() itself to bound memory (a backfill
+ * needs no flush of its own until its end). Returns 0, -EINVAL for a bad kind, id or time,
+ * or -errno when creating the file or that flush failed (text in rrd_store_error()). One
+ * thread at a time per store. */
+int rrd_store_update(rrd_store_t *store, const char *kind, const char *id, time_t t,
+                     const struct rrd_sample *s);
+
+/* Writes every queued sample and makes it durable: directly, every file is updated;
+ * through rrdcached, the samples are sent in one BATCH and every file written to is
+ * flushed by the daemon before this returns. Returns 0 when all of it is in the files
+ * (commit Kafka offsets only then), or -errno (e.g. -ECONNREFUSED when rrdcached is down,
+ * -EIO for a librrd failure) with the samples kept queued for the next call. One thread at
+ * a time per store. */
+int rrd_store_flush(rrd_store_t *store);
+
+/* Newest sample time of kind/id (queued or on disk) in *out. Returns 0, -ENOENT when the
+ * object has no file, -EINVAL for a bad key, or -errno. One thread at a time per store. */
+int rrd_store_last(rrd_store_t *store, const char *kind, const char *id, time_t *out);
+
+/* A series read back from one file: row i covers (start + i*step, start + (i+1)*step]. */
+struct rrd_series {
+    time_t start;
+    unsigned long step;
+    size_t rows;
+    double *values[RRD_DS_COUNT]; /* one owned array of `rows` values per data source */
+};
+
+/* Time stamp of row `i` of `s` (the end of its interval), as rrdtool fetch prints it. */
+time_t rrd_series_time(const struct rrd_series *s, size_t i);
+/* Frees the arrays of `s` (the struct itself is the caller's) and zeroes it; NULL ok. */
+void rrd_series_free(struct rrd_series *s);
+
+/* Reads kind/id's consolidation `cf` ("AVERAGE" or "MAX") between `start` and `end` at
+ * the archive closest to `resolution` seconds (0 = finest that covers the range) into
+ * *out (owned by the caller, release with rrd_series_free()). Sees what rrd_store_flush()
+ * wrote; through rrdcached the file is flushed by the daemon first. Returns 0, -ENOENT
+ * for an unknown object, -EINVAL for bad arguments, or -errno. One thread at a time. */
+int rrd_store_fetch(rrd_store_t *store, const char *kind, const char *id, const char *cf,
+                    time_t start, time_t end, unsigned long resolution, struct rrd_series *out);
+
+/* Path of kind/id's file in `buf` (for rrd_graph definitions later). Returns 0, -EINVAL
+ * for a bad key or -ENAMETOOLONG. Any thread. */
+int rrd_store_path(const rrd_store_t *store, const char *kind, const char *id, char *buf,
+                   size_t buflen);
+
+/* Graphs: rrd_graph calls belong in this module too and will be added here. */
+
+/* Counters (copied into *out). Same thread as the other calls. */
+void rrd_store_get_stats(const rrd_store_t *store, struct rrd_store_stats *out);
+/* Text of the most recent failure, "" when none; borrowed, valid until the next call. */
+const char *rrd_store_error(const rrd_store_t *store);
+
+#endif

@@ -1,0 +1,65 @@
+/* ec2_ipam: the read-only IPAM operations of EC2, following every page.
+ *
+ * DESIGN: each operation is a table entry (action, request parameter naming, the element
+ * every item must carry, page-size bounds); ec2_ipam_list() sends one Query call per page
+ * through aws_client, hands each item of a completely parsed page to the caller, and stops
+ * when the answer has no nextToken. A page that fails (after the client's retries) fails the
+ * whole listing: items of earlier pages were already delivered, so callers frame a pass and
+ * discard it on error.
+ */
+#ifndef IPAMWATCH_EC2_IPAM_H
+#define IPAMWATCH_EC2_IPAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "collector/aws_client.h"
+
+enum ec2_ipam_op {
+    EC2_DESCRIBE_IPAMS,
+    EC2_DESCRIBE_IPAM_SCOPES,
+    EC2_DESCRIBE_IPAM_POOLS,
+    EC2_GET_IPAM_POOL_CIDRS,       /* arg: pool id */
+    EC2_GET_IPAM_POOL_ALLOCATIONS, /* arg: pool id; call in the pool's region */
+    EC2_GET_IPAM_RESOURCE_CIDRS,   /* arg: scope id */
+    EC2_DESCRIBE_IPAM_RESOURCE_DISCOVERIES,
+    EC2_GET_IPAM_DISCOVERED_ACCOUNTS, /* arg: discovery id, arg2: discovery region */
+    EC2_IPAM_OP_COUNT
+};
+
+/* Called once per item; `item` is borrowed (json_incref to keep it). A non-zero return
+ * stops the listing and is returned by ec2_ipam_list(). */
+typedef int (*ec2_ipam_item_cb)(void *ctx, json_t *item);
+
+struct ec2_ipam_stats {
+    unsigned pages;
+    uint64_t items;
+};
+
+/* The EC2 action name of an op ("DescribeIpamPools"), or NULL. */
+const char *ec2_ipam_op_name(enum ec2_ipam_op op);
+/* Looks an op up by action name ("GetIpamPoolCidrs") or CLI name ("get-ipam-pool-cidrs").
+ * Returns 0 or -ENOENT. */
+int ec2_ipam_op_parse(const char *name, enum ec2_ipam_op *op);
+
+/* Lists every item of `op` in `region` (NULL = the client's region): `arg` is the pool,
+ * scope or resource discovery id the op needs (else NULL), `arg2` the DiscoveryRegion of
+ * GetIpamDiscoveredAccounts. `max_results` 0 = the largest page (1000; GetIpamPoolAllocations
+ * allows 1000..100000, the others 5..1000). `stats` may be NULL. Returns 0, the callback's
+ * non-zero value, or -errno with e.g. "ec2 GetIpamPoolAllocations: InvalidParameterValue: ...
+ * (request id ...)" in err (-EINVAL for a missing or malformed argument). Any thread. */
+int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
+                  const char *arg2, int max_results, ec2_ipam_item_cb on_item, void *ctx,
+                  struct ec2_ipam_stats *stats, char *err, size_t errlen);
+
+/* The region to call GetIpamPoolAllocations in for `pool` (a DescribeIpamPools item): its
+ * locale, or `home_region` when the locale is absent or "None". Borrowed. */
+const char *ec2_ipam_pool_region(json_t *pool, const char *home_region);
+
+/* The last ARN segment after '/', e.g. the scope id of a pool's ipamScopeArn; borrowed
+ * pointer into `arn`, NULL when there is none. */
+const char *ec2_ipam_arn_id(const char *arn);
+
+#endif

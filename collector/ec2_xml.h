@@ -1,0 +1,61 @@
+/* ec2_xml: streaming parser of EC2/STS Query XML answers into jansson items.
+ *
+ * DESIGN: a libxml2 SAX2 push parser is fed the body as it arrives. Every <item> directly
+ * inside the result set (the child of the root element, e.g. ipamPoolSet) becomes one JSON
+ * object with the XML's camelCase names as keys; nested lists of <item> become arrays (so a
+ * tagSet becomes [{"key":..,"value":..}]), known numeric and boolean fields of the EC2 model
+ * become JSON numbers and booleans, everything else stays a string. Leaf elements outside
+ * the items (requestId, nextToken, the error document's Code/Message/RequestID, the STS
+ * Credentials) are collected by name as "meta". Any DOCTYPE is refused (no DTD, no entity
+ * expansion, no network), text nodes are capped at 1 MiB and nesting at 64 levels, so a
+ * hostile body fails cleanly with bounded memory. The result is only usable after
+ * ec2_xml_finish() accepted the whole document: a truncated body is an error.
+ */
+#ifndef IPAMWATCH_EC2_XML_H
+#define IPAMWATCH_EC2_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct ec2_xml ec2_xml_t;
+
+#define EC2_XML_MAX_TEXT  (1u << 20)
+#define EC2_XML_MAX_DEPTH 64
+
+/* Creates a parser for the answer of `operation` (copied; used in error text). When
+ * `required_key` is set (copied), every result item must carry that element. Never NULL.
+ * One thread at a time per parser. */
+ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key);
+/* Frees the parser and its items; NULL is a no-op. */
+void ec2_xml_free(ec2_xml_t *x);
+
+/* Feeds the next `len` bytes. Returns 0, or -EBADMSG once the document is malformed or
+ * hostile (the reason is kept for ec2_xml_finish). */
+int ec2_xml_feed(ec2_xml_t *x, const char *buf, size_t len);
+/* Ends the document. Returns 0 when it was complete and well-formed and every item had its
+ * required key; else -EBADMSG with e.g. "ec2 DescribeIpamPools: truncated or malformed XML
+ * (line 7: ...)" or "... item 3 without ipamPoolId (request id ...)" in err. */
+int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen);
+
+/* The result items (a JSON array, borrowed from the parser). */
+json_t *ec2_xml_items(ec2_xml_t *x);
+/* Takes the items array out of the parser (owned by the caller; the parser keeps an empty
+ * one). */
+json_t *ec2_xml_take_items(ec2_xml_t *x);
+/* The text of the first leaf element named `name` outside the items ("nextToken",
+ * "requestId", "Code", "AccessKeyId", ...), or NULL. Borrowed from the parser. An empty
+ * element gives "". */
+const char *ec2_xml_meta(ec2_xml_t *x, const char *name);
+/* The root element's local name ("DescribeIpamPoolsResponse", "Response",
+ * "ErrorResponse"), or "" before it was seen. */
+const char *ec2_xml_root(ec2_xml_t *x);
+/* True when the document is an AWS error document (Response/Errors or ErrorResponse). */
+bool ec2_xml_is_error(ec2_xml_t *x);
+/* The request id: requestId, RequestID or RequestId, or NULL. */
+const char *ec2_xml_request_id(ec2_xml_t *x);
+/* The pagination token, NULL when absent or empty (last page). */
+const char *ec2_xml_next_token(ec2_xml_t *x);
+
+#endif

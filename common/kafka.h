@@ -1,0 +1,158 @@
+/* kafka: the librdkafka boundary shared by the collector, the analyzer and the tools.
+ *
+ * DESIGN: every Kafka property the user gives (config `[kafka]` section, `-X key=value`)
+ * reaches librdkafka verbatim; an error names where the property came from. librdkafka's
+ * own logs and errors go through our logger: fatal errors are flagged on the handle and
+ * surfaced by the next call, "all brokers down" and transport errors are rate limited.
+ * The producer is idempotent unless the user says otherwise and hands each message's
+ * opaque back to one delivery callback, so a caller can tell exactly which of its records
+ * the cluster confirmed. The consumer never commits on its own: the caller commits the
+ * next offset once the message's effects are durable. Nothing here assumes a particular
+ * broker (the development broker lives in devbroker.c).
+ */
+#ifndef IPAMWATCH_KAFKA_H
+#define IPAMWATCH_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "kv.h"
+
+/* Builds a librdkafka configuration from `props` (borrowed, `n` entries, applied in order
+ * with rd_kafka_conf_set), with librdkafka's logs routed to our logger and an error
+ * callback installed. On failure returns NULL and writes
+ * "FILE:LINE: kafka property 'KEY': <librdkafka's text>" (or "-X KEY: <text>" for a
+ * command-line property) into `err`. Values of secret properties never reach a log line
+ * or `err`. The returned conf is owned by the caller (rd_kafka_conf_destroy, or handed to
+ * rd_kafka_new); its opaque is reserved for kafka_producer/kafka_consumer and must not be
+ * set by the caller. Any thread. */
+rd_kafka_conf_t *kafka_conf_new(const struct config_kv *props, size_t n, char *err, size_t errlen);
+
+/* True when the value of property `key` is a secret that must never be logged
+ * (passwords, *.secret, private keys, OAUTHBEARER config). Any thread. */
+bool kafka_property_is_secret(const char *key);
+
+/* True when `props` sets `key` (exact match). */
+bool kafka_props_have(const struct config_kv *props, size_t n, const char *key);
+
+/* ---- producer ---------------------------------------------------------------------- */
+
+typedef struct kafka_producer kafka_producer_t;
+
+/* Called once per produced message from the thread that calls kafka_producer_poll,
+ * _flush, _produce or _free. `opaque` is the pointer given to kafka_producer_produce;
+ * `err` is 0 on success (`errstr` NULL), -ETIMEDOUT when message.timeout.ms expired,
+ * -ECANCELED when the message was purged at shutdown, -EIO otherwise, with librdkafka's
+ * text in `errstr` (borrowed, valid during the call). `partition`/`offset` are known on success
+ * (offset may be -1 if the broker did not return one). */
+typedef void (*kafka_delivery_fn)(void *ctx, void *opaque, int err, const char *errstr,
+                                  int32_t partition, int64_t offset);
+
+/* Creates a producer from `props` (borrowed). enable.idempotence=true unless `props`
+ * sets it. `on_delivery` may be NULL (then only the counters are kept); `ctx` is borrowed
+ * and passed back to it. Returns NULL with text in `err` on failure. Owned by the caller
+ * (kafka_producer_free). The producer is used by one thread at a time. */
+kafka_producer_t *kafka_producer_new(const struct config_kv *props, size_t n,
+                                     kafka_delivery_fn on_delivery, void *ctx, char *err,
+                                     size_t errlen);
+
+/* Queues one message to `topic` (borrowed), partitioned by `key` (borrowed, may be NULL)
+ * with the configured partitioner. The key and `value` bytes are copied. When the local
+ * queue is full it polls (serving delivery callbacks) and retries until space frees up,
+ * a fatal error occurs or kafka_producer_interrupt() is called. Returns 0 when queued
+ * (the delivery callback follows later), -EINTR if interrupted, -EMSGSIZE for a message
+ * over message.max.bytes, -ENOENT for an unknown partition/topic, -EIO on a fatal or
+ * other error (logged). */
+int kafka_producer_produce(kafka_producer_t *p, const char *topic, const void *key, size_t keylen,
+                           const void *value, size_t len, void *opaque);
+
+/* Serves delivery callbacks and errors, waiting at most `timeout_ms`. Returns the number
+ * of events served, or -EIO after a fatal error (see kafka_producer_fatal). Call it every
+ * loop turn. */
+int kafka_producer_poll(kafka_producer_t *p, int timeout_ms);
+
+/* Waits up to `timeout_ms` for every queued message to be delivered or to fail (serving
+ * callbacks). Returns 0 when nothing is outstanding, -ETIMEDOUT otherwise with the count
+ * left in *outstanding (if not NULL), -EIO after a fatal error. */
+int kafka_producer_flush(kafka_producer_t *p, int timeout_ms, size_t *outstanding);
+
+/* Messages queued but not yet reported. */
+size_t kafka_producer_outstanding(const kafka_producer_t *p);
+/* Messages reported delivered / failed since creation. */
+uint64_t kafka_producer_delivered(const kafka_producer_t *p);
+uint64_t kafka_producer_failed(const kafka_producer_t *p);
+
+/* True after a fatal error (e.g. the idempotent producer lost its sequence); writes
+ * librdkafka's text into `err` if not NULL. The producer must then be recreated. */
+bool kafka_producer_fatal(kafka_producer_t *p, char *err, size_t errlen);
+
+/* Makes a blocked or later kafka_producer_produce return -EINTR. Async-signal-safe; may
+ * be called from any thread or a signal handler. */
+void kafka_producer_interrupt(kafka_producer_t *p);
+
+/* The underlying handle (borrowed), for statistics and metadata. */
+rd_kafka_t *kafka_producer_handle(kafka_producer_t *p);
+
+/* Flushes for at most `timeout_ms` (kafka_producer_free uses 10 s), then purges what is
+ * left (those messages get -ECANCELED delivery callbacks) and destroys the producer.
+ * NULL is a no-op. */
+void kafka_producer_close(kafka_producer_t *p, int timeout_ms);
+void kafka_producer_free(kafka_producer_t *p);
+
+/* ---- consumer ---------------------------------------------------------------------- */
+
+typedef struct kafka_consumer kafka_consumer_t;
+
+enum kafka_rebalance {
+    KAFKA_ASSIGN, /* partitions now ours: consumption starts at the committed offsets */
+    KAFKA_REVOKE, /* partitions leave us: commit what is durable now */
+    KAFKA_LOST,   /* partitions were taken away: commits for them would fail */
+};
+
+/* Called from kafka_consumer_poll (or _close) before the assignment changes, with the
+ * partitions concerned (borrowed, valid during the call). With the cooperative protocol
+ * only the added/removed partitions are listed; with the eager one, all of them. */
+typedef void (*kafka_rebalance_fn)(void *ctx, enum kafka_rebalance event,
+                                   const rd_kafka_topic_partition_list_t *parts);
+
+/* Creates a group consumer subscribed to `topics` (borrowed, `ntopics` names).
+ * `props` (borrowed) must set group.id; enable.auto.commit=false and
+ * enable.auto.offset.store=false unless they set them. `on_rebalance` may be NULL; `ctx`
+ * is borrowed. Returns NULL with text in `err` on failure. Owned by the caller
+ * (kafka_consumer_free). One thread at a time. */
+kafka_consumer_t *kafka_consumer_new(const struct config_kv *props, size_t n,
+                                     const char *const *topics, size_t ntopics,
+                                     kafka_rebalance_fn on_rebalance, void *ctx, char *err,
+                                     size_t errlen);
+
+/* Waits up to `timeout_ms` for one message. Returns 0 with *rkm set to a message owned by
+ * the caller (kafka_message_free), 0 with *rkm NULL when nothing arrived (timeouts,
+ * partition EOF and transient errors, which are logged rate-limited), or -EIO after a
+ * fatal error (see kafka_consumer_fatal). */
+int kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t **rkm);
+
+/* Commits `next_offset` (the offset of the next message to read, i.e. last processed + 1)
+ * for topic/partition. `sync` waits for the broker's answer; otherwise failures are
+ * logged when they come back. Returns 0 or -EIO (logged). */
+int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partition,
+                          int64_t next_offset, bool sync);
+
+/* True after a fatal error; writes librdkafka's text into `err` if not NULL. */
+bool kafka_consumer_fatal(kafka_consumer_t *c, char *err, size_t errlen);
+
+/* The underlying handle (borrowed). */
+rd_kafka_t *kafka_consumer_handle(kafka_consumer_t *c);
+
+/* Leaves the group (revoking partitions through the rebalance callback). Returns 0 or
+ * -EIO. Idempotent; kafka_consumer_free calls it if needed. */
+int kafka_consumer_close(kafka_consumer_t *c);
+/* Closes if needed and destroys. NULL is a no-op. */
+void kafka_consumer_free(kafka_consumer_t *c);
+
+/* Destroys a message from kafka_consumer_poll. NULL is a no-op. */
+void kafka_message_free(rd_kafka_message_t *rkm);
+
+#endif

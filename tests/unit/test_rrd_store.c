@@ -1,0 +1,667 @@
+/* Unit tests for rrd_store: three-year backfill, replay, bad keys and failures, directly and
+ * through a real rrdcached started on a unix socket in a temporary directory. */
+#include "testing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rrd.h>
+
+#include "analyzer/rrd_store.h"
+
+#define DAY 86400
+/* Last sample of the synthetic history: a day boundary (UTC). */
+#define T_END     ((time_t)1700006400)
+#define DAILY     1100 /* daily samples */
+#define FINE_DAYS 4    /* days of 5-minute samples after the last daily one */
+#define T0        (T_END - (time_t)(DAILY + FINE_DAYS - 1) * DAY)
+#define T_FINE0   (T0 + (time_t)(DAILY - 1) * DAY) /* last daily sample */
+
+static char tmpdir[200];
+static pid_t daemon_pid = -1;
+static char sock_path[100];
+
+/* Filesystem helpers ----------------------------------------------------------------- */
+
+static void rm_rf(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "# cannot remove %s\n", path);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* rrdcached ---------------------------------------------------------------------------- */
+
+static bool socket_answers(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    bool ok;
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    ok = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void daemon_stop(void);
+
+/* Starts rrdcached in the foreground on `sock_path` with a journal; writes happen only
+ * when asked for (write interval one hour), so a missing FLUSH shows in the files. */
+static void daemon_start(void)
+{
+    char base[300], pidf[400], journal[400], logf[400];
+    snprintf(base, sizeof base, "%s/daemon", tmpdir);
+    snprintf(pidf, sizeof pidf, "%s/rrdcached.pid", base);
+    snprintf(journal, sizeof journal, "%s/journal", base);
+    snprintf(logf, sizeof logf, "%s/rrdcached.log", base);
+    daemon_stop();
+    unlink(sock_path);
+    mkdir(base, 0755);
+    mkdir(journal, 0755);
+    daemon_pid = fork();
+    assert_true(daemon_pid >= 0);
+    if (daemon_pid == 0) {
+        char listen[320];
+        int devnull = open("/dev/null", O_RDWR);
+        snprintf(listen, sizeof listen, "unix:%s", sock_path);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        execlp("rrdcached", "rrdcached", "-g", "-l", listen, "-p", pidf, "-b", base, "-j", journal,
+               "-F", "-w", "3600", "-f", "7200", "-o", logf, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (socket_answers(sock_path))
+            return;
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            daemon_pid = -1;
+            fail_msg("rrdcached exited during start (status %d)", status);
+        }
+        usleep(50000);
+    }
+    fail_msg("rrdcached did not open %s within 5 s", sock_path);
+}
+
+static void daemon_stop(void)
+{
+    int status;
+    if (daemon_pid <= 0)
+        return;
+    kill(daemon_pid, SIGTERM);
+    waitpid(daemon_pid, &status, 0);
+    daemon_pid = -1;
+    unlink(sock_path);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/ipamwatch-rrd.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    if ((size_t)snprintf(sock_path, sizeof sock_path, "%s/rrdcached.sock", tmpdir) >=
+        sizeof sock_path)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    daemon_stop();
+    rm_rf(tmpdir);
+    return 0;
+}
+
+/* After each rrdcached test, also a failed one: no daemon is left for the next test. */
+static int stop_daemon(void **state)
+{
+    daemon_stop();
+    return 0;
+}
+
+/* Synthetic history ------------------------------------------------------------------ */
+
+/* Values of the daily sample k (0..DAILY-1); overlaps are unknown every 10th day. */
+static struct rrd_sample daily_sample(int k)
+{
+    struct rrd_sample s = rrd_sample_unknown();
+    s.size = 65536;
+    s.used = (double)((k * 37) % 60000);
+    s.free = s.size - s.used;
+    s.utilization = 100.0 * s.used / s.size;
+    s.largest_free = 16 + k % 8;
+    s.default_fits = (double)(k % 50);
+    s.allocations = (double)(k / 3);
+    s.overlaps = k % 10 == 3 ? NAN : (double)(k % 4);
+    s.noncompliant = (double)(k % 7);
+    return s;
+}
+
+/* Values of the 5-minute sample at time t (after T_FINE0). */
+static struct rrd_sample fine_sample(time_t t)
+{
+    long j = (long)((t - T_FINE0) / 300);
+    struct rrd_sample s = daily_sample(DAILY - 1);
+    s.used = (double)(1000 + (j * 7919) % 5000);
+    s.free = s.size - s.used;
+    s.utilization = 100.0 * s.used / s.size;
+    s.allocations = (double)(400 + j % 13);
+    return s;
+}
+
+/* Writes the whole history of one object; returns the number of samples. */
+static size_t write_history(rrd_store_t *st, const char *kind, const char *id)
+{
+    size_t n = 0;
+    for (int k = 0; k < DAILY; k++) {
+        struct rrd_sample s = daily_sample(k);
+        int rc = rrd_store_update(st, kind, id, T0 + (time_t)k * DAY, &s);
+        if (rc != 0)
+            fail_msg("update day %d: %d (%s)", k, rc, rrd_store_error(st));
+        n++;
+    }
+    for (time_t t = T_FINE0 + 300; t <= T_END; t += 300) {
+        struct rrd_sample s = fine_sample(t);
+        int rc = rrd_store_update(st, kind, id, t, &s);
+        if (rc != 0)
+            fail_msg("update %lld: %d (%s)", (long long)t, rc, rrd_store_error(st));
+        n++;
+    }
+    return n;
+}
+
+static bool same(double got, double want)
+{
+    if (isnan(want))
+        return isnan(got);
+    return fabs(got - want) <= 1e-9 * (fabs(want) > 1 ? fabs(want) : 1);
+}
+
+/* Reads the history back with `reader` (a store without rrdcached, so what it sees is what
+ * the files hold) and compares it with what was written. */
+static void check_history(rrd_store_t *reader, const char *kind, const char *id)
+{
+    struct rrd_series s;
+    size_t checked = 0;
+    time_t first_known = 0;
+    int rc;
+
+    /* Daily archive: every day of three years carries the sample written for it. */
+    rc = rrd_store_fetch(reader, kind, id, "AVERAGE", T_END - 1100 * (time_t)DAY, T_FINE0, DAY, &s);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.step, DAY);
+    for (size_t i = 0; i < s.rows; i++) {
+        time_t t = rrd_series_time(&s, i);
+        long k = (long)((t - T0) / DAY);
+        if (t < T0 || k >= DAILY)
+            continue;
+        struct rrd_sample want = daily_sample((int)k);
+        if (first_known == 0 && !isnan(s.values[RRD_DS_USED][i]))
+            first_known = t;
+        for (int d = 0; d < RRD_DS_COUNT; d++) {
+            double w = rrd_sample_get(&want, (enum rrd_ds)d);
+            if (!same(s.values[d][i], w))
+                fail_msg("%s/%s day %ld (%lld) %s: got %.17g, want %.17g", kind, id, k,
+                         (long long)t, rrd_ds_name((enum rrd_ds)d), s.values[d][i], w);
+        }
+        checked++;
+    }
+    rrd_series_free(&s);
+    if (checked < 1090)
+        fail_msg("only %zu daily rows checked", checked);
+    if (first_known == 0 || T_END - first_known < (time_t)(1095 * DAY))
+        fail_msg("daily history starts %lld, less than three years before %lld",
+                 (long long)first_known, (long long)T_END);
+
+    /* Fine archive: every 5-minute sample of the last days. */
+    rc = rrd_store_fetch(reader, kind, id, "AVERAGE", T_FINE0, T_END, 300, &s);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.step, 300);
+    checked = 0;
+    for (size_t i = 0; i < s.rows; i++) {
+        time_t t = rrd_series_time(&s, i);
+        if (t <= T_FINE0 || t > T_END)
+            continue;
+        struct rrd_sample want = fine_sample(t);
+        for (int d = 0; d < RRD_DS_COUNT; d++) {
+            double w = rrd_sample_get(&want, (enum rrd_ds)d);
+            if (!same(s.values[d][i], w))
+                fail_msg("%s/%s %lld %s: got %.17g, want %.17g", kind, id, (long long)t,
+                         rrd_ds_name((enum rrd_ds)d), s.values[d][i], w);
+        }
+        checked++;
+    }
+    rrd_series_free(&s);
+    assert_int_equal(checked, FINE_DAYS * 288);
+
+    /* Hourly MAX of the fine samples. */
+    rc = rrd_store_fetch(reader, kind, id, "MAX", T_END - DAY, T_END, 3600, &s);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.step, 3600);
+    checked = 0;
+    for (size_t i = 0; i < s.rows; i++) {
+        time_t t = rrd_series_time(&s, i);
+        double max = -1;
+        if (t <= T_END - DAY || t > T_END)
+            continue;
+        for (time_t u = t - 3600 + 300; u <= t; u += 300) {
+            struct rrd_sample f = fine_sample(u);
+            if (f.used > max)
+                max = f.used;
+        }
+        if (!same(s.values[RRD_DS_USED][i], max))
+            fail_msg("hourly MAX at %lld: got %.17g, want %.17g", (long long)t,
+                     s.values[RRD_DS_USED][i], max);
+        checked++;
+    }
+    rrd_series_free(&s);
+    assert_int_equal(checked, 24);
+}
+
+/* Backfills, checks, replays in the same and in a fresh store: nothing changes. */
+static void backfill_and_replay(const char *daemon)
+{
+    char dir[300], err[512], path[512];
+    rrd_store_t *st, *reader;
+    struct rrd_store_stats stats;
+    size_t n, len0, len1;
+    char *before, *after;
+    time_t last;
+
+    snprintf(dir, sizeof dir, "%s/rrd-%s", tmpdir, daemon ? "cached" : "direct");
+    st = rrd_store_new(dir, 300, daemon, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    n = write_history(st, "pool", "ipam-pool-0123456789abcdef0");
+    n += write_history(st, "vpc", "vpc-0fedcba9876543210");
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, n);
+    assert_int_equal(stats.skipped, 0);
+    assert_int_equal(stats.created, 2);
+    assert_int_equal(rrd_store_last(st, "pool", "ipam-pool-0123456789abcdef0", &last), 0);
+    assert_int_equal(last, T_END);
+
+    reader = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_non_null(reader);
+    check_history(reader, "pool", "ipam-pool-0123456789abcdef0");
+    check_history(reader, "vpc", "vpc-0fedcba9876543210");
+
+    /* Replay in the same store: every sample is skipped, the file is untouched. */
+    assert_int_equal(rrd_store_path(st, "pool", "ipam-pool-0123456789abcdef0", path, sizeof path),
+                     0);
+    before = read_file(path, &len0);
+    assert_non_null(before);
+    assert_int_equal(write_history(st, "pool", "ipam-pool-0123456789abcdef0"), n / 2);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.written, n);
+    rrd_store_free(st);
+
+    /* Replay from a fresh store (a restarted analyzer): skipped from the file's state. */
+    st = rrd_store_new(dir, 300, daemon, err, sizeof err);
+    assert_non_null(st);
+    write_history(st, "pool", "ipam-pool-0123456789abcdef0");
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.written, 0);
+    assert_int_equal(stats.created, 0);
+    after = read_file(path, &len1);
+    assert_non_null(after);
+    assert_int_equal(len0, len1);
+    assert_memory_equal(before, after, len0);
+    free(before);
+    free(after);
+
+    /* New samples after the replay still land. */
+    struct rrd_sample s = fine_sample(T_END + 300);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0123456789abcdef0", T_END + 300, &s),
+                     0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 1);
+    rrd_store_free(st);
+    assert_int_equal(rrd_store_last(reader, "pool", "ipam-pool-0123456789abcdef0", &last), 0);
+    /* The reader knew the object already: ask a fresh one. */
+    rrd_store_free(reader);
+    reader = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_int_equal(rrd_store_last(reader, "pool", "ipam-pool-0123456789abcdef0", &last), 0);
+    assert_int_equal(last, T_END + 300);
+    rrd_store_free(reader);
+}
+
+static void test_backfill_direct(void **state)
+{
+    backfill_and_replay(NULL);
+}
+
+static void test_backfill_rrdcached(void **state)
+{
+    char addr[320];
+    daemon_start();
+    snprintf(addr, sizeof addr, "unix:%s", sock_path);
+    backfill_and_replay(addr);
+    daemon_stop();
+}
+
+/* Without FLUSH, rrdcached (write interval one hour) keeps samples in memory: what a
+ * direct reader finds after rrd_store_flush() proves the flush reached the file. Also
+ * the daemon holding newer samples than the store (another writer, or a run that crashed
+ * before its flush) is a replay, not an error. */
+static void test_rrdcached_flush_and_newer(void **state)
+{
+    char addr[320], dir[300], err[512], path[512];
+    rrd_store_t *st, *reader;
+    struct rrd_store_stats stats;
+    struct rrd_series s;
+    struct rrd_sample v = fine_sample(T_END);
+    const time_t t1 = T_END - 3600;
+
+    daemon_start();
+    snprintf(addr, sizeof addr, "unix:%s", sock_path);
+    snprintf(dir, sizeof dir, "%s/rrd-newer", tmpdir);
+    st = rrd_store_new(dir, 300, addr, err, sizeof err);
+    assert_non_null(st);
+    reader = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_non_null(reader);
+
+    v.used = 111;
+    assert_int_equal(rrd_store_update(st, "subnet", "subnet-0aa", t1, &v), 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    assert_int_equal(rrd_store_path(st, "subnet", "subnet-0aa", path, sizeof path), 0);
+
+    /* Another writer sends t1+300 to the daemon without flushing it. */
+    {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        char cmd[800], reply[256];
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        ssize_t r;
+        snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock_path);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+        snprintf(cmd, sizeof cmd, "UPDATE %s %lld:65536:222:U:U:U:U:U:U:U\n", path,
+                 (long long)(t1 + 300));
+        assert_true(write(fd, cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+        r = read(fd, reply, sizeof reply - 1);
+        assert_true(r > 0);
+        reply[r] = '\0';
+        assert_true(strncmp(reply, "0 ", 2) == 0);
+        close(fd);
+    }
+    /* Not in the file yet (no flush): the direct reader sees t1 as last. */
+    {
+        time_t last = 0;
+        rrd_clear_error();
+        last = rrd_last_r(path);
+        assert_int_equal(last, t1);
+    }
+    v.used = 333;
+    assert_int_equal(rrd_store_update(st, "subnet", "subnet-0aa", t1 + 300, &v), 0);
+    v.used = 444;
+    assert_int_equal(rrd_store_update(st, "subnet", "subnet-0aa", t1 + 600, &v), 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.skipped, 1);
+    assert_int_equal(stats.written, 2);
+
+    /* The file holds the other writer's t1+300 and our t1+600, without asking the daemon. */
+    assert_int_equal(
+        rrd_store_fetch(reader, "subnet", "subnet-0aa", "AVERAGE", t1, t1 + 600, 300, &s), 0);
+    bool seen300 = false, seen600 = false;
+    for (size_t i = 0; i < s.rows; i++) {
+        time_t t = rrd_series_time(&s, i);
+        if (t == t1 + 300) {
+            assert_true(same(s.values[RRD_DS_USED][i], 222));
+            seen300 = true;
+        }
+        if (t == t1 + 600) {
+            assert_true(same(s.values[RRD_DS_USED][i], 444));
+            seen600 = true;
+        }
+    }
+    assert_true(seen300 && seen600);
+    rrd_series_free(&s);
+    rrd_store_free(reader);
+    rrd_store_free(st);
+    daemon_stop();
+}
+
+/* rrdcached down: a clear error at open, an error at flush with samples kept, and the
+ * samples land once the daemon is back. */
+static void test_rrdcached_down(void **state)
+{
+    char addr[320], dir[300], err[512];
+    rrd_store_t *st;
+    struct rrd_store_stats stats;
+    struct rrd_sample v = fine_sample(T_END);
+    time_t last;
+    int rc;
+
+    snprintf(addr, sizeof addr, "unix:%s", sock_path);
+    snprintf(dir, sizeof dir, "%s/rrd-down", tmpdir);
+    err[0] = '\0';
+    st = rrd_store_new(dir, 300, addr, err, sizeof err);
+    assert_null(st);
+    if (strstr(err, "rrdcached") == NULL || strstr(err, sock_path) == NULL ||
+        strstr(err, "refused") == NULL)
+        fail_msg("unclear error: %s", err);
+    st = rrd_store_new(dir, 300, "127.0.0.1:1", err, sizeof err);
+    assert_null(st);
+    assert_non_null(strstr(err, "Connection refused"));
+
+    daemon_start();
+    st = rrd_store_new(dir, 300, addr, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(rrd_store_update(st, "scope", "ipam-scope-0abc", T_END, &v), 0);
+    assert_int_equal(rrd_store_update(st, "scope", "ipam-scope-0abc", T_END + 300, &v), 0);
+    daemon_stop();
+
+    rc = rrd_store_flush(st);
+    if (rc != -ECONNREFUSED && rc != -ECONNRESET && rc != -EPIPE)
+        fail_msg("flush with rrdcached down: %d (%s)", rc, rrd_store_error(st));
+    assert_non_null(strstr(rrd_store_error(st), "rrdcached"));
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 0);
+    /* A second try while still down reconnects and is refused. */
+    assert_int_equal(rrd_store_flush(st), -ECONNREFUSED);
+
+    daemon_start();
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 2);
+    rrd_store_free(st);
+    daemon_stop();
+
+    st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_int_equal(rrd_store_last(st, "scope", "ipam-scope-0abc", &last), 0);
+    assert_int_equal(last, T_END + 300);
+    rrd_store_free(st);
+}
+
+static void test_bad_keys(void **state)
+{
+    static const struct {
+        const char *kind, *id;
+        int valid;
+    } cases[] = {
+        {"pool", "ipam-pool-0abc123", 1},
+        {"scope", "ipam-scope-0abc", 1},
+        {"vpc", "vpc-0123abcd", 1},
+        {"subnet", "subnet-0123abcd", 1},
+        {"pool", "../etc", 0},
+        {"pool", "a/b", 0},
+        {"pool", "/abs", 0},
+        {"pool", "..", 0},
+        {"pool", "x..y", 0},
+        {"pool", ".hidden", 0},
+        {"pool", "", 0},
+        {"pool", NULL, 0},
+        {"pool", "vpc 1", 0},
+        {"pool", "id:colon", 0},
+        {"router", "rtb-0abc", 0},
+        {"", "vpc-1", 0},
+        {NULL, "vpc-1", 0},
+        {"pool",
+         "p123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+         "5678901234567890123456789012345678901234567890",
+         0},
+    };
+    char dir[300], err[512], path[512];
+    rrd_store_t *st;
+    struct rrd_sample v = rrd_sample_unknown();
+    struct rrd_store_stats stats;
+
+    snprintf(dir, sizeof dir, "%s/rrd-keys", tmpdir);
+    st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_non_null(st);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = rrd_store_update(st, cases[i].kind, cases[i].id, T_END, &v);
+        if (rrd_store_valid_key(cases[i].kind, cases[i].id) != cases[i].valid)
+            fail_msg("case %zu: validity %d", i, !cases[i].valid);
+        if (rc != (cases[i].valid ? 0 : -EINVAL))
+            fail_msg("case %zu (%s/%s): update %d", i, cases[i].kind ? cases[i].kind : "NULL",
+                     cases[i].id ? cases[i].id : "NULL", rc);
+    }
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.created, 4);
+    /* Nothing escaped the directory. */
+    snprintf(path, sizeof path, "%s/etc.rrd", tmpdir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(
+        rrd_store_fetch(st, "pool", "../etc", "AVERAGE", 1, 2, 0, &(struct rrd_series){0}),
+        -EINVAL);
+    assert_int_equal(rrd_store_fetch(st, "vpc", "vpc-0123abcd", "MIN", T_END - 600, T_END, 0,
+                                     &(struct rrd_series){0}),
+                     -EINVAL);
+    assert_int_equal(rrd_store_fetch(st, "vpc", "vpc-never", "AVERAGE", T_END - 600, T_END, 0,
+                                     &(struct rrd_series){0}),
+                     -ENOENT);
+    time_t last;
+    assert_int_equal(rrd_store_last(st, "vpc", "vpc-never", &last), -ENOENT);
+    rrd_store_free(st);
+}
+
+static void test_bad_dir_and_step(void **state)
+{
+    char file[300], dir[400], err[512];
+    FILE *f;
+    rrd_store_t *st;
+
+    /* A directory below a regular file cannot be created, not even by root. */
+    snprintf(file, sizeof file, "%s/plainfile", tmpdir);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/rrd", file);
+    err[0] = '\0';
+    st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_null(st);
+    if (strstr(err, dir) == NULL || strstr(err, "Not a directory") == NULL)
+        fail_msg("unclear error: %s", err);
+
+    /* A read-only directory (meaningful when not root). */
+    if (geteuid() != 0) {
+        snprintf(dir, sizeof dir, "%s/readonly", tmpdir);
+        mkdir(dir, 0555);
+        st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+        assert_null(st);
+        assert_non_null(strstr(err, "Permission denied"));
+    } else {
+        printf("# running as root: read-only directory case covered by the file case\n");
+    }
+
+    snprintf(dir, sizeof dir, "%s/rrd-step", tmpdir);
+    assert_null(rrd_store_new(dir, 7, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "step"));
+    assert_null(rrd_store_new(dir, 0, NULL, err, sizeof err));
+    assert_null(rrd_store_new(dir, 300, "nonsense[", err, sizeof err));
+}
+
+/* Randomized: out-of-order and repeated samples are skipped, never errors; the file ends
+ * with the newest sample. */
+static void test_random_order(void **state)
+{
+    unsigned seed = testing_seed();
+    char dir[300], err[512];
+    rrd_store_t *st;
+    struct rrd_store_stats stats;
+    time_t newest = 0, last;
+    size_t accepted = 0, skipped = 0;
+
+    srand(seed);
+    snprintf(dir, sizeof dir, "%s/rrd-random", tmpdir);
+    st = rrd_store_new(dir, 60, NULL, err, sizeof err);
+    assert_non_null(st);
+    for (int i = 0; i < 2000; i++) {
+        time_t t = T_END + (time_t)(rand() % 5000) * 60;
+        struct rrd_sample v = fine_sample(T_FINE0 + 300);
+        v.used = rand() % 1000;
+        assert_int_equal(rrd_store_update(st, "vpc", "vpc-rand", t, &v), 0);
+        if (t > newest) {
+            newest = t;
+            accepted++;
+        } else {
+            skipped++;
+        }
+        if (rand() % 100 == 0)
+            assert_int_equal(rrd_store_flush(st), 0);
+    }
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, accepted);
+    assert_int_equal(stats.skipped, skipped);
+    rrd_store_free(st);
+    st = rrd_store_new(dir, 60, NULL, err, sizeof err);
+    assert_int_equal(rrd_store_last(st, "vpc", "vpc-rand", &last), 0);
+    assert_int_equal(last, newest);
+    rrd_store_free(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_keys),
+        cmocka_unit_test(test_bad_dir_and_step),
+        cmocka_unit_test(test_random_order),
+        cmocka_unit_test(test_backfill_direct),
+        cmocka_unit_test_teardown(test_backfill_rrdcached, stop_daemon),
+        cmocka_unit_test_teardown(test_rrdcached_flush_and_newer, stop_daemon),
+        cmocka_unit_test_teardown(test_rrdcached_down, stop_daemon),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
