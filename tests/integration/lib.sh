@@ -14,7 +14,9 @@ cleanup() {
   for p in $CLEANUP_PIDS; do wait "$p" 2>/dev/null; done
   rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 plan() { echo "1..$1"; }
 diag() { printf '# %s\n' "$*"; }
