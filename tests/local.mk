@@ -9,6 +9,12 @@ tests_unit_test_units_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_units
 
+check_PROGRAMS += tests/unit/test_log
+tests_unit_test_log_SOURCES = tests/unit/test_log.c tests/unit/testing.h
+tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_log
+
 TESTS += tests/integration/01-cli.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/01-cli.sh
 
