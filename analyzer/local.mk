@@ -4,3 +4,6 @@ libipamwatch_a_SOURCES += analyzer/rrd_store.c analyzer/rrd_store.h
 libipamwatch_a_SOURCES += analyzer/journal.c analyzer/journal.h
 EXTRA_DIST += docs/journal.md
 EXTRA_DIST += docs/rrd.md
+libipamwatch_a_SOURCES += analyzer/analyzer.c analyzer/analyzer.h analyzer/deadletter.c analyzer/deadletter.h
+libipamwatch_a_SOURCES += analyzer/model.c analyzer/model.h
+libipamwatch_a_SOURCES += analyzer/forecast.c analyzer/forecast.h

@@ -82,6 +82,20 @@ size_t overlap_scan(const overlap_index_t *idx, uint32_t domain, overlap_pair_cb
 /* The same over every domain (in no particular domain order). Returns the number of pairs. */
 size_t overlap_scan_all(const overlap_index_t *idx, overlap_pair_cb cb, void *ctx);
 
+/* Reports every overlapping pair among the n entries of es without building an index: the
+ * same pairs, oriented the same way, that inserting every entry into an empty index and
+ * calling overlap_scan_all() reports. Entries identical in (domain, prefix, owner) count once,
+ * as repeated inserts do. Sorts a flat copy (radix sort, about 40 bytes of scratch per entry,
+ * freed on return) and sweeps it: much faster than n inserts when the whole set is at hand
+ * (a first full build, a periodic audit). Calls cb (may be NULL) with OVERLAP_PRESENT for
+ * every pair, a and b pointing into es; order: domains by ascending id, IPv4 before IPv6,
+ * contained entry in prefix order. Stores the number of pairs in *npairs (may be NULL).
+ * Returns 0; -EINVAL when an entry has owner 0 or a bad prefix, or n exceeds 2^31 - 1;
+ * -EEXIST when (domain, prefix, owner) appears with two different parents. On error no pair
+ * is reported. es is borrowed. Any thread (touches only es and its own memory). */
+int overlap_scan_array(const struct overlap_entry *es, size_t n, overlap_pair_cb cb, void *ctx,
+                       size_t *npairs);
+
 /* Number of distinct entries (not counting repeated references). */
 size_t overlap_count(const overlap_index_t *idx);
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -1110,6 +1111,213 @@ int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const cha
     free(names);
     free(data);
     return 0;
+}
+
+/* Graphs ------------------------------------------------------------------------------- */
+
+void rrd_store_graph_init(struct rrd_store_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    g->width = 800;
+    g->height = 300;
+    g->format = "PNG";
+    g->warn_pct = 80;
+    g->crit_pct = 90;
+    g->trend_value = g->trend_per_day = g->trend_size = NAN;
+}
+
+/* Legend text made safe for rrd_graph's argument syntax: ':' escaped, '\' dropped (it would
+ * start a legend control code). Owned by the caller. */
+static char *legend_text(const char *text)
+{
+    size_t n = strlen(text), j = 0;
+    char *out = xmalloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '\\')
+            continue;
+        if (text[i] == ':')
+            out[j++] = '\\';
+        out[j++] = text[i];
+    }
+    out[j] = '\0';
+    return out;
+}
+
+struct argv_list {
+    char **v;
+    size_t n, cap;
+};
+
+/* Appends `text` (stolen) to the argument list, which stays NULL-terminated. */
+static void arg_add(struct argv_list *a, char *text)
+{
+    a->v = xgrow(a->v, &a->cap, a->n + 2, sizeof *a->v);
+    a->v[a->n++] = text;
+    a->v[a->n] = NULL;
+}
+
+/* Largest known `size` of the object over [start, end] in *max (NAN when none). */
+static int graph_size_range(rrd_store_t *st, const struct rrd_store_graph *g, double *max)
+{
+    struct rrd_series s;
+    int rc = rrd_store_fetch(st, g->kind, g->id, "AVERAGE", g->start, g->end, 0, &s);
+    if (rc < 0)
+        return rc;
+    *max = NAN;
+    for (size_t i = 0; i < s.rows; i++) {
+        double v = s.values[RRD_DS_SIZE][i];
+        if (isfinite(v) && (isnan(*max) || v > *max))
+            *max = v;
+    }
+    rrd_series_free(&s);
+    return 0;
+}
+
+int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char *path, int *width,
+                    int *height)
+{
+    char file[4096];
+    struct stat sb;
+    struct argv_list a = {NULL, 0, 0};
+    rrd_info_t *info = NULL;
+    char *tmp = NULL, *esc_file = NULL;
+    const char *fmt;
+    double max_size = NAN;
+    time_t view_end;
+    int rc, w = -1, h = -1;
+
+    if (g == NULL || path == NULL || path[0] == '\0' || g->format == NULL) {
+        set_err(st, "graph: no object, format or output file");
+        return -EINVAL;
+    }
+    if (strcasecmp(g->format, "png") == 0)
+        fmt = "PNG";
+    else if (strcasecmp(g->format, "svg") == 0)
+        fmt = "SVG";
+    else {
+        set_err(st, "graph: format '%s' is not PNG or SVG", g->format);
+        return -EINVAL;
+    }
+    view_end = g->view_end ? g->view_end : g->end;
+    if (g->width < 100 || g->width > 8000 || g->height < 100 || g->height > 8000 || g->start <= 0 ||
+        g->end <= g->start || view_end < g->end) {
+        set_err(st, "graph: bad size %dx%d or time range", g->width, g->height);
+        return -EINVAL;
+    }
+    rc = rrd_store_path(st, g->kind, g->id, file, sizeof file);
+    if (rc < 0) {
+        set_err(st, "graph: invalid object %s/%s", g->kind ? g->kind : "(null)",
+                g->id ? g->id : "(null)");
+        return rc;
+    }
+    if (stat(file, &sb) != 0) {
+        rc = -errno;
+        set_err(st, "no RRD file for %s %s: %s: %s", g->kind, g->id, file, strerror(errno));
+        return rc;
+    }
+    /* Also has rrdcached write what it holds of this file. */
+    rc = graph_size_range(st, g, &max_size);
+    if (rc < 0)
+        return rc;
+
+    /* In DEF lines ':' separates fields: escape it in the file name. */
+    esc_file = legend_text(file);
+    tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+    arg_add(&a, xasprintf("graph"));
+    arg_add(&a, xasprintf("%s", tmp));
+    arg_add(&a, xasprintf("--imgformat=%s", fmt));
+    arg_add(&a, xasprintf("--start=%lld", (long long)g->start));
+    arg_add(&a, xasprintf("--end=%lld", (long long)view_end));
+    arg_add(&a, xasprintf("--width=%d", g->width));
+    arg_add(&a, xasprintf("--height=%d", g->height));
+    arg_add(&a, xasprintf("--full-size-mode"));
+    arg_add(&a, xasprintf("--title=%s", g->title ? g->title : g->id));
+    arg_add(&a, xasprintf("--vertical-label=utilization (%%)"));
+    arg_add(&a, xasprintf("--lower-limit=0"));
+    arg_add(&a, xasprintf("--upper-limit=100"));
+    arg_add(&a, xasprintf("--watermark=ipamwatch"));
+    arg_add(&a, xasprintf("DEF:util=%s:utilization:AVERAGE", esc_file));
+    arg_add(&a, xasprintf("DEF:size=%s:size:AVERAGE", esc_file));
+    arg_add(&a, xasprintf("AREA:util#7FB3E6:utilization"));
+    arg_add(&a, xasprintf("LINE1:util#1F4E79"));
+    arg_add(&a, xasprintf("VDEF:unow=util,LAST"));
+    arg_add(&a, xasprintf("VDEF:upeak=util,MAXIMUM"));
+    arg_add(&a, xasprintf("GPRINT:unow:now %%5.1lf %%%%"));
+    arg_add(&a, xasprintf("GPRINT:upeak:peak %%5.1lf %%%%\\l"));
+    if (isfinite(max_size) && max_size > 0) {
+        /* Right axis value = left value x scale: size is drawn at size / scale. */
+        double scale = max_size / 100.0;
+        arg_add(&a, xasprintf("--right-axis=%.17g:0", scale));
+        arg_add(&a, xasprintf("--right-axis-label=size (addresses; IPv6 in /64s)"));
+        arg_add(&a, xasprintf("CDEF:sized=size,%.17g,/", scale));
+        arg_add(&a, xasprintf("LINE2:sized#2CA02C:size        "));
+        arg_add(&a, xasprintf("VDEF:snow=size,LAST"));
+        arg_add(&a, xasprintf("GPRINT:snow:now %%.0lf addresses\\l"));
+    }
+    if (isfinite(g->warn_pct))
+        arg_add(&a, xasprintf("HRULE:%.17g#FF9900:warning %g %%:dashes", g->warn_pct, g->warn_pct));
+    if (isfinite(g->crit_pct))
+        arg_add(&a,
+                xasprintf("HRULE:%.17g#D62728:critical %g %%:dashes", g->crit_pct, g->crit_pct));
+    if (isfinite(g->warn_pct) || isfinite(g->crit_pct))
+        arg_add(&a, xasprintf("COMMENT:\\l"));
+    if (isfinite(g->trend_per_day) && isfinite(g->trend_value) && g->trend_size > 0) {
+        /* trend(t) in percent = 100 (value + per_day (t - t0) / 86400) / size, kept to the
+         * plot's 0..100 so the line ends where the object is full. */
+        double k = 100.0 / g->trend_size;
+        arg_add(&a, xasprintf("CDEF:trend=util,POP,TIME,%lld,-,%.17g,*,%.17g,+,0,100,LIMIT",
+                              (long long)g->trend_time, g->trend_per_day / 86400.0 * k,
+                              g->trend_value * k));
+        arg_add(&a, xasprintf("LINE1:trend#8E44AD:trend of used:dashes=6,3"));
+    }
+    if (g->forecast_date > 0) {
+        char day[32];
+        struct tm tm;
+        if (gmtime_r(&g->forecast_date, &tm) == NULL ||
+            strftime(day, sizeof day, "%Y-%m-%d", &tm) == 0)
+            snprintf(day, sizeof day, "?");
+        arg_add(&a, xasprintf("VRULE:%lld#D62728:full on %s", (long long)g->forecast_date, day));
+    }
+    if (g->forecast_text != NULL) {
+        char *text = legend_text(g->forecast_text);
+        arg_add(&a, xasprintf("COMMENT:%s\\l", text));
+        free(text);
+    }
+
+    rrd_clear_error();
+    info = rrd_graph_v((int)a.n, a.v);
+    if (info == NULL || rrd_test_error()) {
+        rc = take_rrd_error(st, "rrd_graph", file);
+        goto fail;
+    }
+    for (rrd_info_t *p = info; p != NULL; p = p->next) {
+        if (strcmp(p->key, "image_width") == 0 && p->type == RD_I_INT)
+            w = p->value.u_int;
+        else if (strcmp(p->key, "image_height") == 0 && p->type == RD_I_INT)
+            h = p->value.u_int;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        set_err(st, "rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail;
+    }
+    if (width)
+        *width = w;
+    if (height)
+        *height = h;
+    rc = 0;
+    goto out;
+
+fail:
+    unlink(tmp);
+out:
+    rrd_info_free(info);
+    for (size_t i = 0; i < a.n; i++)
+        free(a.v[i]);
+    free(a.v);
+    free(tmp);
+    free(esc_file);
+    return rc;
 }
 
 void rrd_store_get_stats(const rrd_store_t *st, struct rrd_store_stats *out)

@@ -132,7 +132,38 @@ int rrd_store_fetch(rrd_store_t *store, const char *kind, const char *id, const 
 int rrd_store_path(const rrd_store_t *store, const char *kind, const char *id, char *buf,
                    size_t buflen);
 
-/* Graphs: rrd_graph calls belong in this module too and will be added here. */
+/* Graphs ------------------------------------------------------------------------------
+ * One picture of one object: utilization (percent, left axis) as an area, size (right
+ * axis, addresses) as a line, warning/critical thresholds as dashed rules, optionally a
+ * trend line and a forecast date, with a legend (now, peak, size). */
+struct rrd_store_graph {
+    const char *kind, *id; /* the object (borrowed) */
+    time_t start, end;     /* time range of the data */
+    time_t view_end;       /* right edge of the x axis, >= end (room for a forecast); 0 = end */
+    int width, height;     /* the whole image in pixels (100 to 8000) */
+    const char *format;    /* "PNG" or "SVG" */
+    const char *title;     /* borrowed; NULL = "<kind> <id>" */
+    double warn_pct;       /* warning threshold in percent; NAN = not drawn */
+    double crit_pct;       /* critical threshold in percent; NAN = not drawn */
+    /* Trend of `used` in addresses: trend_value at trend_time, trend_per_day a day; drawn
+     * in percent of trend_size. NAN trend_per_day = no trend line. */
+    double trend_value, trend_per_day, trend_size;
+    time_t trend_time;
+    time_t forecast_date;      /* vertical rule at the projected date; 0 = none */
+    const char *forecast_text; /* legend line for the forecast (borrowed); NULL = none */
+};
+
+/* Fills *g with defaults: no object, 800x300 PNG, thresholds 80/90 %, no trend. */
+void rrd_store_graph_init(struct rrd_store_graph *g);
+
+/* Draws `g` (borrowed) with librrd's graph API into `path` (written to a temporary file in
+ * the same directory, then renamed). On success stores the image size librrd reports in
+ * *width and *height (either may be NULL) and returns 0; -ENOENT when the object has no
+ * file (rrd_store_error() names the file looked for), -EINVAL for bad options, or -errno
+ * for a librrd or file failure (text in rrd_store_error()). librrd's graph code keeps
+ * process-wide state: one thread of the process at a time. */
+int rrd_store_graph(rrd_store_t *store, const struct rrd_store_graph *g, const char *path,
+                    int *width, int *height);
 
 /* Counters (copied into *out). Same thread as the other calls. */
 void rrd_store_get_stats(const rrd_store_t *store, struct rrd_store_stats *out);

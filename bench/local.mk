@@ -29,3 +29,43 @@ bench-rrd: bench/rrd_bench$(EXEEXT)
 	@test -z "$(SANITIZER_CFLAGS)" || \
 	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
 	$(SHELL) $(top_srcdir)/bench/rrd_bench.sh bench/rrd_bench$(EXEEXT)
+
+# Collector: `collect --once` of 1M resource CIDRs from the AWS-shaped endpoint into the dev
+# broker vs kcat producing the same records pre-rendered (bench/collector_bench.sh).
+EXTRA_PROGRAMS += bench/render_records
+bench_render_records_SOURCES = bench/render_records.c
+bench_render_records_LDADD = $(IPAMWATCH_LIBS)
+EXTRA_DIST += bench/collector_bench.sh
+CLEANFILES += bench/render_records$(EXEEXT)
+.PHONY: bench-collector
+bench: bench-collector
+bench-collector: ipamwatch$(EXEEXT) bench/render_records$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	PYTHON3='$(PYTHON3)' $(SHELL) $(top_srcdir)/bench/collector_bench.sh $(top_srcdir) \
+	  ./ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) $(BENCH_COLLECTOR_ITEMS)
+BENCH_COLLECTOR_ITEMS = 1000000
+
+# Model: apply rate and peak RSS per tracked CIDR of 1M resource CIDRs in one pass
+# (bench/model_bench.c); analyzer: `analyze` against kcat's raw consume of the same topic
+# (bench/analyzer_bench.sh). Both use the collector benchmark's cached 1M dataset.
+EXTRA_PROGRAMS += bench/model_bench
+bench_model_bench_SOURCES = bench/model_bench.c
+bench_model_bench_LDADD = $(IPAMWATCH_LIBS)
+EXTRA_DIST += bench/analyzer_bench.sh
+CLEANFILES += bench/model_bench$(EXEEXT)
+.PHONY: bench-model bench-analyzer
+bench: bench-model bench-analyzer
+bench-model: bench/render_records$(EXEEXT) bench/model_bench$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	PYTHON3='$(PYTHON3)' $(SHELL) $(top_srcdir)/bench/analyzer_bench.sh model $(top_srcdir) \
+	  ./ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) bench/model_bench$(EXEEXT) \
+	  $(BENCH_ANALYZER_ITEMS)
+bench-analyzer: ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) bench/model_bench$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	PYTHON3='$(PYTHON3)' $(SHELL) $(top_srcdir)/bench/analyzer_bench.sh analyzer $(top_srcdir) \
+	  ./ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) bench/model_bench$(EXEEXT) \
+	  $(BENCH_ANALYZER_ITEMS)
+BENCH_ANALYZER_ITEMS = 1000000

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 def main():
     path = sys.argv[1]
+    c0 = time.process_time()
     t0 = time.perf_counter()
     groups = defaultdict(list)
     n = 0
@@ -43,12 +44,14 @@ def main():
                 pairs += 1
             stack.append((end, owner, parent))
     t2 = time.perf_counter()
+    c2 = time.process_time()
 
     print(f"py_cidrs={n}")
     print(f"py_pairs={pairs}")
     print(f"py_parse_seconds={t1 - t0:.3f}")
     print(f"py_scan_seconds={t2 - t1:.3f}")
     print(f"py_total_seconds={t2 - t0:.3f}")
+    print(f"py_cpu_seconds={c2 - c0:.3f}")
 
 
 if __name__ == "__main__":

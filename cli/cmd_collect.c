@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "collector/collector.h"
+#include "collector/ct_archive.h"
 #include "config/config.h"
 #include "log.h"
 #include "xalloc.h"
@@ -36,7 +37,10 @@ static void usage(FILE *out)
             "  -X key=value          Kafka property passed to librdkafka verbatim (repeatable)\n"
             "      --once            one pass; exit 0 only when every record was delivered\n"
             "      --from-files DIR  read aws CLI output files instead of calling AWS\n"
-            "      --from-archive DIR  CloudTrail log archives (not built in this version)\n"
+            "      --from-archive DIR  publish the IP allocation events of CloudTrail log files\n"
+            "                        (AWSLogs/.../*.json.gz) to the events topic, then exit:\n"
+            "                        0 when every event was delivered, 1 when a file was\n"
+            "                        skipped or an event not delivered\n"
             "      --collector-id ID   name of this collector in records (default: host name)\n"
             "  -h, --help            this help\n");
 }
@@ -49,6 +53,7 @@ int cmd_collect(int argc, char **argv)
         {"collector-id", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *path = NULL;
+    const char *archive = NULL;
     struct collector_options o = {.stop = &g_stop};
     struct config_kv *xs = NULL;
     size_t nx = 0, capx = 0;
@@ -76,8 +81,8 @@ int cmd_collect(int argc, char **argv)
             o.from_files = optarg;
             break;
         case 'a':
-            fprintf(stderr, "ipamwatch collect: --from-archive is not built in this version yet\n");
-            goto out;
+            archive = optarg;
+            break;
         case 'i':
             o.collector_id = optarg;
             break;
@@ -93,6 +98,10 @@ int cmd_collect(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "ipamwatch collect: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        goto out;
+    }
+    if (archive && o.from_files) {
+        fprintf(stderr, "ipamwatch collect: --from-archive and --from-files exclude each other\n");
         goto out;
     }
     if (!path) {
@@ -116,7 +125,20 @@ int cmd_collect(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    int rc = collector_run(cfg, &o);
+    int rc;
+    if (archive) {
+        struct ct_archive_result res;
+        rc = ct_archive_collect(cfg, archive, o.collector_id, &g_stop, &res);
+        if (rc != -EINVAL)
+            printf("%u files, %llu events published, %u files skipped (%llu relevant records, "
+                   "%llu duplicates, %llu unparsed, %llu not published)\n",
+                   res.files, (unsigned long long)res.published, res.files_skipped,
+                   (unsigned long long)res.relevant, (unsigned long long)res.duplicates,
+                   (unsigned long long)res.unparsed,
+                   (unsigned long long)(res.unusable + res.failed));
+    } else {
+        rc = collector_run(cfg, &o);
+    }
     status = rc == 0 ? 0 : rc == -EINVAL ? EXIT_USAGE : 1;
     config_free(cfg);
     curl_global_cleanup();

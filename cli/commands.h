@@ -15,5 +15,11 @@ int cmd_broker(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 /* ipamwatch collect: inventory into Kafka (cli/cmd_collect.c). */
 int cmd_collect(int argc, char **argv);
+/* ipamwatch analyze: Kafka records into model, RRD and journal (cli/cmd_analyze.c). */
+int cmd_analyze(int argc, char **argv);
+/* ipamwatch graph: one object's utilization as PNG or SVG (cli/cmd_graph.c). */
+int cmd_graph(int argc, char **argv);
+/* ipamwatch forecast: pools by projected exhaustion date (cli/cmd_forecast.c). */
+int cmd_forecast(int argc, char **argv);
 
 #endif

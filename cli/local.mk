@@ -4,4 +4,6 @@ ipamwatch_SOURCES = cli/main.c cli/commands.h
 ipamwatch_SOURCES += cli/cmd_broker.c
 ipamwatch_SOURCES += cli/cmd_check.c
 ipamwatch_SOURCES += cli/cmd_collect.c
+ipamwatch_SOURCES += cli/cmd_analyze.c
 ipamwatch_LDADD = $(IPAMWATCH_LIBS)
+ipamwatch_SOURCES += cli/cmd_graph.c cli/cmd_forecast.c

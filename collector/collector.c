@@ -12,6 +12,7 @@
 #include "collector/aws_client.h"
 #include "collector/aws_creds.h"
 #include "collector/cli_files.h"
+#include "collector/ct_lookup.h"
 #include "collector/inventory.h"
 #include "collector/publisher.h"
 #include "log.h"
@@ -65,6 +66,7 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
     aws_creds_t *creds = NULL;
     aws_client_t *client = NULL;
     publisher_t *pub = NULL;
+    ct_lookup_t *ct = NULL; /* CloudTrail poller (API mode): its own thread and producer */
     struct inventory_source src;
 
     if (o->from_files) {
@@ -88,6 +90,12 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
             goto fail;
         }
         inventory_source_api(&src, client, aws_client_region(client));
+        ct = ct_lookup_new(cfg, &s, creds, o->collector_id ? o->collector_id : host, err,
+                           sizeof err);
+        if (!ct) {
+            LOG_ERR("cloudtrail: %s", err);
+            goto fail;
+        }
     }
     pub = publisher_new(cfg->kafka, cfg->n_kafka, err, sizeof err);
     if (!pub) {
@@ -101,10 +109,20 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
         .ipam_id = cfg->collector.ipam_id,
         .stop = stop,
     };
+    if (ct && !o->once && ct_lookup_start(ct, stop) < 0) {
+        LOG_ERR("cloudtrail: cannot start the poller thread");
+        goto fail;
+    }
     int64_t backoff_ms = 10000;
     for (;;) {
         struct inventory_result res;
         rc = inventory_pass_run(&src, pub, &opt, &res);
+        if (o->once && ct && rc == 0 && !*stop) {
+            /* One CloudTrail round too; -EAGAIN when a pair could not be read. */
+            rc = ct_lookup_round(ct, stop);
+            if (rc == -EINTR)
+                rc = *stop ? -EINTR : -EAGAIN;
+        }
         if (o->once || *stop)
             break;
         int64_t wait_ms = cfg->collector.poll_interval_ms;
@@ -124,6 +142,8 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
     if (*stop && rc == -EINTR)
         rc = 0;
 fail:
+    ct_lookup_join(ct); /* the thread ends once *stop is set */
+    ct_lookup_free(ct);
     publisher_free(pub);
     aws_client_free(client);
     aws_creds_free(creds);

@@ -1,5 +1,6 @@
 /* collector: the `collect` job: inventory passes from the EC2 API or aws CLI files into
- * Kafka, once or every poll interval. */
+ * Kafka, once or every poll interval; with the API also the CloudTrail poller (ct_lookup),
+ * in its own thread, or one round after the pass with `once`. */
 #ifndef IPAMWATCH_COLLECTOR_H
 #define IPAMWATCH_COLLECTOR_H
 

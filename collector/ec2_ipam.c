@@ -93,9 +93,10 @@ static bool valid_id(const char *s)
     return true;
 }
 
-int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
-                  const char *arg2, int max_results, ec2_ipam_item_cb on_item, void *ctx,
-                  struct ec2_ipam_stats *stats, char *err, size_t errlen)
+int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region,
+                        const char *arg, const char *arg2, int max_results,
+                        ec2_ipam_node_cb on_node, void *ctx, struct ec2_ipam_stats *stats,
+                        char *err, size_t errlen)
 {
     if ((unsigned)op >= EC2_IPAM_OP_COUNT) {
         snprintf(err, errlen, "ec2: unknown IPAM operation %d", (int)op);
@@ -143,13 +144,10 @@ int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, cons
         if (rc < 0)
             break;
         pages++;
-        json_t *page = ec2_xml_items(x);
-        size_t i;
-        json_t *item;
-        json_array_foreach(page, i, item)
-        {
+        size_t n = ec2_xml_item_count(x);
+        for (size_t i = 0; i < n; i++) {
             items++;
-            rc = on_item(ctx, item);
+            rc = on_node(ctx, x, ec2_xml_item_node(x, i));
             if (rc != 0)
                 break;
         }
@@ -171,6 +169,29 @@ int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, cons
         stats->items = items;
     }
     return rc;
+}
+
+struct json_adapter {
+    ec2_ipam_item_cb on_item;
+    void *ctx;
+};
+
+static int item_as_json(void *ctx, const ec2_xml_t *x, int node)
+{
+    struct json_adapter *a = ctx;
+    json_t *item = ec2_xml_item_json(x, node);
+    int rc = a->on_item(a->ctx, item);
+    json_decref(item);
+    return rc;
+}
+
+int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
+                  const char *arg2, int max_results, ec2_ipam_item_cb on_item, void *ctx,
+                  struct ec2_ipam_stats *stats, char *err, size_t errlen)
+{
+    struct json_adapter a = {on_item, ctx};
+    return ec2_ipam_list_nodes(c, op, region, arg, arg2, max_results, item_as_json, &a, stats,
+                               err, errlen);
 }
 
 const char *ec2_ipam_pool_region(json_t *pool, const char *home_region)

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "collector/aws_client.h"
+#include "collector/ec2_xml.h"
 
 enum ec2_ipam_op {
     EC2_DESCRIBE_IPAMS,
@@ -32,6 +33,10 @@ enum ec2_ipam_op {
 /* Called once per item; `item` is borrowed (json_incref to keep it). A non-zero return
  * stops the listing and is returned by ec2_ipam_list(). */
 typedef int (*ec2_ipam_item_cb)(void *ctx, json_t *item);
+
+/* Called once per item without building JSON: `node` is the item's node in `x` (borrowed;
+ * valid during the call only). A non-zero return stops the listing. */
+typedef int (*ec2_ipam_node_cb)(void *ctx, const ec2_xml_t *x, int node);
 
 struct ec2_ipam_stats {
     unsigned pages;
@@ -53,6 +58,13 @@ int ec2_ipam_op_parse(const char *name, enum ec2_ipam_op *op);
 int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
                   const char *arg2, int max_results, ec2_ipam_item_cb on_item, void *ctx,
                   struct ec2_ipam_stats *stats, char *err, size_t errlen);
+
+/* ec2_ipam_list() handing each item over as parser nodes (the collector's hot path). Same
+ * arguments, results and thread rules. */
+int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region,
+                        const char *arg, const char *arg2, int max_results,
+                        ec2_ipam_node_cb on_node, void *ctx, struct ec2_ipam_stats *stats,
+                        char *err, size_t errlen);
 
 /* The region to call GetIpamPoolAllocations in for `pool` (a DescribeIpamPools item): its
  * locale, or `home_region` when the locale is absent or "None". Borrowed. */

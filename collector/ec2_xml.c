@@ -1,4 +1,13 @@
-/* ec2_xml: streaming parser of EC2/STS Query XML answers into jansson items. */
+/* ec2_xml: streaming parser of EC2/STS Query XML answers into flat item nodes (and, on
+ * demand, jansson items).
+ *
+ * DESIGN: the collector reads up to a million items per pass, so the SAX handler builds no
+ * JSON: every element inside a result item becomes one node in a per-page array (name
+ * interned by libxml2's dictionary, text in one growing arena, parent/child/sibling links),
+ * which costs no allocation per item once the arrays have grown. Callers on the hot path
+ * read the nodes (ec2_xml_item_node and friends); ec2_xml_items() and ec2_xml_item_json()
+ * build the documented jansson shape from the same nodes for everybody else.
+ */
 #include "ec2_xml.h"
 
 #include <errno.h>
@@ -15,14 +24,25 @@
 
 #define EC2_XML_MAX_META 256
 
+/* The element being parsed at one depth. */
 struct frame {
-    char *name;        /* local name, owned */
-    json_t *container; /* object or array built from children; NULL while none */
-    bool list;         /* children are <item> elements */
+    const char *name; /* local name, from the parser's dictionary */
+    int node;         /* its node when inside a result item, else -1 */
     bool has_children;
     bool in_item; /* inside a result item (or the item itself) */
-    char *text;
-    size_t tlen, tcap;
+    size_t tlen;  /* text so far, in texts[depth] */
+};
+
+struct node {
+    const char *name; /* libxml2 dictionary string: lives as long as the parser */
+    size_t text;      /* offset of the NUL-terminated text in the arena */
+    int parent, first_child, last_child, next;
+    bool has_children;
+};
+
+struct textbuf {
+    char *p;
+    size_t cap;
 };
 
 struct ec2_xml {
@@ -30,12 +50,18 @@ struct ec2_xml {
     char *required_key;
     xmlParserCtxtPtr ctxt;
     struct frame stack[EC2_XML_MAX_DEPTH];
+    struct textbuf texts[EC2_XML_MAX_DEPTH]; /* text of the open element at each depth */
     int depth;
     char root[128];
     bool root_closed;
-    json_t *items;
+    struct node *nodes;
+    size_t n_nodes, nodes_cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+    int *items_idx; /* node of each complete result item */
+    size_t n_items, items_cap;
+    json_t *items; /* built from the nodes on demand */
     json_t *meta;
-    size_t item_count;
     size_t missing_item; /* 1-based index of the first item without the required key */
     char failure[512];   /* first fatal reason */
     bool failed;
@@ -114,12 +140,39 @@ static json_t *typed_value(const char *name, const char *text)
     return json_string(text);
 }
 
-static void frame_clear(struct frame *f)
+static int new_node(ec2_xml_t *x, const char *name, int parent)
 {
-    free(f->name);
-    free(f->text);
-    json_decref(f->container);
-    memset(f, 0, sizeof *f);
+    if (x->n_nodes + 1 > x->nodes_cap)
+        x->nodes = xgrow(x->nodes, &x->nodes_cap, x->n_nodes + 1, sizeof x->nodes[0]);
+    int id = (int)x->n_nodes++;
+    struct node *n = &x->nodes[id];
+    n->name = name;
+    n->text = 0; /* the arena starts with an empty string */
+    n->parent = parent;
+    n->first_child = n->last_child = n->next = -1;
+    n->has_children = false;
+    if (parent >= 0) {
+        struct node *p = &x->nodes[parent];
+        if (p->last_child >= 0)
+            x->nodes[p->last_child].next = id;
+        else
+            p->first_child = id;
+        p->last_child = id;
+        p->has_children = true;
+    }
+    return id;
+}
+
+/* Copies `len` bytes of text into the arena; returns its offset. */
+static size_t arena_put(ec2_xml_t *x, const char *text, size_t len)
+{
+    if (x->arena_len + len + 1 > x->arena_cap)
+        x->arena = xgrow(x->arena, &x->arena_cap, x->arena_len + len + 1, 1);
+    size_t off = x->arena_len;
+    memcpy(x->arena + off, text, len);
+    x->arena[off + len] = '\0';
+    x->arena_len += len + 1;
+    return off;
 }
 
 static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
@@ -139,33 +192,33 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
     }
     struct frame *parent = x->depth > 0 ? &x->stack[x->depth - 1] : NULL;
     struct frame *f = &x->stack[x->depth];
-    memset(f, 0, sizeof *f);
-    f->name = xstrdup(name);
+    f->name = name;
+    f->node = -1;
+    f->has_children = false;
+    f->in_item = false;
+    f->tlen = 0;
     if (parent) {
         parent->has_children = true;
         parent->tlen = 0;
-        if (parent->in_item)
+        if (parent->in_item) {
             f->in_item = true;
-        else if (x->depth == 2 && strcmp(name, "item") == 0)
+            f->node = new_node(x, name, parent->node);
+        } else if (x->depth == 2 && strcmp(name, "item") == 0) {
             f->in_item = true; /* a result item: root > xxxSet > item */
+            f->node = new_node(x, name, -1);
+        }
     } else {
         snprintf(x->root, sizeof x->root, "%s", name);
     }
     x->depth++;
 }
 
-static void attach(ec2_xml_t *x, struct frame *parent, const char *name, json_t *value)
+static bool has_child(const ec2_xml_t *x, int node, const char *name)
 {
-    if (!parent->container) {
-        parent->list = strcmp(name, "item") == 0;
-        parent->container = parent->list ? json_array() : json_object();
-    }
-    if (parent->list && strcmp(name, "item") == 0)
-        json_array_append_new(parent->container, value);
-    else if (!parent->list && strcmp(name, "item") != 0)
-        json_object_set_new(parent->container, name, value);
-    else
-        json_decref(value); /* mixed list and fields: not an EC2 shape, ignored */
+    for (int c = x->nodes[node].first_child; c >= 0; c = x->nodes[c].next)
+        if (strcmp(x->nodes[c].name, name) == 0)
+            return true;
+    return false;
 }
 
 static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
@@ -175,39 +228,26 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
         return;
     struct frame *f = &x->stack[x->depth - 1];
     struct frame *parent = x->depth > 1 ? &x->stack[x->depth - 2] : NULL;
-    const char *text = f->text ? f->text : "";
-    if (f->text)
-        f->text[f->tlen] = '\0';
+    struct textbuf *tb = &x->texts[x->depth - 1];
+    const char *text = tb->p ? tb->p : "";
 
     if (f->in_item) {
-        json_t *value;
-        if (f->container) {
-            value = f->container;
-            f->container = NULL;
-        } else if (f->has_children) {
-            value = json_object(); /* children were all dropped */
-        } else if (ends_with(f->name, "Set") && blank(text, f->tlen)) {
-            value = json_array();
-        } else {
-            value = typed_value(f->name, text);
-        }
+        if (!f->has_children && f->tlen > 0)
+            x->nodes[f->node].text = arena_put(x, text, f->tlen);
         if (parent && !parent->in_item) {
             /* a complete result item */
-            x->item_count++;
+            if (x->n_items + 1 > x->items_cap)
+                x->items_idx =
+                    xgrow(x->items_idx, &x->items_cap, x->n_items + 1, sizeof x->items_idx[0]);
+            x->items_idx[x->n_items++] = f->node;
             if (x->required_key && !x->missing_item &&
-                (!json_is_object(value) || !json_object_get(value, x->required_key)))
-                x->missing_item = x->item_count;
-            json_array_append_new(x->items, value);
-        } else if (parent) {
-            attach(x, parent, f->name, value);
-        } else {
-            json_decref(value);
+                (!x->nodes[f->node].has_children || !has_child(x, f->node, x->required_key)))
+                x->missing_item = x->n_items;
         }
     } else if (!f->has_children && json_object_size(x->meta) < EC2_XML_MAX_META &&
                !json_object_get(x->meta, f->name)) {
         json_object_set_new(x->meta, f->name, json_stringn(text, f->tlen));
     }
-    frame_clear(f);
     x->depth--;
     if (x->depth == 0)
         x->root_closed = true;
@@ -219,16 +259,18 @@ static void on_chars(void *ud, const xmlChar *ch, int len)
     if (x->failed || x->depth == 0 || len <= 0)
         return;
     struct frame *f = &x->stack[x->depth - 1];
+    struct textbuf *tb = &x->texts[x->depth - 1];
     if (f->has_children)
         return; /* whitespace between child elements */
     if (f->tlen + (size_t)len > EC2_XML_MAX_TEXT) {
         fail_with(x, "text of <%s> longer than 1 MiB", f->name);
         return;
     }
-    if (f->tlen + (size_t)len + 1 > f->tcap)
-        f->text = xgrow(f->text, &f->tcap, f->tlen + (size_t)len + 1, 1);
-    memcpy(f->text + f->tlen, ch, (size_t)len);
+    if (f->tlen + (size_t)len + 1 > tb->cap)
+        tb->p = xgrow(tb->p, &tb->cap, f->tlen + (size_t)len + 1, 1);
+    memcpy(tb->p + f->tlen, ch, (size_t)len);
     f->tlen += (size_t)len;
+    tb->p[f->tlen] = '\0';
 }
 
 static void on_doctype(void *ud, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
@@ -271,8 +313,8 @@ ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
     ec2_xml_t *x = xcalloc(1, sizeof *x);
     x->operation = xstrdup(operation ? operation : "?");
     x->required_key = required_key ? xstrdup(required_key) : NULL;
-    x->items = json_array();
     x->meta = json_object();
+    arena_put(x, "", 0); /* offset 0: the empty text of nodes without text */
 
     xmlSAXHandler sax;
     memset(&sax, 0, sizeof sax);
@@ -303,8 +345,11 @@ void ec2_xml_free(ec2_xml_t *x)
 {
     if (!x)
         return;
-    while (x->depth > 0)
-        frame_clear(&x->stack[--x->depth]);
+    for (int i = 0; i < EC2_XML_MAX_DEPTH; i++)
+        free(x->texts[i].p);
+    free(x->nodes);
+    free(x->arena);
+    free(x->items_idx);
     if (x->ctxt) {
         if (x->ctxt->myDoc)
             xmlFreeDoc(x->ctxt->myDoc);
@@ -353,16 +398,80 @@ int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen)
     return 0;
 }
 
+/* Builds the jansson value of `node` (a new reference). */
+static json_t *node_json(const ec2_xml_t *x, int node)
+{
+    const struct node *n = &x->nodes[node];
+    if (!n->has_children) {
+        const char *text = x->arena + n->text;
+        if (ends_with(n->name, "Set") && blank(text, strlen(text)))
+            return json_array();
+        return typed_value(n->name, text);
+    }
+    /* The first child decides: <item> children make a list, named children an object;
+     * children of the other kind are not an EC2 shape and are ignored. */
+    bool list = strcmp(x->nodes[n->first_child].name, "item") == 0;
+    json_t *v = list ? json_array() : json_object();
+    for (int c = n->first_child; c >= 0; c = x->nodes[c].next) {
+        bool is_item = strcmp(x->nodes[c].name, "item") == 0;
+        if (list && is_item)
+            json_array_append_new(v, node_json(x, c));
+        else if (!list && !is_item)
+            json_object_set_new(v, x->nodes[c].name, node_json(x, c));
+    }
+    return v;
+}
+
+json_t *ec2_xml_item_json(const ec2_xml_t *x, int node)
+{
+    return node_json(x, node);
+}
+
 json_t *ec2_xml_items(ec2_xml_t *x)
 {
+    if (!x->items) {
+        x->items = json_array();
+        for (size_t i = 0; i < x->n_items; i++)
+            json_array_append_new(x->items, node_json(x, x->items_idx[i]));
+    }
     return x->items;
 }
 
 json_t *ec2_xml_take_items(ec2_xml_t *x)
 {
-    json_t *items = x->items;
+    json_t *items = ec2_xml_items(x);
     x->items = json_array();
     return items;
+}
+
+size_t ec2_xml_item_count(const ec2_xml_t *x)
+{
+    return x->n_items;
+}
+
+int ec2_xml_item_node(const ec2_xml_t *x, size_t i)
+{
+    return i < x->n_items ? x->items_idx[i] : -1;
+}
+
+const char *ec2_xml_node_name(const ec2_xml_t *x, int node)
+{
+    return x->nodes[node].name;
+}
+
+const char *ec2_xml_node_text(const ec2_xml_t *x, int node)
+{
+    return x->arena + x->nodes[node].text;
+}
+
+int ec2_xml_node_child(const ec2_xml_t *x, int node)
+{
+    return x->nodes[node].first_child;
+}
+
+int ec2_xml_node_next(const ec2_xml_t *x, int node)
+{
+    return x->nodes[node].next;
 }
 
 const char *ec2_xml_meta(ec2_xml_t *x, const char *name)

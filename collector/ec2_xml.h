@@ -1,8 +1,9 @@
-/* ec2_xml: streaming parser of EC2/STS Query XML answers into jansson items.
+/* ec2_xml: streaming parser of EC2/STS Query XML answers into items.
  *
  * DESIGN: a libxml2 SAX2 push parser is fed the body as it arrives. Every <item> directly
- * inside the result set (the child of the root element, e.g. ipamPoolSet) becomes one JSON
- * object with the XML's camelCase names as keys; nested lists of <item> become arrays (so a
+ * inside the result set (the child of the root element, e.g. ipamPoolSet) is kept as a tree
+ * of flat nodes (no allocation per item; the collector's hot path reads these), and is
+ * available as one JSON object with the XML's camelCase names as keys; nested lists of <item> become arrays (so a
  * tagSet becomes [{"key":..,"value":..}]), known numeric and boolean fields of the EC2 model
  * become JSON numbers and booleans, everything else stays a string. Leaf elements outside
  * the items (requestId, nextToken, the error document's Code/Message/RequestID, the STS
@@ -39,11 +40,26 @@ int ec2_xml_feed(ec2_xml_t *x, const char *buf, size_t len);
  * (line 7: ...)" or "... item 3 without ipamPoolId (request id ...)" in err. */
 int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen);
 
-/* The result items (a JSON array, borrowed from the parser). */
+/* The result items (a JSON array, borrowed from the parser), built from the nodes on the
+ * first call. */
 json_t *ec2_xml_items(ec2_xml_t *x);
 /* Takes the items array out of the parser (owned by the caller; the parser keeps an empty
  * one). */
 json_t *ec2_xml_take_items(ec2_xml_t *x);
+/* The result items as nodes, without JSON: ec2_xml_item_count() items, the i-th one
+ * ec2_xml_item_node(x, i) (-1 when out of range). A node is an element inside an item;
+ * its name is the local name, its text "" for an element with children, its children and
+ * next sibling -1 when there are none. Strings are borrowed from the parser and valid
+ * until ec2_xml_free(). The thread that owns the parser. */
+size_t ec2_xml_item_count(const ec2_xml_t *x);
+int ec2_xml_item_node(const ec2_xml_t *x, size_t i);
+const char *ec2_xml_node_name(const ec2_xml_t *x, int node);
+const char *ec2_xml_node_text(const ec2_xml_t *x, int node);
+int ec2_xml_node_child(const ec2_xml_t *x, int node);
+int ec2_xml_node_next(const ec2_xml_t *x, int node);
+/* The JSON form of `node` (as in ec2_xml_items()); a new reference owned by the caller. */
+json_t *ec2_xml_item_json(const ec2_xml_t *x, int node);
+
 /* The text of the first leaf element named `name` outside the items ("nextToken",
  * "requestId", "Code", "AccessKeyId", ...), or NULL. Borrowed from the parser. An empty
  * element gives "". */

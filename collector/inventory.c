@@ -23,6 +23,8 @@ struct pass {
     int64_t counts[RECORD_TYPE_COUNT];
     bool frame_ok;
     char frame_error[512];
+    unsigned frames_complete;
+    bool logged; /* the reason the pass is incomplete was logged by pass_fail() */
     bool interrupted;
 };
 
@@ -39,6 +41,7 @@ static void pass_fail(struct pass *p, const char *fmt, ...)
     if (p->frame_ok)
         snprintf(p->frame_error, sizeof p->frame_error, "%s", text);
     p->frame_ok = false;
+    p->logged = true;
     if (p->res->complete)
         snprintf(p->res->error, sizeof p->res->error, "%s", text);
     p->res->complete = false;
@@ -98,8 +101,8 @@ static json_t *collect(struct pass *p, enum ec2_ipam_op op, const char *region, 
 {
     json_t *items = json_array();
     char err[512] = "";
-    int rc = p->src->list(p->src->ctx, op, region, arg, arg2, on_collect_item, items, err,
-                          sizeof err);
+    int rc =
+        p->src->list(p->src->ctx, op, region, arg, arg2, on_collect_item, items, err, sizeof err);
     if (rc != 0) {
         if (rc == -EINTR)
             p->interrupted = true;
@@ -117,8 +120,7 @@ static void stream(struct pass *p, enum ec2_ipam_op op, enum record_type type, c
     char err[512] = "";
     p->type = type;
     p->context = arg;
-    int rc =
-        p->src->list(p->src->ctx, op, region, arg, NULL, on_stream_item, p, err, sizeof err);
+    int rc = p->src->list(p->src->ctx, op, region, arg, NULL, on_stream_item, p, err, sizeof err);
     if (rc == -EINTR || p->interrupted)
         p->interrupted = true;
     else if (rc != 0)
@@ -158,9 +160,8 @@ static json_t *collect_discovery_health(struct pass *p)
     json_t *out = json_array();
     char err[512] = "";
     json_t *discos = json_array();
-    int rc = p->src->list(p->src->ctx, EC2_DESCRIBE_IPAM_RESOURCE_DISCOVERIES,
-                          p->src->home_region, NULL, NULL, on_collect_item, discos, err,
-                          sizeof err);
+    int rc = p->src->list(p->src->ctx, EC2_DESCRIBE_IPAM_RESOURCE_DISCOVERIES, p->src->home_region,
+                          NULL, NULL, on_collect_item, discos, err, sizeof err);
     if (rc != 0) {
         if (rc == -EINTR)
             p->interrupted = true;
@@ -243,8 +244,7 @@ static void publish_scope(struct pass *p, json_t *ipam, json_t *scope, json_t *p
         if (p->interrupted)
             return;
     }
-    stream(p, EC2_GET_IPAM_RESOURCE_CIDRS, RECORD_RESOURCE_CIDR, p->src->home_region,
-           p->scope_id);
+    stream(p, EC2_GET_IPAM_RESOURCE_CIDRS, RECORD_RESOURCE_CIDR, p->src->home_region, p->scope_id);
     if (p->interrupted)
         return;
     json_t *pair;
@@ -261,8 +261,11 @@ static void publish_scope(struct pass *p, json_t *ipam, json_t *scope, json_t *p
     end->u.pass_end.complete = p->frame_ok;
     if (!p->frame_ok)
         record_str_set(&end->u.pass_end.error, p->frame_error);
-    send_record(p, end);
+    if (send_record(p, end) < 0)
+        return;
     p->res->scopes++;
+    if (p->frame_ok)
+        p->frames_complete++;
 }
 
 int inventory_pass_run(const struct inventory_source *src, publisher_t *pub,
@@ -281,10 +284,10 @@ int inventory_pass_run(const struct inventory_source *src, publisher_t *pub,
     LOG_INFO("pass %s: reading %s", res->pass_id, src->name);
 
     json_t *ipams = collect(&p, EC2_DESCRIBE_IPAMS, src->home_region, NULL, NULL);
-    json_t *scopes = ipams ? collect(&p, EC2_DESCRIBE_IPAM_SCOPES, src->home_region, NULL, NULL)
-                           : NULL;
-    json_t *pools = scopes ? collect(&p, EC2_DESCRIBE_IPAM_POOLS, src->home_region, NULL, NULL)
-                           : NULL;
+    json_t *scopes =
+        ipams ? collect(&p, EC2_DESCRIBE_IPAM_SCOPES, src->home_region, NULL, NULL) : NULL;
+    json_t *pools =
+        scopes ? collect(&p, EC2_DESCRIBE_IPAM_POOLS, src->home_region, NULL, NULL) : NULL;
     json_t *health = pools ? collect_discovery_health(&p) : NULL;
 
     if (pools && !p.interrupted) {
@@ -321,22 +324,36 @@ int inventory_pass_run(const struct inventory_source *src, publisher_t *pub,
     int rc = publisher_wait(pub, &p.batch, -1);
     res->delivered = p.batch.delivered;
     res->failed = p.batch.failed;
+    char undelivered[512] = "";
     if (rc < 0 || p.batch.failed) {
+        snprintf(undelivered, sizeof undelivered, "%llu of %llu records not delivered: %s",
+                 (unsigned long long)(p.batch.sent - p.batch.delivered),
+                 (unsigned long long)p.batch.sent,
+                 p.batch.error[0] ? p.batch.error : "producer error");
         if (res->complete)
-            snprintf(res->error, sizeof res->error, "%llu of %llu records not delivered: %s",
-                     (unsigned long long)p.batch.failed, (unsigned long long)p.batch.sent,
-                     p.batch.error[0] ? p.batch.error : "producer error");
+            snprintf(res->error, sizeof res->error, "%s", undelivered);
         res->complete = false;
     }
     res->duration_ms = log_now_ms() - t0;
     if (p.interrupted) {
-        LOG_WARN("pass %s interrupted after %llu records", res->pass_id,
-                 (unsigned long long)res->records);
+        /* Every record counted as delivered was confirmed by the cluster. */
+        LOG_WARN("pass %s interrupted: %llu of %llu records delivered, %llu failed", res->pass_id,
+                 (unsigned long long)res->delivered, (unsigned long long)p.batch.sent,
+                 (unsigned long long)res->failed);
         return -EINTR;
     }
     if (!res->complete) {
-        LOG_ERR("pass %s incomplete after %lld ms: %s", res->pass_id,
-                (long long)res->duration_ms, res->error);
+        /* A failed call or item was logged where it happened: one line names it, this one
+         * sums the pass up. */
+        if (undelivered[0])
+            LOG_ERR("pass %s incomplete after %lld ms: %s", res->pass_id,
+                    (long long)res->duration_ms, undelivered);
+        else if (p.logged)
+            LOG_ERR("pass %s incomplete after %lld ms: %u of %u scopes complete", res->pass_id,
+                    (long long)res->duration_ms, p.frames_complete, res->scopes);
+        else
+            LOG_ERR("pass %s incomplete after %lld ms: %s", res->pass_id,
+                    (long long)res->duration_ms, res->error);
         return -EAGAIN;
     }
     LOG_INFO("pass %s complete: %u scopes, %llu records delivered in %lld ms", res->pass_id,

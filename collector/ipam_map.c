@@ -112,12 +112,28 @@ static void get_tags(struct record_map *map, json_t *obj, const char *xml_name,
     }
 }
 
-static int need(const char *value, const char *field, enum record_type type, char *err,
-                size_t errlen)
+/* The required fields an item lacks, gathered so one error names all of them. */
+struct lack {
+    char names[256];
+    size_t len;
+};
+
+static void need(struct lack *l, const char *value, const char *field)
 {
     if (value && *value)
+        return;
+    int n =
+        snprintf(l->names + l->len, sizeof l->names - l->len, "%s%s", l->len ? ", " : "", field);
+    if (n > 0)
+        l->len = (size_t)n >= sizeof l->names - l->len ? sizeof l->names - 1 : l->len + (size_t)n;
+}
+
+/* Returns 0, or -EINVAL with "pool item without ipamPoolId, addressFamily" in err. */
+static int lacking(const struct lack *l, enum record_type type, char *err, size_t errlen)
+{
+    if (!l->len)
         return 0;
-    snprintf(err, errlen, "%s item without %s", record_type_name(type), field);
+    snprintf(err, errlen, "%s item without %s", record_type_name(type), l->names);
     return -EINVAL;
 }
 
@@ -144,7 +160,9 @@ static int map_ipam(struct record *r, json_t *it, char *err, size_t errlen)
             record_list_add(&b->operating_regions, name);
     }
     get_tags(&b->tags, it, "tagSet", "Tags");
-    return need(b->ipam_id, "ipamId", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->ipam_id, "ipamId");
+    return lacking(&l, r->type, err, errlen);
 }
 
 static int map_scope(struct record *r, json_t *it, char *err, size_t errlen)
@@ -161,7 +179,9 @@ static int map_scope(struct record *r, json_t *it, char *err, size_t errlen)
     set_str(&b->state, it, "state");
     set_str(&b->description, it, "description");
     get_tags(&b->tags, it, "tagSet", "Tags");
-    return need(b->scope_id, "ipamScopeId", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->scope_id, "ipamScopeId");
+    return lacking(&l, r->type, err, errlen);
 }
 
 static int map_pool(struct record *r, json_t *it, char *err, size_t errlen)
@@ -192,12 +212,11 @@ static int map_pool(struct record *r, json_t *it, char *err, size_t errlen)
     set_str(&b->public_ip_source, it, "publicIpSource");
     set_str(&b->description, it, "description");
     get_tags(&b->tags, it, "tagSet", "Tags");
-    int rc = need(b->pool_id, "ipamPoolId", r->type, err, errlen);
-    if (rc == 0)
-        rc = need(b->scope_id, "ipamScopeArn", r->type, err, errlen);
-    if (rc == 0)
-        rc = need(b->address_family, "addressFamily", r->type, err, errlen);
-    return rc;
+    struct lack l = {.len = 0};
+    need(&l, b->pool_id, "ipamPoolId");
+    need(&l, b->scope_id, "ipamScopeArn");
+    need(&l, b->address_family, "addressFamily");
+    return lacking(&l, r->type, err, errlen);
 }
 
 static int map_pool_cidr(struct record *r, json_t *it, const char *pool_id, char *err,
@@ -214,8 +233,10 @@ static int map_pool_cidr(struct record *r, json_t *it, const char *pool_id, char
         set_str(&b->failure_code, failure, "code");
         set_str(&b->failure_message, failure, "message");
     }
-    int rc = need(b->pool_id, "the pool id", r->type, err, errlen);
-    return rc ? rc : need(b->state, "state", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->pool_id, "the pool id");
+    need(&l, b->state, "state");
+    return lacking(&l, r->type, err, errlen);
 }
 
 static int map_allocation(struct record *r, json_t *it, const char *pool_id, char *err,
@@ -231,10 +252,11 @@ static int map_allocation(struct record *r, json_t *it, const char *pool_id, cha
     set_str(&b->resource_region, it, "resourceRegion");
     set_str(&b->description, it, "description");
     get_tags(&b->tags, it, "tagSet", "Tags");
-    int rc = need(b->pool_id, "the pool id", r->type, err, errlen);
-    if (rc == 0)
-        rc = need(b->allocation_id, "ipamPoolAllocationId", r->type, err, errlen);
-    return rc ? rc : need(b->cidr, "cidr", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->pool_id, "the pool id");
+    need(&l, b->allocation_id, "ipamPoolAllocationId");
+    need(&l, b->cidr, "cidr");
+    return lacking(&l, r->type, err, errlen);
 }
 
 static int map_resource_cidr(struct record *r, json_t *it, const char *scope_id, char *err,
@@ -259,16 +281,16 @@ static int map_resource_cidr(struct record *r, json_t *it, const char *scope_id,
     set_str(&b->management_state, it, "managementState");
     b->ip_usage = get_double(it, "ipUsage");
     get_tags(&b->tags, it, "resourceTagSet", "ResourceTags");
-    int rc = need(b->scope_id, "ipamScopeId", r->type, err, errlen);
-    if (rc == 0)
-        rc = need(b->resource_type, "resourceType", r->type, err, errlen);
-    if (rc == 0)
-        rc = need(b->resource_id, "resourceId", r->type, err, errlen);
-    return rc ? rc : need(b->cidr, "resourceCidr", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->scope_id, "ipamScopeId");
+    need(&l, b->resource_type, "resourceType");
+    need(&l, b->resource_id, "resourceId");
+    need(&l, b->cidr, "resourceCidr");
+    return lacking(&l, r->type, err, errlen);
 }
 
-static int map_discovered_account(struct record *r, json_t *it, const char *discovery_id,
-                                  char *err, size_t errlen)
+static int map_discovered_account(struct record *r, json_t *it, const char *discovery_id, char *err,
+                                  size_t errlen)
 {
     struct record_discovered_account *b = &r->u.discovered_account;
     set_str(&b->account_id, it, "accountId");
@@ -286,12 +308,14 @@ static int map_discovered_account(struct record *r, json_t *it, const char *disc
     b->last_attempted_ms = get_time(it, "lastAttemptedDiscoveryTime");
     b->last_successful_ms = get_time(it, "lastSuccessfulDiscoveryTime");
     set_str(&b->organizational_unit_id, it, "organizationalUnitId");
-    int rc = need(b->account_id, "accountId", r->type, err, errlen);
-    return rc ? rc : need(b->region, "discoveryRegion", r->type, err, errlen);
+    struct lack l = {.len = 0};
+    need(&l, b->account_id, "accountId");
+    need(&l, b->region, "discoveryRegion");
+    return lacking(&l, r->type, err, errlen);
 }
 
-struct record *ipam_map_item(enum record_type type, json_t *item, const char *context_id,
-                             char *err, size_t errlen)
+struct record *ipam_map_item(enum record_type type, json_t *item, const char *context_id, char *err,
+                             size_t errlen)
 {
     if (!json_is_object(item)) {
         snprintf(err, errlen, "%s item is not an object",

@@ -19,10 +19,10 @@
  * id for RECORD_POOL_CIDR and RECORD_ALLOCATION, the scope id for RECORD_RESOURCE_CIDR when
  * absent from the item, the discovery id for RECORD_DISCOVERED_ACCOUNT (may be NULL
  * otherwise). The envelope (scope, source, pass id) is left for the caller. Returns NULL
- * with a reason naming the missing or ill-typed field in `err` when the item lacks what the
- * record requires. Any thread. */
-struct record *ipam_map_item(enum record_type type, json_t *item, const char *context_id,
-                             char *err, size_t errlen);
+ * with a reason naming every missing required field in `err` ("pool item without
+ * ipamPoolId, addressFamily") when the item lacks what the record requires. Any thread. */
+struct record *ipam_map_item(enum record_type type, json_t *item, const char *context_id, char *err,
+                             size_t errlen);
 
 /* Looks up `xml_name` in `obj`, then the same name with its first letter upper-cased (the
  * aws CLI spelling). Returns the value (borrowed) or NULL. */

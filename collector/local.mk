@@ -9,3 +9,9 @@ libipamwatch_a_SOURCES += \
 	collector/inventory.c collector/inventory.h \
 	collector/cli_files.c collector/cli_files.h \
 	collector/collector.c collector/collector.h
+# CloudTrail LookupEvents poller and its exactly-once checkpoints.
+libipamwatch_a_SOURCES += collector/ct_state.c collector/ct_state.h \
+	collector/ct_lookup.c collector/ct_lookup.h
+# CloudTrail event normalisation and the `collect --from-archive` source.
+libipamwatch_a_SOURCES += collector/ct_event.c collector/ct_event.h \
+	collector/ct_archive.c collector/ct_archive.h

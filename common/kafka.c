@@ -115,6 +115,12 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     /* Connection failures also arrive as error events, which are rate limited there. */
     if (strcmp(fac, "FAIL") == 0)
         lvl = LOG_LEVEL_DEBUG;
+    /* The [kafka] section serves producer and consumer alike, so each handle is handed the
+     * other's properties by design; only that warning is noise, other CONFWARNs stay. */
+    if (strcmp(fac, "CONFWARN") == 0 &&
+        (strstr(buf, "is a consumer property and will be ignored by this producer instance") ||
+         strstr(buf, "is a producer property and will be ignored by this consumer instance")))
+        lvl = LOG_LEVEL_DEBUG;
     if (log_enabled(lvl))
         log_msg(lvl, LOG_MODULE, "%s %s: %s", rk ? rd_kafka_name(rk) : "rdkafka", fac, buf);
 }

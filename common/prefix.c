@@ -233,10 +233,145 @@ static int parse_v6(const char *text, const char *s, size_t n, prefix_u128 *v, c
     return 0;
 }
 
+/* Hex digit values for the fast path (fast_hex() decides what is a digit). */
+static const uint8_t hex_digit[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+
+/* True for '0'..'9'. */
+static inline bool fast_digit(unsigned char c)
+{
+    return (unsigned)(c - '0') < 10;
+}
+
+static inline bool fast_hex(unsigned char c)
+{
+    return fast_digit(c) || (unsigned)((c | 0x20) - 'a') < 6;
+}
+
+/* Parses the "/len" tail at s (s[0] == '/'): 1-3 digits without a leading zero, at most
+ * width, then the end. Returns the length or -1. */
+static inline int fast_len(const unsigned char *s, const unsigned char *end, unsigned width)
+{
+    s++;
+    if (s == end || !fast_digit(*s))
+        return -1;
+    unsigned len = (unsigned)(*s++ - '0');
+    if (s != end && len != 0 && fast_digit(*s)) {
+        len = len * 10 + (unsigned)(*s++ - '0');
+        if (s != end && fast_digit(*s))
+            len = len * 10 + (unsigned)(*s++ - '0');
+    }
+    if (s != end || len > width)
+        return -1;
+    return (int)len;
+}
+
+/* Plain dotted quad "a.b.c.d/len" with host bits clear; false on anything else. */
+static bool fast_v4(const unsigned char *s, const unsigned char *end, prefix_t *out)
+{
+    uint32_t acc = 0;
+    for (int octet = 0; octet < 4; octet++) {
+        if (s == end || !fast_digit(*s))
+            return false;
+        unsigned v = (unsigned)(*s++ - '0');
+        if (s != end && v != 0 && fast_digit(*s)) {
+            v = v * 10 + (unsigned)(*s++ - '0');
+            if (s != end && fast_digit(*s)) {
+                v = v * 10 + (unsigned)(*s++ - '0');
+                if (v > 255)
+                    return false;
+            }
+        }
+        if (s == end || *s != (octet < 3 ? '.' : '/'))
+            return false;
+        acc = acc << 8 | v;
+        if (octet < 3)
+            s++;
+    }
+    int len = fast_len(s, end, 32);
+    if (len < 0 || (len < 32 && (acc & (0xffffffffu >> len)) != 0))
+        return false;
+    out->addr = acc;
+    out->family = PREFIX_INET;
+    out->len = (uint8_t)len;
+    return true;
+}
+
+/* Hex groups with at most one "::" (no embedded IPv4, no zone index) and "/len" with host
+ * bits clear; false on anything else. */
+static bool fast_v6(const unsigned char *s, const unsigned char *end, prefix_t *out)
+{
+    uint16_t groups[8];
+    int ngroups = 0, gap = -1;
+    if (s != end && *s == ':') {
+        if (end - s < 2 || s[1] != ':')
+            return false;
+        gap = 0;
+        s += 2;
+    }
+    while (s != end && *s != '/') {
+        unsigned v = 0;
+        int digits = 0;
+        while (s != end && digits < 5 && fast_hex(*s)) {
+            v = v << 4 | hex_digit[*s++];
+            digits++;
+        }
+        if (digits == 0 || digits > 4 || ngroups == 8 || s == end)
+            return false;
+        groups[ngroups++] = (uint16_t)v;
+        if (*s == '/')
+            break;
+        if (*s != ':')
+            return false;
+        s++;
+        if (s != end && *s == ':') {
+            if (gap >= 0)
+                return false;
+            gap = ngroups;
+            s++;
+        } else if (s == end || *s == '/') {
+            return false; /* a single ':' before the length */
+        }
+    }
+    if (s == end || (gap < 0 && ngroups != 8) || (gap >= 0 && ngroups > 7))
+        return false;
+    int len = fast_len(s, end, 128);
+    if (len < 0)
+        return false;
+    int head = gap < 0 ? ngroups : gap, tail = ngroups - head;
+    prefix_u128 addr = 0;
+    for (int k = 0; k < 8; k++) {
+        unsigned g = k < head ? groups[k] : k >= 8 - tail ? groups[ngroups - (8 - k)] : 0;
+        addr = addr << 16 | g;
+    }
+    if (len < 128 && (addr & (~(prefix_u128)0 >> len)) != 0)
+        return false;
+    out->addr = addr;
+    out->family = PREFIX_INET6;
+    out->len = (uint8_t)len;
+    return true;
+}
+
+bool prefix_parse_fast(const char *text, size_t n, prefix_t *out)
+{
+    const unsigned char *s = (const unsigned char *)text, *end = s + n;
+    prefix_t p;
+    memset(&p, 0, sizeof p);
+    if (!fast_v4(s, end, &p) && !fast_v6(s, end, &p))
+        return false;
+    *out = p;
+    return true;
+}
+
 int prefix_parse(const char *text, prefix_t *out, char *err, size_t errlen)
 {
     if (err && errlen > 0)
         err[0] = '\0';
+    if (text && prefix_parse_fast(text, strlen(text), out))
+        return 0;
     if (!text || !*text)
         return fail_text(err, errlen, "invalid CIDR '': empty text");
     const char *slash = strrchr(text, '/');

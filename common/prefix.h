@@ -41,6 +41,14 @@ typedef struct prefix {
  * unspecified. text and err are borrowed. Any thread. */
 int prefix_parse(const char *text, prefix_t *out, char *err, size_t errlen);
 
+/* Parses the common plain forms quickly: a dotted quad "a.b.c.d/len", or IPv6 hex groups
+ * with at most one "::" and no embedded IPv4, followed by "/len", with host bits clear. The
+ * text is text[0..n) (no NUL needed; a NUL inside is refused). Returns true and sets *out
+ * exactly as prefix_parse() would; returns false for any other text, valid or not, and leaves
+ * *out untouched: call prefix_parse() then for the result or the precise error. prefix_parse()
+ * tries this path first. text is borrowed. Any thread. */
+bool prefix_parse_fast(const char *text, size_t n, prefix_t *out);
+
 /* Writes the canonical text of p into buf (at least PREFIX_STRLEN bytes is always enough).
  * Returns 0, or -ENOSPC when buf is too small (buf then holds a truncated string if
  * len > 0). Any thread. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "record_write.h"
 #include "xalloc.h"
 
 enum kind { K_STR, K_CIDR, K_INT, K_BOOL, K_DOUBLE, K_TIME, K_MAP, K_LIST, K_COUNTS, K_OBJ };
@@ -967,80 +968,105 @@ static bool obj_has_value(const struct record *rec, const struct field *fields, 
     return false;
 }
 
-/* Adds the fields to `obj`; returns 0 or -EINVAL if jansson refused a value. */
+/* Writes ",\"name\":" (or without the comma for the first member of an object). */
+static void write_key(struct record_writer *w, const char *name, bool *first)
+{
+    if (!*first)
+        record_write_raw(w, ",", 1);
+    *first = false;
+    record_write_raw(w, "\"", 1);
+    record_write_raw(w, name, strlen(name)); /* table names are plain ASCII */
+    record_write_raw(w, "\":", 2);
+}
+
+/* Appends the present fields as members of the object being written; the text matches what
+ * json_dumps() printed for the same members (record_write.h). Returns 0 or -EINVAL if a
+ * value cannot be written. */
 static int encode_fields(const struct record *rec, const struct field *fields, size_t n,
-                         json_t *obj)
+                         struct record_writer *w, bool *first)
 {
     for (size_t i = 0; i < n; i++) {
         const struct field *f = &fields[i];
         if (!field_present(rec, f))
             continue;
         const void *p = slot(rec, f);
-        json_t *v = NULL;
+        write_key(w, f->name, first);
         switch (f->kind) {
         case K_STR:
         case K_CIDR:
-            v = json_string(*(char *const *)p);
+            if (record_write_string(w, *(char *const *)p) < 0)
+                return -EINVAL;
             break;
         case K_INT:
-            v = json_integer(*(const int64_t *)p);
+            record_write_int(w, *(const int64_t *)p);
             break;
         case K_TIME: {
             char buf[RECORD_TIME_MAX];
-            if (record_time_format(*(const int64_t *)p, buf, sizeof buf) == 0)
-                v = json_string(buf);
+            if (record_time_format(*(const int64_t *)p, buf, sizeof buf) < 0)
+                return -EINVAL;
+            record_write_raw(w, "\"", 1);
+            record_write_raw(w, buf, strlen(buf));
+            record_write_raw(w, "\"", 1);
             break;
         }
         case K_BOOL:
-            v = json_boolean(*(const bool *)p);
+            record_write_bool(w, *(const bool *)p);
             break;
         case K_DOUBLE:
-            v = json_real(*(const double *)p);
+            if (record_write_real(w, *(const double *)p) < 0)
+                return -EINVAL;
             break;
         case K_MAP: {
             const struct record_map *m = p;
             const struct record_map_entry **sorted = map_sorted(m);
-            v = json_object();
-            for (size_t k = 0; k < m->n; k++) {
-                if (json_object_set_new(v, sorted[k]->key, json_string(sorted[k]->value)) < 0) {
-                    json_decref(v);
-                    v = NULL;
-                    break;
-                }
+            int rc = 0;
+            record_write_raw(w, "{", 1);
+            for (size_t k = 0; k < m->n && rc == 0; k++) {
+                if (k)
+                    record_write_raw(w, ",", 1);
+                rc = record_write_string(w, sorted[k]->key);
+                record_write_raw(w, ":", 1);
+                if (rc == 0)
+                    rc = record_write_string(w, sorted[k]->value);
             }
+            record_write_raw(w, "}", 1);
             free(sorted);
+            if (rc < 0)
+                return -EINVAL;
             break;
         }
         case K_LIST: {
             const struct record_list *l = p;
-            v = json_array();
+            record_write_raw(w, "[", 1);
             for (size_t k = 0; k < l->n; k++) {
-                if (json_array_append_new(v, json_string(l->items[k])) < 0) {
-                    json_decref(v);
-                    v = NULL;
-                    break;
-                }
+                if (k)
+                    record_write_raw(w, ",", 1);
+                if (record_write_string(w, l->items[k]) < 0)
+                    return -EINVAL;
             }
+            record_write_raw(w, "]", 1);
             break;
         }
         case K_COUNTS: {
             const int64_t *counts = p;
-            v = json_object();
-            for (size_t k = 0; k < NCOUNTED; k++)
-                json_object_set_new(v, types[counted_types[k]].name,
-                                    json_integer(counts[counted_types[k]]));
-            break;
-        }
-        case K_OBJ:
-            v = json_object();
-            if (encode_fields(rec, f->sub, f->nsub, v) < 0) {
-                json_decref(v);
-                v = NULL;
+            bool cfirst = true;
+            record_write_raw(w, "{", 1);
+            for (size_t k = 0; k < NCOUNTED; k++) {
+                write_key(w, types[counted_types[k]].name, &cfirst);
+                record_write_int(w, counts[counted_types[k]]);
             }
+            record_write_raw(w, "}", 1);
             break;
         }
-        if (!v || json_object_set_new(obj, f->name, v) < 0)
-            return -EINVAL;
+        case K_OBJ: {
+            bool ofirst = true;
+            record_write_raw(w, "{", 1);
+            if (encode_fields(rec, f->sub, f->nsub, w, &ofirst) < 0)
+                return -EINVAL;
+            record_write_raw(w, "}", 1);
+            break;
+        }
+        }
     }
     return 0;
 }
@@ -1051,28 +1077,24 @@ int record_encode(const struct record *rec, char **out, size_t *len)
     *len = 0;
     if (record_validate(rec, NULL, 0) < 0)
         return -EINVAL;
-    int rc = -EINVAL;
-    json_t *root = json_object();
-    json_object_set_new(root, "v", json_integer(RECORD_VERSION));
-    json_object_set_new(root, "type", json_string(types[rec->type].name));
-    if (encode_fields(rec, envelope_fields, NFIELDS(envelope_fields), root) < 0 ||
-        encode_fields(rec, types[rec->type].fields, types[rec->type].nfields, root) < 0)
-        goto fail;
-    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    if (!s)
-        goto fail;
-    size_t n = strlen(s);
-    if (n > RECORD_MAX_BYTES) {
-        free(s);
-        rc = -E2BIG;
-        goto fail;
+    struct record_writer w = {0};
+    bool first = false;
+    record_write_raw(&w, "{\"v\":", 5);
+    record_write_int(&w, RECORD_VERSION);
+    write_key(&w, "type", &first);
+    record_write_string(&w, types[rec->type].name);
+    if (encode_fields(rec, envelope_fields, NFIELDS(envelope_fields), &w, &first) < 0 ||
+        encode_fields(rec, types[rec->type].fields, types[rec->type].nfields, &w, &first) < 0) {
+        record_writer_free(&w);
+        return -EINVAL;
     }
-    *out = s;
-    *len = n;
-    rc = 0;
-fail:
-    json_decref(root);
-    return rc;
+    record_write_raw(&w, "}", 1);
+    if (w.len > RECORD_MAX_BYTES) {
+        record_writer_free(&w);
+        return -E2BIG;
+    }
+    *out = record_writer_take(&w, len);
+    return 0;
 }
 
 /* ---- decoding ---- */

@@ -209,7 +209,7 @@ const struct cfg_key cfg_keys[] = {
 
     /* [collector] */
     {K(COLLECTOR, "poll_interval", DURATION, CO(collector.poll_interval_ms)), .def = "5m",
-     .lo = SEC(10), .hi = DAY(1)},
+     .lo = SEC(1), .hi = DAY(1)},
     {K(COLLECTOR, "ipam_id", STRING, CO(collector.ipam_id))},
     {K(COLLECTOR, "accounts", LIST, CO(collector.accounts)), .check = check_account_id},
     {K(COLLECTOR, "regions", LIST, CO(collector.regions)), .check = check_region},

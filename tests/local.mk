@@ -152,3 +152,95 @@ TESTS += tests/aws/test_fake_aws.py tests/integration/04-fake-aws.sh
 EXTRA_DIST += tests/integration/04-fake-aws.sh tests/aws/fake_aws.py tests/aws/aws_model.py \
 	tests/aws/aws_auth.py tests/aws/dataset.py tests/aws/gen_dataset.py \
 	tests/aws/test_fake_aws.py tests/aws/measure_fake_aws.py tests/aws/README.md tests/data/aws
+
+# CloudTrail LookupEvents poller: checkpoint state (unit), collector against the fake
+# endpoint with SIGKILLs (integration).
+check_PROGRAMS += tests/unit/test_ct_state
+tests_unit_test_ct_state_SOURCES = tests/unit/test_ct_state.c tests/unit/testing.h
+tests_unit_test_ct_state_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ct_state_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ct_state
+
+# Inventory collector: item mapping (XML and aws CLI spellings), `collect` end to end.
+check_PROGRAMS += tests/unit/test_ipam_map
+tests_unit_test_ipam_map_SOURCES = tests/unit/test_ipam_map.c tests/unit/testing.h
+tests_unit_test_ipam_map_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_ipam_map_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ipam_map_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ipam_map tests/integration/07-collect.sh
+EXTRA_DIST += tests/integration/07-collect.sh tests/integration/inventory_check.py \
+	tests/data/ipam-map
+
+# Analyzer daemon: dead-letter envelope (unit); `analyze` end to end against the dev broker
+# (pass, dead letters, SIGKILLs, torn passes), with a journal reader tool.
+check_PROGRAMS += tests/unit/test_deadletter tests/tools/journal_tool
+tests_unit_test_deadletter_SOURCES = tests/unit/test_deadletter.c tests/unit/testing.h
+tests_unit_test_deadletter_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_deadletter_LDADD = $(UNIT_LDADD)
+tests_tools_journal_tool_SOURCES = tests/tools/journal_tool.c
+tests_tools_journal_tool_LDADD = $(IPAMWATCH_LIBS)
+TESTS += tests/unit/test_deadletter tests/integration/10-analyze.sh
+EXTRA_DIST += tests/integration/10-analyze.sh tests/integration/analyze_check.py
+
+# Analyzer model: passes, events, overlap by domain, figures, persistence.
+check_PROGRAMS += tests/unit/test_model
+tests_unit_test_model_SOURCES = tests/unit/test_model.c tests/unit/testing.h
+tests_unit_test_model_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_model_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_model_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_model
+TESTS += tests/integration/09-cloudtrail.sh
+EXTRA_DIST += tests/integration/09-cloudtrail.sh tests/integration/ct_check.py
+
+# CloudTrail normalisation (every audited event name, XML->JSON quirks, damaged documents).
+check_PROGRAMS += tests/unit/test_ct_event
+tests_unit_test_ct_event_SOURCES = tests/unit/test_ct_event.c tests/unit/testing.h
+tests_unit_test_ct_event_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_ct_event_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ct_event_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ct_event
+EXTRA_DIST += tests/data/cloudtrail/gen_fixtures.py tests/data/cloudtrail/events.json \
+	tests/data/cloudtrail/expected.json
+check_PROGRAMS += tests/unit/test_ct_archive
+tests_unit_test_ct_archive_SOURCES = tests/unit/test_ct_archive.c tests/unit/testing.h
+tests_unit_test_ct_archive_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ct_archive_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ct_archive
+TESTS += tests/integration/08-archive.sh
+EXTRA_DIST += tests/integration/08-archive.sh tests/integration/archive_check.py
+
+# Alert sinks: payload shapes, HMAC, RFC 5424, spools (unit); a real Alertmanager, the
+# PagerDuty/Slack/webhook/syslog shapes, outages and restarts through alert_tool (integration).
+check_PROGRAMS += tests/unit/test_sinks tests/tools/alert_tool
+tests_unit_test_sinks_SOURCES = tests/unit/test_sinks.c tests/unit/testing.h
+tests_unit_test_sinks_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sinks_LDADD = $(UNIT_LDADD)
+tests_tools_alert_tool_SOURCES = tests/tools/alert_tool.c
+tests_tools_alert_tool_LDADD = $(IPAMWATCH_LIBS)
+TESTS += tests/unit/test_sinks tests/integration/11-alertmanager.sh
+EXTRA_DIST += tests/integration/11-alertmanager.sh tests/alerts/receiver.py
+
+# Alert rule engine: every rule type, lifecycle, repeats, restarts, fingerprints.
+check_PROGRAMS += tests/unit/test_alert_engine
+tests_unit_test_alert_engine_SOURCES = tests/unit/test_alert_engine.c tests/unit/testing.h
+tests_unit_test_alert_engine_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_alert_engine_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_alert_engine
+
+# Record writer (record_encode's JSON printer) against jansson.
+check_PROGRAMS += tests/unit/test_record_write
+tests_unit_test_record_write_SOURCES = tests/unit/test_record_write.c tests/unit/testing.h
+tests_unit_test_record_write_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_record_write_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_record_write
+
+# Forecast (unit: synthetic histories); graph and forecast commands end to end over a
+# synthetic three-year RRD history written through rrd_store.
+check_PROGRAMS += tests/unit/test_forecast tests/tools/rrd_history
+tests_unit_test_forecast_SOURCES = tests/unit/test_forecast.c tests/unit/testing.h
+tests_unit_test_forecast_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_forecast_LDADD = $(UNIT_LDADD)
+tests_tools_rrd_history_SOURCES = tests/tools/rrd_history.c
+tests_tools_rrd_history_LDADD = $(IPAMWATCH_LIBS)
+TESTS += tests/unit/test_forecast tests/integration/12-graph-forecast.sh
+EXTRA_DIST += tests/integration/12-graph-forecast.sh tests/integration/graph_forecast.py

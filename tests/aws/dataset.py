@@ -333,8 +333,20 @@ class Dataset:
                 ev.append(e)
             ev.sort(key=lambda e: (-e["EventTime"], e.get("EventId", "")))
         with self._lock:
-            self._trail[ck] = ev
-        return ev
+            return self._trail.setdefault(ck, ev)
+
+    def add_events(self, account, region, items):
+        """Make LookupEvents items visible from now on in (account, region), as CloudTrail
+        does when it delivers events (possibly late: EventTime may lie in the past)."""
+        self.events(account, region)
+        with self._lock:
+            ev = list(self._trail[(account, region)])
+            for e in items:
+                e = dict(e)
+                e["EventTime"] = aws_model.parse_timestamp(e["EventTime"]).timestamp()
+                ev.append(e)
+            ev.sort(key=lambda e: (-e["EventTime"], e.get("EventId", "")))
+            self._trail[(account, region)] = ev
 
 
 def match_filters(filters):

@@ -441,7 +441,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.ep.faults.set(doc["faults"])
             for akid in doc.get("expire", []):
                 self.ep.creds.expire(akid)
-        except (ValueError, TypeError, AttributeError) as e:
+            for acct_region, items in doc.get("add_events", {}).items():
+                account, region = acct_region.split("/", 1)
+                self.ep.data.add_events(account, region, items)
+        except (ValueError, TypeError, AttributeError, KeyError) as e:
             return self.json_out(400, {"error": str(e)})
         return self.json_out(200, {"faults": self.ep.faults.text})
 

@@ -4,7 +4,8 @@
  * in 10.0.0.0/20 and 2001:db8::/120 with now and then a short one). After each operation the
  * index is checked against a brute-force list of at most 32 entries: the result code, the
  * reference counts, the pairs a full scan finds, and that the pairs reported as created or
- * ended are exactly the ones the operation added or took away.
+ * ended are exactly the ones the operation added or took away. The batch scan of the same
+ * list (overlap_scan_array) must find as many pairs as the index.
  * Seed corpus: tests/fuzz/corpus/overlap/.
  */
 #include <errno.h>
@@ -162,6 +163,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         size_t seen = 0;
         if (overlap_scan_all(idx, count_cb, &seen) != pairs_after || seen != pairs_after)
+            abort();
+        size_t batch = 0;
+        seen = 0;
+        if (overlap_scan_array(m.e, m.n, count_cb, &seen, &batch) != 0 || batch != pairs_after ||
+            seen != pairs_after)
             abort();
         if (overlap_count(idx) != m.n)
             abort();

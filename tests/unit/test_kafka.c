@@ -4,6 +4,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -193,6 +194,8 @@ static void record_delivery(void *ctx, void *opaque, int err, const char *errstr
     int *calls = ctx;
     struct slot *s = opaque;
     (*calls)++;
+    if (!s)
+        return;
     s->reports++;
     s->err = err;
     s->partition = partition;
@@ -309,6 +312,85 @@ static void test_producer_outage(void **state)
     devbroker_free(db);
 }
 
+static void *interrupt_later(void *arg)
+{
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kafka_producer_interrupt(arg);
+    return NULL;
+}
+
+static void test_producer_queue_full(void **state)
+{
+    (void)state;
+    struct devbroker_topic topic = {"full", 2};
+    char err[512];
+    devbroker_t *db = devbroker_new(1, &topic, 1, err, sizeof err);
+    assert_non_null(db);
+    struct config_kv props[] = {
+        {"bootstrap.servers", (char *)devbroker_bootstraps(db), "-X", 0},
+        {"queue.buffering.max.messages", "5", "-X", 0},
+        {"reconnect.backoff.max.ms", "200", "-X", 0},
+    };
+    int calls = 0;
+    static struct slot slots[200];
+    memset(slots, 0, sizeof slots);
+    kafka_producer_t *p = kafka_producer_new(props, 3, record_delivery, &calls, err, sizeof err);
+    assert_non_null(p);
+    /* 40 times the local queue: produce waits for room instead of failing. */
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(kafka_producer_produce(p, "full", "k", 1, "v", 1, &slots[i]), 0);
+    assert_int_equal(kafka_producer_flush(p, 20000, NULL), 0);
+    assert_int_equal(calls, 200);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(slots[i].err, 0);
+        assert_int_equal(slots[i].offset, i); /* one key: one partition, in order */
+    }
+
+    /* With the brokers down a full queue blocks until interrupted. */
+    assert_int_equal(devbroker_set_down(db, true), 0);
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++)
+        rc = kafka_producer_produce(p, "full", "k", 1, "w", 1, NULL);
+    assert_int_equal(rc, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, interrupt_later, p), 0);
+    int64_t start = log_now_ms();
+    assert_int_equal(kafka_producer_produce(p, "full", "k", 1, "x", 1, NULL), -EINTR);
+    assert_true(log_now_ms() - start >= 250);
+    pthread_join(th, NULL);
+    assert_int_equal(devbroker_set_down(db, false), 0);
+    assert_int_equal(kafka_producer_flush(p, 20000, NULL), 0);
+    assert_int_equal(kafka_producer_delivered(p), 205);
+    kafka_producer_free(p);
+    devbroker_free(db);
+}
+
+static void test_producer_fatal_error(void **state)
+{
+    (void)state;
+    char err[512];
+    devbroker_t *db = devbroker_new(1, NULL, 0, err, sizeof err);
+    assert_non_null(db);
+    struct config_kv props[] = {{"bootstrap.servers", (char *)devbroker_bootstraps(db), "-X", 0}};
+    kafka_producer_t *p = kafka_producer_new(props, 1, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    assert_false(kafka_producer_fatal(p, err, sizeof err));
+    assert_int_equal(kafka_producer_produce(p, "fatal", "k", 1, "v", 1, NULL), 0);
+    assert_int_equal(kafka_producer_flush(p, 10000, NULL), 0);
+    /* What the idempotent producer raises when the broker lost its sequence. */
+    assert_int_equal(rd_kafka_test_fatal_error(kafka_producer_handle(p),
+                                               RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "sequence lost in test"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(kafka_producer_poll(p, 100), -EIO);
+    assert_true(kafka_producer_fatal(p, err, sizeof err));
+    assert_non_null(strstr(err, "sequence lost in test"));
+    assert_int_equal(kafka_producer_produce(p, "fatal", "k", 1, "v", 1, NULL), -EIO);
+    kafka_producer_free(p);
+    devbroker_free(db);
+}
+
 struct rebalance_log {
     int assigned;
     int revoked;
@@ -350,8 +432,10 @@ static void test_consumer_commit(void **state)
     assert_non_null(strstr(err, "group.id"));
 
     struct config_kv cprops[] = {
-        {"bootstrap.servers", bs, "-X", 0},         {"group.id", "unit-commit", "-X", 0},
-        {"auto.offset.reset", "earliest", "-X", 0}, {"fetch.wait.max.ms", "5", "-X", 0},
+        {"bootstrap.servers", bs, "-X", 0},
+        {"group.id", "unit-commit", "-X", 0},
+        {"auto.offset.reset", "earliest", "-X", 0},
+        {"fetch.wait.max.ms", "5", "-X", 0},
         {"session.timeout.ms", "6000", "-X", 0},
         {"partition.assignment.strategy", (char *)strategy, "-X", 0},
     };
@@ -416,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_secrets_never_logged),
         cmocka_unit_test(test_producer_delivery_reports),
         cmocka_unit_test(test_producer_outage),
+        cmocka_unit_test(test_producer_queue_full),
+        cmocka_unit_test(test_producer_fatal_error),
         cmocka_unit_test_prestate(test_consumer_commit, "range,roundrobin"),
         cmocka_unit_test_prestate(test_consumer_commit, "cooperative-sticky"),
     };

@@ -428,12 +428,243 @@ static void test_random_larger(void **state)
     run_random(testing_seed() + 1, 4000, 80);
 }
 
+/* ---- batch scan (overlap_scan_array) against the index and the oracle ---- */
+
+/* 30 random bits. */
+static uint64_t rnd_bits(unsigned *seed)
+{
+    return (uint64_t)(rand_r(seed) & 0x7fff) << 15 | (uint64_t)(rand_r(seed) & 0x7fff);
+}
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t entry_hash(uint64_t h, const struct overlap_entry *e)
+{
+    h = mix64(h, e->domain);
+    h = mix64(h, (uint64_t)(e->prefix.addr >> 64));
+    h = mix64(h, (uint64_t)e->prefix.addr);
+    h = mix64(h, (uint64_t)e->prefix.family << 8 | e->prefix.len);
+    h = mix64(h, (uint64_t)e->owner << 32 | e->parent);
+    return h;
+}
+
+/* Order-independent digest of a pair set (orientation included), plus the batch scan's
+ * promises checked on the fly: pointers into the input, domains ascending, IPv4 before IPv6,
+ * contained entries in prefix order. */
+struct digest {
+    size_t pairs;
+    uint64_t sum, xor;
+    const struct overlap_entry *base; /* input array, or NULL to skip the order checks */
+    size_t n;
+    bool have_last;
+    struct overlap_entry last;
+    size_t bad;
+};
+
+static void digest_cb(void *ctx, enum overlap_event ev, const struct overlap_entry *a,
+                      const struct overlap_entry *b)
+{
+    struct digest *d = ctx;
+    uint64_t h = entry_hash(entry_hash(0x1234, a), b);
+    d->pairs++;
+    d->sum += h;
+    d->xor ^= h;
+    if (ev != OVERLAP_PRESENT || !prefix_contains(&a->prefix, &b->prefix))
+        d->bad++;
+    if (!d->base)
+        return;
+    if (a < d->base || a >= d->base + d->n || b < d->base || b >= d->base + d->n)
+        d->bad++;
+    if (d->have_last) {
+        const struct overlap_entry *l = &d->last;
+        if (b->domain < l->domain ||
+            (b->domain == l->domain && prefix_cmp(&b->prefix, &l->prefix) < 0))
+            d->bad++;
+    }
+    d->last = *b;
+    d->have_last = true;
+}
+
+/* Inserts es into a fresh index and checks that overlap_scan_array() reports the same pairs
+ * as overlap_scan_all(), in the promised order. Returns the number of pairs. */
+static size_t check_scan_array(const struct overlap_entry *es, size_t n)
+{
+    overlap_index_t *idx = overlap_index_new();
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(overlap_insert(idx, &es[i], NULL, NULL), 0);
+    struct digest want = {0}, got = {.base = es, .n = n};
+    size_t k_index = overlap_scan_all(idx, digest_cb, &want);
+    size_t k_batch = 12345;
+    assert_int_equal(overlap_scan_array(es, n, digest_cb, &got, &k_batch), 0);
+    assert_int_equal(k_batch, got.pairs);
+    if (got.pairs != want.pairs || got.sum != want.sum || got.xor != want.xor)
+        fail_msg("batch scan: %zu pairs, index: %zu (digests %s)", got.pairs, want.pairs,
+                 got.sum == want.sum ? "equal" : "differ");
+    assert_int_equal(k_index, want.pairs);
+    assert_int_equal(got.bad, 0);
+    assert_int_equal(want.bad, 0);
+    overlap_index_free(idx);
+    return got.pairs;
+}
+
+/* Small random sets in dense address space: the exact pair list equals the O(n^2) oracle's
+ * and the index's. */
+static void test_scan_array_oracle(void **state)
+{
+    unsigned seed = testing_seed();
+    static const uint32_t domains[] = {7, 1, 0xffffffffu, 0};
+    struct overlap_entry *es = calloc(400, sizeof *es);
+    struct oentry *v = calloc(400, sizeof *v);
+    struct pairs want = {0};
+    struct recorder r = {0};
+    uint32_t parent_of[40];
+    for (int round = 0; round < 300; round++) {
+        for (int o = 0; o < 40; o++)
+            parent_of[o] = rand_r(&seed) % 3 ? 0 : 1 + (uint32_t)rand_r(&seed) % 39;
+        size_t n = (size_t)rand_r(&seed) % 400, nv = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && rand_r(&seed) % 10 == 0) {
+                es[i] = es[(size_t)rand_r(&seed) % i]; /* identical: counted once */
+                continue;
+            }
+            memset(&es[i], 0, sizeof es[i]);
+            es[i].prefix = random_prefix(&seed);
+            es[i].domain = domains[rand_r(&seed) % 4];
+            es[i].owner = 1 + (uint32_t)rand_r(&seed) % 39;
+            es[i].parent = parent_of[es[i].owner];
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t k;
+            for (k = 0; k < nv; k++)
+                if (v[k].e.domain == es[i].domain && v[k].e.owner == es[i].owner &&
+                    prefix_cmp(&v[k].e.prefix, &es[i].prefix) == 0)
+                    break;
+            if (k == nv)
+                v[nv++] = (struct oentry){es[i], 1};
+        }
+        oracle_pairs(v, nv, &want);
+        recorder_reset(&r);
+        size_t k = 0;
+        assert_int_equal(overlap_scan_array(es, n, record_cb, &r, &k), 0);
+        assert_int_equal(k, r.present.n);
+        char what[64];
+        snprintf(what, sizeof what, "round %d (%zu entries)", round, n);
+        pairs_expect_equal(&r.present, &want, what);
+        assert_int_equal(check_scan_array(es, n), want.n);
+    }
+    free(want.v);
+    free(es);
+    free(v);
+    recorder_free(&r);
+}
+
+/* 100,000 entries in realistic shapes plus the hard cases: long runs of one prefix with many
+ * owners, identical repeats, /0 and host routes, both families, several domains. Pair set
+ * equal to the index's. */
+static void test_scan_array_large(void **state)
+{
+    unsigned seed = testing_seed();
+    enum { N = 100000, OWNERS = 30000 };
+    struct overlap_entry *es = calloc(N, sizeof *es);
+    uint32_t *parent_of = calloc(OWNERS + 1, sizeof *parent_of);
+    for (uint32_t o = 1; o <= OWNERS; o++)
+        parent_of[o] = rand_r(&seed) % 4 ? 0 : 1 + (uint32_t)rand_r(&seed) % OWNERS;
+    for (size_t i = 0; i < N; i++) {
+        struct overlap_entry *e = &es[i];
+        int kind = rand_r(&seed) % 100;
+        if (i > 0 && kind < 5) {
+            *e = es[(size_t)rand_r(&seed) % i];
+            continue;
+        }
+        e->domain = 1000 - (uint32_t)rand_r(&seed) % 4;
+        e->owner = 1 + (uint32_t)rand_r(&seed) % OWNERS;
+        e->parent = parent_of[e->owner];
+        if (kind < 70) {
+            uint32_t a = 0x0a000000u | ((uint32_t)rand_r(&seed) & 0xffffffu);
+            prefix_make(&e->prefix, PREFIX_INET, a, 16 + (unsigned)rand_r(&seed) % 17);
+        } else if (kind < 90) {
+            prefix_u128 a = (prefix_u128)0x26001f00u << 96 | (prefix_u128)rnd_bits(&seed) << 66 |
+                            (prefix_u128)rnd_bits(&seed) << 36 | rnd_bits(&seed);
+            prefix_make(&e->prefix, PREFIX_INET6, a, 40 + (unsigned)rand_r(&seed) % 89);
+        } else if (kind < 91) {
+            prefix_make(&e->prefix, PREFIX_INET, 0xac100500u, 24); /* hot prefixes */
+        } else if (kind < 92) {
+            prefix_make(&e->prefix, PREFIX_INET6, (prefix_u128)0x20010db8u << 96, 56);
+        } else {
+            /* dense: deep nesting in one /16 */
+            uint32_t a = 0x0a010000u | ((uint32_t)rand_r(&seed) & 0xffffu);
+            prefix_make(&e->prefix, PREFIX_INET, a, 20 + (unsigned)rand_r(&seed) % 13);
+        }
+    }
+    /* A few short prefixes over everything. */
+    prefix_make(&es[0].prefix, PREFIX_INET, 0, 0);
+    prefix_make(&es[1].prefix, PREFIX_INET, 0x0a000000u, 8);
+    prefix_make(&es[2].prefix, PREFIX_INET6, 0, 0);
+    prefix_make(&es[3].prefix, PREFIX_INET6, (prefix_u128)0x26001f00u << 96, 24);
+    size_t pairs = check_scan_array(es, N);
+    printf("# %zu pairs among %d entries\n", pairs, N);
+    assert_true(pairs > 100000); /* the hard cases are there in numbers */
+    free(es);
+    free(parent_of);
+}
+
+static void test_scan_array_errors(void **state)
+{
+    struct overlap_entry es[] = {
+        E(1, "10.0.0.0/16", 1, 0),
+        E(1, "10.0.1.0/24", 2, 0),
+        E(1, "10.0.2.0/24", 3, 0),
+    };
+    struct recorder r = {0};
+    size_t k = 99;
+    assert_int_equal(overlap_scan_array(es, 0, record_cb, &r, &k), 0);
+    assert_int_equal(k, 0);
+    assert_int_equal(overlap_scan_array(es, 3, NULL, NULL, NULL), 0);
+    assert_int_equal(overlap_scan_array(es, 3, record_cb, &r, &k), 0);
+    assert_int_equal(k, 2);
+    assert_int_equal(r.present.n, 2);
+    recorder_reset(&r);
+
+    /* Refused inputs report nothing. */
+    struct overlap_entry bad[3];
+    memcpy(bad, es, sizeof bad);
+    bad[2].owner = 0;
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), -EINVAL);
+    memcpy(bad, es, sizeof bad);
+    bad[2].prefix.addr |= 1; /* host bits */
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), -EINVAL);
+    memcpy(bad, es, sizeof bad);
+    bad[2].prefix.len = 33;
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), -EINVAL);
+    memcpy(bad, es, sizeof bad);
+    bad[2].prefix.family = 5;
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), -EINVAL);
+    memcpy(bad, es, sizeof bad);
+    bad[2] = bad[1];
+    bad[2].parent = 1; /* same (domain, prefix, owner), another parent */
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), -EEXIST);
+    assert_int_equal(k, 0);
+    assert_int_equal(r.present.n, 0);
+    /* The same key in another domain is another entry. */
+    bad[2].domain = 2;
+    assert_int_equal(overlap_scan_array(bad, 3, record_cb, &r, &k), 0);
+    assert_int_equal(k, 1);
+    recorder_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vpc_and_subnets),       cmocka_unit_test(test_edges),
         cmocka_unit_test(test_duplicates_and_errors), cmocka_unit_test(test_random_small),
-        cmocka_unit_test(test_random_larger),
+        cmocka_unit_test(test_random_larger),         cmocka_unit_test(test_scan_array_oracle),
+        cmocka_unit_test(test_scan_array_large),      cmocka_unit_test(test_scan_array_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,122 @@ static void test_random_roundtrip(void **state)
     }
 }
 
+/* Independent reading of CIDR text: inet_pton for the address (glibc refuses leading zeros
+ * in IPv4 octets, zone indexes and surplus groups), the length by hand, host bits clear.
+ * Returns true and fills *out when the text is a valid CIDR. */
+static bool oracle_parse(const char *text, prefix_t *out)
+{
+    const char *slash = strrchr(text, '/');
+    if (!slash || slash == text || (size_t)(slash - text) >= INET6_ADDRSTRLEN)
+        return false;
+    char addr[INET6_ADDRSTRLEN];
+    memcpy(addr, text, (size_t)(slash - text));
+    addr[slash - text] = '\0';
+    bool v6 = strchr(addr, ':') != NULL;
+    const char *l = slash + 1;
+    size_t llen = strlen(l);
+    if (llen == 0 || llen > 3 || (llen > 1 && l[0] == '0') || strspn(l, "0123456789") != llen)
+        return false;
+    unsigned len = (unsigned)strtoul(l, NULL, 10);
+    unsigned char raw[16];
+    if (len > (v6 ? 128u : 32u) || inet_pton(v6 ? AF_INET6 : AF_INET, addr, raw) != 1)
+        return false;
+    prefix_u128 a = 0;
+    for (int k = 0; k < (v6 ? 16 : 4); k++)
+        a = (a << 8) | raw[k];
+    if (prefix_make(out, v6 ? PREFIX_INET6 : PREFIX_INET, a, len) < 0 || out->addr != a)
+        return false;
+    return true;
+}
+
+/* A valid CIDR in one of the written forms the fast path is for: dotted quad, or IPv6 hex
+ * groups (canonical, or all eight with leading zeros and upper case). */
+static void random_plain_text(unsigned *seed, char *buf, size_t len)
+{
+    bool v6 = rand_r(seed) % 2;
+    prefix_u128 a = ((prefix_u128)rnd64(seed) << 64) | rnd64(seed);
+    for (int g = 0; g < 8; g++)
+        if (rand_r(seed) % 2)
+            a &= ~((prefix_u128)0xffff << (16 * g));
+    prefix_t p;
+    prefix_make(&p, v6 ? PREFIX_INET6 : PREFIX_INET, a, (unsigned)rand_r(seed) % (v6 ? 129 : 33));
+    if (!v6 || rand_r(seed) % 2 || (p.addr >> 32) == 0xffff) {
+        prefix_format(&p, buf, len);
+        return;
+    }
+    size_t pos = 0;
+    for (int g = 0; g < 8; g++) {
+        unsigned v = (unsigned)(p.addr >> (16 * (7 - g))) & 0xffff;
+        int n =
+            snprintf(buf + pos, len - pos, rand_r(seed) % 2 ? "%s%04X" : "%s%x", g ? ":" : "", v);
+        assert_true(n > 0 && (size_t)n < len - pos);
+        pos += (size_t)n;
+    }
+    snprintf(buf + pos, len - pos, "/%u", p.len);
+}
+
+/* The fast path: accepts every plain form exactly as the precise parser does, accepts nothing
+ * an independent reading refuses, and keeps to its n bytes. */
+static void test_parse_fast(void **state)
+{
+    static const char alphabet[] = "0123456789abcdefABCDEFg.:/% \t";
+    unsigned seed = testing_seed();
+    size_t fast_taken = 0;
+    for (int iter = 0; iter < 40000; iter++) {
+        char text[96];
+        random_plain_text(&seed, text, sizeof text);
+        /* Half of them mutated: a character replaced, inserted or removed, maybe twice. */
+        if (iter % 2) {
+            for (int m = 0; m < 1 + rand_r(&seed) % 2; m++) {
+                size_t n = strlen(text), at = (size_t)rand_r(&seed) % (n + 1);
+                char c = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+                int op = rand_r(&seed) % 3;
+                if (op == 0 && at < n) {
+                    text[at] = c;
+                } else if (op == 1 && n + 1 < sizeof text) {
+                    memmove(text + at + 1, text + at, n - at + 1);
+                    text[at] = c;
+                } else if (at < n) {
+                    memmove(text + at, text + at + 1, n - at);
+                }
+            }
+        }
+        prefix_t fast, precise, indep;
+        char err[256];
+        memset(&fast, 0xa5, sizeof fast);
+        bool f = prefix_parse_fast(text, strlen(text), &fast);
+        bool ok = prefix_parse(text, &precise, err, sizeof err) == 0;
+        bool o = oracle_parse(text, &indep);
+        if (f && (!o || prefix_cmp(&fast, &indep) != 0))
+            fail_msg("fast path accepts '%s', which reads otherwise independently", text);
+        if (f && (!ok || prefix_cmp(&fast, &precise) != 0))
+            fail_msg("fast path and prefix_parse differ on '%s'", text);
+        /* Plain forms (no embedded IPv4 in IPv6) that parse must take the fast path. */
+        bool embedded_v4 = strchr(text, ':') && strchr(text, '.');
+        if (ok && !embedded_v4 && !f)
+            fail_msg("'%s' parses but not on the fast path", text);
+        if (!ok && f)
+            fail_msg("'%s' is refused (%s) but the fast path accepts it", text, err);
+        fast_taken += f;
+    }
+    assert_true(fast_taken > 20000); /* every unmutated text, and a few mutated ones */
+
+    /* Bounded by n: the rest of the buffer is not read; a NUL inside is refused. */
+    prefix_t p;
+    assert_true(prefix_parse_fast("10.0.0.0/8 1 2", 10, &p));
+    assert_int_equal(p.len, 8);
+    assert_true(p.addr == 0x0a000000u);
+    assert_true(prefix_parse_fast("2600:1f00::/24,x", 14, &p));
+    assert_int_equal(p.family, PREFIX_INET6);
+    assert_false(prefix_parse_fast("10.0.0.0/8", 9, &p)); /* "10.0.0.0/" */
+    assert_true(prefix_parse_fast("0.0.0.0/16", 9, &p));  /* "0.0.0.0/1" */
+    assert_int_equal(p.len, 1);
+    assert_false(prefix_parse_fast("10.0.0.0/\0", 10, &p));
+    assert_false(prefix_parse_fast("", 0, &p));
+    assert_false(prefix_parse_fast("10.0.0.1/24", 11, &p)); /* host bits: precise path */
+    assert_false(prefix_parse_fast("::ffff:10.0.0.0/104", 19, &p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_make),
         cmocka_unit_test(test_random_roundtrip),
+        cmocka_unit_test(test_parse_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

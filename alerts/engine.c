@@ -1,0 +1,1417 @@
+/* engine: alert rules, alert lifecycle (pending, firing, resolved, repeats) and durable
+ * alert state; see engine.h for the model. */
+#define LOG_MODULE "alerts"
+
+#include "alerts/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define FP_LEN         16 /* hex digits of a fingerprint */
+#define MAX_LABELS     48
+#define STATE_VERSION  1
+#define GLOBAL_SCOPE   "global"
+#define DEFAULT_SOURCE "analyzer/ipamwatch"
+
+enum astate { ST_INACTIVE, ST_PENDING, ST_FIRING };
+
+struct alert {
+    struct alert *next; /* hash chain */
+    char fp[FP_LEN + 1];
+    const struct erule *rule; /* NULL: the rule no longer exists (resolve at the next tick) */
+    char *rule_name;
+    const char *severity; /* static: config_severity_name() */
+    char *scope;
+    struct record_map labels;
+    struct record_map annotations;
+    enum astate state;
+    int64_t active_since; /* condition start: the notification's starts_at */
+    int64_t last_sent;    /* last firing notification */
+    int64_t seen_ms;      /* last observation (object rules) */
+    int64_t expires_ms;   /* allocation_failed: end of the window */
+    int64_t for_ms;
+    double value;
+    int64_t count; /* allocation_failed: failures folded into this alert */
+};
+
+/* A rule with its `labels` list split into names and values. */
+struct erule {
+    const struct config_rule *cfg;
+    char **lkeys, **lvals;
+    size_t nlabels;
+};
+
+struct stale_scope {
+    char *id;
+    int64_t pass_ms;  /* start of the newest complete pass; RECORD_UNSET = none */
+    int64_t event_ms; /* newest CloudTrail event; RECORD_UNSET = none */
+};
+
+struct alert_engine {
+    struct erule *rules;
+    size_t n_rules;
+    struct config_rule *defaults; /* built-in rules when the config has none */
+    size_t n_defaults;
+    char *state_path;
+    char *source;
+    alert_emit_fn emit;
+    void *ctx;
+    struct alert **buckets;
+    size_t nbuckets, count;
+    struct stale_scope *scopes;
+    size_t n_scopes, cap_scopes;
+    int64_t started_ms;
+    struct alert_engine_stats st;
+};
+
+/* A label set under construction; strings are borrowed. The first value of a name wins. */
+struct lset {
+    const char *k[MAX_LABELS];
+    const char *v[MAX_LABELS];
+    size_t n;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static void lset_add(struct lset *l, const char *k, const char *v)
+{
+    if (!k || !v || !*v)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->k[i], k) == 0)
+            return;
+    if (l->n < MAX_LABELS) {
+        l->k[l->n] = k;
+        l->v[l->n] = v;
+        l->n++;
+    }
+}
+
+static void map_clear(struct record_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->items[i].key);
+        free(m->items[i].value);
+    }
+    free(m->items);
+    memset(m, 0, sizeof *m);
+}
+
+static void map_copy(struct record_map *dst, const struct record_map *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        record_map_set(dst, src->items[i].key, src->items[i].value);
+}
+
+static void annot(struct alert *a, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void annot(struct alert *a, const char *key, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        record_map_set(&a->annotations, key, small);
+    } else {
+        char *big = xmalloc((size_t)n + 1);
+        vsnprintf(big, (size_t)n + 1, fmt, ap2);
+        record_map_set(&a->annotations, key, big);
+        free(big);
+    }
+    va_end(ap2);
+}
+
+/* "2025-03-14" for `ms`, or "unknown". */
+static void fmt_date(int64_t ms, char *buf, size_t len)
+{
+    char t[RECORD_TIME_MAX];
+    if (record_time_format(ms, t, sizeof t) < 0)
+        snprintf(buf, len, "unknown");
+    else
+        snprintf(buf, len, "%.10s", t);
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t len)
+{
+    if (ms == RECORD_UNSET || record_time_format(ms, buf, len) < 0)
+        snprintf(buf, len, "never");
+}
+
+/* A duration as "2h5m" / "45m" / "30s". */
+static void fmt_dur(int64_t ms, char *buf, size_t len)
+{
+    int64_t s = ms / 1000;
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+    else if (s >= 3600)
+        snprintf(buf, len, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    else if (s >= 60)
+        snprintf(buf, len, "%lldm", (long long)(s / 60));
+    else
+        snprintf(buf, len, "%llds", (long long)s);
+}
+
+bool alert_label_name_valid(const char *name)
+{
+    if (!name || !*name || (name[0] == '_' && name[1] == '_'))
+        return false;
+    if (!(name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z') ||
+          (name[0] >= 'A' && name[0] <= 'Z')))
+        return false;
+    size_t n = strlen(name);
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+}
+
+/* ---- fingerprints --------------------------------------------------------------------- */
+
+static int fingerprint_sorted(const char *rule, const char **k, const char **v, size_t n, char *buf,
+                              size_t buflen)
+{
+    if (buflen < FP_LEN + 1)
+        return -ENOSPC;
+    /* Insertion sort of indexes by name: label sets are small. */
+    size_t idx[MAX_LABELS];
+    if (n > MAX_LABELS)
+        n = MAX_LABELS;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j > 0 && strcmp(k[idx[j - 1]], k[i]) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, rule, strlen(rule) + 1) == 1;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(ctx, k[idx[i]], strlen(k[idx[i]]) + 1) == 1 &&
+             EVP_DigestUpdate(ctx, v[idx[i]], strlen(v[idx[i]]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= FP_LEN / 2;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return -EIO;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < FP_LEN / 2; i++) {
+        buf[2 * i] = hex[md[i] >> 4];
+        buf[2 * i + 1] = hex[md[i] & 15];
+    }
+    buf[FP_LEN] = '\0';
+    return 0;
+}
+
+int alert_fingerprint(const char *rule, const char *const *keys, const char *const *values,
+                      size_t n, char *buf, size_t buflen)
+{
+    const char *k[MAX_LABELS], *v[MAX_LABELS];
+    if (n > MAX_LABELS)
+        n = MAX_LABELS;
+    for (size_t i = 0; i < n; i++) {
+        k[i] = keys[i];
+        v[i] = values[i];
+    }
+    return fingerprint_sorted(rule, k, v, n, buf, buflen);
+}
+
+/* ---- the alert table ------------------------------------------------------------------ */
+
+static size_t fp_hash(const char *fp)
+{
+    size_t h = 0;
+    for (int i = 0; i < 12 && fp[i]; i++)
+        h = h * 16 + (size_t)(fp[i] <= '9' ? fp[i] - '0' : fp[i] - 'a' + 10);
+    return h;
+}
+
+static struct alert *table_get(const alert_engine_t *e, const char *fp)
+{
+    for (struct alert *a = e->buckets[fp_hash(fp) & (e->nbuckets - 1)]; a; a = a->next)
+        if (strcmp(a->fp, fp) == 0)
+            return a;
+    return NULL;
+}
+
+static void table_put(alert_engine_t *e, struct alert *a)
+{
+    if (e->count + 1 > e->nbuckets) {
+        size_t nb = e->nbuckets * 2;
+        struct alert **b = xcalloc(nb, sizeof *b);
+        for (size_t i = 0; i < e->nbuckets; i++) {
+            for (struct alert *x = e->buckets[i], *next; x; x = next) {
+                next = x->next;
+                size_t h = fp_hash(x->fp) & (nb - 1);
+                x->next = b[h];
+                b[h] = x;
+            }
+        }
+        free(e->buckets);
+        e->buckets = b;
+        e->nbuckets = nb;
+    }
+    size_t h = fp_hash(a->fp) & (e->nbuckets - 1);
+    a->next = e->buckets[h];
+    e->buckets[h] = a;
+    e->count++;
+}
+
+static void alert_free(struct alert *a)
+{
+    if (!a)
+        return;
+    free(a->rule_name);
+    free(a->scope);
+    map_clear(&a->labels);
+    map_clear(&a->annotations);
+    free(a);
+}
+
+static void table_del(alert_engine_t *e, struct alert *a)
+{
+    struct alert **pp = &e->buckets[fp_hash(a->fp) & (e->nbuckets - 1)];
+    while (*pp && *pp != a)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = a->next;
+        e->count--;
+    }
+    alert_free(a);
+}
+
+/* ---- notifications and transitions ---------------------------------------------------- */
+
+static void emit(alert_engine_t *e, const struct alert *a, const char *state, int64_t now_ms,
+                 int64_t ends_ms)
+{
+    e->st.emitted++;
+    if (!e->emit)
+        return;
+    struct record *rec = record_new(RECORD_ALERT);
+    rec->ts_ms = now_ms;
+    record_str_set(&rec->scope, a->scope);
+    record_str_set(&rec->source, e->source);
+    struct record_alert *ra = &rec->u.alert;
+    record_str_set(&ra->fingerprint, a->fp);
+    record_str_set(&ra->rule, a->rule_name);
+    record_str_set(&ra->state, state);
+    record_str_set(&ra->severity, a->severity);
+    map_copy(&ra->labels, &a->labels);
+    map_copy(&ra->annotations, &a->annotations);
+    ra->starts_at_ms = a->active_since;
+    if (ends_ms != RECORD_UNSET)
+        ra->ends_at_ms = ends_ms < a->active_since ? a->active_since : ends_ms;
+    ra->value = a->value;
+    char err[256];
+    if (record_validate(rec, err, sizeof err) < 0)
+        LOG_WARN("alert %s (%s) does not validate: %s", a->fp, a->rule_name, err);
+    else
+        e->emit(e->ctx, rec);
+    record_free(rec);
+}
+
+/* The condition of `a` holds at `now_ms`: start it, or promote it once `for` elapsed. */
+static void activate(alert_engine_t *e, struct alert *a, int64_t now_ms)
+{
+    if (a->state == ST_INACTIVE) {
+        a->active_since = now_ms;
+        a->state = ST_PENDING;
+        if (a->for_ms > 0) {
+            emit(e, a, "pending", now_ms, RECORD_UNSET);
+            return;
+        }
+    }
+    if (a->state == ST_PENDING && now_ms - a->active_since >= a->for_ms) {
+        a->state = ST_FIRING;
+        a->last_sent = now_ms;
+        e->st.fired++;
+        emit(e, a, "firing", now_ms, RECORD_UNSET);
+    }
+}
+
+/* The condition of `a` ended at `ends_ms`: a firing alert is resolved, a pending one is
+ * dropped silently; either way it is forgotten. */
+static void deactivate(alert_engine_t *e, struct alert *a, int64_t now_ms, int64_t ends_ms)
+{
+    if (a->state == ST_FIRING) {
+        e->st.resolved++;
+        emit(e, a, "resolved", now_ms, ends_ms);
+    }
+    table_del(e, a);
+}
+
+/* Finds the alert of `rule` with labels `l` (alertname and severity are added here), or
+ * creates it inactive when `create`. */
+static struct alert *alert_get(alert_engine_t *e, const struct erule *r, enum config_severity sev,
+                               const char *scope, struct lset *l, bool create)
+{
+    const char *sevname = config_severity_name(sev);
+    struct lset full = {.n = 0};
+    lset_add(&full, "alertname", r->cfg->name);
+    lset_add(&full, "severity", sevname);
+    for (size_t i = 0; i < l->n; i++)
+        lset_add(&full, l->k[i], l->v[i]);
+    for (size_t i = 0; i < r->nlabels; i++)
+        lset_add(&full, r->lkeys[i], r->lvals[i]);
+    char fp[FP_LEN + 1];
+    if (fingerprint_sorted(r->cfg->name, full.k, full.v, full.n, fp, sizeof fp) < 0) {
+        LOG_ERR("SHA-256 of the labels of rule %s failed", r->cfg->name);
+        return NULL;
+    }
+    struct alert *a = table_get(e, fp);
+    if (a || !create)
+        return a;
+    a = xcalloc(1, sizeof *a);
+    memcpy(a->fp, fp, sizeof fp);
+    a->rule = r;
+    a->rule_name = xstrdup(r->cfg->name);
+    a->severity = sevname;
+    a->scope = xstrdup(scope && *scope ? scope : GLOBAL_SCOPE);
+    for (size_t i = 0; i < full.n; i++)
+        record_map_set(&a->labels, full.k[i], full.v[i]);
+    a->state = ST_INACTIVE;
+    a->active_since = a->last_sent = a->seen_ms = a->expires_ms = RECORD_UNSET;
+    a->value = NAN;
+    table_put(e, a);
+    return a;
+}
+
+/* Appends `s` to the growing string *buf (length *len, capacity *cap). */
+static void sb_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    *buf = xgrow(*buf, cap, *len + n + 1, 1);
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Expands `{label}` placeholders of the rule's runbook_url with the alert's label values
+ * (percent-encoded); unknown placeholders stay as written. */
+static void set_runbook(struct alert *a)
+{
+    const char *t = a->rule && a->rule->cfg->runbook_url ? a->rule->cfg->runbook_url : NULL;
+    if (!t)
+        return;
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    sb_add(&out, &len, &cap, "", 0);
+    while (*t) {
+        const char *open = strchr(t, '{');
+        const char *close = open ? strchr(open, '}') : NULL;
+        if (!open || !close) {
+            sb_add(&out, &len, &cap, t, strlen(t));
+            break;
+        }
+        sb_add(&out, &len, &cap, t, (size_t)(open - t));
+        char name[128];
+        size_t nl = (size_t)(close - open - 1);
+        const char *v = NULL;
+        if (nl < sizeof name) {
+            memcpy(name, open + 1, nl);
+            name[nl] = '\0';
+            v = record_map_get(&a->labels, name);
+        }
+        if (!v) {
+            sb_add(&out, &len, &cap, open, (size_t)(close - open + 1));
+        } else {
+            for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+                char enc[4];
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+                    enc[0] = (char)*p;
+                    sb_add(&out, &len, &cap, enc, 1);
+                } else {
+                    snprintf(enc, sizeof enc, "%%%02X", *p);
+                    sb_add(&out, &len, &cap, enc, 3);
+                }
+            }
+        }
+        t = close + 1;
+    }
+    record_map_set(&a->annotations, "runbook_url", out);
+    free(out);
+}
+
+/* ---- selectors ------------------------------------------------------------------------ */
+
+static const char *kind_word(enum config_object k)
+{
+    static const char *const w[] = {"Pool", "Scope", "VPC", "Subnet"};
+    return (unsigned)k < 4 ? w[k] : "Object";
+}
+
+static const char *kind_label(enum config_object k)
+{
+    static const char *const w[] = {"pool_id", "scope_id", "vpc_id", "subnet_id"};
+    return (unsigned)k < 4 ? w[k] : "object_id";
+}
+
+static bool match_tag(const char *sel, const struct record_map *tags)
+{
+    if (!tags)
+        return false;
+    const char *eq = strchr(sel, '=');
+    size_t kl = eq ? (size_t)(eq - sel) : strlen(sel);
+    for (size_t i = 0; i < tags->n; i++) {
+        const struct record_map_entry *t = &tags->items[i];
+        if (strlen(t->key) == kl && strncmp(t->key, sel, kl) == 0)
+            return !eq || str_eq(t->value, eq + 1);
+    }
+    return false;
+}
+
+static bool match_object(const struct config_rule *r, const struct alert_object *o)
+{
+    if (r->object != o->kind)
+        return false;
+    if (r->scope && !str_eq(r->scope, o->scope_id) && !str_eq(r->scope, o->scope_name))
+        return false;
+    if (r->locale && !str_eq(r->locale, o->locale))
+        return false;
+    if (r->tag && !match_tag(r->tag, o->tags))
+        return false;
+    if (r->pool) {
+        bool hit = o->kind == CONFIG_OBJECT_POOL && str_eq(r->pool, o->name);
+        for (size_t i = 0; i < o->n_pools && !hit; i++)
+            hit = str_eq(r->pool, o->pools[i]) ||
+                  (o->pool_names && str_eq(r->pool, o->pool_names[i]));
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+/* Selectors of effect-driven rules: scope id, pool id and locale (region) when known. */
+static bool match_fields(const struct config_rule *r, const char *scope_id, const char *pool_id,
+                         const char *region)
+{
+    return (!r->scope || str_eq(r->scope, scope_id)) && (!r->pool || str_eq(r->pool, pool_id)) &&
+           (!r->locale || str_eq(r->locale, region));
+}
+
+static void object_labels(struct lset *l, const struct alert_object *o)
+{
+    lset_add(l, kind_label(o->kind), o->id);
+    lset_add(l, "scope_id", o->scope_id);
+}
+
+static void object_title(const struct alert_object *o, char *buf, size_t len)
+{
+    if (o->name && *o->name && !str_eq(o->name, o->id))
+        snprintf(buf, len, "%s %s (%s)", kind_word(o->kind), o->name, o->id);
+    else
+        snprintf(buf, len, "%s %s", kind_word(o->kind), o->id);
+}
+
+static const char *unit_word(const struct alert_object *o)
+{
+    return o->family == 6 ? "/64 blocks" : o->family == 4 ? "addresses" : "units";
+}
+
+static void object_annotations(struct alert *a, const struct alert_object *o)
+{
+    if (o->name && *o->name)
+        record_map_set(&a->annotations, "name", o->name);
+    if (o->locale && *o->locale)
+        record_map_set(&a->annotations, "locale", o->locale);
+}
+
+/* ---- utilization ---------------------------------------------------------------------- */
+
+static void eval_utilization_level(alert_engine_t *e, const struct erule *r,
+                                   const struct alert_object *o, const struct rrd_sample *s,
+                                   enum config_severity sev, double trigger, double reset,
+                                   int64_t now_ms)
+{
+    struct lset l = {.n = 0};
+    object_labels(&l, o);
+    double u = s->utilization;
+    struct alert *a = alert_get(e, r, sev, o->scope_id, &l, false);
+    bool active = a && a->state != ST_INACTIVE;
+    bool on = active ? u >= reset : u >= trigger;
+    if (!on) {
+        if (a)
+            deactivate(e, a, now_ms, now_ms);
+        return;
+    }
+    if (!a)
+        a = alert_get(e, r, sev, o->scope_id, &l, true);
+    if (!a)
+        return;
+    a->seen_ms = now_ms;
+    a->for_ms = r->cfg->for_ms;
+    a->value = u / 100.0;
+    char title[512], lf[32] = "";
+    object_title(o, title, sizeof title);
+    if (!isnan(s->largest_free))
+        snprintf(lf, sizeof lf, "; largest free block /%d", (int)s->largest_free);
+    annot(a, "summary", "%s is %.1f %% used", title, u);
+    annot(a, "description",
+          "Utilization %.1f %% reached the %s trigger of %g %% (it resolves below %g %%); "
+          "%.0f of %.0f %s free%s",
+          u, config_severity_name(sev), trigger, reset, s->free, s->size, unit_word(o), lf);
+    object_annotations(a, o);
+    set_runbook(a);
+    activate(e, a, now_ms);
+}
+
+/* ---- cannot_fit ----------------------------------------------------------------------- */
+
+static void eval_cannot_fit(alert_engine_t *e, const struct erule *r, const struct alert_object *o,
+                            const struct rrd_sample *s, int64_t now_ms)
+{
+    int len = r->cfg->netmask > 0 ? r->cfg->netmask : o->default_netmask;
+    bool has_free = !isnan(s->free) && s->free > 0 && !(s->utilization >= 100.0);
+    bool on;
+    if (!has_free)
+        on = false; /* full or unknown: utilization rules speak for a full pool */
+    else if (len > 0) {
+        if (o->family == 4 && len > 32)
+            return;
+        on = isnan(s->largest_free) || s->largest_free > len;
+    } else if (!isnan(s->default_fits))
+        on = s->default_fits < 1;
+    else
+        return; /* no request size known: nothing to judge */
+
+    struct lset l = {.n = 0};
+    object_labels(&l, o);
+    struct alert *a = alert_get(e, r, r->cfg->severity, o->scope_id, &l, on);
+    if (!a)
+        return;
+    if (!on) {
+        deactivate(e, a, now_ms, now_ms);
+        return;
+    }
+    a->seen_ms = now_ms;
+    a->for_ms = 0;
+    a->value = s->largest_free;
+    char title[512], req[32], lf[64];
+    object_title(o, title, sizeof title);
+    if (len > 0)
+        snprintf(req, sizeof req, "/%d", len);
+    else
+        snprintf(req, sizeof req, "default-size");
+    if (isnan(s->largest_free))
+        snprintf(lf, sizeof lf, "no free block is left");
+    else
+        snprintf(lf, sizeof lf, "the largest free block is /%d", (int)s->largest_free);
+    annot(a, "summary", "%s cannot fit a %s request although %.1f %% is free", title, req,
+          isnan(s->utilization) ? 0.0 : 100.0 - s->utilization);
+    annot(a, "description",
+          "The next %s allocation would fail: %s; %.0f %s are free but fragmented", req, lf,
+          s->free, unit_word(o));
+    if (!isnan(s->largest_free))
+        annot(a, "largest_free_block", "/%d", (int)s->largest_free);
+    object_annotations(a, o);
+    set_runbook(a);
+    activate(e, a, now_ms);
+}
+
+int alert_engine_observe(alert_engine_t *e, const struct alert_object *obj,
+                         const struct rrd_sample *s, int64_t now_ms)
+{
+    if (!e || !obj || !obj->id || !s)
+        return -EINVAL;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        const struct config_rule *c = r->cfg;
+        if (c->type != CONFIG_RULE_UTILIZATION && c->type != CONFIG_RULE_CANNOT_FIT)
+            continue;
+        if (!match_object(c, obj))
+            continue;
+        if (c->type == CONFIG_RULE_CANNOT_FIT) {
+            eval_cannot_fit(e, r, obj, s, now_ms);
+            continue;
+        }
+        if (isnan(s->utilization))
+            continue;
+        eval_utilization_level(e, r, obj, s, CONFIG_SEV_CRITICAL, c->crit_trigger, c->crit_reset,
+                               now_ms);
+        eval_utilization_level(e, r, obj, s, CONFIG_SEV_WARNING, c->warn_trigger, c->warn_reset,
+                               now_ms);
+    }
+    return 0;
+}
+
+/* ---- forecast ------------------------------------------------------------------------- */
+
+double alert_engine_forecast_level(const alert_engine_t *e, enum config_forecast_target target)
+{
+    if (target == CONFIG_TARGET_FULL)
+        return 100.0;
+    double lvl = NAN;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct config_rule *c = e->rules[i].cfg;
+        if (c->type == CONFIG_RULE_UTILIZATION && (isnan(lvl) || c->crit_trigger < lvl))
+            lvl = c->crit_trigger;
+    }
+    return isnan(lvl) ? 90.0 : lvl;
+}
+
+int alert_engine_forecast(alert_engine_t *e, const struct alert_object *obj,
+                          enum config_forecast_target target, double days, double low, double high,
+                          int64_t now_ms)
+{
+    if (!e || !obj || !obj->id)
+        return -EINVAL;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        const struct config_rule *c = r->cfg;
+        if (c->type != CONFIG_RULE_FORECAST || c->target != target || !match_object(c, obj))
+            continue;
+        bool on = isfinite(days) && days >= 0 && days <= c->days;
+        struct lset l = {.n = 0};
+        object_labels(&l, obj);
+        struct alert *a = alert_get(e, r, c->severity, obj->scope_id, &l, on);
+        if (!a)
+            continue;
+        if (!on) {
+            deactivate(e, a, now_ms, now_ms);
+            continue;
+        }
+        a->seen_ms = now_ms;
+        a->for_ms = 0;
+        a->value = days;
+        const int64_t day = 86400000;
+        char title[512], when[16], early[16], late[16];
+        object_title(obj, title, sizeof title);
+        fmt_date(now_ms + (int64_t)(days * day), when, sizeof when);
+        double lvl = alert_engine_forecast_level(e, target);
+        annot(a, "summary", "%s is projected to reach %g %% in %.0f days (%s)", title, lvl, days,
+              when);
+        annot(a, "exhaustion_date", "%s", when);
+        if (isfinite(low) && isfinite(high)) {
+            fmt_date(now_ms + (int64_t)((low > 0 ? low : 0) * day), early, sizeof early);
+            fmt_date(now_ms + (int64_t)(high * day), late, sizeof late);
+            annot(a, "exhaustion_earliest", "%s", early);
+            annot(a, "exhaustion_latest", "%s", late);
+            annot(a, "description",
+                  "At the current growth %s reaches %g %% on %s (confidence range %s to %s), "
+                  "within the rule's %d days",
+                  title, lvl, when, early, late, c->days);
+        } else {
+            annot(a, "description",
+                  "At the current growth %s reaches %g %% on %s, within the rule's %d days", title,
+                  lvl, when, c->days);
+        }
+        object_annotations(a, obj);
+        set_runbook(a);
+        activate(e, a, now_ms);
+    }
+    return 0;
+}
+
+size_t alert_engine_sweep(alert_engine_t *e, enum config_rule_type type, int64_t since_ms,
+                          int64_t now_ms)
+{
+    size_t ended = 0;
+    for (size_t b = 0; b < e->nbuckets; b++) {
+        for (struct alert *a = e->buckets[b], *next; a; a = next) {
+            next = a->next;
+            if (!a->rule || a->rule->cfg->type != type || a->seen_ms == RECORD_UNSET ||
+                a->seen_ms >= since_ms)
+                continue;
+            if (a->state == ST_FIRING)
+                annot(a, "resolution", "the object is no longer reported");
+            deactivate(e, a, now_ms, now_ms);
+            ended++;
+        }
+    }
+    return ended;
+}
+
+/* ---- effects -------------------------------------------------------------------------- */
+
+static const char *jstr(json_t *data, const char *key)
+{
+    return json_string_value(json_object_get(data, key));
+}
+
+/* Splits "owner/cidr" at the first '/' into `owner` and `cidr` buffers. */
+static bool split_side(const char *side, char *owner, size_t olen, char *cidr, size_t clen)
+{
+    const char *slash = side ? strchr(side, '/') : NULL;
+    if (!slash || slash == side || !slash[1])
+        return false;
+    size_t n = (size_t)(slash - side);
+    if (n >= olen || strlen(slash + 1) >= clen)
+        return false;
+    memcpy(owner, side, n);
+    owner[n] = '\0';
+    snprintf(cidr, clen, "%s", slash + 1);
+    return true;
+}
+
+static int effect_overlap(alert_engine_t *e, bool open, json_t *data, int64_t ms)
+{
+    const char *dom = jstr(data, "domain");
+    char ra[256], ca[64], rb[256], cb[64];
+    if (!dom || !split_side(jstr(data, "a"), ra, sizeof ra, ca, sizeof ca) ||
+        !split_side(jstr(data, "b"), rb, sizeof rb, cb, sizeof cb))
+        return -EINVAL;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        if (r->cfg->type != CONFIG_RULE_OVERLAP || (r->cfg->domain && !str_eq(r->cfg->domain, dom)))
+            continue;
+        struct lset l = {.n = 0};
+        lset_add(&l, "domain", dom);
+        lset_add(&l, "resource_a", ra);
+        lset_add(&l, "cidr_a", ca);
+        lset_add(&l, "resource_b", rb);
+        lset_add(&l, "cidr_b", cb);
+        struct alert *a = alert_get(e, r, r->cfg->severity, GLOBAL_SCOPE, &l, open);
+        if (!a)
+            continue;
+        if (!open) {
+            deactivate(e, a, ms, ms);
+            continue;
+        }
+        if (a->state != ST_INACTIVE)
+            continue; /* replay of an open pair */
+        a->for_ms = 0;
+        bool onprem = strncmp(ra, "static:", 7) == 0 || strncmp(rb, "static:", 7) == 0;
+        annot(a, "summary", "%s %s overlaps %s %s in routing domain %s", ra, ca, rb, cb, dom);
+        annot(a, "description", "%s %s and %s %s intersect in domain %s%s", ra, ca, rb, cb, dom,
+              onprem ? "; one side is a static (on-premise) range of the domain" : "");
+        set_runbook(a);
+        activate(e, a, ms);
+    }
+    return 0;
+}
+
+static int effect_allocation_failed(alert_engine_t *e, json_t *data, int64_t ms)
+{
+    const char *pool = jstr(data, "pool_id"), *scope = jstr(data, "scope_id");
+    const char *acct = jstr(data, "account"), *region = jstr(data, "region");
+    const char *code = jstr(data, "error_code"), *msg = jstr(data, "error_message");
+    const char *who = jstr(data, "principal_arn");
+    if (!pool && !(acct && region))
+        return -EINVAL;
+    json_int_t nm = json_integer_value(json_object_get(data, "netmask_length"));
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        if (r->cfg->type != CONFIG_RULE_ALLOCATION_FAILED ||
+            !match_fields(r->cfg, scope, pool, region))
+            continue;
+        struct lset l = {.n = 0};
+        if (pool) {
+            lset_add(&l, "pool_id", pool);
+        } else {
+            lset_add(&l, "account", acct);
+            lset_add(&l, "region", region);
+        }
+        struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, true);
+        if (!a)
+            continue;
+        int64_t until = ms + r->cfg->window_ms;
+        if (a->state == ST_FIRING) {
+            a->count++;
+            if (until > a->expires_ms)
+                a->expires_ms = until;
+        } else {
+            a->count = 1;
+            a->expires_ms = until;
+        }
+        a->for_ms = 0;
+        a->value = (double)a->count;
+        char t[RECORD_TIME_MAX], w[32], req[32] = "";
+        fmt_time(ms, t, sizeof t);
+        fmt_dur(r->cfg->window_ms, w, sizeof w);
+        if (nm > 0)
+            snprintf(req, sizeof req, " of a /%lld", (long long)nm);
+        annot(a, "summary", "Allocation from %s failed%s%s", pool ? pool : "an IPAM pool",
+              code ? ": " : "", code ? code : "");
+        annot(a, "description",
+              "%lld failed allocation%s within %s; the last%s at %s%s%s in %s/%s: %s",
+              (long long)a->count, a->count == 1 ? "" : "s", w, req, t, who ? " by " : "",
+              who ? who : "", acct ? acct : "?", region ? region : "?",
+              msg ? msg : (code ? code : "no message"));
+        if (nm > 0)
+            annot(a, "requested_netmask", "/%lld", (long long)nm);
+        if (code)
+            annot(a, "error_code", "%s", code);
+        annot(a, "failures", "%lld", (long long)a->count);
+        set_runbook(a);
+        activate(e, a, ms);
+    }
+    return 0;
+}
+
+static int effect_compliance(alert_engine_t *e, bool bad, json_t *data, int64_t ms)
+{
+    const char *scope = jstr(data, "scope_id"), *rid = jstr(data, "resource_id");
+    const char *cidr = jstr(data, "cidr"), *rtype = jstr(data, "resource_type");
+    const char *pool = jstr(data, "pool_id"), *region = jstr(data, "region");
+    if (!scope || !rid || !cidr)
+        return -EINVAL;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        if (r->cfg->type != CONFIG_RULE_NONCOMPLIANT || !match_fields(r->cfg, scope, pool, region))
+            continue;
+        struct lset l = {.n = 0};
+        lset_add(&l, "scope_id", scope);
+        lset_add(&l, "resource_id", rid);
+        lset_add(&l, "cidr", cidr);
+        lset_add(&l, "resource_type", rtype);
+        struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, bad);
+        if (!a)
+            continue;
+        if (!bad) {
+            deactivate(e, a, ms, ms);
+            continue;
+        }
+        if (a->state != ST_INACTIVE)
+            continue;
+        a->for_ms = 0;
+        const char *name = jstr(data, "name");
+        annot(a, "summary", "%s %s%s%s%s is noncompliant", rtype ? rtype : "resource", rid,
+              name ? " (" : "", name ? name : "", name ? ")" : "");
+        annot(a, "description",
+              "%s of %s in %s%s%s does not comply with its IPAM pool's allocation rules or is "
+              "not managed by IPAM",
+              cidr, rid, region ? region : "an unknown region", pool ? ", pool " : "",
+              pool ? pool : "");
+        set_runbook(a);
+        activate(e, a, ms);
+    }
+    return 0;
+}
+
+int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64_t event_ms)
+{
+    if (!e || !kind || !json_is_object(data))
+        return -EINVAL;
+    if (strcmp(kind, "overlap_opened") == 0 || strcmp(kind, "overlap_closed") == 0)
+        return effect_overlap(e, kind[8] == 'o', data, event_ms);
+    if (strcmp(kind, "allocation_failed") == 0)
+        return effect_allocation_failed(e, data, event_ms);
+    if (strcmp(kind, "noncompliant") == 0 || strcmp(kind, "compliant") == 0)
+        return effect_compliance(e, kind[0] == 'n', data, event_ms);
+    return 0;
+}
+
+/* ---- stale ---------------------------------------------------------------------------- */
+
+static struct stale_scope *scope_get(alert_engine_t *e, const char *id)
+{
+    for (size_t i = 0; i < e->n_scopes; i++)
+        if (strcmp(e->scopes[i].id, id) == 0)
+            return &e->scopes[i];
+    e->scopes = xgrow(e->scopes, &e->cap_scopes, e->n_scopes + 1, sizeof *e->scopes);
+    struct stale_scope *s = &e->scopes[e->n_scopes++];
+    s->id = xstrdup(id);
+    s->pass_ms = s->event_ms = RECORD_UNSET;
+    return s;
+}
+
+void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms)
+{
+    if (!e || !scope_id || !*scope_id)
+        return;
+    struct stale_scope *s = scope_get(e, scope_id);
+    if (s->pass_ms == RECORD_UNSET || pass_ms > s->pass_ms)
+        s->pass_ms = pass_ms;
+}
+
+void alert_engine_event_seen(alert_engine_t *e, const char *scope_id, int64_t event_ms)
+{
+    if (!e || !scope_id || !*scope_id)
+        return;
+    struct stale_scope *s = scope_get(e, scope_id);
+    if (s->event_ms == RECORD_UNSET || event_ms > s->event_ms)
+        s->event_ms = event_ms;
+}
+
+/* Sets the stale alert of `r` for (scope, reason) to `on`. */
+static struct alert *stale_set(alert_engine_t *e, const struct erule *r, const char *scope,
+                               const char *reason, bool on, int64_t now_ms)
+{
+    struct lset l = {.n = 0};
+    lset_add(&l, "scope_id", scope);
+    lset_add(&l, "reason", reason);
+    struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, on);
+    if (a && !on) {
+        deactivate(e, a, now_ms, now_ms);
+        return NULL;
+    }
+    if (a)
+        a->for_ms = 0;
+    return a;
+}
+
+static void eval_stale(alert_engine_t *e, const struct erule *r, int64_t now_ms)
+{
+    const struct config_rule *c = r->cfg;
+    char age[32], t[RECORD_TIME_MAX], lim[32];
+    /* No scope reported at all: the collector has been silent since we started. */
+    if (!c->scope) {
+        bool on = e->n_scopes == 0 && now_ms - e->started_ms > c->max_pass_age_ms;
+        struct alert *a = stale_set(e, r, NULL, "pass_age", on, now_ms);
+        if (a) {
+            fmt_dur(now_ms - e->started_ms, age, sizeof age);
+            fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
+            a->value = (double)(now_ms - e->started_ms) / 1000.0;
+            annot(a, "summary", "No complete inventory pass received for %s", age);
+            annot(a, "description",
+                  "The analyzer has not received a complete inventory pass of any scope since it "
+                  "started %s ago (limit %s): the collector is silent or failing",
+                  age, lim);
+            set_runbook(a);
+            activate(e, a, now_ms);
+        }
+    }
+    for (size_t i = 0; i < e->n_scopes; i++) {
+        const struct stale_scope *s = &e->scopes[i];
+        if (c->scope && !str_eq(c->scope, s->id))
+            continue;
+        int64_t ref = s->pass_ms != RECORD_UNSET ? s->pass_ms : e->started_ms;
+        bool on = now_ms - ref > c->max_pass_age_ms;
+        struct alert *a = stale_set(e, r, s->id, "pass_age", on, now_ms);
+        if (a) {
+            fmt_dur(now_ms - ref, age, sizeof age);
+            fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
+            fmt_time(s->pass_ms, t, sizeof t);
+            a->value = (double)(now_ms - ref) / 1000.0;
+            annot(a, "summary", "No complete inventory pass of %s for %s", s->id, age);
+            annot(a, "description",
+                  "The last complete pass of scope %s started at %s, %s ago (limit %s): the "
+                  "collector is silent or its passes are torn",
+                  s->id, t, age, lim);
+            set_runbook(a);
+            activate(e, a, now_ms);
+        }
+        on = s->event_ms != RECORD_UNSET &&
+             (s->pass_ms == RECORD_UNSET || s->event_ms > s->pass_ms) &&
+             now_ms - s->event_ms > c->max_event_lag_ms;
+        a = stale_set(e, r, s->id, "event_lag", on, now_ms);
+        if (a) {
+            fmt_dur(now_ms - s->event_ms, age, sizeof age);
+            fmt_dur(c->max_event_lag_ms, lim, sizeof lim);
+            fmt_time(s->event_ms, t, sizeof t);
+            a->value = (double)(now_ms - s->event_ms) / 1000.0;
+            annot(a, "summary", "Inventory of %s is %s behind CloudTrail", s->id, age);
+            annot(a, "description",
+                  "CloudTrail recorded a change in scope %s at %s, and no complete inventory pass "
+                  "has started since (limit %s): IPAM's view lags the event stream",
+                  s->id, t, lim);
+            set_runbook(a);
+            activate(e, a, now_ms);
+        }
+    }
+}
+
+/* ---- tick ----------------------------------------------------------------------------- */
+
+void alert_engine_tick(alert_engine_t *e, int64_t now_ms)
+{
+    if (!e)
+        return;
+    for (size_t b = 0; b < e->nbuckets; b++) {
+        for (struct alert *a = e->buckets[b], *next; a; a = next) {
+            next = a->next;
+            if (!a->rule) {
+                if (a->state == ST_FIRING)
+                    annot(a, "resolution", "the rule no longer exists");
+                deactivate(e, a, now_ms, now_ms);
+                continue;
+            }
+            const struct config_rule *c = a->rule->cfg;
+            if (c->type == CONFIG_RULE_ALLOCATION_FAILED && a->expires_ms != RECORD_UNSET &&
+                now_ms >= a->expires_ms) {
+                deactivate(e, a, now_ms, a->expires_ms);
+                continue;
+            }
+            if (a->state == ST_PENDING) {
+                activate(e, a, now_ms);
+                continue;
+            }
+            if (a->state == ST_FIRING && a->last_sent != RECORD_UNSET &&
+                now_ms - a->last_sent >= c->repeat_interval_ms) {
+                a->last_sent = now_ms;
+                e->st.repeats++;
+                emit(e, a, "firing", now_ms, RECORD_UNSET);
+            }
+        }
+    }
+    for (size_t i = 0; i < e->n_rules; i++)
+        if (e->rules[i].cfg->type == CONFIG_RULE_STALE)
+            eval_stale(e, &e->rules[i], now_ms);
+}
+
+/* ---- rules ---------------------------------------------------------------------------- */
+
+/* The built-in rules used when a config defines none (docs/configuration.md). */
+static void default_rules(alert_engine_t *e, const struct config *cfg)
+{
+    static const struct {
+        const char *name;
+        enum config_rule_type type;
+    } defs[] = {
+        {"utilization_high", CONFIG_RULE_UTILIZATION},
+        {"cannot_fit", CONFIG_RULE_CANNOT_FIT},
+        {"forecast", CONFIG_RULE_FORECAST},
+        {"overlap", CONFIG_RULE_OVERLAP},
+        {"allocation_failed", CONFIG_RULE_ALLOCATION_FAILED},
+        {"noncompliant", CONFIG_RULE_NONCOMPLIANT},
+        {"stale_data", CONFIG_RULE_STALE},
+    };
+    size_t n = sizeof defs / sizeof defs[0];
+    e->defaults = xcalloc(n, sizeof *e->defaults);
+    e->n_defaults = n;
+    for (size_t i = 0; i < n; i++) {
+        struct config_rule *r = &e->defaults[i];
+        r->name = xstrdup(defs[i].name);
+        r->type = defs[i].type;
+        r->severity = CONFIG_SEV_WARNING;
+        r->object = CONFIG_OBJECT_POOL;
+        r->repeat_interval_ms = 4 * 3600 * 1000LL;
+        r->warn_trigger = 80;
+        r->warn_reset = 75;
+        r->crit_trigger = 90;
+        r->crit_reset = 85;
+        r->for_ms = 15 * 60 * 1000LL;
+        r->days = 30;
+        r->target = CONFIG_TARGET_FULL;
+        r->max_pass_age_ms = 30 * 60 * 1000LL;
+        r->max_event_lag_ms = 3600 * 1000LL;
+        r->window_ms = r->type == CONFIG_RULE_FORECAST ? (cfg && cfg->analyzer.forecast_window_ms
+                                                              ? cfg->analyzer.forecast_window_ms
+                                                              : 90 * 86400000LL)
+                                                       : 3600 * 1000LL;
+        if (r->type == CONFIG_RULE_ALLOCATION_FAILED || r->type == CONFIG_RULE_OVERLAP)
+            r->severity = CONFIG_SEV_CRITICAL;
+    }
+}
+
+static void rules_init(alert_engine_t *e, const struct config *cfg)
+{
+    const struct config_rule *src = cfg ? cfg->rules : NULL;
+    size_t n = cfg ? cfg->n_rules : 0;
+    if (n == 0) {
+        default_rules(e, cfg);
+        src = e->defaults;
+        n = e->n_defaults;
+    }
+    e->rules = xcalloc(n, sizeof *e->rules);
+    e->n_rules = n;
+    for (size_t i = 0; i < n; i++) {
+        struct erule *r = &e->rules[i];
+        r->cfg = &src[i];
+        const struct config_list *ls = &src[i].labels;
+        r->lkeys = xcalloc(ls->n + 1, sizeof *r->lkeys);
+        r->lvals = xcalloc(ls->n + 1, sizeof *r->lvals);
+        for (size_t j = 0; j < ls->n; j++) {
+            const char *eq = strchr(ls->items[j], '=');
+            char *k = eq ? xstrndup(ls->items[j], (size_t)(eq - ls->items[j])) : NULL;
+            if (!k || !alert_label_name_valid(k) || strcmp(k, "alertname") == 0 ||
+                strcmp(k, "severity") == 0) {
+                LOG_WARN("rule %s: label '%s' ignored (not a label name, or reserved)", src[i].name,
+                         ls->items[j]);
+                free(k);
+                continue;
+            }
+            r->lkeys[r->nlabels] = k;
+            r->lvals[r->nlabels] = xstrdup(eq + 1);
+            r->nlabels++;
+        }
+    }
+}
+
+static const struct erule *rule_find(const alert_engine_t *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_rules; i++)
+        if (str_eq(e->rules[i].cfg->name, name))
+            return &e->rules[i];
+    return NULL;
+}
+
+/* ---- persistence ---------------------------------------------------------------------- */
+
+static json_t *map_json(const struct record_map *m)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < m->n; i++)
+        json_object_set_new(o, m->items[i].key, json_string(m->items[i].value));
+    return o;
+}
+
+static json_t *time_json(int64_t ms)
+{
+    return ms == RECORD_UNSET ? json_null() : json_integer((json_int_t)ms);
+}
+
+static int64_t json_time(json_t *v)
+{
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : RECORD_UNSET;
+}
+
+static json_t *state_json(const alert_engine_t *e)
+{
+    json_t *alerts = json_array();
+    for (size_t b = 0; b < e->nbuckets; b++) {
+        for (const struct alert *a = e->buckets[b]; a; a = a->next) {
+            if (a->state == ST_INACTIVE)
+                continue;
+            json_t *o = json_object();
+            json_object_set_new(o, "fingerprint", json_string(a->fp));
+            json_object_set_new(o, "rule", json_string(a->rule_name));
+            json_object_set_new(o, "severity", json_string(a->severity));
+            json_object_set_new(o, "scope", json_string(a->scope));
+            json_object_set_new(o, "state",
+                                json_string(a->state == ST_FIRING ? "firing" : "pending"));
+            json_object_set_new(o, "labels", map_json(&a->labels));
+            json_object_set_new(o, "annotations", map_json(&a->annotations));
+            json_object_set_new(o, "active_since", time_json(a->active_since));
+            json_object_set_new(o, "last_sent", time_json(a->last_sent));
+            json_object_set_new(o, "seen", time_json(a->seen_ms));
+            json_object_set_new(o, "expires", time_json(a->expires_ms));
+            json_object_set_new(o, "for", json_integer((json_int_t)a->for_ms));
+            json_object_set_new(o, "value", isnan(a->value) ? json_null() : json_real(a->value));
+            json_object_set_new(o, "count", json_integer((json_int_t)a->count));
+            json_array_append_new(alerts, o);
+        }
+    }
+    json_t *scopes = json_array();
+    for (size_t i = 0; i < e->n_scopes; i++)
+        json_array_append_new(scopes, json_pack("{s:s,s:o,s:o}", "id", e->scopes[i].id, "pass",
+                                                time_json(e->scopes[i].pass_ms), "event",
+                                                time_json(e->scopes[i].event_ms)));
+    return json_pack("{s:i,s:o,s:o,s:o}", "version", STATE_VERSION, "started",
+                     time_json(e->started_ms), "alerts", alerts, "scopes", scopes);
+}
+
+static const char *severity_static(const char *s)
+{
+    for (int v = CONFIG_SEV_INFO; v <= CONFIG_SEV_CRITICAL; v++)
+        if (str_eq(s, config_severity_name((enum config_severity)v)))
+            return config_severity_name((enum config_severity)v);
+    return NULL;
+}
+
+static int state_load(alert_engine_t *e, const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (access(path, F_OK) != 0 && errno == ENOENT)
+            return 0; /* first start */
+        snprintf(err, errlen, "alert state %s: line %d: %s", path, je.line, je.text);
+        return -EINVAL;
+    }
+    int rc = -EINVAL;
+    json_t *alerts = json_object_get(root, "alerts"), *scopes = json_object_get(root, "scopes");
+    if (json_integer_value(json_object_get(root, "version")) != STATE_VERSION ||
+        !json_is_array(alerts) || !json_is_array(scopes)) {
+        snprintf(err, errlen, "alert state %s: not an alert state file of version %d", path,
+                 STATE_VERSION);
+        goto fail;
+    }
+    int64_t started = json_time(json_object_get(root, "started"));
+    if (started != RECORD_UNSET)
+        e->started_ms = started;
+    size_t i;
+    json_t *o;
+    json_array_foreach(alerts, i, o)
+    {
+        const char *fp = jstr(o, "fingerprint"), *rule = jstr(o, "rule");
+        const char *sev = severity_static(jstr(o, "severity")), *st = jstr(o, "state");
+        json_t *labels = json_object_get(o, "labels"), *ann = json_object_get(o, "annotations");
+        if (!fp || strlen(fp) != FP_LEN || strspn(fp, "0123456789abcdef") != FP_LEN || !rule ||
+            !sev || !st || !json_is_object(labels) || !json_is_object(ann) ||
+            (strcmp(st, "firing") != 0 && strcmp(st, "pending") != 0)) {
+            snprintf(err, errlen, "alert state %s: alert #%zu is incomplete", path, i + 1);
+            goto fail;
+        }
+        if (table_get(e, fp))
+            continue;
+        struct alert *a = xcalloc(1, sizeof *a);
+        memcpy(a->fp, fp, FP_LEN + 1);
+        a->rule = rule_find(e, rule);
+        a->rule_name = xstrdup(rule);
+        a->severity = sev;
+        a->scope = xstrdup(jstr(o, "scope") ? jstr(o, "scope") : GLOBAL_SCOPE);
+        const char *k;
+        json_t *v;
+        json_object_foreach(labels, k, v) if (json_is_string(v))
+            record_map_set(&a->labels, k, json_string_value(v));
+        json_object_foreach(ann, k, v) if (json_is_string(v))
+            record_map_set(&a->annotations, k, json_string_value(v));
+        a->state = strcmp(st, "firing") == 0 ? ST_FIRING : ST_PENDING;
+        a->active_since = json_time(json_object_get(o, "active_since"));
+        a->last_sent = json_time(json_object_get(o, "last_sent"));
+        a->seen_ms = json_time(json_object_get(o, "seen"));
+        a->expires_ms = json_time(json_object_get(o, "expires"));
+        a->for_ms = (int64_t)json_integer_value(json_object_get(o, "for"));
+        json_t *val = json_object_get(o, "value");
+        a->value = json_is_number(val) ? json_number_value(val) : NAN;
+        a->count = (int64_t)json_integer_value(json_object_get(o, "count"));
+        if (a->active_since == RECORD_UNSET)
+            a->active_since = e->started_ms;
+        table_put(e, a);
+    }
+    json_array_foreach(scopes, i, o)
+    {
+        const char *id = jstr(o, "id");
+        if (!id || !*id)
+            continue;
+        struct stale_scope *s = scope_get(e, id);
+        s->pass_ms = json_time(json_object_get(o, "pass"));
+        s->event_ms = json_time(json_object_get(o, "event"));
+    }
+    rc = 0;
+fail:
+    json_decref(root);
+    return rc;
+}
+
+int alert_engine_save(alert_engine_t *e, char *err, size_t errlen)
+{
+    if (!e || !e->state_path)
+        return 0;
+    char *tmp = xasprintf("%s.tmp.%ld", e->state_path, (long)getpid());
+    json_t *root = state_json(e);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "alert state: open %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (json_dumpfd(root, fd, JSON_COMPACT) != 0 || write(fd, "\n", 1) != 1) {
+        rc = errno ? -errno : -EIO;
+        snprintf(err, errlen, "alert state: writing %s: %s", tmp, strerror(-rc));
+        close(fd);
+        goto fail_unlink;
+    }
+    if (fsync(fd) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "alert state: fsync %s: %s", tmp, strerror(errno));
+        close(fd);
+        goto fail_unlink;
+    }
+    if (close(fd) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "alert state: close %s: %s", tmp, strerror(errno));
+        goto fail_unlink;
+    }
+    if (rename(tmp, e->state_path) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "alert state: rename %s to %s: %s", tmp, e->state_path,
+                 strerror(errno));
+        goto fail_unlink;
+    }
+    char *dir = xstrdup(e->state_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            LOG_WARN("fsync of the directory of %s: %s", e->state_path, strerror(errno));
+        close(dfd);
+    }
+    free(dir);
+    json_decref(root);
+    free(tmp);
+    return 0;
+
+fail_unlink:
+    unlink(tmp);
+fail:
+    json_decref(root);
+    free(tmp);
+    return rc;
+}
+
+/* ---- construction --------------------------------------------------------------------- */
+
+alert_engine_t *alert_engine_new(const struct config *cfg, const char *state_path,
+                                 const char *source, alert_emit_fn emit_fn, void *ctx, char *err,
+                                 size_t errlen)
+{
+    alert_engine_t *e = xcalloc(1, sizeof *e);
+    e->nbuckets = 64;
+    e->buckets = xcalloc(e->nbuckets, sizeof *e->buckets);
+    e->emit = emit_fn;
+    e->ctx = ctx;
+    e->source = xstrdup(source && *source ? source : DEFAULT_SOURCE);
+    e->state_path = state_path ? xstrdup(state_path) : NULL;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    e->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    rules_init(e, cfg);
+    if (e->state_path && state_load(e, e->state_path, err, errlen) < 0)
+        goto fail;
+    return e;
+
+fail:
+    alert_engine_free(e);
+    return NULL;
+}
+
+void alert_engine_free(alert_engine_t *e)
+{
+    if (!e)
+        return;
+    for (size_t b = 0; b < e->nbuckets; b++) {
+        for (struct alert *a = e->buckets[b], *next; a; a = next) {
+            next = a->next;
+            alert_free(a);
+        }
+    }
+    free(e->buckets);
+    for (size_t i = 0; i < e->n_rules; i++) {
+        for (size_t j = 0; j < e->rules[i].nlabels; j++) {
+            free(e->rules[i].lkeys[j]);
+            free(e->rules[i].lvals[j]);
+        }
+        free(e->rules[i].lkeys);
+        free(e->rules[i].lvals);
+    }
+    free(e->rules);
+    for (size_t i = 0; i < e->n_defaults; i++)
+        free(e->defaults[i].name);
+    free(e->defaults);
+    for (size_t i = 0; i < e->n_scopes; i++)
+        free(e->scopes[i].id);
+    free(e->scopes);
+    free(e->state_path);
+    free(e->source);
+    free(e);
+}
+
+void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *out)
+{
+    *out = e->st;
+    out->pending = out->firing = 0;
+    for (size_t b = 0; b < e->nbuckets; b++)
+        for (const struct alert *a = e->buckets[b]; a; a = a->next) {
+            out->pending += a->state == ST_PENDING;
+            out->firing += a->state == ST_FIRING;
+        }
+}

@@ -1,0 +1,167 @@
+/* engine: the alert rule engine: evaluates the [rule] sections against the analyzer's
+ * figures and effects, runs each alert's lifecycle and keeps its state across restarts.
+ *
+ * DESIGN: an alert is one (rule, label set). Its labels are `alertname` (the rule name),
+ * `severity`, the labels that identify what it is about (`pool_id`, `scope_id`, `vpc_id`,
+ * `subnet_id`, `resource_id`, `cidr`, `domain`, ...) and the rule's own `labels`; its
+ * fingerprint is the first 16 hex digits of SHA-256 over the sorted label set, so it is the
+ * same across fire, repeat, resolve and restarts. An alert is pending while its condition
+ * holds for less than the rule's `for` (utilization rules only), firing after, and is
+ * resolved (and forgotten) when the condition ends. Utilization alerts use hysteresis: an
+ * alert becomes active at the trigger level and stays active until the value drops below
+ * the reset level, so a value oscillating around the trigger fires once. A pending alert
+ * whose condition ends before `for` is dropped without a notification.
+ *
+ * Inputs: per-object figures (alert_engine_observe(): utilization and cannot_fit rules),
+ * forecasts (alert_engine_forecast()), model effects (alert_engine_effect(): overlap,
+ * allocation_failed, noncompliant rules), complete passes and CloudTrail event times
+ * (alert_engine_pass(), alert_engine_event_seen(): stale rules). Time-driven work (for
+ * durations, repeat intervals, the allocation_failed window, stale checks) happens in
+ * alert_engine_tick(). Every transition (pending, firing, resolved) and every repeat of a
+ * firing alert is handed to the emit callback as a RECORD_ALERT record; a repeat carries
+ * state "firing" again with the same fingerprint and starts_at.
+ *
+ * State (every pending and firing alert, the stale bookkeeping) is written by
+ * alert_engine_save() as one JSON file, atomically, mode 0600, and read back by
+ * alert_engine_new(): an alert that was firing is not announced again, and is resolved as
+ * soon as its condition is observed gone (or its rule no longer exists).
+ *
+ * Not thread-safe: an engine belongs to one thread (the analyzer loop), which makes every
+ * call; the emit callback runs on that thread, inside the call that caused it.
+ */
+#ifndef IPAMWATCH_ALERTS_ENGINE_H
+#define IPAMWATCH_ALERTS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "analyzer/rrd_store.h"
+#include "config/config.h"
+#include "record.h"
+
+typedef struct alert_engine alert_engine_t;
+
+/* Receives one notification: `alert` (a RECORD_ALERT record) is borrowed for the duration
+ * of the call; copy or encode what you keep. Must not call into the engine. */
+typedef void (*alert_emit_fn)(void *ctx, const struct record *alert);
+
+/* The object a figure or forecast is about, as the rule selectors see it. Every pointer is
+ * borrowed for the duration of the call; optional ones may be NULL. */
+struct alert_object {
+    enum config_object kind; /* pool, scope, vpc or subnet */
+    const char *id;          /* required: ipam-pool-..., ipam-scope-..., vpc-..., subnet-... */
+    const char *scope_id;    /* required: the IPAM scope it belongs to */
+    const char *scope_name;  /* optional: for `scope = NAME` selectors */
+    const char *name;        /* optional: display name (Name tag) */
+    const char *locale;      /* optional: the pool's locale / the resource's region */
+    /* Pools the object belongs to, nearest first, up to the top-level pool: a pool lists
+     * itself first; a VPC or subnet the pool it was allocated from. For `pool = X`
+     * selectors ("this pool and its children"). `pool_names` (optional) runs parallel. */
+    const char *const *pools;
+    const char *const *pool_names;
+    size_t n_pools;
+    const struct record_map *tags; /* optional: for `tag = Key[=Value]` selectors */
+    int default_netmask;           /* a pool's allocation default netmask length; 0 = none */
+    int family;                    /* 4 or 6; 0 = unknown */
+};
+
+/* Counters since alert_engine_new(); copied out by alert_engine_get_stats(). */
+struct alert_engine_stats {
+    uint64_t emitted;  /* notifications handed to the emit callback */
+    uint64_t fired;    /* transitions to firing */
+    uint64_t resolved; /* transitions to resolved */
+    uint64_t repeats;  /* repeat notifications */
+    uint64_t pending;  /* alerts currently pending */
+    uint64_t firing;   /* alerts currently firing */
+};
+
+/* Creates an engine for the rules of `cfg` (borrowed; must outlive the engine), or for the
+ * built-in default rules (docs/configuration.md) when `cfg` has none. `state_path`
+ * (borrowed, copied; NULL = no persistence) is read when it exists: alerts pending or firing
+ * at the last save are restored without notifications. `emit` (may be NULL) receives every
+ * notification with `ctx`. `source` (borrowed, copied; NULL = "analyzer/ipamwatch") is the
+ * records' producer instance. Returns an engine owned by the caller (alert_engine_free()),
+ * or NULL with text in `err` when the state file exists but cannot be read or parsed.
+ * Owner thread. */
+alert_engine_t *alert_engine_new(const struct config *cfg, const char *state_path,
+                                 const char *source, alert_emit_fn emit, void *ctx, char *err,
+                                 size_t errlen);
+
+/* Frees the engine (without saving); NULL is a no-op. Owner thread. */
+void alert_engine_free(alert_engine_t *e);
+
+/* Evaluates the utilization and cannot_fit rules that select `obj` against its figures `s`
+ * (both borrowed; rrd_sample as model_metrics() reports it: utilization in percent, largest
+ * free block as a prefix length, NAN when unknown) at sample time `now_ms`. Emits the
+ * transitions this causes. Returns 0, or -EINVAL when obj or its id is missing.
+ * Owner thread. */
+int alert_engine_observe(alert_engine_t *e, const struct alert_object *obj,
+                         const struct rrd_sample *s, int64_t now_ms);
+
+/* Evaluates the forecast rules of `target` that select `obj` (borrowed): `days` is the
+ * projected number of days from `now_ms` until the object reaches the target (NAN or
+ * INFINITY: not projected to), `low`/`high` the earliest and latest days of the
+ * confidence range (NAN when unknown). Emits the transitions this causes. Returns 0 or
+ * -EINVAL. Owner thread. */
+int alert_engine_forecast(alert_engine_t *e, const struct alert_object *obj,
+                          enum config_forecast_target target, double days, double low, double high,
+                          int64_t now_ms);
+
+/* The utilization in percent a forecast of `target` projects to: 100 for full, the lowest
+ * crit_trigger of the utilization rules (90 without one) for crit. Owner thread. */
+double alert_engine_forecast_level(const alert_engine_t *e, enum config_forecast_target target);
+
+/* Resolves (or drops, when pending) the alerts of rules of `type` (utilization, cannot_fit
+ * or forecast) whose object was last observed before `since_ms`: call it after each round
+ * of observations with the round's start, so alerts of objects that disappeared end.
+ * Returns the number of alerts ended. Owner thread. */
+size_t alert_engine_sweep(alert_engine_t *e, enum config_rule_type type, int64_t since_ms,
+                          int64_t now_ms);
+
+/* Feeds one model effect (model.h: `kind` and `data` borrowed) that happened at
+ * `event_ms`: overlap_opened/overlap_closed fire and resolve the pair's overlap alert in
+ * each overlap rule of its domain; allocation_failed fires (or extends, within the rule's
+ * window, without a new notification) the pool's allocation_failed alert;
+ * noncompliant/compliant fire and resolve the resource CIDR's noncompliant alert. Other
+ * kinds are ignored. Replays are harmless (an open pair already firing changes nothing).
+ * Returns 0, or -EINVAL when `data` lacks a field the kind needs. Owner thread. */
+int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64_t event_ms);
+
+/* Records a complete inventory pass of `scope_id` (borrowed) that started at `pass_ms`, for
+ * stale rules. Owner thread. */
+void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms);
+
+/* Records a CloudTrail event of `scope_id` (borrowed) at `event_ms`, for stale rules: when
+ * no complete pass of that scope starts after the newest event within max_event_lag, the
+ * inventory is behind CloudTrail. Owner thread. */
+void alert_engine_event_seen(alert_engine_t *e, const char *scope_id, int64_t event_ms);
+
+/* Time-driven work at wall time `now_ms`: promotes pending alerts whose `for` elapsed,
+ * resolves allocation_failed alerts whose window passed without a new failure, resolves
+ * alerts whose rule no longer exists, evaluates stale rules, and repeats firing alerts
+ * whose rule's repeat_interval elapsed since their last notification. Owner thread. */
+void alert_engine_tick(alert_engine_t *e, int64_t now_ms);
+
+/* Writes the state to the engine's state path atomically (temporary file, fsync, rename,
+ * fsync of the directory), mode 0600. Returns 0 (also when there is no state path) or
+ * -errno with text in `err`. Owner thread. */
+int alert_engine_save(alert_engine_t *e, char *err, size_t errlen);
+
+/* Copies the counters into *out (owned by the caller). Owner thread. */
+void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *out);
+
+/* Writes the fingerprint of `rule` and a label set (n `keys`/`values`, borrowed, any
+ * order; the engine's alerts include `alertname` and `severity`): the first 16 lower-case
+ * hex digits of SHA-256 over the rule name and the labels sorted by name, and a NUL, into
+ * `buf` (at least 17 bytes). Returns 0, -ENOSPC, or -EIO if libcrypto fails. Any thread. */
+int alert_fingerprint(const char *rule, const char *const *keys, const char *const *values,
+                      size_t n, char *buf, size_t buflen);
+
+/* True when `name` is a valid Prometheus label name: [A-Za-z_][A-Za-z0-9_]*, not starting
+ * with "__". Any thread. */
+bool alert_label_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,89 @@
+/* sinks: delivers alert notifications to the configured [sink "NAME"] sections, durably.
+ *
+ * DESIGN: each sink owns an on-disk spool (JSON lines of alert records, file 0600 in a
+ * 0700 directory), an in-memory queue mirroring the spool's undelivered tail, and one worker
+ * thread. sinks_submit() routes an alert (rules filter, min_severity), appends it to each
+ * matching spool and syncs it BEFORE returning, so an accepted notification survives a
+ * crash. The worker delivers the queue head, and only after the sink confirmed it advances
+ * the spool cursor (a file "cursor" holding "<generation> <offset>", replaced atomically);
+ * a restart replays from the cursor, so delivery is at least once and normally once. One
+ * FIFO per sink keeps every alert's fire ahead of its resolve. Failures are retried with
+ * jittered exponential backoff until retry_max has passed since the first attempt; a 4xx
+ * answer other than 408/429 is final. A spool beyond spool_max drops its oldest entries
+ * (counted). Fully delivered spools are truncated; a mostly delivered large one is
+ * rewritten as the next generation (written and synced before the cursor names it).
+ * Alertmanager sinks re-post the alerts still firing every repost interval, because
+ * Alertmanager resolves an alert on its own after resolve_timeout without one.
+ *
+ * Lock order: sinks_t has no lock (its sink array is fixed after sinks_new). Each sink has
+ * one mutex guarding its queue, spool file, cursor and counters; no code path holds two
+ * sink mutexes, and none holds one while delivering over the network.
+ */
+#ifndef IPAMWATCH_ALERTS_SINKS_H
+#define IPAMWATCH_ALERTS_SINKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "record.h"
+
+typedef struct sinks sinks_t;
+
+/* Tuning that the configuration file does not carry; zero fields take the defaults. */
+struct sinks_opts {
+    int64_t backoff_min_ms;     /* first retry delay; default 1 s */
+    int64_t backoff_max_ms;     /* delay cap; default 60 s */
+    int64_t repost_interval_ms; /* Alertmanager re-post of firing alerts; default 60 s */
+    int64_t http_timeout_ms;    /* whole HTTP request; default 10 s */
+    int64_t drain_ms;           /* how long sinks_free() keeps delivering; default 5 s */
+};
+
+/* Counters of one sink, for logs and /metrics. */
+struct sinks_stat {
+    const char *name; /* borrowed from the config */
+    enum config_sink_type type;
+    uint64_t submitted;   /* notifications accepted into the spool */
+    uint64_t delivered;   /* confirmed by the sink */
+    uint64_t failed;      /* given up (retry_max passed, or a final error) */
+    uint64_t retries;     /* failed attempts that were retried */
+    uint64_t dropped;     /* oldest entries dropped because the spool hit spool_max */
+    uint64_t reposts;     /* Alertmanager re-posts of firing alerts */
+    uint64_t spool_depth; /* notifications waiting */
+    uint64_t spool_bytes; /* bytes waiting in the spool */
+    bool up;              /* last attempt succeeded (true before the first) */
+};
+
+/* Opens every sink of `cfg` (borrowed; must outlive the sinks): creates the spool
+ * directories, replays undelivered spool entries into the queues and starts one worker per
+ * sink. `opts` may be NULL (defaults). Calls curl_global_init, so call it from the main
+ * thread before other threads use libcurl. Returns a handle owned by the caller
+ * (sinks_free) or NULL with the reason in `err`. A config without sinks gives a valid
+ * handle that accepts and drops everything. */
+sinks_t *sinks_new(const struct config *cfg, char *err, size_t errlen);
+sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts, char *err,
+                        size_t errlen);
+
+/* Routes `alert` (borrowed; a RECORD_ALERT) to every sink whose rules filter and
+ * min_severity match and appends it durably to their spools before returning. "pending"
+ * alerts are not notifications and are skipped. Returns the number of sinks that took it,
+ * -EINVAL for a record that is not a valid alert, or the first -errno of a spool write
+ * (other sinks still got it). Any thread; calls from several threads are serialised per
+ * sink. */
+int sinks_submit(sinks_t *s, const struct record *alert);
+
+/* Waits until every queue is empty or `timeout_ms` passed. Returns 0 when all is
+ * delivered (or given up), -ETIMEDOUT otherwise. Any thread. */
+int sinks_flush(sinks_t *s, int64_t timeout_ms);
+
+/* Number of sinks, and a snapshot of sink `i`'s counters into *out. Returns 0 or -ENOENT.
+ * Any thread. */
+size_t sinks_count(const sinks_t *s);
+int sinks_stats(sinks_t *s, size_t i, struct sinks_stat *out);
+
+/* Keeps delivering for at most the drain time, stops the workers, and frees everything;
+ * undelivered notifications stay in the spools for the next start. NULL is a no-op.
+ * The thread that created the handle, after every sinks_submit returned. */
+void sinks_free(sinks_t *s);
+
+#endif

@@ -1,0 +1,2267 @@
+/* model: scopes, pool tree, pool CIDRs, allocations and resource CIDRs; passes and events.
+ *
+ * DESIGN: the few objects (IPAMs, scopes, pools, pool CIDRs, allocations, discovered
+ * accounts) are kept as their records (copied through record_encode/record_decode, so the
+ * stored form is exactly the wire form and model_save() can write it back out) plus their
+ * parsed CIDR. The many resource CIDRs (a million in a large organisation) are kept in a
+ * compact form instead: the prefix and interned string ids in a 64-byte struct, in an array
+ * with an open addressing table per snapshot (struct resset), with the strings stored once
+ * per model (struct strtab); only the fields the analyzer uses survive the apply. A scope
+ * holds one snapshot (live state) and the snapshots of its passes in progress (stages); a
+ * complete pass swaps its stage in. The overlap index always reflects the live resource
+ * CIDRs under the current domain membership: any change that may alter membership (a scope's
+ * type, the pool tree, a whole snapshot) removes the scope's entries under the old state and
+ * inserts them under the new one, and the pair reports of that call are netted before they
+ * become effects. Figures are computed on demand by model_metrics().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_MODULE "model"
+#include "log.h"
+
+#include "analyzer/freespace.h"
+#include "analyzer/model.h"
+#include "analyzer/overlap.h"
+#include "prefix.h"
+#include "xalloc.h"
+
+#define MODEL_FILE_VERSION  2  /* 2: resource CIDRs in their compact form; 1 still loads */
+#define MODEL_RECENT_PASSES 16 /* pass ids remembered per scope for replay detection */
+#define MODEL_MAX_STAGES    8  /* passes in progress per scope */
+#define MODEL_EVENT_KEEP_MS (7LL * 86400 * 1000)
+#define MODEL_SOURCE        "analyzer/model"
+
+/* ---- string-keyed hash map ------------------------------------------------------------ */
+
+struct smap_node {
+    struct smap_node *next;
+    uint64_t h;
+    char *key;
+    void *val;
+};
+
+struct smap {
+    struct smap_node **b;
+    size_t nb, n;
+};
+
+static uint64_t smap_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct smap_node **smap_slot(const struct smap *m, const char *key, uint64_t h)
+{
+    if (!m->nb)
+        return NULL;
+    struct smap_node **pp = &m->b[h & (m->nb - 1)];
+    while (*pp && ((*pp)->h != h || strcmp((*pp)->key, key) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void *smap_get(const struct smap *m, const char *key)
+{
+    struct smap_node **pp = smap_slot(m, key, smap_hash(key));
+    return pp && *pp ? (*pp)->val : NULL;
+}
+
+static void smap_grow(struct smap *m)
+{
+    size_t nb = m->nb ? m->nb * 2 : 16;
+    struct smap_node **b = xcalloc(nb, sizeof *b);
+    for (size_t i = 0; i < m->nb; i++) {
+        struct smap_node *n = m->b[i], *next;
+        for (; n; n = next) {
+            next = n->next;
+            n->next = b[n->h & (nb - 1)];
+            b[n->h & (nb - 1)] = n;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+}
+
+/* Sets key to val; returns the value it replaces (NULL when new). */
+static void *smap_put(struct smap *m, const char *key, void *val)
+{
+    uint64_t h = smap_hash(key);
+    if (m->n + 1 > m->nb * 3 / 4)
+        smap_grow(m);
+    struct smap_node **pp = smap_slot(m, key, h);
+    if (*pp) {
+        void *old = (*pp)->val;
+        (*pp)->val = val;
+        return old;
+    }
+    struct smap_node *n = xmalloc(sizeof *n);
+    n->next = NULL;
+    n->h = h;
+    n->key = xstrdup(key);
+    n->val = val;
+    *pp = n;
+    m->n++;
+    return NULL;
+}
+
+/* Removes key; returns its value (NULL when absent). */
+static void *smap_del(struct smap *m, const char *key)
+{
+    struct smap_node **pp = smap_slot(m, key, smap_hash(key));
+    if (!pp || !*pp)
+        return NULL;
+    struct smap_node *n = *pp;
+    void *val = n->val;
+    *pp = n->next;
+    free(n->key);
+    free(n);
+    m->n--;
+    return val;
+}
+
+/* Frees the map's nodes, calling free_val (may be NULL) on each value. */
+static void smap_clear(struct smap *m, void (*free_val)(void *))
+{
+    for (size_t i = 0; i < m->nb; i++) {
+        struct smap_node *n = m->b[i], *next;
+        for (; n; n = next) {
+            next = n->next;
+            if (free_val)
+                free_val(n->val);
+            free(n->key);
+            free(n);
+        }
+    }
+    free(m->b);
+    memset(m, 0, sizeof *m);
+}
+
+#define SMAP_CAT2(a, b) a##b
+#define SMAP_CAT(a, b)  SMAP_CAT2(a, b)
+/* Visits every node of map m as `node`; nested uses must be on different lines. */
+#define SMAP_FOREACH(m, node)                                                                      \
+    for (size_t SMAP_CAT(smap_i_, __LINE__) = 0; SMAP_CAT(smap_i_, __LINE__) < (m)->nb;            \
+         SMAP_CAT(smap_i_, __LINE__)++)                                                            \
+        for (struct smap_node *node = (m)->b[SMAP_CAT(smap_i_, __LINE__)]; node; node = node->next)
+
+/* ---- interned strings ----------------------------------------------------------------- */
+
+/* Every string a resource CIDR keeps (ids, owners, Regions, names, enum words) is stored once
+ * per model, back to back in one arena, and named by a 32-bit id (0 = absent). Strings stay
+ * for the model's life: ids are never reused, so a stale id can never name another string;
+ * model_load() interns only what the snapshot still holds. */
+struct strtab {
+    char *arena; /* NUL-terminated strings back to back */
+    size_t len, cap;
+    uint32_t *off; /* id -> offset in arena; [0] unused */
+    size_t n, capoff;
+    uint32_t *slots; /* open addressing, linear probing: id or 0 */
+    size_t nslots;
+};
+
+static const char *st_str(const struct strtab *t, uint32_t id)
+{
+    return id ? t->arena + t->off[id] : NULL;
+}
+
+static size_t st_slot(const struct strtab *t, const char *s, uint64_t h)
+{
+    size_t mask = t->nslots - 1, i = (size_t)h & mask;
+    while (t->slots[i] && strcmp(t->arena + t->off[t->slots[i]], s) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Returns the id of `s`, 0 when `s` is NULL or not interned. */
+static uint32_t st_find(const struct strtab *t, const char *s)
+{
+    if (!s || !t->nslots)
+        return 0;
+    return t->slots[st_slot(t, s, smap_hash(s))];
+}
+
+/* Returns the id of `s` (borrowed), interning it when new; 0 for NULL. */
+static uint32_t st_intern(struct strtab *t, const char *s)
+{
+    if (!s)
+        return 0;
+    if ((t->n + 1) * 4 >= t->nslots * 3) {
+        size_t nslots = t->nslots ? t->nslots * 2 : 1024;
+        uint32_t *slots = xcalloc(nslots, sizeof *slots);
+        for (size_t id = 1; id <= t->n; id++) {
+            size_t i = (size_t)smap_hash(t->arena + t->off[id]) & (nslots - 1);
+            while (slots[i])
+                i = (i + 1) & (nslots - 1);
+            slots[i] = (uint32_t)id;
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->nslots = nslots;
+    }
+    size_t i = st_slot(t, s, smap_hash(s));
+    if (t->slots[i])
+        return t->slots[i];
+    size_t len = strlen(s) + 1;
+    if (t->len + len > UINT32_MAX || t->n + 1 >= UINT32_MAX) {
+        LOG_ERR("string table full (%zu strings, %zu bytes)", t->n, t->len);
+        abort();
+    }
+    t->arena = xgrow(t->arena, &t->cap, t->len + len, 1);
+    memcpy(t->arena + t->len, s, len);
+    t->off = xgrow(t->off, &t->capoff, t->n + 2, sizeof *t->off);
+    t->off[++t->n] = (uint32_t)t->len;
+    t->len += len;
+    t->slots[i] = (uint32_t)t->n;
+    return (uint32_t)t->n;
+}
+
+static void st_clear(struct strtab *t)
+{
+    free(t->arena);
+    free(t->off);
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- resource CIDRs -------------------------------------------------------------------- */
+
+/* One resource CIDR in its compact form (64 bytes): the prefix and the strings the analyzer
+ * uses (figures, overlap, compliance effects, snapshots) as interned ids. What a resource
+ * CIDR record carries besides (ipam id, availability zone, IPAM's own overlap status, tags,
+ * the envelope) is not kept. */
+struct res {
+    uint64_t hi, lo; /* network address */
+    double usage;    /* ip_usage, NAN when absent */
+    uint32_t id, vpc, pool, name, owner, region, type, compliance, mgmt;
+    uint8_t family, len;
+};
+
+static void res_prefix(const struct res *r, prefix_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->addr = ((prefix_u128)r->hi << 64) | r->lo;
+    p->family = r->family;
+    p->len = r->len;
+}
+
+static bool res_same(const struct res *a, const struct res *b)
+{
+    return a->id == b->id && a->lo == b->lo && a->hi == b->hi && a->len == b->len &&
+           a->family == b->family;
+}
+
+static uint64_t res_hash(const struct res *r)
+{
+    uint64_t h = r->id * 0x9E3779B97F4A7C15ULL;
+    h ^= r->lo + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
+    h ^= r->hi + ((uint64_t)r->len << 8 | r->family) + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 29);
+}
+
+/* The resource CIDRs of one snapshot, keyed by (resource id, prefix): an array and an open
+ * addressing table of array positions + 1. Removal moves the last element into the gap. */
+struct resset {
+    struct res *v;
+    size_t n, cap;
+    uint32_t *slots;
+    size_t nslots;
+};
+
+/* Slot of `r`'s key: holding it, or the empty slot where it would go. */
+static size_t rs_slot(const struct resset *s, const struct res *r)
+{
+    size_t mask = s->nslots - 1, i = (size_t)res_hash(r) & mask;
+    while (s->slots[i] && !res_same(&s->v[s->slots[i] - 1], r))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Returns the element with `r`'s key, or NULL. */
+static struct res *rs_get(const struct resset *s, const struct res *r)
+{
+    if (!s->n)
+        return NULL;
+    uint32_t k = s->slots[rs_slot(s, r)];
+    return k ? &s->v[k - 1] : NULL;
+}
+
+static void rs_rehash(struct resset *s, size_t nslots)
+{
+    free(s->slots);
+    s->slots = xcalloc(nslots, sizeof *s->slots);
+    s->nslots = nslots;
+    for (size_t k = 0; k < s->n; k++)
+        s->slots[rs_slot(s, &s->v[k])] = (uint32_t)(k + 1);
+}
+
+/* Stores `r` (copied), replacing the element with its key. Returns the stored element. */
+static struct res *rs_put(struct resset *s, const struct res *r)
+{
+    if ((s->n + 1) * 4 >= s->nslots * 3)
+        rs_rehash(s, s->nslots ? s->nslots * 2 : 64);
+    size_t i = rs_slot(s, r);
+    if (s->slots[i]) {
+        s->v[s->slots[i] - 1] = *r;
+        return &s->v[s->slots[i] - 1];
+    }
+    if (s->n + 1 >= UINT32_MAX) {
+        LOG_ERR("too many resource CIDRs in one scope (%zu)", s->n);
+        abort();
+    }
+    s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof *s->v);
+    s->v[s->n++] = *r;
+    s->slots[i] = (uint32_t)s->n;
+    return &s->v[s->n - 1];
+}
+
+/* Removes element `k` (an index into s->v); the last element moves into its place. */
+static void rs_del(struct resset *s, size_t k)
+{
+    size_t mask = s->nslots - 1, i = rs_slot(s, &s->v[k]);
+    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+    size_t j = i;
+    for (;;) {
+        s->slots[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!s->slots[j])
+                goto moved;
+            size_t home = (size_t)res_hash(&s->v[s->slots[j] - 1]) & mask;
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        s->slots[i] = s->slots[j];
+        i = j;
+    }
+moved:
+    if (k != s->n - 1) {
+        s->slots[rs_slot(s, &s->v[s->n - 1])] = (uint32_t)(k + 1);
+        s->v[k] = s->v[s->n - 1];
+    }
+    s->n--;
+}
+
+static void rs_clear(struct resset *s)
+{
+    free(s->v);
+    free(s->slots);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- objects -------------------------------------------------------------------------- */
+
+/* One stored object: its record and parsed CIDR, plus scratch counters for metrics. */
+struct item {
+    struct record *rec;
+    prefix_t pfx;
+    bool has_pfx;
+};
+
+static void item_free(void *p)
+{
+    struct item *it = p;
+    if (!it)
+        return;
+    record_free(it->rec);
+    free(it);
+}
+
+struct snap {
+    struct record *ipam, *scope;
+    struct smap pools;    /* pool_id -> item */
+    struct smap pcidrs;   /* pool_id|cidr (or pool_id|#pool_cidr_id) -> item */
+    struct smap allocs;   /* pool_id|allocation_id -> item */
+    struct resset res;    /* resource CIDRs (compact) */
+    struct smap accounts; /* account|region -> item */
+};
+
+static void snap_clear(struct snap *s)
+{
+    record_free(s->ipam);
+    record_free(s->scope);
+    smap_clear(&s->pools, item_free);
+    smap_clear(&s->pcidrs, item_free);
+    smap_clear(&s->allocs, item_free);
+    rs_clear(&s->res);
+    smap_clear(&s->accounts, item_free);
+    memset(s, 0, sizeof *s);
+}
+
+struct stage {
+    struct stage *next;
+    char *pass_id;
+    char *source;
+    int64_t started_ms;
+    bool ignore; /* a replay or a pass older than the live snapshot: swallow silently */
+    int64_t counts[RECORD_TYPE_COUNT];
+    struct snap snap;
+};
+
+static void stage_free(struct stage *st)
+{
+    if (!st)
+        return;
+    free(st->pass_id);
+    free(st->source);
+    snap_clear(&st->snap);
+    free(st);
+}
+
+struct scope {
+    char *id;
+    struct snap live;
+    int64_t snapshot_ms; /* start of the last applied pass; RECORD_UNSET when none */
+    char *recent[MODEL_RECENT_PASSES];
+    unsigned recent_pos;
+    struct stage *stages;
+    /* metrics scratch */
+    uint64_t m_overlaps;
+};
+
+static void scope_free(void *p)
+{
+    struct scope *sc = p;
+    if (!sc)
+        return;
+    free(sc->id);
+    snap_clear(&sc->live);
+    for (unsigned i = 0; i < MODEL_RECENT_PASSES; i++)
+        free(sc->recent[i]);
+    while (sc->stages) {
+        struct stage *st = sc->stages;
+        sc->stages = st->next;
+        stage_free(st);
+    }
+    free(sc);
+}
+
+/* A pair change collected during one model_apply(), netted before it becomes an effect. */
+struct pend_pair {
+    int net;
+    char *domain, *a, *b; /* "owner/cidr" sides, a < b */
+};
+
+static void pend_free(void *p)
+{
+    struct pend_pair *pp = p;
+    if (!pp)
+        return;
+    free(pp->domain);
+    free(pp->a);
+    free(pp->b);
+    free(pp);
+}
+
+struct model {
+    const struct config *cfg;
+    struct smap scopes; /* id -> struct scope */
+    overlap_index_t *ov;
+    struct strtab strs; /* interned strings; an id is also the overlap owner id */
+    uint32_t w_noncompliant, w_vpc, w_subnet, w_managed, w_unmanaged;
+    struct smap events; /* event id -> int64_t * (event time ms) */
+    struct smap pend;   /* pair key -> struct pend_pair, during one apply */
+    struct model_stats st;
+    char **domain_names; /* domain id - 1 -> name (borrowed from cfg) */
+    size_t ndomains;
+};
+
+/* ---- effects -------------------------------------------------------------------------- */
+
+void model_effects_init(struct model_effects *fx)
+{
+    memset(fx, 0, sizeof *fx);
+}
+
+void model_effects_clear(struct model_effects *fx)
+{
+    for (size_t i = 0; i < fx->n; i++) {
+        free(fx->items[i].key);
+        json_decref(fx->items[i].data);
+    }
+    free(fx->items);
+    memset(fx, 0, sizeof *fx);
+}
+
+/* Appends an effect; `key` and `data` are stolen. */
+static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_t ms, json_t *data)
+{
+    if (!fx) {
+        free(key);
+        json_decref(data);
+        return;
+    }
+    fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
+    struct model_effect *e = &fx->items[fx->n++];
+    e->kind = kind;
+    e->key = key;
+    e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
+    e->data = data;
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t len)
+{
+    if (ms == RECORD_UNSET || record_time_format(ms, buf, len) < 0)
+        snprintf(buf, len, "unknown");
+}
+
+static void json_set_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static char *key2(const char *a, const char *b)
+{
+    return xasprintf("%s|%s", a ? a : "", b ? b : "");
+}
+
+static struct record *record_dup(const struct record *rec)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    struct record *out = NULL;
+    char err[256];
+    if (record_encode(rec, &buf, &len) < 0)
+        return NULL;
+    if (record_decode(buf, len, &out, err, sizeof err) < 0)
+        out = NULL;
+    free(buf);
+    return out;
+}
+
+static uint32_t owner_id(model_t *m, const char *name)
+{
+    return st_intern(&m->strs, name);
+}
+
+static uint32_t owner_find(const model_t *m, const char *name)
+{
+    return st_find(&m->strs, name);
+}
+
+/* The string of id `id` (NULL for 0). */
+static const char *S(const model_t *m, uint32_t id)
+{
+    return st_str(&m->strs, id);
+}
+
+static struct scope *scope_get(model_t *m, const char *id, bool create)
+{
+    struct scope *sc = smap_get(&m->scopes, id);
+    if (!sc && create) {
+        sc = xcalloc(1, sizeof *sc);
+        sc->id = xstrdup(id);
+        sc->snapshot_ms = RECORD_UNSET;
+        smap_put(&m->scopes, id, sc);
+    }
+    return sc;
+}
+
+static bool recent_has(const struct scope *sc, const char *pass_id)
+{
+    for (unsigned i = 0; i < MODEL_RECENT_PASSES; i++)
+        if (sc->recent[i] && strcmp(sc->recent[i], pass_id) == 0)
+            return true;
+    return false;
+}
+
+static void recent_add(struct scope *sc, const char *pass_id)
+{
+    if (recent_has(sc, pass_id))
+        return;
+    free(sc->recent[sc->recent_pos]);
+    sc->recent[sc->recent_pos] = xstrdup(pass_id);
+    sc->recent_pos = (sc->recent_pos + 1) % MODEL_RECENT_PASSES;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static bool is_noncompliant(const model_t *m, const struct res *r)
+{
+    return r && r->compliance == m->w_noncompliant;
+}
+
+/* ---- overlap membership --------------------------------------------------------------- */
+
+static bool list_has(const struct config_list *l, const char *s)
+{
+    if (!s)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->items[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* True when resource `r` of scope `sc` belongs to domain `d`. */
+static bool in_domain(const model_t *m, const struct scope *sc, const struct res *r,
+                      const struct config_domain *d)
+{
+    if (list_has(&d->scopes, sc->id))
+        return true;
+    if (sc->live.scope && list_has(&d->scopes, sc->live.scope->u.scope.scope_type))
+        return true;
+    const char *pool = S(m, r->pool);
+    for (int depth = 0; pool && depth < 64; depth++) {
+        if (list_has(&d->pools, pool))
+            return true;
+        struct item *p = smap_get(&sc->live.pools, pool);
+        pool = p ? p->rec->u.pool.parent : NULL;
+    }
+    return false;
+}
+
+static void pair_cb(void *ctx, enum overlap_event ev, const struct overlap_entry *a,
+                    const struct overlap_entry *b)
+{
+    model_t *m = ctx;
+    char ca[PREFIX_STRLEN], cb[PREFIX_STRLEN];
+    prefix_format(&a->prefix, ca, sizeof ca);
+    prefix_format(&b->prefix, cb, sizeof cb);
+    char *sa = xasprintf("%s/%s", S(m, a->owner), ca);
+    char *sb = xasprintf("%s/%s", S(m, b->owner), cb);
+    if (strcmp(sa, sb) > 0) {
+        char *t = sa;
+        sa = sb;
+        sb = t;
+    }
+    const char *dom = m->domain_names[a->domain - 1];
+    char *key = xasprintf("%s:%s~%s", dom, sa, sb);
+    struct pend_pair *pp = smap_get(&m->pend, key);
+    if (!pp) {
+        pp = xcalloc(1, sizeof *pp);
+        pp->domain = xstrdup(dom);
+        pp->a = sa;
+        pp->b = sb;
+        smap_put(&m->pend, key, pp);
+    } else {
+        free(sa);
+        free(sb);
+    }
+    pp->net += ev == OVERLAP_CREATED ? 1 : ev == OVERLAP_ENDED ? -1 : 0;
+    free(key);
+}
+
+/* Inserts (or removes) the overlap entries of resource `r` of scope `sc`. */
+static void index_item(model_t *m, const struct scope *sc, const struct res *r, bool insert)
+{
+    if (!m->ndomains)
+        return;
+    for (size_t d = 0; d < m->ndomains; d++) {
+        if (!in_domain(m, sc, r, &m->cfg->domains[d]))
+            continue;
+        struct overlap_entry e = {.domain = (uint32_t)d + 1};
+        res_prefix(r, &e.prefix);
+        e.owner = r->id;
+        e.parent = r->vpc && r->vpc != r->id ? r->vpc : OVERLAP_NO_PARENT;
+        int rc =
+            insert ? overlap_insert(m->ov, &e, pair_cb, m) : overlap_remove(m->ov, &e, pair_cb, m);
+        if (rc < 0)
+            LOG_DEBUG("overlap_%s %s: %s", insert ? "insert" : "remove", S(m, r->id),
+                      strerror(-rc));
+    }
+}
+
+static void index_scope(model_t *m, const struct scope *sc, bool insert)
+{
+    if (!m->ndomains)
+        return;
+    for (size_t k = 0; k < sc->live.res.n; k++)
+        index_item(m, sc, &sc->live.res.v[k], insert);
+}
+
+/* Turns the netted pair changes of this call into effects at time `ms`. */
+static void flush_pairs(model_t *m, struct model_effects *fx, int64_t ms)
+{
+    char t[RECORD_TIME_MAX];
+    fmt_time(ms, t, sizeof t);
+    SMAP_FOREACH(&m->pend, n)
+    {
+        struct pend_pair *pp = n->val;
+        if (pp->net == 0)
+            continue;
+        const char *kind = pp->net > 0 ? "overlap_opened" : "overlap_closed";
+        json_t *d = json_object();
+        json_set_str(d, "domain", pp->domain);
+        json_set_str(d, "pair", n->key);
+        json_set_str(d, "a", pp->a);
+        json_set_str(d, "b", pp->b);
+        fx_add(fx, kind, xasprintf("%s:%s:%s", kind, n->key, t), ms, d);
+    }
+    smap_clear(&m->pend, pend_free);
+}
+
+/* Compliance transition of one resource CIDR from `old` to `neu` (either may be NULL). */
+static void compliance_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
+                          const struct res *old, const struct res *neu, int64_t ms)
+{
+    bool was = is_noncompliant(m, old), is = is_noncompliant(m, neu);
+    if (was == is)
+        return;
+    const struct res *r = neu ? neu : old;
+    const char *kind = is ? "noncompliant" : "compliant";
+    char t[RECORD_TIME_MAX], cidr[PREFIX_STRLEN];
+    fmt_time(ms, t, sizeof t);
+    prefix_t p;
+    res_prefix(r, &p);
+    prefix_format(&p, cidr, sizeof cidr);
+    json_t *d = json_object();
+    json_set_str(d, "scope_id", scope_id);
+    json_set_str(d, "resource_type", S(m, r->type));
+    json_set_str(d, "resource_id", S(m, r->id));
+    json_set_str(d, "cidr", cidr);
+    json_set_str(d, "pool_id", S(m, r->pool));
+    json_set_str(d, "owner", S(m, r->owner));
+    json_set_str(d, "region", S(m, r->region));
+    json_set_str(d, "name", S(m, r->name));
+    json_set_str(d, "status", neu ? S(m, r->compliance) : "deleted");
+    fx_add(fx, kind, xasprintf("%s:%s/%s/%s:%s", kind, scope_id, S(m, r->id), cidr, t), ms, d);
+}
+
+/* ---- storing records ------------------------------------------------------------------ */
+
+/* Builds the item of an inventory record (copied). Returns NULL with text in err when its
+ * CIDR does not parse; *keyp receives the item's map key (owned by the caller). */
+static struct item *item_make(const struct record *rec, char **keyp, char *err, size_t errlen)
+{
+    const char *cidr = NULL;
+    char *key = NULL;
+    switch (rec->type) {
+    case RECORD_POOL:
+        key = xstrdup(rec->u.pool.pool_id);
+        break;
+    case RECORD_POOL_CIDR:
+        cidr = rec->u.pool_cidr.cidr;
+        if (cidr)
+            key = key2(rec->u.pool_cidr.pool_id, cidr);
+        else
+            key = xasprintf("%s|#%s", rec->u.pool_cidr.pool_id,
+                            rec->u.pool_cidr.pool_cidr_id ? rec->u.pool_cidr.pool_cidr_id
+                                                          : "pending");
+        break;
+    case RECORD_ALLOCATION:
+        cidr = rec->u.allocation.cidr;
+        key = key2(rec->u.allocation.pool_id, rec->u.allocation.allocation_id);
+        break;
+    case RECORD_DISCOVERED_ACCOUNT:
+        key = key2(rec->u.discovered_account.account_id, rec->u.discovered_account.region);
+        break;
+    default:
+        snprintf(err, errlen, "model: record type %s is not an inventory object",
+                 record_type_name(rec->type));
+        return NULL;
+    }
+    struct item *it = xcalloc(1, sizeof *it);
+    if (cidr) {
+        char perr[160];
+        if (prefix_parse(cidr, &it->pfx, perr, sizeof perr) < 0) {
+            snprintf(err, errlen, "model: %s: %s", record_type_name(rec->type), perr);
+            free(it);
+            free(key);
+            return NULL;
+        }
+        it->has_pfx = true;
+    }
+    it->rec = record_dup(rec);
+    if (!it->rec) {
+        snprintf(err, errlen, "model: %s record does not validate", record_type_name(rec->type));
+        free(it);
+        free(key);
+        return NULL;
+    }
+    *keyp = key;
+    return it;
+}
+
+static struct smap *snap_map(struct snap *s, enum record_type t)
+{
+    switch (t) {
+    case RECORD_POOL:
+        return &s->pools;
+    case RECORD_POOL_CIDR:
+        return &s->pcidrs;
+    case RECORD_ALLOCATION:
+        return &s->allocs;
+    case RECORD_DISCOVERED_ACCOUNT:
+        return &s->accounts;
+    default:
+        return NULL;
+    }
+}
+
+/* Fills *out with the compact form of resource CIDR record `rec` (strings interned).
+ * Returns 0, or -EINVAL with text in err when its CIDR does not parse. */
+static int res_make(model_t *m, const struct record *rec, struct res *out, char *err, size_t errlen)
+{
+    const struct record_resource_cidr *r = &rec->u.resource_cidr;
+    prefix_t p;
+    char perr[160];
+    if (!r->cidr || !r->resource_id) {
+        snprintf(err, errlen, "model: resource_cidr without %s", r->cidr ? "resource id" : "cidr");
+        return -EINVAL;
+    }
+    if (prefix_parse(r->cidr, &p, perr, sizeof perr) < 0) {
+        snprintf(err, errlen, "model: resource_cidr: %s", perr);
+        return -EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->hi = (uint64_t)(p.addr >> 64);
+    out->lo = (uint64_t)p.addr;
+    out->family = p.family;
+    out->len = p.len;
+    out->usage = r->ip_usage;
+    out->id = st_intern(&m->strs, r->resource_id);
+    out->vpc = st_intern(&m->strs, r->vpc_id);
+    out->pool = st_intern(&m->strs, r->pool_id);
+    out->name = st_intern(&m->strs, r->name);
+    out->owner = st_intern(&m->strs, r->owner);
+    out->region = st_intern(&m->strs, r->region);
+    out->type = st_intern(&m->strs, r->resource_type);
+    out->compliance = st_intern(&m->strs, r->compliance_status);
+    out->mgmt = st_intern(&m->strs, r->management_state);
+    return 0;
+}
+
+/* Stores a copy of inventory record `rec` into snapshot `s`. Returns 0 or -EINVAL. */
+static int snap_store(model_t *m, struct snap *s, const struct record *rec, char *err,
+                      size_t errlen)
+{
+    if (rec->type == RECORD_RESOURCE_CIDR) {
+        struct res r;
+        int rc = res_make(m, rec, &r, err, errlen);
+        if (rc == 0)
+            rs_put(&s->res, &r);
+        return rc;
+    }
+    if (rec->type == RECORD_IPAM || rec->type == RECORD_SCOPE) {
+        struct record *copy = record_dup(rec);
+        if (!copy) {
+            snprintf(err, errlen, "model: %s record does not validate",
+                     record_type_name(rec->type));
+            return -EINVAL;
+        }
+        struct record **slot = rec->type == RECORD_IPAM ? &s->ipam : &s->scope;
+        record_free(*slot);
+        *slot = copy;
+        return 0;
+    }
+    char *key = NULL;
+    struct item *it = item_make(rec, &key, err, errlen);
+    if (!it)
+        return -EINVAL;
+    item_free(smap_put(snap_map(s, rec->type), key, it));
+    free(key);
+    return 0;
+}
+
+/* ---- passes --------------------------------------------------------------------------- */
+
+static const enum record_type inventory_types[] = {
+    RECORD_IPAM,
+    RECORD_SCOPE,
+    RECORD_POOL,
+    RECORD_POOL_CIDR,
+    RECORD_ALLOCATION,
+    RECORD_RESOURCE_CIDR,
+    RECORD_DISCOVERED_ACCOUNT,
+};
+#define N_INVENTORY_TYPES (sizeof inventory_types / sizeof inventory_types[0])
+
+static json_t *counts_json(const int64_t *counts)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < N_INVENTORY_TYPES; i++)
+        json_object_set_new(o, record_type_name(inventory_types[i]),
+                            json_integer(counts[inventory_types[i]]));
+    return o;
+}
+
+static struct stage *stage_find(struct scope *sc, const char *pass_id, struct stage ***prevp)
+{
+    struct stage **pp = &sc->stages;
+    for (; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->pass_id, pass_id) == 0) {
+            if (prevp)
+                *prevp = pp;
+            return *pp;
+        }
+    }
+    return NULL;
+}
+
+static void stage_unlink(struct scope *sc, struct stage *st)
+{
+    for (struct stage **pp = &sc->stages; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            return;
+        }
+    }
+}
+
+/* Reports pass `pass_id` of scope `sc` as torn (and remembers it, so a replay is silent). */
+static void torn_fx(model_t *m, struct scope *sc, const char *pass_id, const char *source,
+                    int64_t ms, const char *reason, const int64_t *expected,
+                    const int64_t *received, struct model_effects *fx)
+{
+    m->st.passes_torn++;
+    recent_add(sc, pass_id);
+    json_t *d = json_object();
+    json_set_str(d, "scope_id", sc->id);
+    json_set_str(d, "pass", pass_id);
+    json_set_str(d, "source", source);
+    json_set_str(d, "reason", reason);
+    if (expected)
+        json_object_set_new(d, "expected", counts_json(expected));
+    if (received)
+        json_object_set_new(d, "received", counts_json(received));
+    LOG_INFO("scope %s: pass %s torn: %s", sc->id, pass_id, reason);
+    fx_add(fx, "pass_torn", xasprintf("pass_torn:%s:%s", sc->id, pass_id), ms, d);
+}
+
+static void stage_tear(model_t *m, struct scope *sc, struct stage *st, const char *reason,
+                       struct model_effects *fx)
+{
+    stage_unlink(sc, st);
+    if (!st->ignore)
+        torn_fx(m, sc, st->pass_id, st->source, st->started_ms, reason, NULL, st->counts, fx);
+    stage_free(st);
+}
+
+static void prune_events(model_t *m)
+{
+    if (m->events.n < 4096)
+        return;
+    int64_t oldest = INT64_MAX;
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        struct scope *sc = n->val;
+        if (sc->snapshot_ms == RECORD_UNSET)
+            return; /* a scope without snapshot still needs every id */
+        if (sc->snapshot_ms < oldest)
+            oldest = sc->snapshot_ms;
+    }
+    if (oldest == INT64_MAX)
+        return;
+    int64_t cut = oldest - MODEL_EVENT_KEEP_MS;
+    size_t nk = 0;
+    char **keys = xcalloc(m->events.n, sizeof *keys);
+    SMAP_FOREACH(&m->events, n)
+    {
+        if (*(int64_t *)n->val < cut)
+            keys[nk++] = n->key;
+    }
+    for (size_t i = 0; i < nk; i++) {
+        char *k = xstrdup(keys[i]);
+        free(smap_del(&m->events, k));
+        free(k);
+    }
+    free(keys);
+}
+
+/* Replaces the live state of `sc` with the snapshot of `st` (which is consumed). */
+static void pass_replace(model_t *m, struct scope *sc, struct stage *st, const struct record *end,
+                         struct model_effects *fx)
+{
+    int64_t ms = st->started_ms != RECORD_UNSET ? st->started_ms : end->ts_ms;
+    index_scope(m, sc, false);
+    for (size_t k = 0; k < sc->live.res.n; k++) {
+        const struct res *old = &sc->live.res.v[k];
+        compliance_fx(m, fx, sc->id, old, rs_get(&st->snap.res, old), ms);
+    }
+    for (size_t k = 0; k < st->snap.res.n; k++) {
+        const struct res *neu = &st->snap.res.v[k];
+        if (!rs_get(&sc->live.res, neu))
+            compliance_fx(m, fx, sc->id, NULL, neu, ms);
+    }
+    snap_clear(&sc->live);
+    sc->live = st->snap;
+    memset(&st->snap, 0, sizeof st->snap);
+    sc->snapshot_ms = ms;
+    recent_add(sc, st->pass_id);
+    index_scope(m, sc, true);
+    flush_pairs(m, fx, ms);
+
+    m->st.passes_applied++;
+    json_t *d = json_object();
+    json_set_str(d, "scope_id", sc->id);
+    json_set_str(d, "pass", st->pass_id);
+    json_set_str(d, "source", st->source);
+    json_object_set_new(d, "counts", counts_json(st->counts));
+    fx_add(fx, "pass", xasprintf("pass:%s:%s", sc->id, st->pass_id), ms, d);
+    stage_unlink(sc, st);
+    stage_free(st);
+    prune_events(m);
+}
+
+static int apply_pass_begin(model_t *m, struct scope *sc, const struct record *rec,
+                            struct model_effects *fx)
+{
+    if (stage_find(sc, rec->pass_id, NULL))
+        return 0; /* a repeated pass_begin */
+    struct stage *st = xcalloc(1, sizeof *st);
+    st->pass_id = xstrdup(rec->pass_id);
+    st->source = xstrdup(rec->source);
+    st->started_ms = rec->u.pass_begin.started_ms;
+    if (recent_has(sc, rec->pass_id) ||
+        (sc->snapshot_ms != RECORD_UNSET && st->started_ms <= sc->snapshot_ms)) {
+        st->ignore = true;
+        m->st.passes_replayed++;
+    }
+    /* A new pass of the same collector ends the one it never finished (a replayed old
+     * pass_begin does not). */
+    for (struct stage *o = st->ignore ? NULL : sc->stages, *next; o; o = next) {
+        next = o->next;
+        if (strcmp(o->source, st->source) == 0) {
+            char reason[300];
+            snprintf(reason, sizeof reason, "no pass_end before pass %s began", st->pass_id);
+            stage_tear(m, sc, o, reason, fx);
+        }
+    }
+    size_t n = 0;
+    for (struct stage *o = sc->stages; o; o = o->next)
+        n++;
+    while (n-- >= MODEL_MAX_STAGES) {
+        struct stage *last = sc->stages;
+        while (last->next)
+            last = last->next;
+        stage_tear(m, sc, last, "too many passes in progress", fx);
+    }
+    st->next = sc->stages;
+    sc->stages = st;
+    return 0;
+}
+
+static int apply_pass_end(model_t *m, struct scope *sc, const struct record *rec,
+                          struct model_effects *fx)
+{
+    const struct record_pass_end *pe = &rec->u.pass_end;
+    struct stage *st = stage_find(sc, rec->pass_id, NULL);
+    if (st && st->ignore) {
+        stage_unlink(sc, st);
+        stage_free(st);
+        return 0;
+    }
+    if (recent_has(sc, rec->pass_id)) {
+        m->st.passes_replayed++;
+        if (st) {
+            stage_unlink(sc, st);
+            stage_free(st);
+        }
+        return 0;
+    }
+    if (!st) {
+        torn_fx(m, sc, rec->pass_id, rec->source, rec->ts_ms, "pass_begin not seen", pe->counts,
+                NULL, fx);
+        return 0;
+    }
+    if (!pe->complete) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "collector reported the pass incomplete%s%s",
+                 pe->error ? ": " : "", pe->error ? pe->error : "");
+        stage_unlink(sc, st);
+        torn_fx(m, sc, st->pass_id, st->source, st->started_ms, reason, pe->counts, st->counts, fx);
+        stage_free(st);
+        return 0;
+    }
+    char reason[600] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < N_INVENTORY_TYPES; i++) {
+        enum record_type t = inventory_types[i];
+        if (pe->counts[t] == st->counts[t])
+            continue;
+        int w = snprintf(
+            reason + off, sizeof reason - off, "%s%s: %" PRId64 " sent, %" PRId64 " received",
+            off ? "; " : "counts differ: ", record_type_name(t), pe->counts[t], st->counts[t]);
+        if (w > 0 && (size_t)w < sizeof reason - off)
+            off += (size_t)w;
+    }
+    if (off) {
+        stage_unlink(sc, st);
+        torn_fx(m, sc, st->pass_id, st->source, st->started_ms, reason, pe->counts, st->counts, fx);
+        stage_free(st);
+        return 0;
+    }
+    pass_replace(m, sc, st, rec, fx);
+    return 0;
+}
+
+/* An inventory record outside any pass: update what it describes in place. */
+static int apply_direct(model_t *m, struct scope *sc, const struct record *rec,
+                        struct model_effects *fx, char *err, size_t errlen)
+{
+    int64_t ms = rec->ts_ms;
+    if (rec->type == RECORD_SCOPE || rec->type == RECORD_POOL) {
+        index_scope(m, sc, false);
+        int rc = snap_store(m, &sc->live, rec, err, errlen);
+        index_scope(m, sc, true);
+        flush_pairs(m, fx, ms);
+        return rc;
+    }
+    if (rec->type == RECORD_RESOURCE_CIDR) {
+        struct res r;
+        if (res_make(m, rec, &r, err, errlen) < 0)
+            return -EINVAL;
+        struct res *old = rs_get(&sc->live.res, &r);
+        compliance_fx(m, fx, sc->id, old, &r, ms);
+        if (old)
+            index_item(m, sc, old, false);
+        index_item(m, sc, rs_put(&sc->live.res, &r), true);
+        flush_pairs(m, fx, ms);
+        return 0;
+    }
+    return snap_store(m, &sc->live, rec, err, errlen);
+}
+
+static int apply_inventory(model_t *m, const struct record *rec, struct model_effects *fx,
+                           char *err, size_t errlen)
+{
+    if (!rec->scope) {
+        snprintf(err, errlen, "model: %s record without a scope", record_type_name(rec->type));
+        return -EINVAL;
+    }
+    struct scope *sc = scope_get(m, rec->scope, true);
+    if (!rec->pass_id)
+        return apply_direct(m, sc, rec, fx, err, errlen);
+    struct stage *st = stage_find(sc, rec->pass_id, NULL);
+    if (!st || st->ignore)
+        return 0; /* its pass_begin was not seen (reported at pass_end) or a replay */
+    st->counts[rec->type]++;
+    return snap_store(m, &st->snap, rec, err, errlen);
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+static struct scope *scope_of_pool(model_t *m, const char *pool_id)
+{
+    if (!pool_id)
+        return NULL;
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        struct scope *sc = n->val;
+        if (smap_get(&sc->live.pools, pool_id))
+            return sc;
+    }
+    return NULL;
+}
+
+static struct scope *scope_of_resource(model_t *m, const char *resource_id)
+{
+    uint32_t id = st_find(&m->strs, resource_id);
+    if (!id)
+        return NULL;
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        struct scope *sc = n->val;
+        for (size_t k = 0; k < sc->live.res.n; k++)
+            if (sc->live.res.v[k].id == id)
+                return sc;
+    }
+    return NULL;
+}
+
+static json_t *event_json(const struct record *rec, const struct scope *sc)
+{
+    const struct record_event *ev = &rec->u.event;
+    json_t *d = json_object();
+    json_set_str(d, "event", ev->name);
+    json_set_str(d, "event_id", ev->event_id);
+    json_set_str(d, "account", ev->account);
+    json_set_str(d, "region", ev->region);
+    json_set_str(d, "caller_account", ev->caller_account);
+    json_set_str(d, "principal_arn", ev->principal.arn);
+    json_set_str(d, "principal_type", ev->principal.type);
+    json_set_str(d, "session_issuer_arn", ev->principal.session_issuer_arn);
+    json_set_str(d, "source_ip", ev->source_ip);
+    json_set_str(d, "user_agent", ev->user_agent);
+    json_set_str(d, "pool_id", ev->pool_id);
+    json_set_str(d, "allocation_id", ev->allocation_id);
+    json_set_str(d, "cidr", ev->cidr);
+    if (ev->netmask_length != RECORD_UNSET)
+        json_object_set_new(d, "netmask_length", json_integer(ev->netmask_length));
+    json_set_str(d, "resource_id", ev->resource_id);
+    json_set_str(d, "vpc_id", ev->vpc_id);
+    json_set_str(d, "error_code", ev->error_code);
+    json_set_str(d, "error_message", ev->error_message);
+    json_set_str(d, "scope_id", sc ? sc->id : rec->scope);
+    return d;
+}
+
+/* Builds an inventory record for a change an event describes (envelope filled). */
+static struct record *synth(enum record_type t, const struct scope *sc, int64_t ms)
+{
+    struct record *r = record_new(t);
+    record_str_set(&r->scope, sc->id);
+    record_str_set(&r->source, MODEL_SOURCE);
+    r->ts_ms = ms;
+    return r;
+}
+
+static void put_item(struct smap *map, struct record *rec, const char *key)
+{
+    struct item *it = xcalloc(1, sizeof *it);
+    it->rec = rec;
+    const char *cidr = rec->type == RECORD_ALLOCATION      ? rec->u.allocation.cidr
+                       : rec->type == RECORD_POOL_CIDR     ? rec->u.pool_cidr.cidr
+                       : rec->type == RECORD_RESOURCE_CIDR ? rec->u.resource_cidr.cidr
+                                                           : NULL;
+    char e[160];
+    it->has_pfx = cidr && prefix_parse(cidr, &it->pfx, e, sizeof e) == 0;
+    item_free(smap_put(map, key, it));
+}
+
+/* Removes the resource CIDRs for which `match` holds (with their overlap entries). */
+static void remove_resources(model_t *m, struct scope *sc, const char *resource_id,
+                             const char *vpc_id, const char *cidr, struct model_effects *fx,
+                             int64_t ms)
+{
+    uint32_t rid = st_find(&m->strs, resource_id), vid = st_find(&m->strs, vpc_id);
+    prefix_t want;
+    char perr[160];
+    if ((!rid && !vid) || (cidr && prefix_parse(cidr, &want, perr, sizeof perr) < 0))
+        return;
+    /* From the end, so that the element moved into a removed one's place was checked. */
+    for (size_t k = sc->live.res.n; k-- > 0;) {
+        const struct res *r = &sc->live.res.v[k];
+        bool hit = (rid && r->id == rid) || (vid && r->vpc == vid);
+        if (hit && cidr) {
+            prefix_t p;
+            res_prefix(r, &p);
+            hit = prefix_cmp(&p, &want) == 0;
+        }
+        if (!hit)
+            continue;
+        index_item(m, sc, r, false);
+        compliance_fx(m, fx, sc->id, r, NULL, ms);
+        rs_del(&sc->live.res, k);
+    }
+}
+
+static void remove_allocations_of(struct scope *sc, const char *resource_id, const char *cidr)
+{
+    size_t nk = 0, cap = 0;
+    char **keys = NULL;
+    SMAP_FOREACH(&sc->live.allocs, n)
+    {
+        const struct record_allocation *a = &((struct item *)n->val)->rec->u.allocation;
+        if (str_eq(a->resource_id, resource_id) && (!cidr || str_eq(a->cidr, cidr))) {
+            keys = xgrow(keys, &cap, nk + 1, sizeof *keys);
+            keys[nk++] = xstrdup(n->key);
+        }
+    }
+    for (size_t i = 0; i < nk; i++) {
+        item_free(smap_del(&sc->live.allocs, keys[i]));
+        free(keys[i]);
+    }
+    free(keys);
+}
+
+static void add_resource(model_t *m, struct scope *sc, const struct record *rec, const char *type,
+                         const char *id, const char *vpc, struct model_effects *fx)
+{
+    const struct record_event *ev = &rec->u.event;
+    prefix_t p;
+    char perr[160];
+    if (prefix_parse(ev->cidr, &p, perr, sizeof perr) < 0) {
+        LOG_DEBUG("event %s: %s", ev->event_id, perr);
+        return;
+    }
+    struct res r = {.hi = (uint64_t)(p.addr >> 64), .lo = (uint64_t)p.addr, .usage = NAN};
+    r.family = p.family;
+    r.len = p.len;
+    r.type = st_intern(&m->strs, type);
+    r.id = st_intern(&m->strs, id);
+    r.vpc = st_intern(&m->strs, vpc);
+    r.owner = st_intern(&m->strs, ev->account);
+    r.region = st_intern(&m->strs, ev->region);
+    r.pool = st_intern(&m->strs, ev->pool_id);
+    r.mgmt = ev->pool_id ? m->w_managed : m->w_unmanaged;
+    struct res *old = rs_get(&sc->live.res, &r);
+    if (old)
+        index_item(m, sc, old, false);
+    index_item(m, sc, rs_put(&sc->live.res, &r), true);
+    (void)fx;
+    /* A VPC from a pool is an allocation in that pool (IPAM records it as one). */
+    if (ev->pool_id && smap_get(&sc->live.pools, ev->pool_id)) {
+        struct record *a = synth(RECORD_ALLOCATION, sc, ev->time_ms);
+        record_str_set(&a->u.allocation.pool_id, ev->pool_id);
+        char *aid = xasprintf("event-%s", ev->event_id);
+        record_str_set(&a->u.allocation.allocation_id, aid);
+        record_str_set(&a->u.allocation.cidr, ev->cidr);
+        record_str_set(&a->u.allocation.resource_type, type);
+        record_str_set(&a->u.allocation.resource_id, id);
+        record_str_set(&a->u.allocation.resource_owner, ev->account);
+        record_str_set(&a->u.allocation.resource_region, ev->region);
+        char *akey = key2(ev->pool_id, aid);
+        put_item(&sc->live.allocs, a, akey);
+        free(akey);
+        free(aid);
+    }
+}
+
+static int apply_event(model_t *m, const struct record *rec, struct model_effects *fx, char *err,
+                       size_t errlen)
+{
+    const struct record_event *ev = &rec->u.event;
+    if (smap_get(&m->events, ev->event_id)) {
+        m->st.events_duplicate++;
+        return 0;
+    }
+    int64_t *t = xmalloc(sizeof *t);
+    *t = ev->time_ms;
+    smap_put(&m->events, ev->event_id, t);
+
+    if (!ev->parsed) {
+        json_t *d = event_json(rec, NULL);
+        fx_add(fx, "event_unparsed", xstrdup(ev->event_id), ev->time_ms, d);
+        return 0;
+    }
+    const char *name = ev->name;
+    struct scope *sc = scope_of_pool(m, ev->pool_id);
+    const char *vpc = ev->vpc_id ? ev->vpc_id : NULL;
+    if (!sc && (str_eq(name, "CreateSubnet") || str_eq(name, "AssociateSubnetCidrBlock")))
+        sc = scope_of_resource(m, vpc);
+    if (!sc &&
+        (str_eq(name, "DeleteVpc") || str_eq(name, "DeleteSubnet") ||
+         str_eq(name, "DisassociateVpcCidrBlock") || str_eq(name, "DisassociateSubnetCidrBlock")))
+        sc = scope_of_resource(m, ev->resource_id ? ev->resource_id : vpc);
+    if (!sc && rec->scope)
+        sc = scope_get(m, rec->scope, false);
+
+    if (ev->error_code) {
+        m->st.events_failed++;
+        bool alloc = str_eq(name, "AllocateIpamPoolCidr") || ev->pool_id;
+        fx_add(fx, alloc ? "allocation_failed" : "event_failed", xstrdup(ev->event_id), ev->time_ms,
+               event_json(rec, sc));
+        return 0;
+    }
+
+    const char *kind = "event";
+    bool changes = sc && (sc->snapshot_ms == RECORD_UNSET || ev->time_ms > sc->snapshot_ms);
+    bool applied = false;
+    const char *rid = ev->resource_id ? ev->resource_id : vpc;
+    if (str_eq(name, "AllocateIpamPoolCidr")) {
+        kind = "allocation";
+        if (changes && ev->pool_id && ev->allocation_id && ev->cidr &&
+            smap_get(&sc->live.pools, ev->pool_id)) {
+            struct record *a = synth(RECORD_ALLOCATION, sc, ev->time_ms);
+            record_str_set(&a->u.allocation.pool_id, ev->pool_id);
+            record_str_set(&a->u.allocation.allocation_id, ev->allocation_id);
+            record_str_set(&a->u.allocation.cidr, ev->cidr);
+            record_str_set(&a->u.allocation.resource_type, "custom");
+            record_str_set(&a->u.allocation.resource_owner, ev->account);
+            char *k = key2(ev->pool_id, ev->allocation_id);
+            put_item(&sc->live.allocs, a, k);
+            free(k);
+            applied = true;
+        }
+    } else if (str_eq(name, "ReleaseIpamPoolAllocation")) {
+        kind = "release";
+        if (changes && ev->pool_id) {
+            if (ev->allocation_id) {
+                char *k = key2(ev->pool_id, ev->allocation_id);
+                struct item *it = smap_del(&sc->live.allocs, k);
+                applied = it != NULL;
+                item_free(it);
+                free(k);
+            }
+            if (!applied && ev->cidr) {
+                SMAP_FOREACH(&sc->live.allocs, n)
+                {
+                    const struct record_allocation *a = &((struct item *)n->val)->rec->u.allocation;
+                    if (str_eq(a->pool_id, ev->pool_id) && str_eq(a->cidr, ev->cidr)) {
+                        char *k = xstrdup(n->key);
+                        item_free(smap_del(&sc->live.allocs, k));
+                        free(k);
+                        applied = true;
+                        break;
+                    }
+                }
+            }
+        }
+    } else if (str_eq(name, "ProvisionIpamPoolCidr")) {
+        kind = "provision";
+        if (changes && ev->pool_id && ev->cidr && smap_get(&sc->live.pools, ev->pool_id)) {
+            struct record *p = synth(RECORD_POOL_CIDR, sc, ev->time_ms);
+            record_str_set(&p->u.pool_cidr.pool_id, ev->pool_id);
+            record_str_set(&p->u.pool_cidr.cidr, ev->cidr);
+            record_str_set(&p->u.pool_cidr.state, "provisioned");
+            char *k = key2(ev->pool_id, ev->cidr);
+            put_item(&sc->live.pcidrs, p, k);
+            free(k);
+            applied = true;
+        }
+    } else if (str_eq(name, "DeprovisionIpamPoolCidr")) {
+        kind = "deprovision";
+        if (changes && ev->pool_id && ev->cidr) {
+            char *k = key2(ev->pool_id, ev->cidr);
+            struct item *it = smap_del(&sc->live.pcidrs, k);
+            applied = it != NULL;
+            item_free(it);
+            free(k);
+        }
+    } else if (str_eq(name, "CreateVpc") || str_eq(name, "AssociateVpcCidrBlock")) {
+        kind = str_eq(name, "CreateVpc") ? "vpc_created" : "vpc_cidr_associated";
+        if (changes && rid && ev->cidr) {
+            add_resource(m, sc, rec, "vpc", rid, rid, fx);
+            applied = true;
+        }
+    } else if (str_eq(name, "CreateSubnet") || str_eq(name, "AssociateSubnetCidrBlock")) {
+        kind = "subnet_created";
+        const char *sid = ev->resource_id;
+        if (changes && sid && ev->cidr) {
+            add_resource(m, sc, rec, "subnet", sid, vpc, fx);
+            applied = true;
+        }
+    } else if (str_eq(name, "DeleteVpc")) {
+        kind = "vpc_deleted";
+        if (changes && rid) {
+            remove_resources(m, sc, rid, rid, NULL, fx, ev->time_ms);
+            remove_allocations_of(sc, rid, NULL);
+            applied = true;
+        }
+    } else if (str_eq(name, "DisassociateVpcCidrBlock")) {
+        kind = "vpc_cidr_disassociated";
+        if (changes && rid && ev->cidr) {
+            remove_resources(m, sc, rid, NULL, ev->cidr, fx, ev->time_ms);
+            remove_allocations_of(sc, rid, ev->cidr);
+            applied = true;
+        }
+    } else if (str_eq(name, "DeleteSubnet")) {
+        kind = "subnet_deleted";
+        if (changes && ev->resource_id) {
+            remove_resources(m, sc, ev->resource_id, NULL, NULL, fx, ev->time_ms);
+            applied = true;
+        }
+    }
+    (void)err;
+    (void)errlen;
+    if (applied)
+        m->st.events_applied++;
+    json_t *d = event_json(rec, sc);
+    json_object_set_new(d, "applied", json_boolean(applied));
+    fx_add(fx, kind, xstrdup(ev->event_id), ev->time_ms, d);
+    flush_pairs(m, fx, ev->time_ms);
+    return 0;
+}
+
+/* ---- public: lifecycle and apply ------------------------------------------------------ */
+
+static void index_statics(model_t *m)
+{
+    for (size_t d = 0; d < m->ndomains; d++) {
+        const struct config_domain *dom = &m->cfg->domains[d];
+        char *owner = xasprintf("static:%s", dom->name);
+        for (size_t i = 0; i < dom->statics.n; i++) {
+            struct overlap_entry e = {.domain = (uint32_t)d + 1, .owner = owner_id(m, owner)};
+            char perr[160];
+            if (prefix_parse(dom->statics.items[i], &e.prefix, perr, sizeof perr) < 0) {
+                LOG_WARN("domain %s: static %s: %s", dom->name, dom->statics.items[i], perr);
+                continue;
+            }
+            overlap_insert(m->ov, &e, NULL, NULL);
+        }
+        free(owner);
+    }
+}
+
+model_t *model_new(const struct config *cfg)
+{
+    model_t *m = xcalloc(1, sizeof *m);
+    m->cfg = cfg;
+    m->ov = overlap_index_new();
+    m->ndomains = cfg ? cfg->n_domains : 0;
+    m->domain_names = xcalloc(m->ndomains ? m->ndomains : 1, sizeof *m->domain_names);
+    for (size_t d = 0; d < m->ndomains; d++)
+        m->domain_names[d] = cfg->domains[d].name;
+    m->w_noncompliant = st_intern(&m->strs, "noncompliant");
+    m->w_vpc = st_intern(&m->strs, "vpc");
+    m->w_subnet = st_intern(&m->strs, "subnet");
+    m->w_managed = st_intern(&m->strs, "managed");
+    m->w_unmanaged = st_intern(&m->strs, "unmanaged");
+    index_statics(m);
+    return m;
+}
+
+void model_free(model_t *m)
+{
+    if (!m)
+        return;
+    smap_clear(&m->scopes, scope_free);
+    smap_clear(&m->events, free);
+    smap_clear(&m->pend, pend_free);
+    st_clear(&m->strs);
+    free(m->domain_names);
+    overlap_index_free(m->ov);
+    free(m);
+}
+
+int model_apply(model_t *m, const struct record *rec, struct model_effects *fx, char *err,
+                size_t errlen)
+{
+    int rc = 0;
+    m->st.records++;
+    switch (rec->type) {
+    case RECORD_PASS_BEGIN:
+    case RECORD_PASS_END:
+        if (!rec->scope || !rec->pass_id) {
+            snprintf(err, errlen, "model: %s without scope or pass id",
+                     record_type_name(rec->type));
+            rc = -EINVAL;
+            break;
+        }
+        rc = rec->type == RECORD_PASS_BEGIN
+                 ? apply_pass_begin(m, scope_get(m, rec->scope, true), rec, fx)
+                 : apply_pass_end(m, scope_get(m, rec->scope, true), rec, fx);
+        break;
+    case RECORD_IPAM:
+    case RECORD_SCOPE:
+    case RECORD_POOL:
+    case RECORD_POOL_CIDR:
+    case RECORD_ALLOCATION:
+    case RECORD_RESOURCE_CIDR:
+    case RECORD_DISCOVERED_ACCOUNT:
+        rc = apply_inventory(m, rec, fx, err, errlen);
+        break;
+    case RECORD_EVENT:
+        rc = apply_event(m, rec, fx, err, errlen);
+        break;
+    default:
+        break;
+    }
+    if (rc < 0)
+        m->st.invalid++;
+    smap_clear(&m->pend, pend_free);
+    return rc;
+}
+
+void model_drop_scope(model_t *m, const char *scope_id)
+{
+    struct scope *sc = smap_get(&m->scopes, scope_id);
+    if (!sc)
+        return;
+    index_scope(m, sc, false);
+    smap_clear(&m->pend, pend_free);
+    smap_del(&m->scopes, scope_id);
+    scope_free(sc);
+}
+
+void model_get_stats(const model_t *m, struct model_stats *out)
+{
+    *out = m->st;
+    out->scopes = m->scopes.n;
+    out->pools = out->pool_cidrs = out->allocations = out->resource_cidrs = 0;
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        const struct scope *sc = n->val;
+        out->pools += sc->live.pools.n;
+        out->pool_cidrs += sc->live.pcidrs.n;
+        out->allocations += sc->live.allocs.n;
+        out->resource_cidrs += sc->live.res.n;
+    }
+    out->overlaps = overlap_scan_all(m->ov, NULL, NULL);
+}
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+/* Per-object figures gathered for one model_metrics() call. */
+struct acc {
+    prefix_t *cidrs, *uses;
+    size_t ncidrs, cap_cidrs, nuses, cap_uses;
+    uint64_t allocations, overlaps, noncompliant;
+    double usage_units; /* sum of units x ipUsage (VPCs without subnets, subnets) */
+    bool has_usage;
+    unsigned family;
+};
+
+static void acc_free(void *p)
+{
+    struct acc *a = p;
+    if (!a)
+        return;
+    free(a->cidrs);
+    free(a->uses);
+    free(a);
+}
+
+static struct acc *acc_get(struct smap *map, const char *id)
+{
+    struct acc *a = smap_get(map, id);
+    if (!a) {
+        a = xcalloc(1, sizeof *a);
+        smap_put(map, id, a);
+    }
+    return a;
+}
+
+static void acc_cidr(struct acc *a, const prefix_t *p)
+{
+    a->cidrs = xgrow(a->cidrs, &a->cap_cidrs, a->ncidrs + 1, sizeof *a->cidrs);
+    a->cidrs[a->ncidrs++] = *p;
+}
+
+static void acc_use(struct acc *a, const prefix_t *p)
+{
+    a->uses = xgrow(a->uses, &a->cap_uses, a->nuses + 1, sizeof *a->uses);
+    a->uses[a->nuses++] = *p;
+}
+
+static double u128d(prefix_u128 v)
+{
+    return (double)v;
+}
+
+/* Keeps only the CIDRs (and uses) of one family: IPv4 when there is any, else IPv6. */
+static unsigned acc_family(struct acc *a)
+{
+    unsigned fam = PREFIX_INET6;
+    for (size_t i = 0; i < a->ncidrs; i++)
+        if (a->cidrs[i].family == PREFIX_INET)
+            fam = PREFIX_INET;
+    size_t k = 0;
+    for (size_t i = 0; i < a->ncidrs; i++)
+        if (a->cidrs[i].family == fam)
+            a->cidrs[k++] = a->cidrs[i];
+    a->ncidrs = k;
+    k = 0;
+    for (size_t i = 0; i < a->nuses; i++)
+        if (a->uses[i].family == fam)
+            a->uses[k++] = a->uses[i];
+    a->nuses = k;
+    a->family = fam;
+    return fam;
+}
+
+/* Figures of a space (cidrs minus uses) into *s; netmask 0 = no default netmask. */
+static void space_sample(struct acc *a, unsigned netmask, struct rrd_sample *s,
+                         prefix_u128 *largest_units)
+{
+    unsigned fam = acc_family(a);
+    struct freespace_report r;
+    char err[200];
+    unsigned nm = netmask ? netmask : prefix_width(fam);
+    if (nm > prefix_width(fam))
+        nm = prefix_width(fam);
+    *largest_units = 0;
+    if (freespace_compute(fam, a->cidrs, a->ncidrs, a->uses, a->nuses, nm, &r, err, sizeof err) <
+        0) {
+        LOG_DEBUG("freespace_compute: %s", err);
+        return;
+    }
+    s->size = u128d(r.size);
+    s->used = u128d(r.used);
+    s->free = u128d(r.free);
+    s->utilization = r.size ? 100.0 * u128d(r.used) / u128d(r.size) : NAN;
+    s->largest_free = r.largest_len >= 0 ? (double)r.largest_len : NAN;
+    s->default_fits = netmask ? u128d(r.fit) : NAN;
+    if (r.largest_len >= 0) {
+        prefix_t b;
+        prefix_make(&b, fam, 0, (unsigned)r.largest_len);
+        *largest_units = prefix_units(&b);
+    }
+    freespace_report_clear(&r);
+}
+
+struct metrics_ctx {
+    model_t *m;
+    uint64_t *per_owner; /* pairs per owner id */
+    const struct scope **owner_scope;
+};
+
+static void tally_pair(void *ctx, enum overlap_event ev, const struct overlap_entry *a,
+                       const struct overlap_entry *b)
+{
+    (void)ev;
+    struct metrics_ctx *mc = ctx;
+    mc->per_owner[a->owner]++;
+    mc->per_owner[b->owner]++;
+    const struct scope *sa = mc->owner_scope[a->owner], *sb = mc->owner_scope[b->owner];
+    if (sa)
+        ((struct scope *)sa)->m_overlaps++;
+    if (sb && sb != sa)
+        ((struct scope *)sb)->m_overlaps++;
+}
+
+static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, model_metrics_cb cb,
+                          void *ctx)
+{
+    struct smap pools = {0}, vpcs = {0}, subnets = {0};
+    SMAP_FOREACH(&sc->live.pcidrs, n)
+    {
+        const struct item *it = n->val;
+        const struct record_pool_cidr *pc = &it->rec->u.pool_cidr;
+        if (it->has_pfx && str_eq(pc->state, "provisioned") &&
+            smap_get(&sc->live.pools, pc->pool_id))
+            acc_cidr(acc_get(&pools, pc->pool_id), &it->pfx);
+    }
+    SMAP_FOREACH(&sc->live.allocs, n)
+    {
+        const struct item *it = n->val;
+        const char *pid = it->rec->u.allocation.pool_id;
+        if (!it->has_pfx || !smap_get(&sc->live.pools, pid))
+            continue;
+        struct acc *a = acc_get(&pools, pid);
+        acc_use(a, &it->pfx);
+        a->allocations++;
+    }
+    /* A child pool's CIDRs are used space of its parent; they are normally already there as
+     * the parent's ipam-pool allocations, and only count when they are not. */
+    SMAP_FOREACH(&sc->live.pools, n)
+    {
+        const char *parent = ((struct item *)n->val)->rec->u.pool.parent;
+        struct acc *child = smap_get(&pools, n->key);
+        if (!parent || !child || !smap_get(&sc->live.pools, parent))
+            continue;
+        struct acc *pa = acc_get(&pools, parent);
+        size_t nuses = pa->nuses;
+        for (size_t i = 0; i < child->ncidrs; i++) {
+            bool known = false;
+            for (size_t j = 0; j < nuses && !known; j++)
+                known = prefix_cmp(&pa->uses[j], &child->cidrs[i]) == 0;
+            if (!known) {
+                acc_use(pa, &child->cidrs[i]);
+                pa->allocations++;
+            }
+        }
+    }
+    uint64_t scope_nc = 0;
+    for (size_t k = 0; k < sc->live.res.n; k++) {
+        const struct res *r = &sc->live.res.v[k];
+        const char *pool_id = S(m, r->pool);
+        bool nc = is_noncompliant(m, r);
+        bool in_pool = pool_id && smap_get(&sc->live.pools, pool_id);
+        scope_nc += nc;
+        if (nc && in_pool)
+            acc_get(&pools, pool_id)->noncompliant++;
+        prefix_t pfx;
+        res_prefix(r, &pfx);
+        uint64_t ov = mc->per_owner[r->id];
+        if (in_pool)
+            acc_get(&pools, pool_id)->overlaps += ov;
+        if (r->type == m->w_vpc) {
+            struct acc *a = acc_get(&vpcs, S(m, r->id));
+            acc_cidr(a, &pfx);
+            a->noncompliant += nc;
+            if (!isnan(r->usage)) {
+                a->has_usage = true;
+                a->usage_units += u128d(prefix_units(&pfx)) * r->usage;
+            }
+        } else if (r->type == m->w_subnet) {
+            struct acc *a = acc_get(&subnets, S(m, r->id));
+            acc_cidr(a, &pfx);
+            a->noncompliant += nc;
+            if (!isnan(r->usage) && pfx.family == PREFIX_INET) {
+                a->has_usage = true;
+                a->usage_units += u128d(prefix_units(&pfx)) * r->usage;
+            }
+            if (r->vpc) {
+                struct acc *v = acc_get(&vpcs, S(m, r->vpc));
+                acc_use(v, &pfx);
+                v->allocations++;
+            }
+        }
+    }
+
+    /* Pools, summed into the scope through the top-level ones. */
+    struct rrd_sample ss = rrd_sample_unknown();
+    double s_size = 0, s_used = 0, s_free = 0, s_fits = 0, s_alloc = 0;
+    bool any_fits = false;
+    prefix_u128 best_units = 0;
+    double best_len = NAN;
+    SMAP_FOREACH(&sc->live.pools, n)
+    {
+        const struct record_pool *p = &((struct item *)n->val)->rec->u.pool;
+        struct acc *a = acc_get(&pools, n->key);
+        struct rrd_sample s = rrd_sample_unknown();
+        unsigned want = str_eq(p->address_family, "ipv6") ? PREFIX_INET6 : PREFIX_INET;
+        unsigned nm = p->allocation_default_netmask != RECORD_UNSET &&
+                              p->allocation_default_netmask >= 0 &&
+                              p->allocation_default_netmask <= (int64_t)prefix_width(want)
+                          ? (unsigned)p->allocation_default_netmask
+                          : 0;
+        /* The pool's family decides; a pool without CIDRs reports size 0. */
+        size_t k = 0;
+        for (size_t i = 0; i < a->ncidrs; i++)
+            if (a->cidrs[i].family == want)
+                a->cidrs[k++] = a->cidrs[i];
+        a->ncidrs = k;
+        prefix_u128 lu = 0;
+        if (a->ncidrs) {
+            space_sample(a, nm, &s, &lu);
+        } else {
+            s.size = 0;
+            s.used = 0;
+            s.free = 0;
+            s.default_fits = nm ? 0 : NAN;
+        }
+        s.allocations = (double)a->allocations;
+        s.overlaps = (double)a->overlaps;
+        s.noncompliant = (double)a->noncompliant;
+        cb(ctx, "pool", n->key, sc->id, &s);
+        bool top = !p->parent || !smap_get(&sc->live.pools, p->parent);
+        if (!top)
+            continue;
+        s_size += s.size;
+        s_used += s.used;
+        s_free += s.free;
+        s_alloc += s.allocations;
+        if (!isnan(s.default_fits)) {
+            s_fits += s.default_fits;
+            any_fits = true;
+        }
+        if (lu > best_units) {
+            best_units = lu;
+            best_len = s.largest_free;
+        }
+    }
+    ss.size = s_size;
+    ss.used = s_used;
+    ss.free = s_free;
+    ss.utilization = s_size > 0 ? 100.0 * s_used / s_size : NAN;
+    ss.largest_free = best_len;
+    ss.default_fits = any_fits ? s_fits : NAN;
+    ss.allocations = s_alloc;
+    ss.overlaps = (double)sc->m_overlaps;
+    ss.noncompliant = (double)scope_nc;
+    cb(ctx, "scope", sc->id, sc->id, &ss);
+
+    SMAP_FOREACH(&vpcs, n)
+    {
+        struct acc *a = n->val;
+        if (!a->ncidrs)
+            continue; /* subnets of a VPC this scope does not hold */
+        struct rrd_sample s = rrd_sample_unknown();
+        prefix_u128 lu;
+        size_t nsub = a->nuses;
+        space_sample(a, 0, &s, &lu);
+        if (nsub == 0 && a->has_usage && a->family == PREFIX_INET) {
+            s.used = a->usage_units;
+            s.free = s.size - s.used;
+            s.utilization = s.size > 0 ? 100.0 * s.used / s.size : NAN;
+            s.largest_free = NAN;
+        }
+        s.allocations = (double)a->allocations;
+        uint32_t oid = owner_find(m, n->key);
+        s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
+        s.noncompliant = (double)a->noncompliant;
+        cb(ctx, "vpc", n->key, sc->id, &s);
+    }
+    SMAP_FOREACH(&subnets, n)
+    {
+        struct acc *a = n->val;
+        struct rrd_sample s = rrd_sample_unknown();
+        unsigned fam = acc_family(a);
+        prefix_u128 size = 0;
+        for (size_t i = 0; i < a->ncidrs; i++)
+            size += prefix_units(&a->cidrs[i]);
+        s.size = u128d(size);
+        if (a->has_usage && fam == PREFIX_INET) {
+            s.used = a->usage_units;
+            s.free = s.size - s.used;
+            s.utilization = s.size > 0 ? 100.0 * s.used / s.size : NAN;
+        }
+        uint32_t oid = owner_find(m, n->key);
+        s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
+        s.noncompliant = (double)a->noncompliant;
+        cb(ctx, "subnet", n->key, sc->id, &s);
+    }
+    smap_clear(&pools, acc_free);
+    smap_clear(&vpcs, acc_free);
+    smap_clear(&subnets, acc_free);
+}
+
+int model_metrics(model_t *m, model_metrics_cb cb, void *ctx)
+{
+    struct metrics_ctx mc = {m, NULL, NULL};
+    mc.per_owner = xcalloc(m->strs.n + 1, sizeof *mc.per_owner);
+    mc.owner_scope = xcalloc(m->strs.n + 1, sizeof *mc.owner_scope);
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        struct scope *sc = n->val;
+        sc->m_overlaps = 0;
+        for (size_t k = 0; k < sc->live.res.n; k++)
+            mc.owner_scope[sc->live.res.v[k].id] = sc;
+    }
+    overlap_scan_all(m->ov, tally_pair, &mc);
+    SMAP_FOREACH(&m->scopes, n) metrics_scope(m, n->val, &mc, cb, ctx);
+    free(mc.per_owner);
+    free(mc.owner_scope);
+    return 0;
+}
+
+/* ---- persistence ---------------------------------------------------------------------- */
+
+/* Writes one JSON line; returns 0 or -EIO. `o` is stolen. */
+static int put_line(FILE *f, json_t *o)
+{
+    int rc = json_dumpf(o, f, JSON_COMPACT) == 0 && fputc('\n', f) != EOF ? 0 : -EIO;
+    json_decref(o);
+    return rc;
+}
+
+/* Writes {"r":<record's wire form>}: the encoder's output is compact JSON already. */
+static int put_record(FILE *f, const struct record *rec)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (record_encode(rec, &buf, &len) < 0)
+        return -EINVAL;
+    int rc = fputs("{\"r\":", f) != EOF && fwrite(buf, 1, len, f) == len && fputs("}\n", f) != EOF
+                 ? 0
+                 : -EIO;
+    free(buf);
+    return rc;
+}
+
+/* Writes `s` as a JSON string (or null for NULL). */
+static void put_json_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    putc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            putc('\\', f);
+            putc(*p, f);
+        } else if (*p < 0x20) {
+            fprintf(f, "\\u%04x", *p);
+        } else {
+            putc(*p, f);
+        }
+    }
+    putc('"', f);
+}
+
+/* One resource CIDR in its compact form: {"rc":[id,cidr,type,vpc,pool,name,owner,region,
+ * compliance,management,ip_usage]}, absent values null. */
+static int put_res(const model_t *m, FILE *f, const struct res *r)
+{
+    char cidr[PREFIX_STRLEN];
+    prefix_t p;
+    res_prefix(r, &p);
+    prefix_format(&p, cidr, sizeof cidr);
+    const uint32_t ids[] = {r->type,  r->vpc,    r->pool,       r->name,
+                            r->owner, r->region, r->compliance, r->mgmt};
+    fputs("{\"rc\":[", f);
+    put_json_str(f, S(m, r->id));
+    putc(',', f);
+    put_json_str(f, cidr);
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        putc(',', f);
+        put_json_str(f, S(m, ids[i]));
+    }
+    if (isnan(r->usage))
+        fputs(",null]}\n", f);
+    else
+        fprintf(f, ",%.17g]}\n", r->usage);
+    return ferror(f) ? -EIO : 0;
+}
+
+static int put_snap(const model_t *m, FILE *f, const struct snap *s)
+{
+    int rc = 0;
+    if (s->ipam)
+        rc = rc ? rc : put_record(f, s->ipam);
+    if (s->scope)
+        rc = rc ? rc : put_record(f, s->scope);
+    const struct smap *maps[] = {&s->pools, &s->pcidrs, &s->allocs, &s->accounts};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0] && !rc; i++) {
+        SMAP_FOREACH(maps[i], n)
+        {
+            if (!rc)
+                rc = put_record(f, ((struct item *)n->val)->rec);
+        }
+    }
+    for (size_t k = 0; k < s->res.n && !rc; k++)
+        rc = put_res(m, f, &s->res.v[k]);
+    return rc;
+}
+
+/* Reads a {"rc":[...]} array written by put_res() into *out. Returns 0 or -EINVAL. */
+static int get_res(model_t *m, const json_t *a, struct res *out, char *err, size_t errlen)
+{
+    if (!json_is_array(a) || json_array_size(a) != 11) {
+        snprintf(err, errlen, "resource CIDR: expected an array of 11 values");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < 10; i++) {
+        const json_t *v = json_array_get(a, i);
+        if (!json_is_string(v) && !(i > 1 && json_is_null(v))) {
+            snprintf(err, errlen, "resource CIDR: value %zu: expected a string", i + 1);
+            return -EINVAL;
+        }
+    }
+    const json_t *u = json_array_get(a, 10);
+    if (!json_is_number(u) && !json_is_null(u)) {
+        snprintf(err, errlen, "resource CIDR: ip_usage: expected a number");
+        return -EINVAL;
+    }
+    prefix_t p;
+    char perr[160];
+    if (prefix_parse(json_string_value(json_array_get(a, 1)), &p, perr, sizeof perr) < 0) {
+        snprintf(err, errlen, "resource CIDR: %s", perr);
+        return -EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->hi = (uint64_t)(p.addr >> 64);
+    out->lo = (uint64_t)p.addr;
+    out->family = p.family;
+    out->len = p.len;
+    out->usage = json_is_number(u) ? json_number_value(u) : NAN;
+    uint32_t *ids[] = {&out->id,    &out->type,   &out->vpc,        &out->pool, &out->name,
+                       &out->owner, &out->region, &out->compliance, &out->mgmt};
+    for (size_t i = 0, j = 0; i < 10; i++) {
+        if (i == 1)
+            continue;
+        *ids[j++] = st_intern(&m->strs, json_string_value(json_array_get(a, i)));
+    }
+    return 0;
+}
+
+static json_t *ms_json(int64_t ms)
+{
+    return ms == RECORD_UNSET ? json_null() : json_integer(ms);
+}
+
+static int save_to(const model_t *m, FILE *f)
+{
+    int rc = put_line(f, json_pack("{si}", "model", MODEL_FILE_VERSION));
+    SMAP_FOREACH(&m->scopes, n)
+    {
+        const struct scope *sc = n->val;
+        if (rc)
+            break;
+        json_t *recent = json_array();
+        for (unsigned i = 0; i < MODEL_RECENT_PASSES; i++) {
+            unsigned k = (sc->recent_pos + i) % MODEL_RECENT_PASSES; /* oldest first */
+            if (sc->recent[k])
+                json_array_append_new(recent, json_string(sc->recent[k]));
+        }
+        rc = put_line(f, json_pack("{sssoso}", "scope", sc->id, "snapshot_ms",
+                                   ms_json(sc->snapshot_ms), "recent", recent));
+        rc = rc ? rc : put_snap(m, f, &sc->live);
+        /* Stages oldest first, so loading (which pushes to the front) keeps the order. */
+        size_t ns = 0;
+        for (const struct stage *st = sc->stages; st; st = st->next)
+            ns++;
+        for (size_t i = ns; i-- > 0 && !rc;) {
+            const struct stage *st = sc->stages;
+            for (size_t j = 0; j < i; j++)
+                st = st->next;
+            rc = put_line(f, json_pack("{sssssosbso}", "stage", st->pass_id, "source", st->source,
+                                       "started_ms", ms_json(st->started_ms), "ignore", st->ignore,
+                                       "counts", counts_json(st->counts)));
+            rc = rc ? rc : put_snap(m, f, &st->snap);
+        }
+    }
+    SMAP_FOREACH(&m->events, n)
+    {
+        if (!rc)
+            rc = put_line(
+                f, json_pack("{sssI}", "event", n->key, "t", (json_int_t) * (int64_t *)n->val));
+    }
+    return rc ? rc : put_line(f, json_pack("{sb}", "end", 1));
+}
+
+int model_save(const model_t *m, const char *path, char *err, size_t errlen)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        rc = -errno;
+        snprintf(err, errlen, "model_save: open %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto fail;
+    }
+    rc = save_to(m, f);
+    if (rc) {
+        snprintf(err, errlen, "model_save: writing %s: %s", tmp,
+                 rc == -EINVAL ? "a stored record does not encode" : strerror(-rc));
+        fclose(f);
+        goto fail_unlink;
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "model_save: fsync %s: %s", tmp, strerror(errno));
+        fclose(f);
+        goto fail_unlink;
+    }
+    if (fclose(f) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "model_save: close %s: %s", tmp, strerror(errno));
+        goto fail_unlink;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "model_save: rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail_unlink;
+    }
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            LOG_WARN("fsync of the directory of %s: %s", path, strerror(errno));
+        close(dfd);
+    }
+    free(dir);
+    free(tmp);
+    return 0;
+
+fail_unlink:
+    unlink(tmp);
+fail:
+    free(tmp);
+    return rc;
+}
+
+static int64_t json_ms(const json_t *v)
+{
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : RECORD_UNSET;
+}
+
+model_t *model_load(const struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "model_load: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    model_t *m = model_new(cfg);
+    struct scope *sc = NULL;
+    struct snap *target = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned long lineno = 0;
+    bool header = false, end = false;
+    while (!end && (len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        json_error_t jerr;
+        json_t *o = json_loadb(line, (size_t)len, 0, &jerr);
+        if (!json_is_object(o)) {
+            snprintf(err, errlen, "model_load: %s:%lu: %s", path, lineno,
+                     o ? "not an object" : jerr.text);
+            json_decref(o);
+            goto fail;
+        }
+        json_t *v;
+        if (!header) {
+            json_int_t version = json_integer_value(json_object_get(o, "model"));
+            if (version != MODEL_FILE_VERSION && version != 1) {
+                snprintf(err, errlen, "model_load: %s: not a model file of version %d", path,
+                         MODEL_FILE_VERSION);
+                json_decref(o);
+                goto fail;
+            }
+            header = true;
+        } else if ((v = json_object_get(o, "r"))) {
+            char *buf = json_dumps(v, JSON_COMPACT);
+            struct record *rec = NULL;
+            char rerr[300];
+            int rc = buf ? record_decode(buf, strlen(buf), &rec, rerr, sizeof rerr) : -EINVAL;
+            free(buf);
+            if (rc == 0 && target)
+                rc = snap_store(m, target, rec, rerr, sizeof rerr);
+            record_free(rec);
+            if (rc < 0 || !target) {
+                snprintf(err, errlen, "model_load: %s:%lu: %s", path, lineno,
+                         target ? rerr : "record outside a scope");
+                json_decref(o);
+                goto fail;
+            }
+        } else if ((v = json_object_get(o, "rc"))) {
+            struct res r;
+            char rerr[300];
+            if (!target || get_res(m, v, &r, rerr, sizeof rerr) < 0) {
+                snprintf(err, errlen, "model_load: %s:%lu: %s", path, lineno,
+                         target ? rerr : "resource CIDR outside a scope");
+                json_decref(o);
+                goto fail;
+            }
+            rs_put(&target->res, &r);
+        } else if ((v = json_object_get(o, "scope")) && json_is_string(v)) {
+            sc = scope_get(m, json_string_value(v), true);
+            sc->snapshot_ms = json_ms(json_object_get(o, "snapshot_ms"));
+            size_t i;
+            json_t *p;
+            json_array_foreach(json_object_get(o, "recent"), i, p)
+            {
+                if (json_is_string(p))
+                    recent_add(sc, json_string_value(p));
+            }
+            target = &sc->live;
+        } else if ((v = json_object_get(o, "stage")) && json_is_string(v) && sc) {
+            struct stage *st = xcalloc(1, sizeof *st);
+            st->pass_id = xstrdup(json_string_value(v));
+            const char *src = json_string_value(json_object_get(o, "source"));
+            st->source = xstrdup(src ? src : "");
+            st->started_ms = json_ms(json_object_get(o, "started_ms"));
+            st->ignore = json_is_true(json_object_get(o, "ignore"));
+            json_t *counts = json_object_get(o, "counts");
+            for (size_t i = 0; i < N_INVENTORY_TYPES; i++) {
+                enum record_type t = inventory_types[i];
+                st->counts[t] = json_integer_value(json_object_get(counts, record_type_name(t)));
+            }
+            st->next = sc->stages;
+            sc->stages = st;
+            target = &st->snap;
+        } else if ((v = json_object_get(o, "event")) && json_is_string(v)) {
+            int64_t *t = xmalloc(sizeof *t);
+            *t = json_ms(json_object_get(o, "t"));
+            free(smap_put(&m->events, json_string_value(v), t));
+        } else if (json_object_get(o, "end")) {
+            end = true;
+        } else {
+            snprintf(err, errlen, "model_load: %s:%lu: unknown line", path, lineno);
+            json_decref(o);
+            goto fail;
+        }
+        json_decref(o);
+    }
+    if (!end) {
+        snprintf(err, errlen, "model_load: %s: %s", path,
+                 ferror(f) ? strerror(errno) : "file ends early (no end marker)");
+        goto fail;
+    }
+    free(line);
+    fclose(f);
+    SMAP_FOREACH(&m->scopes, n) index_scope(m, n->val, true);
+    smap_clear(&m->pend, pend_free);
+    return m;
+
+fail:
+    free(line);
+    fclose(f);
+    model_free(m);
+    return NULL;
+}

@@ -1,0 +1,143 @@
+/* model: the analyzer's picture of the IPAM: scopes, the pool tree, pool CIDRs, allocations,
+ * resource CIDRs, with overlap by routing domain, compliance and per-object figures.
+ *
+ * DESIGN: state is kept per scope. Inventory records arrive framed in passes
+ * (pass_begin, records, pass_end; see docs/records.md); they are staged per (scope, pass id)
+ * and only a pass_end with complete=true and counts equal to what was staged lets the staged
+ * snapshot replace the scope's state wholesale (objects the snapshot omits disappear). Any
+ * other ending (complete=false, counts that differ, a pass_end without its pass_begin, a new
+ * pass_begin of the same source before the pass_end) tears the pass: its records are dropped
+ * and a "pass_torn" effect says why. Inventory records that carry no pass id update what they
+ * describe in place. Events (CloudTrail) move the state between passes: allocations,
+ * releases, provisions, deprovisions, VPCs and subnets created or deleted. An event older
+ * than the scope's last applied snapshot only yields its ledger effect (the snapshot already
+ * reflects it); the next complete pass reconciles everything: the snapshot wins. Replays are
+ * idempotent: an event id seen before, and a pass id already applied or torn, change nothing
+ * and produce no effects.
+ *
+ * Overlap: every resource CIDR that belongs to a routing domain ([domain] scopes: a scope id
+ * or a scope type word "private"/"public"; pools: a pool id, which covers resource CIDRs
+ * allocated from it or from any pool below it) is an entry of an overlap index
+ * (analyzer/overlap.h); each domain's static ranges are entries owned by "static:<domain>".
+ * A subnet declares its VPC as parent, so it never pairs with its own VPC. Pair changes made
+ * by one model_apply() are netted (a pair that ends and reappears within one snapshot
+ * produces nothing) and reported as overlap_opened/overlap_closed effects keyed by the pair
+ * (domain, then both sides as "owner/cidr" sorted).
+ *
+ * Not thread-safe: a model belongs to one thread (the analyzer loop), which makes every call.
+ */
+#ifndef IPAMWATCH_MODEL_H
+#define IPAMWATCH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "analyzer/rrd_store.h"
+#include "config/config.h"
+#include "record.h"
+
+typedef struct model model_t;
+
+/* One thing that happened, to be written to the audit journal (journal_append()).
+ *   kind: "allocation", "release", "provision", "deprovision", "allocation_failed",
+ *         "event_failed", "vpc_created", "vpc_deleted", "vpc_cidr_associated",
+ *         "vpc_cidr_disassociated", "subnet_created", "subnet_deleted", "event" (an event that
+ *         changes no modelled state), "event_unparsed", "overlap_opened", "overlap_closed",
+ *         "noncompliant", "compliant", "pass", "pass_torn".
+ *   key:  idempotency key: the event id for events, else "<kind>:<pair or resource>:<time>"
+ *         or "<kind>:<scope>:<pass id>" for passes.
+ *   event_time: when it happened (event time, or the pass start), UTC seconds.
+ *   data: a JSON object describing it. */
+struct model_effect {
+    const char *kind; /* static string */
+    char *key;        /* owned by the effects list */
+    time_t event_time;
+    json_t *data; /* owned by the effects list (one reference) */
+};
+
+/* A growing list of effects, filled by model_apply(). */
+struct model_effects {
+    struct model_effect *items;
+    size_t n, cap;
+};
+
+/* Counters since model_new()/model_load(); copied out by model_get_stats(). */
+struct model_stats {
+    uint64_t records;          /* records given to model_apply() */
+    uint64_t passes_applied;   /* complete passes that replaced a scope's state */
+    uint64_t passes_torn;      /* passes dropped as torn */
+    uint64_t passes_replayed;  /* passes ignored because already applied or torn */
+    uint64_t events_applied;   /* events that changed the state */
+    uint64_t events_duplicate; /* events ignored because their id was seen */
+    uint64_t events_failed;    /* events with an error code (reported only) */
+    uint64_t invalid;          /* records whose content could not be used (-EINVAL) */
+    uint64_t scopes, pools, pool_cidrs, allocations, resource_cidrs; /* current sizes */
+    uint64_t overlaps;                                               /* current pairs */
+};
+
+/* Zeroes `fx` (caller-owned storage). Any thread. */
+void model_effects_init(struct model_effects *fx);
+/* Frees every key and drops every data reference, leaving `fx` empty and reusable. */
+void model_effects_clear(struct model_effects *fx);
+
+/* Creates an empty model. `cfg` is borrowed and must outlive the model; its routing domains
+ * (cfg->domains) decide overlap membership; NULL means no domains. Returns a model owned by
+ * the caller (model_free()). Never NULL (allocation failure aborts). Owner thread. */
+model_t *model_new(const struct config *cfg);
+
+/* Frees the model and everything it holds; NULL is a no-op. Owner thread. */
+void model_free(model_t *m);
+
+/* Applies one decoded record (`rec` borrowed; the model copies what it keeps) and appends
+ * the effects it caused to `fx` (owned by the caller). Types: pass_begin, ipam, scope, pool,
+ * pool_cidr, allocation, resource_cidr, discovered_account, pass_end, event; alert records
+ * are accepted and ignored. Returns 0; -EINVAL with text in `err` when the record's content
+ * cannot be used (a CIDR that does not parse, an inventory record without a scope): such a
+ * record still counts toward its pass (so the pass is not torn by it) but changes nothing;
+ * the caller may dead-letter it. Owner thread. */
+int model_apply(model_t *m, const struct record *rec, struct model_effects *fx, char *err,
+                size_t errlen);
+
+/* Receives one object's figures: kind "pool", "scope", "vpc" or "subnet", its id, its scope
+ * id and the sample (all borrowed for the duration of the call). */
+typedef void (*model_metrics_cb)(void *ctx, const char *kind, const char *id, const char *scope_id,
+                                 const struct rrd_sample *s);
+
+/* Calls `cb` once per pool, scope, VPC and subnet with its current figures (rrd_sample:
+ * size, used, free in planning units (IPv4 addresses, IPv6 /64s), utilization in percent,
+ * prefix length of the largest free block (NAN when none or not applicable), blocks of the
+ * pool's default netmask that still fit (NAN without a default netmask), allocation count,
+ * overlapping pairs involving the object, noncompliant resource CIDRs).
+ *   pool:   provisioned CIDRs minus its allocations (a child pool counts once, through its
+ *           ipam-pool allocation or, when that is not known, through its provisioned CIDRs);
+ *   scope:  the sum of its top-level pools (largest free block: the largest among them);
+ *   vpc:    its CIDRs minus its subnets' CIDRs (or, without known subnets, size x ipUsage);
+ *           the allocation count is the number of subnet CIDRs;
+ *   subnet: its CIDR, used = size x ipUsage.
+ * Objects of one family are counted in that family's units; a VPC with IPv4 CIDRs reports
+ * those only. Returns 0. Owner thread; `cb` must not call into the model. */
+int model_metrics(model_t *m, model_metrics_cb cb, void *ctx);
+
+/* Writes the whole model (state, staged passes, applied pass and event ids) to `path`
+ * atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno with
+ * text in `err`. Owner thread. */
+int model_save(const model_t *m, const char *path, char *err, size_t errlen);
+
+/* Reads a model written by model_save(); `cfg` as for model_new(). Overlap pairs are rebuilt
+ * silently (no effects: they were reported before the save). Returns a model owned by the
+ * caller, or NULL with text in `err` (-ENOENT-like "no such file" text when `path` does not
+ * exist: start with model_new() then). Owner thread. */
+model_t *model_load(const struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Forgets everything about `scope_id` (borrowed): its state, staged passes and its overlap
+ * entries, without effects (another analyzer took its partition over). Unknown ids are a
+ * no-op. Owner thread. */
+void model_drop_scope(model_t *m, const char *scope_id);
+
+/* Copies the counters into *out (owned by the caller). Owner thread. */
+void model_get_stats(const model_t *m, struct model_stats *out);
+
+#endif

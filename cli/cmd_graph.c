@@ -1,0 +1,372 @@
+/* cmd_graph: `ipamwatch graph`: one object's utilization and size over a span as PNG or SVG,
+ * with thresholds, and optionally its trend and forecast date. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "analyzer/forecast.h"
+#include "analyzer/rrd_store.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "log.h"
+#include "record.h"
+#include "units.h"
+#include "xalloc.h"
+
+static void graph_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ipamwatch graph -c FILE (--pool ID | --scope ID | --resource ID)\n"
+            "                       [--span 1d|1w|1m|1y|3y] [--forecast] [--format png|svg]\n"
+            "                       [--width N] [--height N] [--end TIME] [--title TEXT] -o FILE\n"
+            "\n"
+            "Draws the utilization (percent, left axis) and size (addresses, right axis) of one\n"
+            "pool, scope, VPC or subnet from its RRD history, with the warning and critical\n"
+            "thresholds of the utilization rules (80 %% and 90 %% without rules).\n"
+            "\n"
+            "  -c, --config FILE    configuration file ([rrd] dir is read)\n"
+            "      --pool ID        an IPAM pool (ipam-pool-...)\n"
+            "      --scope ID       an IPAM scope (ipam-scope-...)\n"
+            "      --resource ID    a VPC (vpc-...) or subnet (subnet-...)\n"
+            "      --span SPAN      1d, 1w, 1m (31 days), 1y or 3y, or a duration like 90d\n"
+            "                       (default 1m)\n"
+            "      --forecast       add the trend line and the projected date the object\n"
+            "                       fills ([analyzer] forecast_window of history)\n"
+            "      --format FMT     png or svg (default: from the -o extension, else png)\n"
+            "      --width N        image width in pixels (default 800)\n"
+            "      --height N       image height in pixels (default 300)\n"
+            "      --end TIME       right edge of the span, RFC 3339 (default now)\n"
+            "      --title TEXT     title (default: kind, id and span)\n"
+            "  -o, --output FILE    where to write the image\n"
+            "  -h, --help           this help\n"
+            "\n"
+            "Exit status: 0 written, 1 no history for the object or drawing failed, 2 usage.\n");
+}
+
+/* Span words, then any duration of an hour or more. Returns seconds or 0. */
+static int64_t parse_span(const char *s, const char **label)
+{
+    static const struct {
+        const char *word, *label;
+        int64_t s;
+    } words[] = {
+        {"1d", "1 day", 86400},       {"1w", "1 week", 7 * 86400},
+        {"1m", "1 month", 31 * 86400}, {"1y", "1 year", 365 * 86400},
+        {"3y", "3 years", 1096 * 86400},
+    };
+    int64_t ms;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(s, words[i].word) == 0) {
+            *label = words[i].label;
+            return words[i].s;
+        }
+    if (units_parse_duration_ms(s, &ms) < 0 || ms < 3600 * 1000LL || ms > 1100LL * 86400 * 1000)
+        return 0;
+    *label = s;
+    return ms / 1000;
+}
+
+static int parse_pixels(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < 100 || v > 8000)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+/* Warning/critical triggers of the utilization rule that best fits kind/id: one naming
+ * this pool, else one for this kind of object, else the first; 80/90 without any. */
+static void thresholds(const struct config *cfg, const char *kind, const char *id, double *warn,
+                       double *crit)
+{
+    static const char *const objects[] = {"pool", "scope", "vpc", "subnet"};
+    const struct config_rule *best = NULL;
+    int best_score = -1;
+    *warn = 80;
+    *crit = 90;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const struct config_rule *r = &cfg->rules[i];
+        int score = 0;
+        if (r->type != CONFIG_RULE_UTILIZATION)
+            continue;
+        if ((unsigned)r->object < 4 && strcmp(objects[r->object], kind) == 0)
+            score += 1;
+        if (r->pool != NULL && strcmp(kind, "pool") == 0 && strcmp(r->pool, id) == 0)
+            score += 2;
+        if (score > best_score) {
+            best = r;
+            best_score = score;
+        }
+    }
+    if (best != NULL) {
+        *warn = best->warn_trigger;
+        *crit = best->crit_trigger;
+    }
+}
+
+static void fmt_day(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    if (t == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d", &tm) == 0)
+        snprintf(buf, len, "open");
+}
+
+/* Legend text of a forecast result. */
+static void forecast_line(const struct forecast_result *r, char *buf, size_t len)
+{
+    char d0[16], d1[16], d2[16];
+    double pct = r->size > 0 ? 100.0 * r->per_month / r->size : NAN;
+    switch (r->status) {
+    case FORECAST_DATE:
+        fmt_day(r->date, d0, sizeof d0);
+        fmt_day(r->date_early, d1, sizeof d1);
+        fmt_day(r->date_late, d2, sizeof d2);
+        snprintf(buf, len, "forecast: full on %s (range %s to %s), growth %+.0f a month (%+.2f %%)",
+                 d0, d1, d2, r->per_month, pct);
+        break;
+    case FORECAST_REACHED:
+        snprintf(buf, len, "forecast: full now (%s)", r->reason);
+        break;
+    default:
+        snprintf(buf, len, "forecast: no date: %s", r->reason);
+        break;
+    }
+}
+
+int cmd_graph(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"pool", required_argument, NULL, 'p'},
+        {"scope", required_argument, NULL, 's'},  {"resource", required_argument, NULL, 'r'},
+        {"span", required_argument, NULL, 'S'},   {"forecast", no_argument, NULL, 'F'},
+        {"format", required_argument, NULL, 'f'}, {"width", required_argument, NULL, 'W'},
+        {"height", required_argument, NULL, 'H'}, {"end", required_argument, NULL, 'e'},
+        {"title", required_argument, NULL, 't'},  {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *path = NULL, *kind = NULL, *id = NULL, *out = NULL, *format = NULL;
+    const char *title = NULL, *span_label = "1 month";
+    int64_t span = 31 * 86400;
+    bool want_forecast = false, resource = false;
+    time_t end = time(NULL);
+    struct rrd_store_graph g;
+    struct config *cfg = NULL;
+    rrd_store_t *st = NULL;
+    char err[1024], file[4096], title_buf[512], fc_text[512];
+    int status = EXIT_USAGE, c, w = 0, h = 0;
+
+    rrd_store_graph_init(&g);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'p':
+        case 's':
+        case 'r':
+            if (id != NULL) {
+                fprintf(stderr, "ipamwatch graph: give one of --pool, --scope, --resource\n");
+                goto out;
+            }
+            id = optarg;
+            kind = c == 'p' ? "pool" : c == 's' ? "scope" : NULL;
+            resource = c == 'r';
+            break;
+        case 'S':
+            span = parse_span(optarg, &span_label);
+            if (span == 0) {
+                fprintf(stderr, "ipamwatch graph: --span: '%s' is not 1d, 1w, 1m, 1y, 3y or a "
+                                "duration of 1h to 1100d\n", optarg);
+                goto out;
+            }
+            break;
+        case 'F':
+            want_forecast = true;
+            break;
+        case 'f':
+            if (strcasecmp(optarg, "png") != 0 && strcasecmp(optarg, "svg") != 0) {
+                fprintf(stderr, "ipamwatch graph: --format: '%s' is not png or svg\n", optarg);
+                goto out;
+            }
+            format = optarg;
+            break;
+        case 'W':
+        case 'H':
+            if (parse_pixels(optarg, c == 'W' ? &g.width : &g.height) < 0) {
+                fprintf(stderr, "ipamwatch graph: --%s: '%s' is not 100 to 8000 pixels\n",
+                        c == 'W' ? "width" : "height", optarg);
+                goto out;
+            }
+            break;
+        case 'e': {
+            int64_t ms;
+            if (record_time_parse(optarg, &ms) < 0 || ms <= 0) {
+                fprintf(stderr, "ipamwatch graph: --end: '%s' is not an RFC 3339 time\n",
+                        optarg);
+                goto out;
+            }
+            end = (time_t)(ms / 1000);
+            break;
+        }
+        case 't':
+            title = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            graph_usage(stdout);
+            status = 0;
+            goto out;
+        default:
+            graph_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ipamwatch graph: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (path == NULL || id == NULL || out == NULL) {
+        fprintf(stderr, "ipamwatch graph: -c FILE, one of --pool/--scope/--resource and -o FILE "
+                        "are required\n");
+        graph_usage(stderr);
+        goto out;
+    }
+    if (format == NULL) {
+        size_t n = strlen(out);
+        format = n > 4 && strcasecmp(out + n - 4, ".svg") == 0 ? "svg" : "png";
+    }
+    cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "ipamwatch: %s\n", err);
+        goto out;
+    }
+    log_init("ipamwatch-graph", config_log_level(cfg), true, false);
+
+    /* Find the file first: a missing object is reported by the path looked for. */
+    {
+        static const char *const res_kinds[] = {"vpc", "subnet"};
+        char tried[2][4096];
+        size_t ntried = 0;
+        struct stat sb;
+        const char *kinds[2] = {kind, NULL};
+        size_t nk = 1;
+        if (resource) {
+            nk = 0;
+            if (strncmp(id, "subnet-", 7) != 0)
+                kinds[nk++] = res_kinds[0];
+            if (strncmp(id, "vpc-", 4) != 0)
+                kinds[nk++] = res_kinds[1];
+        }
+        kind = NULL;
+        for (size_t i = 0; i < nk; i++) {
+            int n;
+            if (!rrd_store_valid_key(kinds[i], id)) {
+                fprintf(stderr, "ipamwatch graph: '%s' is not a valid object id\n", id);
+                goto out;
+            }
+            n = snprintf(tried[ntried], sizeof tried[ntried], "%s/%s/%s.rrd", cfg->rrd.dir,
+                         kinds[i], id);
+            if (n < 0 || (size_t)n >= sizeof tried[ntried]) {
+                fprintf(stderr, "ipamwatch graph: [rrd] dir is too long\n");
+                goto out;
+            }
+            if (stat(tried[ntried], &sb) == 0) {
+                kind = kinds[i];
+                break;
+            }
+            ntried++;
+        }
+        if (kind == NULL) {
+            fprintf(stderr, "ipamwatch graph: no history for %s '%s': %s%s%s not found\n",
+                    resource ? "resource" : kinds[0], id, tried[0], ntried > 1 ? " and " : "",
+                    ntried > 1 ? tried[1] : "");
+            status = 1;
+            goto out;
+        }
+    }
+
+    st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
+                       sizeof err);
+    if (st == NULL) {
+        fprintf(stderr, "ipamwatch graph: %s\n", err);
+        status = 1;
+        goto out;
+    }
+    g.kind = kind;
+    g.id = id;
+    g.end = end;
+    g.start = end - (time_t)span;
+    g.format = format;
+    thresholds(cfg, kind, id, &g.warn_pct, &g.crit_pct);
+    if (rrd_store_path(st, kind, id, file, sizeof file) < 0)
+        file[0] = '\0';
+
+    if (want_forecast) {
+        struct forecast_result r;
+        int rc = forecast_object(st, kind, id, cfg->analyzer.forecast_window_ms / 1000, NULL, &r);
+        if (rc < 0) {
+            fprintf(stderr, "ipamwatch graph: forecast of %s %s: %s\n", kind, id,
+                    rrd_store_error(st));
+            status = 1;
+            goto out;
+        }
+        if (isfinite(r.slope) && r.size > 0) {
+            g.trend_value = r.anchor;
+            g.trend_per_day = r.slope;
+            g.trend_time = r.last;
+            g.trend_size = r.size;
+        }
+        if (r.status == FORECAST_DATE) {
+            g.forecast_date = r.date;
+            /* Extend the x axis so the date shows, by at most the span itself. */
+            if (r.date > end) {
+                time_t want = r.date + (time_t)(span / 20);
+                g.view_end = want < end + (time_t)span ? want : end + (time_t)span;
+            }
+        }
+        forecast_line(&r, fc_text, sizeof fc_text);
+        g.forecast_text = fc_text;
+    }
+    if (title == NULL) {
+        /* "Pool ipam-pool-1 - utilization, 1 year to 2025-06-30" (the span's last UTC day). */
+        const char *noun = strcmp(kind, "vpc") == 0     ? "VPC"
+                           : strcmp(kind, "pool") == 0  ? "Pool"
+                           : strcmp(kind, "scope") == 0 ? "Scope"
+                                                        : "Subnet";
+        struct tm tm;
+        char day[16] = "now";
+        if (gmtime_r(&end, &tm) == NULL || strftime(day, sizeof day, "%Y-%m-%d", &tm) == 0)
+            snprintf(day, sizeof day, "now");
+        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id,
+                 span_label, day);
+        title = title_buf;
+    }
+    g.title = title;
+
+    if (rrd_store_graph(st, &g, out, &w, &h) < 0) {
+        fprintf(stderr, "ipamwatch graph: %s\n", rrd_store_error(st));
+        status = 1;
+        goto out;
+    }
+    printf("%s: %dx%d %s of %s %s (%s)\n", out, w, h, strcasecmp(format, "svg") ? "PNG" : "SVG",
+           kind, id, file);
+    status = 0;
+
+out:
+    rrd_store_free(st);
+    config_free(cfg);
+    return status;
+}

@@ -1,0 +1,210 @@
+/* record_write: the JSON text writer record_encode() prints records with (see the header's
+ * DESIGN note for why it exists instead of json_dumps). */
+#include "record_write.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+/* Makes room for `n` more bytes plus a NUL. */
+static char *reserve(struct record_writer *w, size_t n)
+{
+    if (w->len + n + 1 > w->cap) {
+        size_t want = w->cap ? w->cap : 256;
+        while (want < w->len + n + 1)
+            want *= 2;
+        w->buf = xrealloc(w->buf, want);
+        w->cap = want;
+    }
+    return w->buf + w->len;
+}
+
+void record_writer_reset(struct record_writer *w)
+{
+    w->len = 0;
+    w->failed = false;
+    if (w->buf)
+        w->buf[0] = '\0';
+}
+
+void record_writer_free(struct record_writer *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+char *record_writer_take(struct record_writer *w, size_t *len)
+{
+    char *s = reserve(w, 0) - w->len;
+    s[w->len] = '\0';
+    *len = w->len;
+    memset(w, 0, sizeof *w);
+    return s;
+}
+
+void record_write_raw(struct record_writer *w, const char *s, size_t n)
+{
+    char *o = reserve(w, n);
+    memcpy(o, s, n);
+    o[n] = '\0';
+    w->len += n;
+}
+
+/* Length of the valid UTF-8 sequence starting with lead byte p[0] (>= 0x80), or 0. The
+ * same rules as jansson's utf8_check_full. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0], cp;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 1;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t k = 1; k <= n; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0; /* also stops at the terminating NUL */
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n + 1;
+}
+
+int record_write_string(struct record_writer *w, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t slen = strlen(s);
+    /* Worst case: every byte a control character (\u00XX), plus the quotes. */
+    char *o = reserve(w, 6 * slen + 2);
+    char *start = o;
+    const unsigned char *p = (const unsigned char *)s;
+    *o++ = '"';
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        unsigned c = *p;
+        if (c == '\0')
+            break;
+        if (c >= 0x80) {
+            size_t n = utf8_seq(p);
+            if (n == 0) {
+                w->failed = true;
+                return -EINVAL;
+            }
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        p++;
+    }
+    *o++ = '"';
+    *o = '\0';
+    w->len += (size_t)(o - start);
+    return 0;
+}
+
+void record_write_int(struct record_writer *w, int64_t v)
+{
+    char tmp[24];
+    char *e = tmp + sizeof tmp, *q = e;
+    /* Through unsigned so INT64_MIN does not overflow. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--q = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--q = '-';
+    record_write_raw(w, q, (size_t)(e - q));
+}
+
+int record_write_real(struct record_writer *w, double v)
+{
+    if (!isfinite(v))
+        return -EINVAL;
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (n < 0 || (size_t)n >= sizeof tmp - 3)
+        return -EINVAL; /* "%.15g" needs at most 22 characters */
+    size_t len = (size_t)n;
+    /* A locale with another decimal point: json_dumps() writes '.'. */
+    const char *point = localeconv()->decimal_point;
+    if (point[0] != '.') {
+        char *pos = strchr(tmp, point[0]);
+        if (pos)
+            *pos = '.';
+    }
+    if (!strchr(tmp, '.') && !strchr(tmp, 'e')) {
+        memcpy(tmp + len, ".0", 3);
+        len += 2;
+    }
+    char *e = strchr(tmp, 'e');
+    if (e) {
+        char *start = e + 1;
+        char *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - tmp) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    record_write_raw(w, tmp, len);
+    return 0;
+}
+
+void record_write_bool(struct record_writer *w, bool v)
+{
+    if (v)
+        record_write_raw(w, "true", 4);
+    else
+        record_write_raw(w, "false", 5);
+}

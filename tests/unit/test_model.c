@@ -1,0 +1,927 @@
+/* Unit tests for model: passes, events, overlap by domain, figures, save/load. */
+#include "testing.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyzer/model.h"
+#include "config/config.h"
+#include "record.h"
+
+#ifndef TOP_SRCDIR
+#define TOP_SRCDIR "."
+#endif
+
+#define SCOPE  "ipam-scope-0aaaaaaaaaaaaaaaa"
+#define POOL_P "ipam-pool-0top00000000000000"
+#define POOL_C "ipam-pool-0child0000000000000"
+#define T0     1741946400000LL /* 2025-03-14T10:00:00Z */
+
+/* ---- fixture: a config with one routing domain ---------------------------------------- */
+
+static char tmpdir[64];
+
+static struct config *load_cfg(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[kafka]\nbootstrap.servers = 127.0.0.1:9\n[domain \"corp\"]\nscopes = private\nstatic = "
+          "172.16.0.0/16\n"
+          "[domain \"childonly\"]\npools = " POOL_C "\n",
+          f);
+    fclose(f);
+    char err[512];
+    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (!cfg)
+        fail_msg("config_load: %s", err);
+    return cfg;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_model.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- building and applying records ---------------------------------------------------- */
+
+struct pass {
+    model_t *m;
+    const char *pass_id;
+    int64_t started;
+    int64_t counts[RECORD_TYPE_COUNT];
+    struct model_effects fx;
+};
+
+static struct record *env(enum record_type t, const char *pass_id)
+{
+    struct record *r = record_new(t);
+    record_str_set(&r->scope, SCOPE);
+    record_str_set(&r->source, "collector/test");
+    record_str_set(&r->pass_id, pass_id);
+    r->ts_ms = T0;
+    return r;
+}
+
+static void apply(model_t *m, struct record *r, struct model_effects *fx)
+{
+    char err[256];
+    int rc = model_apply(m, r, fx, err, sizeof err);
+    if (rc != 0)
+        fail_msg("model_apply(%s): %d %s", record_type_name(r->type), rc, err);
+    record_free(r);
+}
+
+static void feed(struct pass *p, struct record *r)
+{
+    p->counts[r->type]++;
+    apply(p->m, r, &p->fx);
+}
+
+static void pass_begin(struct pass *p, model_t *m, const char *pass_id, int64_t started)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->pass_id = pass_id;
+    p->started = started;
+    model_effects_init(&p->fx);
+    struct record *r = env(RECORD_PASS_BEGIN, pass_id);
+    record_str_set(&r->u.pass_begin.collector_id, "test");
+    r->u.pass_begin.started_ms = started;
+    apply(m, r, &p->fx);
+}
+
+/* Sends pass_end; `skew` is added to the pool count to make the counts disagree. */
+static void pass_end(struct pass *p, bool complete, int skew)
+{
+    struct record *r = env(RECORD_PASS_END, p->pass_id);
+    memcpy(r->u.pass_end.counts, p->counts, sizeof p->counts);
+    r->u.pass_end.counts[RECORD_POOL] += skew;
+    r->u.pass_end.complete = complete;
+    if (!complete)
+        record_str_set(&r->u.pass_end.error, "GetIpamResourceCidrs: throttled");
+    apply(p->m, r, &p->fx);
+}
+
+static void scope_rec(struct pass *p)
+{
+    struct record *r = env(RECORD_SCOPE, p->pass_id);
+    record_str_set(&r->u.scope.scope_id, SCOPE);
+    record_str_set(&r->u.scope.scope_type, "private");
+    feed(p, r);
+}
+
+static void pool_rec(struct pass *p, const char *id, const char *parent, int netmask)
+{
+    struct record *r = env(RECORD_POOL, p->pass_id);
+    record_str_set(&r->u.pool.pool_id, id);
+    record_str_set(&r->u.pool.scope_id, SCOPE);
+    record_str_set(&r->u.pool.parent, parent);
+    record_str_set(&r->u.pool.address_family, "ipv4");
+    r->u.pool.allocation_default_netmask = netmask;
+    feed(p, r);
+}
+
+static void pool_cidr_rec(struct pass *p, const char *pool, const char *cidr, const char *state)
+{
+    struct record *r = env(RECORD_POOL_CIDR, p->pass_id);
+    record_str_set(&r->u.pool_cidr.pool_id, pool);
+    record_str_set(&r->u.pool_cidr.cidr, cidr);
+    record_str_set(&r->u.pool_cidr.state, state);
+    feed(p, r);
+}
+
+static void alloc_rec(struct pass *p, const char *pool, const char *id, const char *cidr,
+                      const char *type, const char *resource)
+{
+    struct record *r = env(RECORD_ALLOCATION, p->pass_id);
+    record_str_set(&r->u.allocation.pool_id, pool);
+    record_str_set(&r->u.allocation.allocation_id, id);
+    record_str_set(&r->u.allocation.cidr, cidr);
+    record_str_set(&r->u.allocation.resource_type, type);
+    record_str_set(&r->u.allocation.resource_id, resource);
+    feed(p, r);
+}
+
+static void res_rec(struct pass *p, const char *type, const char *id, const char *cidr,
+                    const char *vpc, const char *pool, const char *compliance, double usage)
+{
+    struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
+    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
+    record_str_set(&r->u.resource_cidr.resource_type, type);
+    record_str_set(&r->u.resource_cidr.resource_id, id);
+    record_str_set(&r->u.resource_cidr.cidr, cidr);
+    record_str_set(&r->u.resource_cidr.vpc_id, vpc);
+    record_str_set(&r->u.resource_cidr.pool_id, pool);
+    record_str_set(&r->u.resource_cidr.compliance_status, compliance);
+    r->u.resource_cidr.ip_usage = usage;
+    feed(p, r);
+}
+
+/* The known tree: top pool P 10.0.0.0/16 (default /20) with child pool C 10.0.0.0/20
+ * (default /24), VPC vpc-1 10.0.16.0/20 with two /24 subnets, a custom /18 reservation,
+ * and vpc-2 10.0.0.0/22 from C. `extra` adds more resources through the callback. */
+static void base_pass(struct pass *p, model_t *m, const char *pass_id, int64_t started,
+                      void (*extra)(struct pass *), bool with_child)
+{
+    pass_begin(p, m, pass_id, started);
+    scope_rec(p);
+    pool_rec(p, POOL_P, NULL, 20);
+    pool_cidr_rec(p, POOL_P, "10.0.0.0/16", "provisioned");
+    pool_cidr_rec(p, POOL_P, "10.1.0.0/16", "pending-provision");
+    if (with_child) {
+        pool_rec(p, POOL_C, POOL_P, 24);
+        pool_cidr_rec(p, POOL_C, "10.0.0.0/20", "provisioned");
+        alloc_rec(p, POOL_P, "ipam-pool-alloc-c", "10.0.0.0/20", "ipam-pool", POOL_C);
+        alloc_rec(p, POOL_C, "ipam-pool-alloc-v2", "10.0.0.0/22", "vpc", "vpc-2");
+        res_rec(p, "vpc", "vpc-2", "10.0.0.0/22", "vpc-2", POOL_C, "compliant", NAN);
+    }
+    alloc_rec(p, POOL_P, "ipam-pool-alloc-v1", "10.0.16.0/20", "vpc", "vpc-1");
+    alloc_rec(p, POOL_P, "ipam-pool-alloc-r", "10.0.64.0/18", "custom", NULL);
+    res_rec(p, "vpc", "vpc-1", "10.0.16.0/20", "vpc-1", POOL_P, "compliant", NAN);
+    res_rec(p, "subnet", "subnet-1a", "10.0.16.0/24", "vpc-1", NULL, "compliant", 0.5);
+    res_rec(p, "subnet", "subnet-1b", "10.0.17.0/24", "vpc-1", NULL, "compliant", 0.25);
+    if (extra)
+        extra(p);
+}
+
+/* ---- collecting figures --------------------------------------------------------------- */
+
+#define MAX_OBJS 64
+
+struct obj {
+    char kind[16], id[64], scope[64];
+    struct rrd_sample s;
+};
+
+struct objs {
+    struct obj o[MAX_OBJS];
+    size_t n;
+};
+
+static void collect(void *ctx, const char *kind, const char *id, const char *scope_id,
+                    const struct rrd_sample *s)
+{
+    struct objs *os = ctx;
+    assert_true(os->n < MAX_OBJS);
+    struct obj *o = &os->o[os->n++];
+    snprintf(o->kind, sizeof o->kind, "%s", kind);
+    snprintf(o->id, sizeof o->id, "%s", id);
+    snprintf(o->scope, sizeof o->scope, "%s", scope_id);
+    o->s = *s;
+}
+
+static void figures(model_t *m, struct objs *os)
+{
+    memset(os, 0, sizeof *os);
+    assert_int_equal(model_metrics(m, collect, os), 0);
+}
+
+static const struct obj *find(const struct objs *os, const char *kind, const char *id)
+{
+    for (size_t i = 0; i < os->n; i++)
+        if (strcmp(os->o[i].kind, kind) == 0 && strcmp(os->o[i].id, id) == 0)
+            return &os->o[i];
+    return NULL;
+}
+
+static const struct obj *need(const struct objs *os, const char *kind, const char *id)
+{
+    const struct obj *o = find(os, kind, id);
+    if (!o)
+        fail_msg("no figures for %s %s", kind, id);
+    return o;
+}
+
+static void expect(const char *what, double got, double want)
+{
+    bool ok = isnan(want) ? isnan(got) : fabs(got - want) < 1e-9;
+    if (!ok)
+        fail_msg("%s: got %.10g, want %.10g", what, got, want);
+}
+
+/* Stable text of every object's figures, sorted, for comparing two models. */
+static int cmp_obj(const void *a, const void *b)
+{
+    const struct obj *x = a, *y = b;
+    int c = strcmp(x->kind, y->kind);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+static void figures_text(model_t *m, char *buf, size_t len)
+{
+    struct objs os;
+    figures(m, &os);
+    qsort(os.o, os.n, sizeof os.o[0], cmp_obj);
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < os.n; i++) {
+        const struct rrd_sample *s = &os.o[i].s;
+        int w = snprintf(buf + off, len - off, "%s %s %g %g %g %g %g %g %g %g %g\n", os.o[i].kind,
+                         os.o[i].id, s->size, s->used, s->free, s->utilization, s->largest_free,
+                         s->default_fits, s->allocations, s->overlaps, s->noncompliant);
+        assert_true(w > 0 && (size_t)w < len - off);
+        off += (size_t)w;
+    }
+}
+
+static size_t count_kind(const struct model_effects *fx, const char *kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        n += strcmp(fx->items[i].kind, kind) == 0;
+    return n;
+}
+
+static const struct model_effect *find_effect(const struct model_effects *fx, const char *kind,
+                                              const char *key_part)
+{
+    for (size_t i = 0; i < fx->n; i++)
+        if (strcmp(fx->items[i].kind, kind) == 0 && strstr(fx->items[i].key, key_part))
+            return &fx->items[i];
+    return NULL;
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+static struct record *event(const char *id, const char *name, int64_t t)
+{
+    struct record *r = record_new(RECORD_EVENT);
+    record_str_set(&r->scope, SCOPE);
+    record_str_set(&r->source, "collector/test");
+    record_str_set(&r->u.event.event_id, id);
+    record_str_set(&r->u.event.name, name);
+    record_str_set(&r->u.event.account, "222233334444");
+    record_str_set(&r->u.event.region, "eu-central-1");
+    r->u.event.time_ms = t;
+    r->u.event.parsed = true;
+    return r;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_known_tree_figures(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "pass"), 1);
+    assert_int_equal(count_kind(&p.fx, "pass_torn"), 0);
+    /* A subnet inside its own VPC is not an overlap. */
+    assert_int_equal(count_kind(&p.fx, "overlap_opened"), 0);
+    model_effects_clear(&p.fx);
+
+    struct objs os;
+    figures(m, &os);
+    /* P: /16 minus the child /20, vpc-1 /20 and a /18: 24576 used; free blocks 10.0.32.0/19
+     * and 10.0.128.0/17; /20s that fit: 2 + 8. The pending /16 is no capacity. */
+    const struct obj *o = need(&os, "pool", POOL_P);
+    expect("P size", o->s.size, 65536);
+    expect("P used", o->s.used, 24576);
+    expect("P free", o->s.free, 40960);
+    expect("P utilization", o->s.utilization, 37.5);
+    expect("P largest", o->s.largest_free, 17);
+    expect("P fits /20", o->s.default_fits, 10);
+    expect("P allocations", o->s.allocations, 3);
+    assert_string_equal(o->scope, SCOPE);
+    /* C: /20 minus vpc-2's /22; free 10.0.4.0/22 and 10.0.8.0/21; /24s: 4 + 8. */
+    o = need(&os, "pool", POOL_C);
+    expect("C size", o->s.size, 4096);
+    expect("C used", o->s.used, 1024);
+    expect("C utilization", o->s.utilization, 25);
+    expect("C largest", o->s.largest_free, 21);
+    expect("C fits /24", o->s.default_fits, 12);
+    expect("C allocations", o->s.allocations, 1);
+    /* The scope is its top-level pool only (C is inside P, not counted twice). */
+    o = need(&os, "scope", SCOPE);
+    expect("scope size", o->s.size, 65536);
+    expect("scope used", o->s.used, 24576);
+    expect("scope largest", o->s.largest_free, 17);
+    expect("scope fits", o->s.default_fits, 10);
+    expect("scope overlaps", o->s.overlaps, 0);
+    /* vpc-1: /20 minus two /24 subnets; largest free 10.0.24.0/21. */
+    o = need(&os, "vpc", "vpc-1");
+    expect("vpc-1 size", o->s.size, 4096);
+    expect("vpc-1 used", o->s.used, 512);
+    expect("vpc-1 utilization", o->s.utilization, 12.5);
+    expect("vpc-1 largest", o->s.largest_free, 21);
+    expect("vpc-1 subnets", o->s.allocations, 2);
+    expect("vpc-1 overlaps", o->s.overlaps, 0);
+    o = need(&os, "subnet", "subnet-1a");
+    expect("subnet-1a size", o->s.size, 256);
+    expect("subnet-1a used", o->s.used, 128);
+    expect("subnet-1a utilization", o->s.utilization, 50);
+    o = need(&os, "subnet", "subnet-1b");
+    expect("subnet-1b used", o->s.used, 64);
+    assert_non_null(find(&os, "vpc", "vpc-2"));
+    assert_int_equal(os.n, 7); /* 2 pools, 1 scope, 2 VPCs, 2 subnets */
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_fragmented_pool(void **state)
+{
+    (void)state;
+    model_t *m = model_new(NULL);
+    struct pass p;
+    pass_begin(&p, m, "frag-1", T0);
+    pool_rec(&p, POOL_P, NULL, 20);
+    pool_cidr_rec(&p, POOL_P, "10.20.0.0/16", "provisioned");
+    /* A /22 and a /23 at the start of every /20: 37.5 % used, 62.5 % free, no /20 left. */
+    for (int i = 0; i < 16; i++) {
+        char id[32], cidr[32];
+        snprintf(id, sizeof id, "alloc-a%d", i);
+        snprintf(cidr, sizeof cidr, "10.20.%d.0/22", i * 16);
+        alloc_rec(&p, POOL_P, id, cidr, "vpc", id);
+        snprintf(id, sizeof id, "alloc-b%d", i);
+        snprintf(cidr, sizeof cidr, "10.20.%d.0/23", i * 16 + 4);
+        alloc_rec(&p, POOL_P, id, cidr, "custom", NULL);
+    }
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    struct objs os;
+    figures(m, &os);
+    const struct obj *o = need(&os, "pool", POOL_P);
+    expect("free", o->s.free, 40960);
+    assert_true(o->s.free / o->s.size >= 0.60);
+    expect("utilization", o->s.utilization, 37.5);
+    expect("largest free", o->s.largest_free, 21);
+    expect("fits /20", o->s.default_fits, 0);
+    expect("allocations", o->s.allocations, 32);
+    model_free(m);
+}
+
+static void test_torn_passes(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    char before[4096], after[4096];
+    figures_text(m, before, sizeof before);
+
+    /* complete = false: the smaller snapshot is not applied. */
+    base_pass(&p, m, "pass-2", T0 + 60000, NULL, false);
+    pass_end(&p, false, 0);
+    assert_int_equal(count_kind(&p.fx, "pass_torn"), 1);
+    assert_int_equal(count_kind(&p.fx, "pass"), 0);
+    const struct model_effect *e = find_effect(&p.fx, "pass_torn", "pass-2");
+    assert_non_null(e);
+    assert_non_null(strstr(json_string_value(json_object_get(e->data, "reason")), "throttled"));
+    model_effects_clear(&p.fx);
+    figures_text(m, after, sizeof after);
+    assert_string_equal(before, after);
+
+    /* counts that do not match what arrived. */
+    base_pass(&p, m, "pass-3", T0 + 120000, NULL, false);
+    pass_end(&p, true, 1);
+    e = find_effect(&p.fx, "pass_torn", "pass-3");
+    assert_non_null(e);
+    assert_non_null(strstr(json_string_value(json_object_get(e->data, "reason")), "pool"));
+    model_effects_clear(&p.fx);
+    figures_text(m, after, sizeof after);
+    assert_string_equal(before, after);
+
+    /* no pass_end: the next pass_begin of the same collector tears it. */
+    base_pass(&p, m, "pass-4", T0 + 180000, NULL, false);
+    model_effects_clear(&p.fx);
+    struct pass q;
+    pass_begin(&q, m, "pass-5", T0 + 240000);
+    assert_non_null(find_effect(&q.fx, "pass_torn", "pass-4"));
+    model_effects_clear(&q.fx);
+    figures_text(m, after, sizeof after);
+    assert_string_equal(before, after);
+
+    /* a pass_end whose pass_begin was never seen. */
+    struct record *r = env(RECORD_PASS_END, "pass-unknown");
+    r->u.pass_end.complete = true;
+    struct model_effects fx;
+    model_effects_init(&fx);
+    apply(m, r, &fx);
+    assert_non_null(find_effect(&fx, "pass_torn", "pass-unknown"));
+    model_effects_clear(&fx);
+
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.passes_applied, 1);
+    assert_int_equal(st.passes_torn, 4);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_pass_replaces_state(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    /* The child pool, its allocation and vpc-2 are gone from the next complete pass. */
+    base_pass(&p, m, "pass-2", T0 + 60000, NULL, false);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "pass"), 1);
+    model_effects_clear(&p.fx);
+    struct objs os;
+    figures(m, &os);
+    assert_null(find(&os, "pool", POOL_C));
+    assert_null(find(&os, "vpc", "vpc-2"));
+    const struct obj *o = need(&os, "pool", POOL_P);
+    expect("P used", o->s.used, 20480);
+    expect("P allocations", o->s.allocations, 2);
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.pools, 1);
+    assert_int_equal(st.resource_cidrs, 3);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_child_pool_without_allocation(void **state)
+{
+    (void)state;
+    model_t *m = model_new(NULL);
+    struct pass p;
+    pass_begin(&p, m, "pass-1", T0);
+    pool_rec(&p, POOL_P, NULL, 20);
+    pool_cidr_rec(&p, POOL_P, "10.0.0.0/16", "provisioned");
+    pool_rec(&p, POOL_C, POOL_P, 24);
+    pool_cidr_rec(&p, POOL_C, "10.0.0.0/20", "provisioned");
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    struct objs os;
+    figures(m, &os);
+    /* The parent's ipam-pool allocation is missing: the child's CIDR still counts, once. */
+    const struct obj *o = need(&os, "pool", POOL_P);
+    expect("P used", o->s.used, 4096);
+    expect("P allocations", o->s.allocations, 1);
+    model_free(m);
+}
+
+static void test_events_between_passes(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    char snapshot[4096], now[4096];
+    figures_text(m, snapshot, sizeof snapshot);
+    struct model_effects fx;
+    model_effects_init(&fx);
+    struct objs os;
+
+    /* An allocation of 10.0.32.0/19 moves P's figures before the next pass. */
+    struct record *r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(m, r, &fx);
+    assert_int_equal(fx.n, 1);
+    assert_string_equal(fx.items[0].kind, "allocation");
+    assert_string_equal(fx.items[0].key, "ev-alloc");
+    assert_int_equal(fx.items[0].event_time, (T0 + 1000) / 1000);
+    model_effects_clear(&fx);
+    figures(m, &os);
+    expect("P used after allocation", need(&os, "pool", POOL_P)->s.used, 24576 + 8192);
+    expect("P fits after allocation", need(&os, "pool", POOL_P)->s.default_fits, 8);
+
+    /* The same event again changes nothing and reports nothing. */
+    r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(m, r, &fx);
+    assert_int_equal(fx.n, 0);
+
+    /* A failed allocation is reported and changes nothing. */
+    r = event("ev-fail", "AllocateIpamPoolCidr", T0 + 2000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    r->u.event.netmask_length = 15;
+    record_str_set(&r->u.event.error_code, "InvalidParameterValue");
+    record_str_set(&r->u.event.error_message, "The allocation size is too big for the pool.");
+    apply(m, r, &fx);
+    assert_int_equal(fx.n, 1);
+    assert_string_equal(fx.items[0].kind, "allocation_failed");
+    assert_int_equal(json_integer_value(json_object_get(fx.items[0].data, "netmask_length")), 15);
+    model_effects_clear(&fx);
+    figures(m, &os);
+    expect("P used after failure", need(&os, "pool", POOL_P)->s.used, 24576 + 8192);
+
+    /* Release takes it back. */
+    r = event("ev-release", "ReleaseIpamPoolAllocation", T0 + 3000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(m, r, &fx);
+    assert_string_equal(fx.items[0].kind, "release");
+    model_effects_clear(&fx);
+    figures_text(m, now, sizeof now);
+    assert_string_equal(snapshot, now);
+
+    /* A VPC created from P: a resource and an allocation appear; deleting it removes both. */
+    r = event("ev-vpc", "CreateVpc", T0 + 4000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.resource_id, "vpc-9");
+    record_str_set(&r->u.event.vpc_id, "vpc-9");
+    record_str_set(&r->u.event.cidr, "10.0.128.0/20");
+    apply(m, r, &fx);
+    assert_string_equal(fx.items[0].kind, "vpc_created");
+    model_effects_clear(&fx);
+    r = event("ev-subnet", "CreateSubnet", T0 + 4500);
+    record_str_set(&r->u.event.resource_id, "subnet-9a");
+    record_str_set(&r->u.event.vpc_id, "vpc-9");
+    record_str_set(&r->u.event.cidr, "10.0.128.0/24");
+    apply(m, r, &fx);
+    assert_string_equal(fx.items[0].kind, "subnet_created");
+    model_effects_clear(&fx);
+    figures(m, &os);
+    expect("vpc-9 size", need(&os, "vpc", "vpc-9")->s.size, 4096);
+    expect("vpc-9 used", need(&os, "vpc", "vpc-9")->s.used, 256);
+    expect("P used with vpc-9", need(&os, "pool", POOL_P)->s.used, 24576 + 4096);
+    r = event("ev-del-subnet", "DeleteSubnet", T0 + 4800);
+    record_str_set(&r->u.event.resource_id, "subnet-9a");
+    apply(m, r, &fx);
+    r = event("ev-del-vpc", "DeleteVpc", T0 + 5000);
+    record_str_set(&r->u.event.resource_id, "vpc-9");
+    record_str_set(&r->u.event.vpc_id, "vpc-9");
+    apply(m, r, &fx);
+    assert_non_null(find_effect(&fx, "vpc_deleted", "ev-del-vpc"));
+    model_effects_clear(&fx);
+    figures_text(m, now, sizeof now);
+    assert_string_equal(snapshot, now);
+
+    /* An event older than the snapshot is ledger only: the snapshot already holds it. */
+    r = event("ev-old", "AllocateIpamPoolCidr", T0 - 5000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-old");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(m, r, &fx);
+    assert_int_equal(fx.n, 1);
+    assert_false(json_is_true(json_object_get(fx.items[0].data, "applied")));
+    model_effects_clear(&fx);
+    figures_text(m, now, sizeof now);
+    assert_string_equal(snapshot, now);
+
+    /* An allocation the next pass does not list is gone after it: the snapshot wins. */
+    r = event("ev-alloc-2", "AllocateIpamPoolCidr", T0 + 6000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-2");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/20");
+    apply(m, r, &fx);
+    model_effects_clear(&fx);
+    figures_text(m, now, sizeof now);
+    assert_string_not_equal(snapshot, now);
+    base_pass(&p, m, "pass-2", T0 + 60000, NULL, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    figures_text(m, now, sizeof now);
+    assert_string_equal(snapshot, now);
+
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.events_duplicate, 1);
+    assert_int_equal(st.events_failed, 1);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_replay_is_idempotent(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    char before[4096], after[4096];
+    figures_text(m, before, sizeof before);
+    /* The same pass delivered again (a consumer replay) produces nothing. */
+    base_pass(&p, m, "pass-1", T0, NULL, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(p.fx.n, 0);
+    model_effects_clear(&p.fx);
+    figures_text(m, after, sizeof after);
+    assert_string_equal(before, after);
+    /* So does a delayed pass older than the applied one, even under a new id. */
+    base_pass(&p, m, "pass-0", T0 - 60000, NULL, false);
+    pass_end(&p, true, 0);
+    assert_int_equal(p.fx.n, 0);
+    model_effects_clear(&p.fx);
+    figures_text(m, after, sizeof after);
+    assert_string_equal(before, after);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void overlapping(struct pass *p)
+{
+    /* vpc-3 meets the on-premise static range; vpc-4 covers vpc-1 and both its subnets. */
+    res_rec(p, "vpc", "vpc-3", "172.16.5.0/24", "vpc-3", NULL, "compliant", NAN);
+    res_rec(p, "vpc", "vpc-4", "10.0.16.0/21", "vpc-4", NULL, "noncompliant", NAN);
+}
+
+static void test_overlap_pairs(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, overlapping, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "overlap_opened"), 4);
+    assert_int_equal(count_kind(&p.fx, "overlap_closed"), 0);
+    assert_non_null(
+        find_effect(&p.fx, "overlap_opened", "corp:static:corp/172.16.0.0/16~vpc-3/172.16.5.0/24"));
+    assert_non_null(find_effect(&p.fx, "overlap_opened", "corp:vpc-1/10.0.16.0/20~vpc-4/"));
+    assert_non_null(find_effect(&p.fx, "overlap_opened", "corp:subnet-1a/10.0.16.0/24~vpc-4/"));
+    assert_non_null(find_effect(&p.fx, "overlap_opened", "corp:subnet-1b/10.0.17.0/24~vpc-4/"));
+    /* The "childonly" domain holds only vpc-2 (allocated from C): nothing overlaps there. */
+    for (size_t i = 0; i < p.fx.n; i++)
+        assert_null(strstr(p.fx.items[i].key, "childonly"));
+    assert_int_equal(count_kind(&p.fx, "noncompliant"), 1);
+    assert_non_null(find_effect(&p.fx, "noncompliant", "vpc-4"));
+    model_effects_clear(&p.fx);
+
+    struct objs os;
+    figures(m, &os);
+    expect("vpc-4 overlaps", need(&os, "vpc", "vpc-4")->s.overlaps, 3);
+    expect("vpc-1 overlaps", need(&os, "vpc", "vpc-1")->s.overlaps, 1);
+    expect("subnet-1a overlaps", need(&os, "subnet", "subnet-1a")->s.overlaps, 1);
+    expect("vpc-3 overlaps", need(&os, "vpc", "vpc-3")->s.overlaps, 1);
+    expect("scope overlaps", need(&os, "scope", SCOPE)->s.overlaps, 4);
+    expect("scope noncompliant", need(&os, "scope", SCOPE)->s.noncompliant, 1);
+
+    /* The same pairs under the next pass: nothing new. */
+    base_pass(&p, m, "pass-2", T0 + 60000, overlapping, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "overlap_opened"), 0);
+    assert_int_equal(count_kind(&p.fx, "overlap_closed"), 0);
+    assert_int_equal(count_kind(&p.fx, "noncompliant"), 0);
+    model_effects_clear(&p.fx);
+
+    /* vpc-4 and vpc-3 gone: every pair closes, vpc-4 is no longer noncompliant. */
+    base_pass(&p, m, "pass-3", T0 + 120000, NULL, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "overlap_closed"), 4);
+    assert_int_equal(count_kind(&p.fx, "overlap_opened"), 0);
+    assert_int_equal(count_kind(&p.fx, "compliant"), 1);
+    const struct model_effect *e = find_effect(&p.fx, "overlap_closed", "vpc-1/10.0.16.0/20~vpc-4");
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e->data, "domain")), "corp");
+    model_effects_clear(&p.fx);
+
+    /* Events open and close pairs too. */
+    struct model_effects fx;
+    model_effects_init(&fx);
+    struct record *r = event("ev-onprem", "CreateVpc", T0 + 130000);
+    record_str_set(&r->u.event.resource_id, "vpc-7");
+    record_str_set(&r->u.event.cidr, "172.16.0.0/20");
+    apply(m, r, &fx);
+    assert_non_null(find_effect(&fx, "overlap_opened", "static:corp/172.16.0.0/16~vpc-7/"));
+    model_effects_clear(&fx);
+    r = event("ev-onprem-del", "DeleteVpc", T0 + 140000);
+    record_str_set(&r->u.event.resource_id, "vpc-7");
+    apply(m, r, &fx);
+    assert_non_null(find_effect(&fx, "overlap_closed", "static:corp/172.16.0.0/16~vpc-7/"));
+    model_effects_clear(&fx);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, overlapping, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    struct model_effects fx;
+    model_effects_init(&fx);
+    struct record *r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(m, r, &fx);
+    model_effects_clear(&fx);
+    /* A pass in progress at save time continues after the load. */
+    struct pass q;
+    base_pass(&q, m, "pass-2", T0 + 60000, NULL, true);
+    model_effects_clear(&q.fx);
+
+    char path[128], err[512], before[4096], after[4096];
+    snprintf(path, sizeof path, "%s/model.snap", tmpdir);
+    assert_int_equal(model_save(m, path, err, sizeof err), 0);
+    figures_text(m, before, sizeof before);
+    model_t *l = model_load(cfg, path, err, sizeof err);
+    if (!l)
+        fail_msg("model_load: %s", err);
+    figures_text(l, after, sizeof after);
+    assert_string_equal(before, after);
+    struct model_stats st;
+    model_get_stats(l, &st);
+    assert_int_equal(st.overlaps, 4);
+
+    /* Replays of what came before the save produce nothing. */
+    r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
+    apply(l, r, &fx);
+    assert_int_equal(fx.n, 0);
+    struct pass again;
+    base_pass(&again, l, "pass-1", T0, overlapping, true);
+    pass_end(&again, true, 0);
+    assert_int_equal(again.fx.n, 0);
+    model_effects_clear(&again.fx);
+
+    /* The staged pass finishes in the loaded model: overlaps close, the pass applies. */
+    q.m = l;
+    pass_end(&q, true, 0);
+    assert_int_equal(count_kind(&q.fx, "pass"), 1);
+    assert_int_equal(count_kind(&q.fx, "overlap_closed"), 4);
+    model_effects_clear(&q.fx);
+
+    /* A truncated file is refused, and a missing one says so. */
+    assert_int_equal(truncate(path, 40), 0);
+    assert_null(model_load(cfg, path, err, sizeof err));
+    snprintf(path, sizeof path, "%s/missing.snap", tmpdir);
+    assert_null(model_load(cfg, path, err, sizeof err));
+    assert_non_null(strstr(err, "No such file"));
+    model_free(l);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_drop_scope(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, overlapping, true);
+    pass_end(&p, true, 0);
+    model_effects_clear(&p.fx);
+    model_drop_scope(m, SCOPE);
+    model_drop_scope(m, "ipam-scope-unknown");
+    struct objs os;
+    figures(m, &os);
+    assert_int_equal(os.n, 0);
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.overlaps, 0);
+    assert_int_equal(st.scopes, 0);
+    model_free(m);
+    config_free(cfg);
+}
+
+static void test_golden_records(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "pass_begin",     "ipam",       "scope",         "pool",
+        "pool_cidr",      "allocation", "resource_cidr", "discovered_account",
+        "pass_end",       "event",      "event_failed",  "event_release",
+        "event_unparsed", "alert",
+    };
+    const char *top = getenv("top_srcdir");
+    model_t *m = model_new(NULL);
+    struct model_effects fx;
+    model_effects_init(&fx);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[512], buf[65536], err[512];
+        snprintf(path, sizeof path, "%s/tests/data/records/%s.json", top && *top ? top : TOP_SRCDIR,
+                 names[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            fail_msg("%s: %s", path, strerror(errno));
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        struct record *r = NULL;
+        if (record_decode(buf, n, &r, err, sizeof err) < 0)
+            fail_msg("%s: %s", path, err);
+        apply(m, r, &fx);
+    }
+    /* The golden pass_end says complete=false: the pass is torn and nothing is applied. */
+    assert_non_null(find_effect(&fx, "pass_torn", "ipam-admin-1/1741946400000"));
+    assert_non_null(find_effect(&fx, "vpc_created", "7e6d5c4b"));
+    assert_non_null(find_effect(&fx, "allocation_failed", "0d6f4b2a"));
+    assert_non_null(find_effect(&fx, "release", "f3b2a1c0"));
+    assert_non_null(find_effect(&fx, "event_unparsed", "b1c2d3e4"));
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.pools, 0);
+    model_effects_clear(&fx);
+    model_free(m);
+}
+
+static void test_bad_cidr_counts_toward_pass(void **state)
+{
+    (void)state;
+    model_t *m = model_new(NULL);
+    struct pass p;
+    pass_begin(&p, m, "pass-1", T0);
+    pool_rec(&p, POOL_P, NULL, 20);
+    pool_cidr_rec(&p, POOL_P, "10.0.0.0/16", "provisioned");
+    struct record *r = env(RECORD_ALLOCATION, "pass-1");
+    record_str_set(&r->u.allocation.pool_id, POOL_P);
+    record_str_set(&r->u.allocation.allocation_id, "bad");
+    record_str_set(&r->u.allocation.cidr, "10.0.0.1/16");
+    char err[256];
+    assert_int_equal(model_apply(m, r, &p.fx, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "10.0.0.0/16"));
+    record_free(r);
+    p.counts[RECORD_ALLOCATION]++;
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "pass"), 1);
+    model_effects_clear(&p.fx);
+    struct objs os;
+    figures(m, &os);
+    expect("used", need(&os, "pool", POOL_P)->s.used, 0);
+    model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_tree_figures),
+        cmocka_unit_test(test_fragmented_pool),
+        cmocka_unit_test(test_torn_passes),
+        cmocka_unit_test(test_pass_replaces_state),
+        cmocka_unit_test(test_child_pool_without_allocation),
+        cmocka_unit_test(test_events_between_passes),
+        cmocka_unit_test(test_replay_is_idempotent),
+        cmocka_unit_test(test_overlap_pairs),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_drop_scope),
+        cmocka_unit_test(test_golden_records),
+        cmocka_unit_test(test_bad_cidr_counts_toward_pass),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,451 @@
+/* test_sinks: payload shapes, webhook HMAC, RFC 5424 lines, routing, spool durability and
+ * replay, retry give-up and the spool size bound of the alert sinks. */
+#define _GNU_SOURCE /* nftw */
+#include "testing.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alerts/sink_payload.h"
+#include "alerts/sinks.h"
+#include "log.h"
+#include "record.h"
+#include "xalloc.h"
+
+static struct record *alert(const char *fp, const char *state, const char *sev)
+{
+    struct record *r = record_new(RECORD_ALERT);
+    record_str_set(&r->scope, "ipam-scope-1");
+    record_str_set(&r->source, "analyzer/test");
+    record_str_set(&r->u.alert.fingerprint, fp);
+    record_str_set(&r->u.alert.rule, "utilization_high");
+    record_str_set(&r->u.alert.state, state);
+    record_str_set(&r->u.alert.severity, sev);
+    record_map_set(&r->u.alert.labels, "alertname", "IpamPoolUtilizationHigh");
+    record_map_set(&r->u.alert.labels, "pool_id", "ipam-pool-1");
+    record_map_set(&r->u.alert.annotations, "summary", "Pool euc1 is 91 % used");
+    record_map_set(&r->u.alert.annotations, "runbook_url", "https://wiki.example/rb");
+    r->u.alert.starts_at_ms = 1741943700000; /* 2025-03-14T09:15:00Z */
+    if (strcmp(state, "resolved") == 0)
+        r->u.alert.ends_at_ms = 1741953600000; /* 2025-03-14T12:00:00Z */
+    r->u.alert.value = 0.91;
+    return r;
+}
+
+static json_t *payload(enum config_sink_type type, const struct record *r)
+{
+    struct config_sink sink = {.name = "t", .type = type, .routing_key = "R0UT1NG"};
+    char *body = NULL;
+    assert_int_equal(sink_payload_json(&sink, r, &body), 0);
+    json_error_t je;
+    json_t *j = json_loads(body, 0, &je);
+    assert_non_null(j);
+    free(body);
+    return j;
+}
+
+static const char *jstr(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+static void test_alertmanager_shape(void **state)
+{
+    (void)state;
+    struct record *f = alert("fp1", "firing", "critical");
+    json_t *j = payload(CONFIG_SINK_ALERTMANAGER, f);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *a = json_array_get(j, 0);
+    assert_string_equal(jstr(a, "labels", "alertname"), "IpamPoolUtilizationHigh");
+    assert_string_equal(jstr(a, "labels", "severity"), "critical");
+    assert_string_equal(jstr(a, "annotations", "summary"), "Pool euc1 is 91 % used");
+    assert_string_equal(jstr(a, "startsAt", NULL), "2025-03-14T09:15:00.000Z");
+    assert_null(json_object_get(a, "endsAt")); /* firing: Alertmanager fills it in */
+    json_decref(j);
+    record_free(f);
+
+    struct record *r = record_new(RECORD_ALERT); /* no alertname: the rule name stands in */
+    record_str_set(&r->scope, "ipam-scope-1");
+    record_str_set(&r->source, "analyzer/test");
+    record_str_set(&r->u.alert.fingerprint, "fp1");
+    record_str_set(&r->u.alert.rule, "utilization_high");
+    record_str_set(&r->u.alert.state, "resolved");
+    record_str_set(&r->u.alert.severity, "critical");
+    r->u.alert.starts_at_ms = 1741943700000;
+    r->u.alert.ends_at_ms = 1741953600000;
+    j = payload(CONFIG_SINK_ALERTMANAGER, r);
+    a = json_array_get(j, 0);
+    assert_string_equal(jstr(a, "labels", "alertname"), "utilization_high");
+    assert_string_equal(jstr(a, "endsAt", NULL), "2025-03-14T12:00:00.000Z");
+    json_decref(j);
+    record_free(r);
+}
+
+static void test_pagerduty_shape(void **state)
+{
+    (void)state;
+    struct record *f = alert("fp2", "firing", "warning");
+    json_t *j = payload(CONFIG_SINK_PAGERDUTY, f);
+    assert_string_equal(jstr(j, "routing_key", NULL), "R0UT1NG");
+    assert_string_equal(jstr(j, "event_action", NULL), "trigger");
+    assert_string_equal(jstr(j, "dedup_key", NULL), "fp2");
+    assert_string_equal(jstr(j, "payload", "summary"), "Pool euc1 is 91 % used");
+    assert_string_equal(jstr(j, "payload", "source"), "ipam-pool-1");
+    assert_string_equal(jstr(j, "payload", "severity"), "warning");
+    json_t *cd = json_object_get(json_object_get(j, "payload"), "custom_details");
+    assert_true(json_is_object(cd));
+    assert_string_equal(jstr(cd, "labels", "pool_id"), "ipam-pool-1");
+    assert_true(fabs(json_real_value(json_object_get(cd, "value")) - 0.91) < 1e-9);
+    assert_string_equal(jstr(json_array_get(json_object_get(j, "links"), 0), "href", NULL),
+                        "https://wiki.example/rb");
+    json_decref(j);
+    record_free(f);
+
+    struct record *r = alert("fp2", "resolved", "warning");
+    j = payload(CONFIG_SINK_PAGERDUTY, r);
+    assert_string_equal(jstr(j, "event_action", NULL), "resolve");
+    assert_string_equal(jstr(j, "dedup_key", NULL), "fp2");
+    json_decref(j);
+    record_free(r);
+}
+
+static void test_slack_shape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *state, *sev, *color, *prefix;
+    } cases[] = {
+        {"firing", "critical", "#d00000", "[FIRING]"},
+        {"firing", "warning", "#daa038", "[FIRING]"},
+        {"firing", "info", "#439fe0", "[FIRING]"},
+        {"resolved", "critical", "#2eb886", "[RESOLVED]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct record *r = alert("fp3", cases[i].state, cases[i].sev);
+        json_t *j = payload(CONFIG_SINK_SLACK, r);
+        const char *text = jstr(j, "text", NULL);
+        assert_non_null(text);
+        assert_true(strncmp(text, cases[i].prefix, strlen(cases[i].prefix)) == 0);
+        assert_non_null(strstr(text, "Pool euc1 is 91 % used"));
+        json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
+        assert_string_equal(jstr(att, "color", NULL), cases[i].color);
+        json_decref(j);
+        record_free(r);
+    }
+}
+
+static void test_webhook_body_and_hmac(void **state)
+{
+    (void)state;
+    struct record *f = alert("fp4", "firing", "info");
+    json_t *j = payload(CONFIG_SINK_WEBHOOK, f);
+    assert_string_equal(jstr(j, "type", NULL), "alert");
+    assert_string_equal(jstr(j, "fingerprint", NULL), "fp4");
+    json_decref(j);
+    record_free(f);
+
+    char sig[80];
+    const char *body = "{\"a\":1}";
+    assert_int_equal(sink_webhook_signature("k3y", "1700000000", body, strlen(body), sig, sizeof sig),
+                     0);
+    /* python3: hmac.new(b'k3y', b'1700000000.{"a":1}', hashlib.sha256).hexdigest() */
+    assert_string_equal(sig,
+                        "sha256=fd5a70e965043f7df6309c2c3b5ff5a8ffa99b1f5175e9a311459e73c4634d4a");
+    assert_int_equal(sink_webhook_signature("k3y", "1700000001", body, strlen(body), sig, sizeof sig),
+                     0);
+    assert_string_not_equal(sig,
+                            "sha256=fd5a70e965043f7df6309c2c3b5ff5a8ffa99b1f5175e9a311459e73c4634d4a");
+    assert_int_equal(sink_webhook_signature("k", "1", body, 1, sig, 20), -ENOSPC);
+}
+
+static void test_syslog_format(void **state)
+{
+    (void)state;
+    struct record *f = alert("fp5", "firing", "critical");
+    record_str_set(&f->u.alert.rule, "we\"ird]ru\\le");
+    char *msg = NULL;
+    assert_int_equal(sink_syslog_format(f, "host 1", "ipamwatch", 42, 1741953600123, &msg), 0);
+    assert_string_equal(msg, "<26>1 2025-03-14T12:00:00.123Z host1 ipamwatch 42 firing "
+                             "[ipamwatch@32473 fingerprint=\"fp5\" rule=\"we\\\"ird\\]ru\\\\le\" "
+                             "state=\"firing\" severity=\"critical\"] Pool euc1 is 91 % used");
+    free(msg);
+    record_free(f);
+
+    struct record *r = alert("fp5", "resolved", "warning");
+    record_map_set(&r->u.alert.annotations, "summary", "line1\nline2");
+    assert_int_equal(sink_syslog_format(r, "", "", 1, 0, &msg), 0);
+    /* notice (5) for a resolve; NILVALUE for empty header fields; MSG on one line */
+    assert_string_equal(msg, "<29>1 1970-01-01T00:00:00.000Z - - 1 resolved "
+                             "[ipamwatch@32473 fingerprint=\"fp5\" rule=\"utilization_high\" "
+                             "state=\"resolved\" severity=\"warning\"] line1 line2");
+    free(msg);
+    record_free(r);
+
+    char buf[8];
+    assert_int_equal(sink_sd_escape("ab]", buf, sizeof buf), 0);
+    assert_string_equal(buf, "ab\\]");
+    assert_int_equal(sink_sd_escape("\"\"\"\"\"", buf, sizeof buf), -ENOSPC);
+}
+
+/* ---- sinks_t with a spool in a temp directory ------------------------------------------ */
+
+struct fixture {
+    char dir[64];
+    char spool[128];
+    char out[128];
+    struct config cfg;
+    struct config_sink sink;
+    char *rules[1];
+};
+
+static void fixture_init(struct fixture *fx, enum config_sink_type type)
+{
+    memset(fx, 0, sizeof *fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/test_sinks.XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->spool, sizeof fx->spool, "%s/spool/s1", fx->dir);
+    snprintf(fx->out, sizeof fx->out, "%s/out.jsonl", fx->dir);
+    fx->sink.name = "s1";
+    fx->sink.type = type;
+    fx->sink.spool_dir = fx->spool;
+    fx->sink.spool_max = 64 * 1024 * 1024;
+    fx->sink.retry_max_ms = 3600 * 1000;
+    fx->sink.min_severity = CONFIG_SEV_INFO;
+    fx->sink.path = fx->out;
+    fx->sink.url = "http://127.0.0.1:1"; /* nothing listens on port 1: connection refused */
+    fx->cfg.sinks = &fx->sink;
+    fx->cfg.n_sinks = 1;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void fixture_done(struct fixture *fx)
+{
+    nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static const struct sinks_opts fast = {
+    .backoff_min_ms = 50, .backoff_max_ms = 200, .http_timeout_ms = 2000, .drain_ms = 100};
+
+static size_t count_lines(const char *path, char lines[][64], size_t max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    while (getline(&line, &cap, f) > 0) {
+        if (n < max) {
+            json_t *j = json_loads(line, 0, NULL);
+            snprintf(lines[n], 64, "%s/%s", jstr(j, "fingerprint", NULL), jstr(j, "state", NULL));
+            json_decref(j);
+        }
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static struct sinks_stat stat0(sinks_t *s)
+{
+    struct sinks_stat st;
+    assert_int_equal(sinks_stats(s, 0, &st), 0);
+    return st;
+}
+
+static void test_file_sink_and_routing(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_FILE);
+    fx.sink.min_severity = CONFIG_SEV_WARNING;
+    fx.rules[0] = "utilization_high";
+    fx.sink.rules.items = fx.rules;
+    fx.sink.rules.n = 1;
+    char err[256];
+    sinks_t *s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    struct record *info = alert("a", "firing", "info");
+    struct record *other = alert("b", "firing", "critical");
+    record_str_set(&other->u.alert.rule, "overlap");
+    struct record *pending = alert("c", "pending", "critical");
+    struct record *ok = alert("d", "firing", "warning");
+    assert_int_equal(sinks_submit(s, info), 0);    /* below min_severity */
+    assert_int_equal(sinks_submit(s, other), 0);   /* rule not in the filter */
+    assert_int_equal(sinks_submit(s, pending), 0); /* not a notification */
+    assert_int_equal(sinks_submit(s, ok), 1);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.delivered, 1);
+    assert_int_equal(st.spool_depth, 0);
+    sinks_free(s);
+    char lines[4][64];
+    assert_int_equal(count_lines(fx.out, lines, 4), 1);
+    assert_string_equal(lines[0], "d/firing");
+    struct stat sb;
+    assert_int_equal(stat(fx.spool, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    char *sp = xasprintf("%s/spool.0.jsonl", fx.spool);
+    assert_int_equal(stat(sp, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 0); /* fully delivered: truncated */
+    free(sp);
+    struct record *bad = alert("e", "firing", "fatal");
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_int_equal(sinks_submit(s, bad), -EINVAL);
+    sinks_free(s);
+    record_free(bad);
+    record_free(info);
+    record_free(other);
+    record_free(pending);
+    record_free(ok);
+    fixture_done(&fx);
+}
+
+static void test_spool_replay_once(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_WEBHOOK); /* down: connection refused */
+    char err[256];
+    sinks_t *s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    const char *order[] = {"x/firing", "y/firing", "x/resolved"};
+    struct record *r1 = alert("x", "firing", "critical");
+    struct record *r2 = alert("y", "firing", "warning");
+    struct record *r3 = alert("x", "resolved", "critical");
+    assert_int_equal(sinks_submit(s, r1), 1);
+    assert_int_equal(sinks_submit(s, r2), 1);
+    assert_int_equal(sinks_submit(s, r3), 1);
+    assert_int_equal(sinks_flush(s, 300), -ETIMEDOUT);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.delivered, 0);
+    assert_true(st.retries >= 1);
+    assert_false(st.up);
+    assert_int_equal(st.spool_depth, 3);
+    sinks_free(s);
+
+    /* A torn append (crash mid-write) is not an accepted notification. */
+    char *sp = xasprintf("%s/spool.0.jsonl", fx.spool);
+    FILE *f = fopen(sp, "a");
+    fputs("{\"v\":1,\"type\":\"alert\",\"fing", f);
+    fclose(f);
+    free(sp);
+
+    /* Same spool, now a sink that works: the three are delivered in order, once. */
+    fx.sink.type = CONFIG_SINK_FILE;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    st = stat0(s);
+    assert_int_equal(st.delivered, 3);
+    assert_int_equal(st.failed, 0);
+    sinks_free(s);
+    char lines[8][64];
+    assert_int_equal(count_lines(fx.out, lines, 8), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(lines[i], order[i]);
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    assert_int_equal(stat0(s).delivered, 0);
+    sinks_free(s);
+    assert_int_equal(count_lines(fx.out, lines, 8), 3);
+    record_free(r1);
+    record_free(r2);
+    record_free(r3);
+    fixture_done(&fx);
+}
+
+static void test_retry_max_gives_up(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_ALERTMANAGER);
+    fx.sink.retry_max_ms = 400;
+    char err[256];
+    sinks_t *s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    struct record *r = alert("z", "firing", "critical");
+    assert_int_equal(sinks_submit(s, r), 1);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.delivered, 0);
+    assert_true(st.retries >= 2);
+    sinks_free(s);
+    record_free(r);
+    fixture_done(&fx);
+}
+
+static void test_spool_max_drops_oldest(void **state)
+{
+    (void)state;
+    unsigned seed = testing_seed();
+    srand(seed);
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_WEBHOOK);
+    fx.sink.spool_max = 64 * 1024;
+    char err[256];
+    struct sinks_opts slow = fast;
+    slow.backoff_min_ms = slow.backoff_max_ms = 60000;
+    sinks_t *s = sinks_new_opts(&fx.cfg, &slow, err, sizeof err);
+    assert_non_null(s);
+    size_t n = 150 + (size_t)(rand() % 100);
+    for (size_t i = 0; i < n; i++) {
+        char fp[32];
+        snprintf(fp, sizeof fp, "fp%zu", i);
+        struct record *r = alert(fp, "firing", "warning");
+        record_map_set(&r->u.alert.annotations, "description",
+                       "padding padding padding padding padding padding padding padding padding "
+                       "padding padding padding padding padding padding padding padding padding");
+        assert_int_equal(sinks_submit(s, r), 1);
+        record_free(r);
+    }
+    struct sinks_stat st = stat0(s);
+    assert_true(st.dropped > 0);
+    assert_true(st.spool_bytes <= 64 * 1024);
+    assert_int_equal(st.submitted, n);
+    sinks_free(s);
+    /* The newest survive, in order. */
+    fx.sink.type = CONFIG_SINK_FILE;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_int_equal(sinks_flush(s, 20000), 0);
+    sinks_free(s);
+    char lines[1][64];
+    size_t got = count_lines(fx.out, lines, 0);
+    assert_int_equal(got + st.dropped, n);
+    fixture_done(&fx);
+}
+
+int main(void)
+{
+    log_init("test_sinks", LOG_LEVEL_ERR, true, false);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alertmanager_shape),
+        cmocka_unit_test(test_pagerduty_shape),
+        cmocka_unit_test(test_slack_shape),
+        cmocka_unit_test(test_webhook_body_and_hmac),
+        cmocka_unit_test(test_syslog_format),
+        cmocka_unit_test(test_file_sink_and_routing),
+        cmocka_unit_test(test_spool_replay_once),
+        cmocka_unit_test(test_retry_max_gives_up),
+        cmocka_unit_test(test_spool_max_drops_oldest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
