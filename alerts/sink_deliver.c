@@ -85,7 +85,8 @@ static int http_post(struct sink_conn *c, const char *url, const char *body,
     curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(cu, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_ms < 5000 ? c->timeout_ms : 5000));
+    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(c->timeout_ms < 5000 ? c->timeout_ms : 5000));
     curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(cu, CURLOPT_USERAGENT, "ipamwatch/" PACKAGE_VERSION);
@@ -409,8 +410,8 @@ int sink_conn_send(sink_conn_t *c, const struct record *alert, char *err, size_t
     char *amurl = NULL;
     if (c->sink->type == CONFIG_SINK_ALERTMANAGER && c->sink->url) {
         size_t l = strlen(c->sink->url);
-        amurl = xasprintf("%.*s/api/v2/alerts", (int)(l > 0 && c->sink->url[l - 1] == '/' ? l - 1 : l),
-                          c->sink->url);
+        amurl = xasprintf("%.*s/api/v2/alerts",
+                          (int)(l > 0 && c->sink->url[l - 1] == '/' ? l - 1 : l), c->sink->url);
         url = amurl;
     }
     if (c->sink->type == CONFIG_SINK_WEBHOOK) {
@@ -419,9 +420,8 @@ int sink_conn_send(sink_conn_t *c, const struct record *alert, char *err, size_t
         char *th = xasprintf("X-Ipamwatch-Timestamp: %s", ts);
         h = curl_slist_append(h, th);
         free(th);
-        if (c->sink->hmac_secret &&
-            sink_webhook_signature(c->sink->hmac_secret, ts, body, strlen(body), sig,
-                                   sizeof sig) == 0) {
+        if (c->sink->hmac_secret && sink_webhook_signature(c->sink->hmac_secret, ts, body,
+                                                           strlen(body), sig, sizeof sig) == 0) {
             char *sh = xasprintf("%s: %s",
                                  c->sink->header ? c->sink->header : "X-Ipamwatch-Signature", sig);
             h = curl_slist_append(h, sh);
@@ -446,8 +446,8 @@ int sink_conn_repost(sink_conn_t *c, const struct record *const *alerts, size_t 
         return SINK_FINAL;
     }
     size_t l = strlen(c->sink->url);
-    char *url = xasprintf("%.*s/api/v2/alerts", (int)(l > 0 && c->sink->url[l - 1] == '/' ? l - 1 : l),
-                          c->sink->url);
+    char *url = xasprintf("%.*s/api/v2/alerts",
+                          (int)(l > 0 && c->sink->url[l - 1] == '/' ? l - 1 : l), c->sink->url);
     int rc = http_post(c, url, body, NULL, err, errlen);
     free(url);
     free(body);

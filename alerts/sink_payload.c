@@ -238,8 +238,8 @@ int sink_webhook_signature(const char *secret, const char *ts, const char *body,
     memcpy(msg + tslen + 1, body, len);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned maclen = 0;
-    unsigned char *r = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tslen + 1 + len, mac,
-                            &maclen);
+    unsigned char *r =
+        HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tslen + 1 + len, mac, &maclen);
     free(msg);
     if (!r || maclen != 32)
         return -EIO;
@@ -329,8 +329,8 @@ int sink_syslog_format(const struct record *rec, const char *hostname, const cha
 
     int pri = 3 * 8 + syslog_severity(rec); /* facility daemon */
     char head[512 + sizeof sd];
-    int n = snprintf(head, sizeof head, "<%d>1 %s %s %s %d %s %s ", pri, ts, host, app, pid, msgid,
-                     sd);
+    int n =
+        snprintf(head, sizeof head, "<%d>1 %s %s %s %d %s %s ", pri, ts, host, app, pid, msgid, sd);
     if (n < 0 || (size_t)n >= sizeof head)
         return -EINVAL;
     /* MSG: the summary on one line, cut at a UTF-8 character boundary. */

@@ -410,8 +410,8 @@ static void *worker(void *arg)
             break;
         if (am && k->nfiring > 0 && now >= next_repost && failures == 0) {
             pthread_mutex_unlock(&k->lock);
-            int rc = sink_conn_repost(k->conn, (const struct record *const *)k->firing,
-                                      k->nfiring, err, sizeof err);
+            int rc = sink_conn_repost(k->conn, (const struct record *const *)k->firing, k->nfiring,
+                                      err, sizeof err);
             pthread_mutex_lock(&k->lock);
             if (rc == 0)
                 k->st.reposts++;
@@ -457,8 +457,7 @@ static void *worker(void *arg)
         char derr[256];
         int rc;
         if (record_decode(line, len, &rec, derr, sizeof derr) < 0 || rec->type != RECORD_ALERT) {
-            snprintf(err, sizeof err, "undecodable spool entry: %s",
-                     rec ? "not an alert" : derr);
+            snprintf(err, sizeof err, "undecodable spool entry: %s", rec ? "not an alert" : derr);
             rc = SINK_FINAL;
         } else {
             rc = sink_conn_send(k->conn, rec, err, sizeof err);
@@ -496,8 +495,8 @@ static void *worker(void *arg)
             int64_t d = backoff_delay(k, failures);
             next_attempt = now + d;
             log_complain(&k->complain, LOG_LEVEL_WARN, LOG_MODULE,
-                         "sink %s (%s): delivery failed: %s; %zu waiting, retrying", name, type, err,
-                         queue_depth(k));
+                         "sink %s (%s): delivery failed: %s; %zu waiting, retrying", name, type,
+                         err, queue_depth(k));
         }
         record_free(rec);
         k->st.spool_depth = queue_depth(k);

@@ -78,7 +78,10 @@ struct analyzer {
 
     uint64_t unsaved; /* records applied since the last checkpoint */
     int64_t first_unsaved_ms;
-    bool commit_pending; /* a checkpoint was saved but its commit failed */
+    int64_t ckpt_cost_ms; /* duration of the last successful checkpoint */
+    int64_t ckpt_end_ms;  /* when it ended */
+    bool live_changed;    /* an event or pass-less record changed state since the last sample */
+    bool commit_pending;  /* a checkpoint was saved but its commit failed */
     bool paused;
     int64_t retry_at_ms;
     bool assigned_once;
@@ -408,6 +411,15 @@ static void sample_all(analyzer_t *a, time_t t)
     struct sample_ctx sc = {a, t};
     model_metrics(a->model, on_metrics, &sc);
     a->last_sample = t;
+    a->live_changed = false;
+}
+
+/* Writes the figures of one scope's objects at `t` (after a pass of that scope). */
+static void sample_scope(analyzer_t *a, const char *scope_id, time_t t)
+{
+    struct sample_ctx sc = {a, t};
+    model_metrics_scope(a->model, scope_id, on_metrics, &sc);
+    a->last_sample = t;
 }
 
 /* Before a record of event time `ms`: the figures so far hold until its step boundary. */
@@ -475,7 +487,16 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
         time_t t = (rec->ts_ms != RECORD_UNSET && rec->ts_ms / 1000 > pass_time)
                        ? (time_t)(rec->ts_ms / 1000)
                        : pass_time;
-        sample_all(a, t > a->last_sample ? t : a->last_sample + 1);
+        t = t > a->last_sample ? t : a->last_sample + 1;
+        /* A pass changes its own scope only: the others keep the figures of their last
+         * sample unless events or pass-less records changed them since. */
+        if (a->live_changed || !rec->scope)
+            sample_all(a, t);
+        else
+            sample_scope(a, rec->scope, t);
+    } else if (rec->type == RECORD_EVENT ||
+               (rec->type != RECORD_PASS_BEGIN && rec->type != RECORD_PASS_END && !rec->pass_id)) {
+        a->live_changed = true;
     }
     track_scope(a, topic, rkm->partition, rec);
     a->stats.applied++;
@@ -769,14 +790,19 @@ int analyzer_run(analyzer_t *a)
             kafka_message_free(rkm);
         }
         kafka_producer_poll(a->dlq, 0);
-        bool due = a->unsaved >= a->o.commit_records ||
-                   (a->unsaved > 0 && now - a->first_unsaved_ms >= a->o.commit_interval_ms) ||
+        /* A checkpoint writes the whole model: with a large one, checkpoints are spaced
+         * so that they take at most about a tenth of the time. */
+        bool due = ((a->unsaved >= a->o.commit_records ||
+                     (a->unsaved > 0 && now - a->first_unsaved_ms >= a->o.commit_interval_ms)) &&
+                    now - a->ckpt_end_ms >= 10 * a->ckpt_cost_ms) ||
                    a->commit_pending;
         if (due && now >= a->retry_at_ms) {
             if (checkpoint(a) < 0) {
                 a->retry_at_ms = now + RETRY_MS;
                 set_paused(a, true);
             } else {
+                a->ckpt_end_ms = log_now_ms();
+                a->ckpt_cost_ms = a->ckpt_end_ms - now;
                 a->retry_at_ms = 0;
                 set_paused(a, false);
             }

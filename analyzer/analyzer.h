@@ -6,17 +6,18 @@
  * the model (analyzer/model.h) and writes the model's effects to the journal and its
  * figures to the RRD files in event time: before a record whose time falls in a later RRD
  * step than the last one written, every object's current figures are written at that step
- * boundary, and after an accepted pass at the pass time. A checkpoint (every N records or T
- * ms, at revoke and at exit) makes the effects durable in dependency order: dead letters
- * delivered, RRD flushed, journal synced, model snapshot written (model-<gen>.snap), then
- * checkpoint.json (which names the snapshot, the Kafka offsets it covers, the last RRD step
- * and which scope lives in which partition) replaced atomically, and only then are the
- * offsets committed. On start the snapshot named by checkpoint.json is loaded and messages
- * below its offsets are skipped, so a crash between the snapshot and the commit replays
- * nothing into the model twice; journal keys and RRD times make the other replays no-ops.
- * When a checkpoint fails (disk full, rrdcached down) consumption pauses, nothing is
- * committed, the failure is logged rate-limited and the checkpoint is retried every second
- * until it works. A failure that lost an effect for good (a journal whose fsync failed and
+ * boundary, and after an accepted pass at the pass time (that pass's scope only, unless
+ * events changed other scopes since the last sample). A checkpoint (every N records or T ms,
+ * but no sooner than ten times the last checkpoint's duration after it; at revoke and at exit)
+ * makes the effects durable in dependency order: dead letters delivered, RRD flushed, journal
+ * synced, model snapshot written (model-<gen>.snap), then checkpoint.json (which names the
+ * snapshot, the Kafka offsets it covers, the last RRD step and which scope lives in which
+ * partition) replaced atomically, and only then are the offsets committed. On start the snapshot
+ * named by checkpoint.json is loaded and messages below its offsets are skipped, so a crash between
+ * the snapshot and the commit replays nothing into the model twice; journal keys and RRD times make
+ * the other replays no-ops. When a checkpoint fails (disk full, rrdcached down) consumption pauses,
+ * nothing is committed, the failure is logged rate-limited and the checkpoint is retried every
+ * second until it works. A failure that lost an effect for good (a journal whose fsync failed and
  * can no longer be trusted, an RRD update that was not queued) stops the analyzer without
  * committing: the next start reloads the last checkpoint and replays from its offsets, so
  * nothing is lost (run it under a supervisor that restarts it).

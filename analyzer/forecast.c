@@ -341,6 +341,9 @@ int forecast_fit(const struct forecast_point *pts, size_t n, const struct foreca
     } else if (out->slope_hi < 0) {
         out->status = FORECAST_SHRINKING;
         snprintf(out->reason, sizeof out->reason, "shrinking by %.3g a day", -out->slope);
+    } else if (out->slope_lo == 0 && out->slope_hi == 0) {
+        out->status = FORECAST_FLAT;
+        snprintf(out->reason, sizeof out->reason, "no change over %zu days", nd);
     } else {
         out->status = FORECAST_FLAT;
         snprintf(out->reason, sizeof out->reason,

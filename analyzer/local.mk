@@ -7,3 +7,6 @@ EXTRA_DIST += docs/rrd.md
 libipamwatch_a_SOURCES += analyzer/analyzer.c analyzer/analyzer.h analyzer/deadletter.c analyzer/deadletter.h
 libipamwatch_a_SOURCES += analyzer/model.c analyzer/model.h
 libipamwatch_a_SOURCES += analyzer/forecast.c analyzer/forecast.h
+EXTRA_DIST += docs/forecast.md docs/graph-example.png
+libipamwatch_a_SOURCES += analyzer/report.c analyzer/report_write.c analyzer/report.h
+EXTRA_DIST += docs/report.md docs/report-schema.json

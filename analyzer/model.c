@@ -1892,8 +1892,12 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
     smap_clear(&subnets, acc_free);
 }
 
-int model_metrics(model_t *m, model_metrics_cb cb, void *ctx)
+/* Figures of every scope, or of `only` (a scope id) when not NULL. */
+static int metrics_run(model_t *m, const char *only, model_metrics_cb cb, void *ctx)
 {
+    struct scope *one = only ? smap_get(&m->scopes, only) : NULL;
+    if (only && !one)
+        return 0;
     struct metrics_ctx mc = {m, NULL, NULL};
     mc.per_owner = xcalloc(m->strs.n + 1, sizeof *mc.per_owner);
     mc.owner_scope = xcalloc(m->strs.n + 1, sizeof *mc.owner_scope);
@@ -1905,10 +1909,23 @@ int model_metrics(model_t *m, model_metrics_cb cb, void *ctx)
             mc.owner_scope[sc->live.res.v[k].id] = sc;
     }
     overlap_scan_all(m->ov, tally_pair, &mc);
-    SMAP_FOREACH(&m->scopes, n) metrics_scope(m, n->val, &mc, cb, ctx);
+    if (one)
+        metrics_scope(m, one, &mc, cb, ctx);
+    else
+        SMAP_FOREACH(&m->scopes, n) metrics_scope(m, n->val, &mc, cb, ctx);
     free(mc.per_owner);
     free(mc.owner_scope);
     return 0;
+}
+
+int model_metrics(model_t *m, model_metrics_cb cb, void *ctx)
+{
+    return metrics_run(m, NULL, cb, ctx);
+}
+
+int model_metrics_scope(model_t *m, const char *scope_id, model_metrics_cb cb, void *ctx)
+{
+    return metrics_run(m, scope_id, cb, ctx);
 }
 
 /* ---- persistence ---------------------------------------------------------------------- */
@@ -1935,25 +1952,30 @@ static int put_record(FILE *f, const struct record *rec)
     return rc;
 }
 
-/* Writes `s` as a JSON string (or null for NULL). */
+/* Writes `s` as a JSON string (or null for NULL); runs without escapes go out in one write. */
 static void put_json_str(FILE *f, const char *s)
 {
+    static const char esc[] = "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e"
+                              "\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d"
+                              "\x1e\x1f";
     if (!s) {
         fputs("null", f);
         return;
     }
-    putc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            putc('\\', f);
-            putc(*p, f);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            putc(*p, f);
-        }
+    putc_unlocked('"', f);
+    for (;;) {
+        size_t run = strcspn(s, esc);
+        fwrite_unlocked(s, 1, run, f);
+        s += run;
+        if (!*s)
+            break;
+        unsigned char c = (unsigned char)*s++;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else
+            fprintf(f, "\\u%04x", c);
     }
-    putc('"', f);
+    putc_unlocked('"', f);
 }
 
 /* One resource CIDR in its compact form: {"rc":[id,cidr,type,vpc,pool,name,owner,region,

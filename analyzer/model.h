@@ -121,6 +121,11 @@ typedef void (*model_metrics_cb)(void *ctx, const char *kind, const char *id, co
  * those only. Returns 0. Owner thread; `cb` must not call into the model. */
 int model_metrics(model_t *m, model_metrics_cb cb, void *ctx);
 
+/* As model_metrics(), for the pool, scope, VPC and subnet objects of scope `scope_id`
+ * (borrowed) only (overlap counts still include pairs with other scopes); an unknown id calls
+ * `cb` for nothing. Returns 0. Owner thread; `cb` must not call into the model. */
+int model_metrics_scope(model_t *m, const char *scope_id, model_metrics_cb cb, void *ctx);
+
 /* Writes the whole model (state, staged passes, applied pass and event ids) to `path`
  * atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno with
  * text in `err`. Owner thread. */

@@ -146,9 +146,10 @@ struct rrd_store_graph {
     double warn_pct;       /* warning threshold in percent; NAN = not drawn */
     double crit_pct;       /* critical threshold in percent; NAN = not drawn */
     /* Trend of `used` in addresses: trend_value at trend_time, trend_per_day a day; drawn
-     * in percent of trend_size. NAN trend_per_day = no trend line. */
+     * in percent of trend_size from trend_from on (0 = the whole graph). NAN trend_per_day
+     * = no trend line. */
     double trend_value, trend_per_day, trend_size;
-    time_t trend_time;
+    time_t trend_time, trend_from;
     time_t forecast_date;      /* vertical rule at the projected date; 0 = none */
     const char *forecast_text; /* legend line for the forecast (borrowed); NULL = none */
 };

@@ -229,11 +229,11 @@ static void csv_field(const char *s, bool last)
     putchar(last ? '\n' : ',');
 }
 
-static void csv_num(double v, const char *fmt, bool last)
+static void csv_num(double v, int decimals, bool last)
 {
     char buf[64] = "";
     if (isfinite(v))
-        snprintf(buf, sizeof buf, fmt, v);
+        snprintf(buf, sizeof buf, "%.*f", decimals, v);
     csv_field(buf, last);
 }
 
@@ -251,12 +251,12 @@ static void print_csv(const struct row *rows, size_t n)
         fmt_time(dated ? r->r.date_late : 0, false, d2, sizeof d2);
         snprintf(days, sizeof days, "%zu", r->r.days);
         csv_field(r->id, false);
-        csv_num(r->utilization, "%.3f", false);
-        csv_num(r->used, "%.0f", false);
-        csv_num(r->size, "%.0f", false);
-        csv_num(r->largest_free, "%.0f", false);
-        csv_num(r->r.per_month, "%.3f", false);
-        csv_num(growth_pct(r), "%.4f", false);
+        csv_num(r->utilization, 3, false);
+        csv_num(r->used, 0, false);
+        csv_num(r->size, 0, false);
+        csv_num(r->largest_free, 0, false);
+        csv_num(r->r.per_month, 3, false);
+        csv_num(growth_pct(r), 4, false);
         csv_field(status_of(r), false);
         csv_field(d0, false);
         csv_field(d1, false);
@@ -296,7 +296,9 @@ static int print_json(const struct row *rows, size_t n, int64_t window_s, int64_
         json_object_set_new(o, "utilization_percent", json_num(r->utilization));
         json_object_set_new(o, "used", json_num(r->used));
         json_object_set_new(o, "size", json_num(r->size));
-        json_object_set_new(o, "largest_free_prefix", json_num(r->largest_free));
+        json_object_set_new(o, "largest_free_prefix",
+                            isfinite(r->largest_free) ? json_integer((json_int_t)r->largest_free)
+                                                      : json_null());
         json_object_set_new(o, "growth_per_month", json_num(r->r.per_month));
         json_object_set_new(o, "growth_percent_per_month", json_num(growth_pct(r)));
         json_object_set_new(o, "slope_per_day", json_num(r->r.slope));
@@ -350,8 +352,10 @@ int cmd_forecast(int argc, char **argv)
         case 'w': {
             int64_t ms;
             if (units_parse_duration_ms(optarg, &ms) < 0 || ms < 86400 * 1000LL) {
-                fprintf(stderr, "ipamwatch forecast: --%s: '%s' is not a duration of a day or "
-                                "more (like 365d)\n", c == 'H' ? "horizon" : "window", optarg);
+                fprintf(stderr,
+                        "ipamwatch forecast: --%s: '%s' is not a duration of a day or "
+                        "more (like 365d)\n",
+                        c == 'H' ? "horizon" : "window", optarg);
                 goto out;
             }
             if (c == 'H')
@@ -364,8 +368,7 @@ int cmd_forecast(int argc, char **argv)
             char *end;
             double v = strtod(optarg, &end);
             if (*end || !(v > 0 && v <= 1000)) {
-                fprintf(stderr, "ipamwatch forecast: --level: '%s' is not a percentage\n",
-                        optarg);
+                fprintf(stderr, "ipamwatch forecast: --level: '%s' is not a percentage\n", optarg);
                 goto out;
             }
             fo.level_pct = v;
@@ -442,9 +445,9 @@ int cmd_forecast(int argc, char **argv)
             LOG_WARN("pool %s: %s", r->id, r->error_text);
             continue;
         }
-        r->within_horizon = r->r.status == FORECAST_REACHED ||
-                            (r->r.status == FORECAST_DATE &&
-                             r->r.date <= now + (time_t)(horizon_ms / 1000));
+        r->within_horizon =
+            r->r.status == FORECAST_REACHED ||
+            (r->r.status == FORECAST_DATE && r->r.date <= now + (time_t)(horizon_ms / 1000));
     }
     qsort(rows, n, sizeof *rows, cmp_row);
     switch (fmt) {

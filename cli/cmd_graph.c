@@ -58,8 +58,8 @@ static int64_t parse_span(const char *s, const char **label)
         const char *word, *label;
         int64_t s;
     } words[] = {
-        {"1d", "1 day", 86400},       {"1w", "1 week", 7 * 86400},
-        {"1m", "1 month", 31 * 86400}, {"1y", "1 year", 365 * 86400},
+        {"1d", "1 day", 86400},          {"1w", "1 week", 7 * 86400},
+        {"1m", "1 month", 31 * 86400},   {"1y", "1 year", 365 * 86400},
         {"3y", "3 years", 1096 * 86400},
     };
     int64_t ms;
@@ -132,8 +132,8 @@ static void forecast_line(const struct forecast_result *r, char *buf, size_t len
         fmt_day(r->date, d0, sizeof d0);
         fmt_day(r->date_early, d1, sizeof d1);
         fmt_day(r->date_late, d2, sizeof d2);
-        snprintf(buf, len, "forecast: full on %s (range %s to %s), growth %+.0f a month (%+.2f %%)",
-                 d0, d1, d2, r->per_month, pct);
+        snprintf(buf, len, "forecast: full on %s (%s to %s), %+.0f a month (%+.2f %%)", d0, d1, d2,
+                 r->per_month, pct);
         break;
     case FORECAST_REACHED:
         snprintf(buf, len, "forecast: full now (%s)", r->reason);
@@ -186,8 +186,10 @@ int cmd_graph(int argc, char **argv)
         case 'S':
             span = parse_span(optarg, &span_label);
             if (span == 0) {
-                fprintf(stderr, "ipamwatch graph: --span: '%s' is not 1d, 1w, 1m, 1y, 3y or a "
-                                "duration of 1h to 1100d\n", optarg);
+                fprintf(stderr,
+                        "ipamwatch graph: --span: '%s' is not 1d, 1w, 1m, 1y, 3y or a "
+                        "duration of 1h to 1100d\n",
+                        optarg);
                 goto out;
             }
             break;
@@ -212,8 +214,7 @@ int cmd_graph(int argc, char **argv)
         case 'e': {
             int64_t ms;
             if (record_time_parse(optarg, &ms) < 0 || ms <= 0) {
-                fprintf(stderr, "ipamwatch graph: --end: '%s' is not an RFC 3339 time\n",
-                        optarg);
+                fprintf(stderr, "ipamwatch graph: --end: '%s' is not an RFC 3339 time\n", optarg);
                 goto out;
             }
             end = (time_t)(ms / 1000);
@@ -327,6 +328,7 @@ int cmd_graph(int argc, char **argv)
             g.trend_value = r.anchor;
             g.trend_per_day = r.slope;
             g.trend_time = r.last;
+            g.trend_from = r.last - (time_t)(cfg->analyzer.forecast_window_ms / 1000);
             g.trend_size = r.size;
         }
         if (r.status == FORECAST_DATE) {
@@ -350,8 +352,8 @@ int cmd_graph(int argc, char **argv)
         char day[16] = "now";
         if (gmtime_r(&end, &tm) == NULL || strftime(day, sizeof day, "%Y-%m-%d", &tm) == 0)
             snprintf(day, sizeof day, "now");
-        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id,
-                 span_label, day);
+        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id, span_label,
+                 day);
         title = title_buf;
     }
     g.title = title;

@@ -21,5 +21,7 @@ int cmd_analyze(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 /* ipamwatch forecast: pools by projected exhaustion date (cli/cmd_forecast.c). */
 int cmd_forecast(int argc, char **argv);
+/* ipamwatch report: the compliance report of a period (cli/cmd_report.c). */
+int cmd_report(int argc, char **argv);
 
 #endif

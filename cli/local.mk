@@ -7,3 +7,4 @@ ipamwatch_SOURCES += cli/cmd_collect.c
 ipamwatch_SOURCES += cli/cmd_analyze.c
 ipamwatch_LDADD = $(IPAMWATCH_LIBS)
 ipamwatch_SOURCES += cli/cmd_graph.c cli/cmd_forecast.c
+ipamwatch_SOURCES += cli/cmd_report.c

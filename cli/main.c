@@ -18,7 +18,7 @@ static const struct command commands[] = {
     {"analyze", cmd_analyze, "consume Kafka records: model, RRD history, journal, alerts"},
     {"run", NULL, "collector and analyzer in one process"},
     {"broker", cmd_broker, "development Kafka broker (in memory, for demo and tests)"},
-    {"report", NULL, "compliance report for a period (CSV, JSON, HTML)"},
+    {"report", cmd_report, "compliance report for a period (CSV, JSON, HTML)"},
     {"graph", cmd_graph, "utilization graph of a pool, scope or resource (PNG, SVG)"},
     {"forecast", cmd_forecast, "projected exhaustion date of every pool"},
     {"check", cmd_check, "validate the configuration and print it with secrets redacted"},

@@ -181,8 +181,8 @@ struct reader {
     unsigned char buf[65536];
     size_t pos, len;
     bool eof;
-    int error;    /* -EIO after a zlib error */
-    char *cap;    /* capture buffer of the current element */
+    int error; /* -EIO after a zlib error */
+    char *cap; /* capture buffer of the current element */
     size_t ncap, capcap;
     bool capturing;
     uint64_t offset; /* bytes consumed, for messages */
@@ -206,7 +206,9 @@ static int peek(struct reader *r)
         if (msg && strncmp(msg, r->path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0)
             msg += pl + 2;
         snprintf(r->err, r->errlen, "%s: %s at byte %llu", r->path,
-                 zerr == Z_BUF_ERROR ? "truncated gzip stream" : msg ? msg : "gzip error",
+                 zerr == Z_BUF_ERROR ? "truncated gzip stream"
+                 : msg               ? msg
+                                     : "gzip error",
                  (unsigned long long)r->offset + (got > 0 ? (unsigned long long)got : 0));
         r->error = -EIO;
         return -1;
@@ -632,8 +634,8 @@ int ct_archive_run(const char *dir, publisher_t *pub, const struct ct_archive_op
             LOG_ERR("%s; file skipped", err);
             res->files_skipped++;
         } else {
-            LOG_DEBUG("%s: %llu records, %llu relevant", paths[i],
-                      (unsigned long long)fe.records, (unsigned long long)fe.relevant);
+            LOG_DEBUG("%s: %llu records, %llu relevant", paths[i], (unsigned long long)fe.records,
+                      (unsigned long long)fe.relevant);
             res->records += fe.records;
             res->relevant += fe.relevant;
             res->unusable += fe.unusable;
@@ -658,8 +660,7 @@ int ct_archive_run(const char *dir, publisher_t *pub, const struct ct_archive_op
     free(paths);
     if (interrupted)
         return -EINTR;
-    if (rc < 0 || res->files_skipped || res->unusable || res->failed ||
-        res->published != res->sent)
+    if (rc < 0 || res->files_skipped || res->unusable || res->failed || res->published != res->sent)
         return -EAGAIN;
     return 0;
 }

@@ -41,7 +41,7 @@ struct ct_spec {
 #define RES_SCOPE     "r:ipamScope.ipamScopeId q:IpamScopeId"
 #define RES_DISCOVERY "r:ipamResourceDiscovery.ipamResourceDiscoveryId q:IpamResourceDiscoveryId"
 #define RES_DISC_ASSOC                                                                             \
-    "r:ipamResourceDiscoveryAssociation.ipamResourceDiscoveryAssociationId "                      \
+    "r:ipamResourceDiscoveryAssociation.ipamResourceDiscoveryAssociationId "                       \
     "q:IpamResourceDiscoveryAssociationId"
 #define RES_POLICY "r:ipamPolicy.ipamPolicyId q:IpamPolicyId"
 #define RES_ASN    "q:Asn r:byoasn.asn r:asnAssociation.asn"
@@ -98,8 +98,7 @@ static const struct ct_spec specs[] = {
     {"DeleteSubnet", "q:SubnetId", false, true},
     {"AssociateSubnetCidrBlock", "r:subnetId q:SubnetId", false, true},
     {"DisassociateSubnetCidrBlock", "r:subnetId q:SubnetId", false, true},
-    {"CreateSubnetCidrReservation", "r:subnetCidrReservation.subnetCidrReservationId", false,
-     true},
+    {"CreateSubnetCidrReservation", "r:subnetCidrReservation.subnetCidrReservationId", false, true},
     {"DeleteSubnetCidrReservation",
      "q:SubnetCidrReservationId r:deletedSubnetCidrReservation.subnetCidrReservationId", false,
      true},
@@ -508,8 +507,7 @@ static void fill_from_resources(struct record_event *e, json_t *resources)
     size_t i;
     json_t *res;
     if (json_is_array(resources)) {
-        json_array_foreach(resources, i, res)
-            fill_one_resource(e, res);
+        json_array_foreach(resources, i, res) fill_one_resource(e, res);
     } else if (json_is_object(resources)) {
         fill_one_resource(e, unwrap(resources));
     }

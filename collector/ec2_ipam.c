@@ -2,6 +2,8 @@
 #include "collector/ec2_ipam.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,42 @@ static bool valid_id(const char *s)
     return true;
 }
 
+/* One page request, run on a helper thread while the caller works through the previous
+ * page (the client is thread-safe; only one request of a listing is in flight). */
+struct fetch {
+    aws_client_t *c;
+    const struct op_info *oi;
+    const char *region, *arg, *arg2, *maxr;
+    char *token; /* NextToken of this page, NULL for the first; owned */
+    ec2_xml_t *x;
+    int rc;
+    char err[512];
+};
+
+static void *fetch_page(void *arg)
+{
+    struct fetch *f = arg;
+    const struct op_info *oi = f->oi;
+    char *body = NULL;
+    size_t len = 0, cap = 0;
+    param(&body, &len, &cap, "Action", oi->action);
+    param(&body, &len, &cap, "Version", "2016-11-15");
+    if (oi->arg_param)
+        param(&body, &len, &cap, oi->arg_param, f->arg);
+    if (oi->arg2_param)
+        param(&body, &len, &cap, oi->arg2_param, f->arg2);
+    param(&body, &len, &cap, "MaxResults", f->maxr);
+    if (f->token)
+        param(&body, &len, &cap, "NextToken", f->token);
+    struct aws_call call = {
+        .service = "ec2", .region = f->region, .operation = oi->action, .body = body};
+    f->x = NULL;
+    f->err[0] = '\0';
+    f->rc = aws_client_query(f->c, &call, oi->required, &f->x, f->err, sizeof f->err);
+    free(body);
+    return NULL;
+}
+
 int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region,
                         const char *arg, const char *arg2, int max_results,
                         ec2_ipam_node_cb on_node, void *ctx, struct ec2_ipam_stats *stats,
@@ -120,30 +158,34 @@ int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region
     }
     char maxr[16];
     snprintf(maxr, sizeof maxr, "%d", max_results);
-    char *token = NULL;
+    /* Two page slots: the page being handed out and the next one being fetched. */
+    struct fetch slots[2];
+    for (int i = 0; i < 2; i++)
+        slots[i] = (struct fetch){.c = c, .oi = oi, .region = region, .arg = arg, .arg2 = arg2,
+                                  .maxr = maxr};
+    struct fetch *cur = &slots[0], *next = &slots[1];
+    fetch_page(cur);
     int rc = 0;
     unsigned pages = 0;
     uint64_t items = 0;
     for (;;) {
-        char *body = NULL;
-        size_t len = 0, cap = 0;
-        param(&body, &len, &cap, "Action", oi->action);
-        param(&body, &len, &cap, "Version", "2016-11-15");
-        if (oi->arg_param)
-            param(&body, &len, &cap, oi->arg_param, arg);
-        if (oi->arg2_param)
-            param(&body, &len, &cap, oi->arg2_param, arg2);
-        param(&body, &len, &cap, "MaxResults", maxr);
-        if (token)
-            param(&body, &len, &cap, "NextToken", token);
-        struct aws_call call = {
-            .service = "ec2", .region = region, .operation = oi->action, .body = body};
-        ec2_xml_t *x = NULL;
-        rc = aws_client_query(c, &call, oi->required, &x, err, errlen);
-        free(body);
-        if (rc < 0)
+        if (cur->rc < 0) {
+            rc = cur->rc;
+            snprintf(err, errlen, "%s", cur->err);
             break;
+        }
         pages++;
+        ec2_xml_t *x = cur->x;
+        const char *tok = ec2_xml_next_token(x);
+        bool repeated = tok && cur->token && strcmp(tok, cur->token) == 0;
+        /* Ask for the next page now: the endpoint prepares it while this one is handed
+         * out. A thread that cannot be started just means fetching it afterwards. */
+        bool prefetch = false;
+        pthread_t tid;
+        free(next->token);
+        next->token = tok && !repeated ? xstrdup(tok) : NULL;
+        if (next->token)
+            prefetch = pthread_create(&tid, NULL, fetch_page, next) == 0;
         size_t n = ec2_xml_item_count(x);
         for (size_t i = 0; i < n; i++) {
             items++;
@@ -151,19 +193,30 @@ int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region
             if (rc != 0)
                 break;
         }
-        const char *next = ec2_xml_next_token(x);
-        if (rc == 0 && next && token && strcmp(next, token) == 0) {
+        if (rc == 0 && repeated) {
             snprintf(err, errlen, "ec2 %s: the same nextToken twice (request id %s)", oi->action,
                      ec2_xml_request_id(x) ? ec2_xml_request_id(x) : "none");
             rc = -EPROTO;
         }
-        free(token);
-        token = next && rc == 0 ? xstrdup(next) : NULL;
         ec2_xml_free(x);
-        if (rc != 0 || !token)
+        cur->x = NULL;
+        if (prefetch)
+            pthread_join(tid, NULL);
+        else if (rc == 0 && next->token)
+            fetch_page(next);
+        if (rc != 0 || !next->token) {
+            ec2_xml_free(next->x); /* a page fetched ahead and not needed */
+            next->x = NULL;
             break;
+        }
+        struct fetch *t = cur;
+        cur = next;
+        next = t;
     }
-    free(token);
+    for (int i = 0; i < 2; i++) {
+        ec2_xml_free(slots[i].x);
+        free(slots[i].token);
+    }
     if (stats) {
         stats->pages = pages;
         stats->items = items;

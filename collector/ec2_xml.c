@@ -190,8 +190,10 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         fail_with(x, "content after the root element");
         return;
     }
-    struct frame *parent = x->depth > 0 ? &x->stack[x->depth - 1] : NULL;
-    struct frame *f = &x->stack[x->depth];
+    int d = x->depth;
+    struct frame *parent = d > 0 ? &x->stack[d - 1] : NULL;
+    struct frame *f = &x->stack[d];
+    memset(f, 0, sizeof *f);
     f->name = name;
     f->node = -1;
     f->has_children = false;

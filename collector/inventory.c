@@ -26,6 +26,7 @@ struct pass {
     unsigned frames_complete;
     bool logged; /* the reason the pass is incomplete was logged by pass_fail() */
     bool interrupted;
+    struct record *spare; /* the record refilled for each streamed API item */
 };
 
 static void pass_fail(struct pass *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,14 +48,16 @@ static void pass_fail(struct pass *p, const char *fmt, ...)
     p->res->complete = false;
 }
 
-/* Publishes `rec` (stolen) inside the current frame. */
-static int send_record(struct pass *p, struct record *rec)
+/* Publishes `rec` (borrowed) inside the current frame. */
+static int send_lent(struct pass *p, struct record *rec)
 {
-    record_str_set(&rec->scope, p->scope_id);
-    record_str_set(&rec->source, p->opt->collector_id);
-    record_str_set(&rec->pass_id, p->res->pass_id);
+    /* The envelope is the same for the whole frame: lent for the send, not copied. */
+    rec->scope = (char *)p->scope_id;
+    rec->source = (char *)p->opt->collector_id;
+    rec->pass_id = p->res->pass_id;
     char err[512];
     int rc = publisher_send(p->pub, p->opt->topic, rec, &p->batch, err, sizeof err);
+    rec->scope = rec->source = rec->pass_id = NULL;
     if (rc == 0) {
         p->counts[rec->type]++;
         p->res->counts[rec->type]++;
@@ -64,8 +67,15 @@ static int send_record(struct pass *p, struct record *rec)
     } else {
         pass_fail(p, "%s", err);
     }
-    record_free(rec);
     return rc == -EINTR ? rc : 0;
+}
+
+/* Publishes `rec` (stolen) inside the current frame. */
+static int send_record(struct pass *p, struct record *rec)
+{
+    int rc = send_lent(p, rec);
+    record_free(rec);
+    return rc;
 }
 
 static int map_and_send(struct pass *p, enum record_type type, json_t *item, const char *context)
@@ -88,6 +98,26 @@ static int on_stream_item(void *ctx, json_t *item)
     }
     return map_and_send(p, p->type, item, p->context);
 }
+
+/* The API source's items, mapped from the parser's nodes without JSON. */
+static int on_stream_node(void *ctx, const ec2_xml_t *x, int node)
+{
+    struct pass *p = ctx;
+    if (p->opt->stop && *p->opt->stop) {
+        p->interrupted = true;
+        return -EINTR;
+    }
+    char err[256];
+    if (ipam_map_item_xml_into(&p->spare, p->type, x, node, p->context, err, sizeof err) < 0) {
+        pass_fail(p, "%s: %s", p->src->name, err);
+        return 0;
+    }
+    return send_lent(p, p->spare);
+}
+
+static int api_list(void *ctx, enum ec2_ipam_op op, const char *region, const char *arg,
+                    const char *arg2, ec2_ipam_item_cb on_item, void *cb_ctx, char *err,
+                    size_t errlen);
 
 static int on_collect_item(void *ctx, json_t *item)
 {
@@ -120,7 +150,12 @@ static void stream(struct pass *p, enum ec2_ipam_op op, enum record_type type, c
     char err[512] = "";
     p->type = type;
     p->context = arg;
-    int rc = p->src->list(p->src->ctx, op, region, arg, NULL, on_stream_item, p, err, sizeof err);
+    int rc;
+    if (p->src->list == api_list) /* the EC2 API: straight from the parser's nodes */
+        rc = ec2_ipam_list_nodes(p->src->ctx, op, region, arg, NULL, 0, on_stream_node, p, NULL,
+                                 err, sizeof err);
+    else
+        rc = p->src->list(p->src->ctx, op, region, arg, NULL, on_stream_item, p, err, sizeof err);
     if (rc == -EINTR || p->interrupted)
         p->interrupted = true;
     else if (rc != 0)
@@ -319,6 +354,7 @@ int inventory_pass_run(const struct inventory_source *src, publisher_t *pub,
     json_decref(scopes);
     json_decref(pools);
     json_decref(health);
+    record_free(p.spare);
 
     /* Every queued record must be reported before the batch goes away. */
     int rc = publisher_wait(pub, &p.batch, -1);

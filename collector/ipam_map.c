@@ -3,10 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "xalloc.h"
 
@@ -259,34 +262,224 @@ static int map_allocation(struct record *r, json_t *it, const char *pool_id, cha
     return lacking(&l, r->type, err, errlen);
 }
 
-static int map_resource_cidr(struct record *r, json_t *it, const char *scope_id, char *err,
-                             size_t errlen)
+/* Text members of a resource CIDR item, one table for both spellings (the CLI's is the XML
+ * name with its first letter upper-cased). */
+static const struct {
+    const char *xml_name;
+    size_t len; /* strlen(xml_name): compared first */
+    size_t off;
+} resource_cidr_strs[] = {
+#define RC_STR(name, member) {name, sizeof name - 1, offsetof(struct record, u.resource_cidr.member)}
+    RC_STR("ipamScopeId", scope_id),
+    RC_STR("resourceType", resource_type),
+    RC_STR("resourceId", resource_id),
+    RC_STR("resourceCidr", cidr),
+    RC_STR("ipamId", ipam_id),
+    RC_STR("resourceName", name),
+    RC_STR("resourceOwnerId", owner),
+    RC_STR("resourceRegion", region),
+    RC_STR("vpcId", vpc_id),
+    RC_STR("availabilityZoneId", availability_zone_id),
+    RC_STR("ipamPoolId", pool_id),
+    RC_STR("complianceStatus", compliance_status),
+    RC_STR("overlapStatus", overlap_status),
+    RC_STR("managementState", management_state),
+};
+#undef RC_STR
+#define N_RESOURCE_CIDR_STRS (sizeof resource_cidr_strs / sizeof resource_cidr_strs[0])
+
+static char **str_slot(struct record *r, size_t off)
+{
+    return (char **)((char *)r + off);
+}
+
+/* What both spellings share once the members are read: the scope from the context, and
+ * the required fields. */
+static int finish_resource_cidr(struct record *r, const char *scope_id, char *err, size_t errlen)
 {
     struct record_resource_cidr *b = &r->u.resource_cidr;
-    set_str(&b->scope_id, it, "ipamScopeId");
     if (!b->scope_id)
         record_str_set(&b->scope_id, scope_id);
-    set_str(&b->resource_type, it, "resourceType");
-    set_str(&b->resource_id, it, "resourceId");
-    set_str(&b->cidr, it, "resourceCidr");
-    set_str(&b->ipam_id, it, "ipamId");
-    set_str(&b->name, it, "resourceName");
-    set_str(&b->owner, it, "resourceOwnerId");
-    set_str(&b->region, it, "resourceRegion");
-    set_str(&b->vpc_id, it, "vpcId");
-    set_str(&b->availability_zone_id, it, "availabilityZoneId");
-    set_str(&b->pool_id, it, "ipamPoolId");
-    set_str(&b->compliance_status, it, "complianceStatus");
-    set_str(&b->overlap_status, it, "overlapStatus");
-    set_str(&b->management_state, it, "managementState");
-    b->ip_usage = get_double(it, "ipUsage");
-    get_tags(&b->tags, it, "resourceTagSet", "ResourceTags");
     struct lack l = {.len = 0};
     need(&l, b->scope_id, "ipamScopeId");
     need(&l, b->resource_type, "resourceType");
     need(&l, b->resource_id, "resourceId");
     need(&l, b->cidr, "resourceCidr");
     return lacking(&l, r->type, err, errlen);
+}
+
+static int map_resource_cidr(struct record *r, json_t *it, const char *scope_id, char *err,
+                             size_t errlen)
+{
+    struct record_resource_cidr *b = &r->u.resource_cidr;
+    for (size_t i = 0; i < N_RESOURCE_CIDR_STRS; i++)
+        set_str(str_slot(r, resource_cidr_strs[i].off), it, resource_cidr_strs[i].xml_name);
+    b->ip_usage = get_double(it, "ipUsage");
+    get_tags(&b->tags, it, "resourceTagSet", "ResourceTags");
+    return finish_resource_cidr(r, scope_id, err, errlen);
+}
+
+/* ---- the same mapping read straight from parser nodes (no JSON per item) ---- */
+
+static bool is_item(const ec2_xml_t *x, int node)
+{
+    return strcmp(ec2_xml_node_name(x, node), "item") == 0;
+}
+
+/* Whether `node` reads as a JSON object in ec2_xml_item_json(): it has children and the
+ * first one is not an <item>. */
+static bool node_is_object(const ec2_xml_t *x, int node)
+{
+    int c = ec2_xml_node_child(x, node);
+    return c >= 0 && !is_item(x, c);
+}
+
+/* The text of a leaf node, NULL when the node has children (not a string in JSON). */
+static const char *leaf_text(const ec2_xml_t *x, int node)
+{
+    return ec2_xml_node_child(x, node) < 0 ? ec2_xml_node_text(x, node) : NULL;
+}
+
+/* Replaces `*slot` with a copy of `v` (NULL clears it), reusing the slot's buffer when it is
+ * large enough: a record refilled item after item then allocates nothing. */
+static void set_reuse(char **slot, const char *v)
+{
+    if (!v) {
+        free(*slot);
+        *slot = NULL;
+        return;
+    }
+    size_t n = strlen(v) + 1;
+    if (!*slot || malloc_usable_size(*slot) < n) {
+        free(*slot);
+        *slot = xmalloc(n);
+    }
+    memcpy(*slot, v, n);
+}
+
+/* Adds tag k=v to `map` whose first `*used` entries are this item's so far; entries from
+ * `*used` on are left over from the previous item and are overwritten first. */
+static void tag_reuse(struct record_map *map, size_t *used, const char *k, const char *v)
+{
+    for (size_t i = 0; i < *used; i++) {
+        if (strcmp(map->items[i].key, k) == 0) {
+            set_reuse(&map->items[i].value, v);
+            return;
+        }
+    }
+    if (*used == map->n) {
+        map->items = xgrow(map->items, &map->cap, map->n + 1, sizeof map->items[0]);
+        map->items[map->n].key = NULL;
+        map->items[map->n].value = NULL;
+        map->n++;
+    }
+    set_reuse(&map->items[*used].key, k);
+    set_reuse(&map->items[*used].value, v);
+    (*used)++;
+}
+
+/* Tags from a <xxxTagSet> node: a list of <item><key/><value/></item>. */
+static void node_tags(struct record_map *map, size_t *used, const ec2_xml_t *x, int set)
+{
+    int c = ec2_xml_node_child(x, set);
+    if (c < 0 || !is_item(x, c))
+        return; /* empty, or not a list */
+    for (; c >= 0; c = ec2_xml_node_next(x, c)) {
+        if (!is_item(x, c) || !node_is_object(x, c))
+            continue;
+        const char *k = NULL, *v = NULL;
+        for (int m = ec2_xml_node_child(x, c); m >= 0; m = ec2_xml_node_next(x, m)) {
+            const char *name = ec2_xml_node_name(x, m);
+            if (strcmp(name, "key") == 0)
+                k = leaf_text(x, m); /* a later duplicate wins, as in JSON */
+            else if (strcmp(name, "value") == 0)
+                v = leaf_text(x, m);
+        }
+        if (k)
+            tag_reuse(map, used, k, v ? v : "");
+    }
+}
+
+/* Fills `r` (new, or the previous item's record being reused) from the item's nodes. */
+static int map_resource_cidr_nodes(struct record *r, const ec2_xml_t *x, int item,
+                                   const char *scope_id, char *err, size_t errlen)
+{
+    struct record_resource_cidr *b = &r->u.resource_cidr;
+    uint32_t seen = 0; /* bit i: resource_cidr_strs[i] was set by this item */
+    size_t tags = 0;
+    b->ip_usage = NAN;
+    for (int c = ec2_xml_node_child(x, item); c >= 0; c = ec2_xml_node_next(x, c)) {
+        const char *name = ec2_xml_node_name(x, c);
+        size_t len = strlen(name);
+        size_t i;
+        for (i = 0; i < N_RESOURCE_CIDR_STRS; i++) {
+            if (len == resource_cidr_strs[i].len &&
+                memcmp(name, resource_cidr_strs[i].xml_name, len) == 0) {
+                set_reuse(str_slot(r, resource_cidr_strs[i].off), leaf_text(x, c));
+                seen |= 1u << i;
+                break;
+            }
+        }
+        if (i < N_RESOURCE_CIDR_STRS)
+            continue;
+        if (strcmp(name, "ipUsage") == 0) {
+            const char *t = leaf_text(x, c);
+            char *end;
+            double d = t ? strtod(t, &end) : NAN;
+            b->ip_usage = t && end != t && *end == '\0' ? d : NAN;
+        } else if (strcmp(name, "resourceTagSet") == 0) {
+            node_tags(&b->tags, &tags, x, c);
+        }
+    }
+    for (size_t i = 0; i < N_RESOURCE_CIDR_STRS; i++)
+        if (!(seen & 1u << i))
+            set_reuse(str_slot(r, resource_cidr_strs[i].off), NULL);
+    while (b->tags.n > tags) { /* the previous item's surplus tags */
+        b->tags.n--;
+        free(b->tags.items[b->tags.n].key);
+        free(b->tags.items[b->tags.n].value);
+    }
+    return finish_resource_cidr(r, scope_id, err, errlen);
+}
+
+int ipam_map_item_xml_into(struct record **slot, enum record_type type, const ec2_xml_t *x,
+                           int item, const char *context_id, char *err, size_t errlen)
+{
+    if (type != RECORD_RESOURCE_CIDR || !*slot || (*slot)->type != type) {
+        record_free(*slot);
+        *slot = ipam_map_item_xml(type, x, item, context_id, err, errlen);
+        return *slot ? 0 : -EINVAL;
+    }
+    if (!node_is_object(x, item)) {
+        snprintf(err, errlen, "%s item is not an object", record_type_name(type));
+        return -EINVAL;
+    }
+    struct record *r = *slot;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    r->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return map_resource_cidr_nodes(r, x, item, context_id, err, errlen);
+}
+
+struct record *ipam_map_item_xml(enum record_type type, const ec2_xml_t *x, int item,
+                                 const char *context_id, char *err, size_t errlen)
+{
+    if (type != RECORD_RESOURCE_CIDR) {
+        json_t *obj = ec2_xml_item_json(x, item);
+        struct record *r = ipam_map_item(type, obj, context_id, err, errlen);
+        json_decref(obj);
+        return r;
+    }
+    if (!node_is_object(x, item)) {
+        snprintf(err, errlen, "%s item is not an object", record_type_name(type));
+        return NULL;
+    }
+    struct record *r = record_new(type);
+    if (map_resource_cidr_nodes(r, x, item, context_id, err, errlen) < 0) {
+        record_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 static int map_discovered_account(struct record *r, json_t *it, const char *discovery_id, char *err,

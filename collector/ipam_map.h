@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "collector/ec2_xml.h"
 #include "record.h"
 
 /* Maps `item` (borrowed) to a new record of `type` (RECORD_IPAM .. RECORD_DISCOVERED_ACCOUNT),
@@ -23,6 +24,20 @@
  * ipamPoolId, addressFamily") when the item lacks what the record requires. Any thread. */
 struct record *ipam_map_item(enum record_type type, json_t *item, const char *context_id, char *err,
                              size_t errlen);
+
+/* ipam_map_item() for an item read by ec2_xml: `item` is its node in `x` (borrowed). The
+ * record is the one ipam_map_item() makes of ec2_xml_item_json(x, item); resource CIDRs, the
+ * bulk of a pass, are read from the nodes directly without building JSON. Any thread. */
+struct record *ipam_map_item_xml(enum record_type type, const ec2_xml_t *x, int item,
+                                 const char *context_id, char *err, size_t errlen);
+
+/* ipam_map_item_xml() refilling `*slot` (owned by the caller; NULL or a record this
+ * function made before): a resource CIDR record is reused with its string buffers, so a
+ * stream of items allocates nothing per item; other types replace *slot. Returns 0, or
+ * -EINVAL with the reason in err (then *slot may be NULL or hold a partly filled record, to
+ * be reused or freed). Any thread. */
+int ipam_map_item_xml_into(struct record **slot, enum record_type type, const ec2_xml_t *x,
+                           int item, const char *context_id, char *err, size_t errlen);
 
 /* Looks up `xml_name` in `obj`, then the same name with its first letter upper-cased (the
  * aws CLI spelling). Returns the value (borrowed) or NULL. */

@@ -9,10 +9,12 @@
 
 #include "kafka.h"
 #include "log.h"
+#include "record_write.h"
 #include "xalloc.h"
 
 struct publisher {
     kafka_producer_t *producer;
+    struct record_writer w; /* encode buffer reused for every record */
 };
 
 static void on_delivery(void *ctx, void *opaque, int err, const char *errstr, int32_t partition,
@@ -45,6 +47,7 @@ void publisher_free(publisher_t *pub)
     if (!pub)
         return;
     kafka_producer_free(pub->producer);
+    record_writer_free(&pub->w);
     free(pub);
 }
 
@@ -57,9 +60,7 @@ int publisher_send(publisher_t *pub, const char *topic, const struct record *rec
         snprintf(err, errlen, "%s record has no partition key", record_type_name(rec->type));
         return rc;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    rc = record_encode(rec, &buf, &len);
+    rc = record_encode_to(rec, &pub->w);
     if (rc == -EINVAL) {
         char why[256];
         record_validate(rec, why, sizeof why);
@@ -70,8 +71,8 @@ int publisher_send(publisher_t *pub, const char *topic, const struct record *rec
         snprintf(err, errlen, "%s record: %s", record_type_name(rec->type), strerror(-rc));
         return rc;
     }
-    rc = kafka_producer_produce(pub->producer, topic, key, strlen(key), buf, len, batch);
-    free(buf);
+    rc = kafka_producer_produce(pub->producer, topic, key, strlen(key), pub->w.buf, pub->w.len,
+                                batch);
     if (rc < 0) {
         snprintf(err, errlen, "produce to %s: %s", topic, strerror(-rc));
         return rc;

@@ -8,3 +8,4 @@ libipamwatch_a_SOURCES += common/record.c common/record.h
 libipamwatch_a_SOURCES += common/record_write.c common/record_write.h
 libipamwatch_a_SOURCES += common/prefix.c common/prefix.h
 libipamwatch_a_SOURCES += common/kafka.c common/kafka.h common/devbroker.c common/devbroker.h
+libipamwatch_a_SOURCES += common/metrics.c common/metrics.h common/sdnotify.c common/sdnotify.h

@@ -1001,12 +1001,22 @@ static int encode_fields(const struct record *rec, const struct field *fields, s
             record_write_int(w, *(const int64_t *)p);
             break;
         case K_TIME: {
-            char buf[RECORD_TIME_MAX];
-            if (record_time_format(*(const int64_t *)p, buf, sizeof buf) < 0)
-                return -EINVAL;
-            record_write_raw(w, "\"", 1);
-            record_write_raw(w, buf, strlen(buf));
-            record_write_raw(w, "\"", 1);
+            /* Records of one pass share their time stamps: remember the last one. */
+            static _Thread_local int64_t last_ms = RECORD_UNSET;
+            static _Thread_local char last[RECORD_TIME_MAX + 2];
+            static _Thread_local size_t last_len;
+            int64_t ms = *(const int64_t *)p;
+            if (ms != last_ms) {
+                char buf[RECORD_TIME_MAX];
+                if (record_time_format(ms, buf, sizeof buf) < 0)
+                    return -EINVAL;
+                int wn = snprintf(last, sizeof last, "\"%s\"", buf);
+                if (wn < 0 || (size_t)wn >= sizeof last)
+                    return -EINVAL;
+                last_len = (size_t)wn;
+                last_ms = ms;
+            }
+            record_write_raw(w, last, last_len);
             break;
         }
         case K_BOOL:
@@ -1018,19 +1028,24 @@ static int encode_fields(const struct record *rec, const struct field *fields, s
             break;
         case K_MAP: {
             const struct record_map *m = p;
-            const struct record_map_entry **sorted = map_sorted(m);
+            const struct record_map_entry *one = &m->items[0];
+            const struct record_map_entry **sorted = m->n > 1 ? map_sorted(m) : &one;
             int rc = 0;
             record_write_raw(w, "{", 1);
             for (size_t k = 0; k < m->n && rc == 0; k++) {
                 if (k)
                     record_write_raw(w, ",", 1);
-                rc = record_write_string(w, sorted[k]->key);
+                if (k && strcmp(sorted[k - 1]->key, sorted[k]->key) == 0)
+                    rc = -EINVAL; /* a duplicate key */
+                else
+                    rc = record_write_string(w, sorted[k]->key);
                 record_write_raw(w, ":", 1);
                 if (rc == 0)
                     rc = record_write_string(w, sorted[k]->value);
             }
             record_write_raw(w, "}", 1);
-            free(sorted);
+            if (m->n > 1)
+                free(sorted);
             if (rc < 0)
                 return -EINVAL;
             break;
@@ -1071,27 +1086,35 @@ static int encode_fields(const struct record *rec, const struct field *fields, s
     return 0;
 }
 
+int record_encode_to(const struct record *rec, struct record_writer *w)
+{
+    record_writer_reset(w);
+    /* The writer checks what the full validation adds (UTF-8, unique map keys) as it goes. */
+    if (validate(rec, false, NULL, 0) < 0)
+        return -EINVAL;
+    bool first = false;
+    record_write_raw(w, "{\"v\":", 5);
+    record_write_int(w, RECORD_VERSION);
+    write_key(w, "type", &first);
+    record_write_string(w, types[rec->type].name);
+    if (encode_fields(rec, envelope_fields, NFIELDS(envelope_fields), w, &first) < 0 ||
+        encode_fields(rec, types[rec->type].fields, types[rec->type].nfields, w, &first) < 0)
+        return -EINVAL;
+    record_write_raw(w, "}", 1);
+    if (w->len > RECORD_MAX_BYTES)
+        return -E2BIG;
+    return 0;
+}
+
 int record_encode(const struct record *rec, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    if (record_validate(rec, NULL, 0) < 0)
-        return -EINVAL;
     struct record_writer w = {0};
-    bool first = false;
-    record_write_raw(&w, "{\"v\":", 5);
-    record_write_int(&w, RECORD_VERSION);
-    write_key(&w, "type", &first);
-    record_write_string(&w, types[rec->type].name);
-    if (encode_fields(rec, envelope_fields, NFIELDS(envelope_fields), &w, &first) < 0 ||
-        encode_fields(rec, types[rec->type].fields, types[rec->type].nfields, &w, &first) < 0) {
+    int rc = record_encode_to(rec, &w);
+    if (rc < 0) {
         record_writer_free(&w);
-        return -EINVAL;
-    }
-    record_write_raw(&w, "}", 1);
-    if (w.len > RECORD_MAX_BYTES) {
-        record_writer_free(&w);
-        return -E2BIG;
+        return rc;
     }
     *out = record_writer_take(&w, len);
     return 0;

@@ -280,6 +280,13 @@ int record_validate(const struct record *rec, char *err, size_t errlen);
  * Any thread. */
 int record_encode(const struct record *rec, char **out, size_t *len);
 
+/* record_encode() into `w` (borrowed; common/record_write.h), which is emptied first and
+ * holds the text in w->buf, w->len on success; one writer reused for every record saves an
+ * allocation per record. Same results as record_encode(); on failure the writer's content
+ * is unspecified. Any thread (one writer per thread). */
+struct record_writer;
+int record_encode_to(const struct record *rec, struct record_writer *w);
+
 /* Decodes `len` bytes at `buf` (borrowed, need not be NUL-terminated). On success stores a
  * record owned by the caller in *out and returns 0. Otherwise *out is NULL, `err` says
  * precisely what is wrong (JSON syntax with line/column/position, wrong version or type,

@@ -15,7 +15,7 @@
 static char *reserve(struct record_writer *w, size_t n)
 {
     if (w->len + n + 1 > w->cap) {
-        size_t want = w->cap ? w->cap : 256;
+        size_t want = w->cap ? w->cap : 1024; /* most records fit */
         while (want < w->len + n + 1)
             want *= 2;
         w->buf = xrealloc(w->buf, want);
@@ -164,11 +164,70 @@ void record_write_int(struct record_writer *w, int64_t v)
     record_write_raw(w, q, (size_t)(e - q));
 }
 
+/* The common case without printf: `v` is the double nearest to a decimal of at most 15
+ * significant digits and 6 decimals, between 1e-4 and 1e15. "%.15g" then prints exactly that
+ * decimal in fixed notation (15 digits survive a round trip through a double), trailing
+ * zeros removed; and zero, "0.0" or "-0.0". Returns the length written to `tmp`, or 0 when `v` is not such a value. */
+static size_t short_real(double v, char *tmp)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    if (v == 0) {
+        size_t n = signbit(v) ? 4 : 3;
+        memcpy(tmp, signbit(v) ? "-0.0" : "0.0", n + 1);
+        return n;
+    }
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (int k = 0; k <= 6; k++) {
+        double r = nearbyint(a * p10[k]);
+        if (r >= 1e15)
+            return 0;
+        if (r / p10[k] != a)
+            continue;
+        uint64_t digits = (uint64_t)r, scale = (uint64_t)p10[k];
+        uint64_t ip = digits / scale, frac = digits % scale;
+        char *o = tmp;
+        if (v < 0)
+            *o++ = '-';
+        char num[24], *e = num + sizeof num, *q = e;
+        do {
+            *--q = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip);
+        memcpy(o, q, (size_t)(e - q));
+        o += e - q;
+        *o++ = '.';
+        if (frac == 0) {
+            *o++ = '0'; /* json_dumps() marks a real that prints as an integer with ".0" */
+        } else {
+            int nd = k;
+            while (frac % 10 == 0) {
+                frac /= 10;
+                nd--;
+            }
+            for (int i = nd - 1; i >= 0; i--) {
+                o[i] = (char)('0' + frac % 10);
+                frac /= 10;
+            }
+            o += nd;
+        }
+        *o = '\0';
+        return (size_t)(o - tmp);
+    }
+    return 0;
+}
+
 int record_write_real(struct record_writer *w, double v)
 {
     if (!isfinite(v))
         return -EINVAL;
     char tmp[64];
+    size_t fast = short_real(v, tmp);
+    if (fast) {
+        record_write_raw(w, tmp, fast);
+        return 0;
+    }
     int n = snprintf(tmp, sizeof tmp, "%.15g", v);
     if (n < 0 || (size_t)n >= sizeof tmp - 3)
         return -EINVAL; /* "%.15g" needs at most 22 characters */

@@ -208,6 +208,7 @@ tests_unit_test_ct_archive_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_ct_archive
 TESTS += tests/integration/08-archive.sh
 EXTRA_DIST += tests/integration/08-archive.sh tests/integration/archive_check.py
+EXTRA_DIST += tests/fuzz/fuzz_ct_event.c tests/fuzz/corpus/ct_event
 
 # Alert sinks: payload shapes, HMAC, RFC 5424, spools (unit); a real Alertmanager, the
 # PagerDuty/Slack/webhook/syslog shapes, outages and restarts through alert_tool (integration).
@@ -244,3 +245,11 @@ tests_tools_rrd_history_SOURCES = tests/tools/rrd_history.c
 tests_tools_rrd_history_LDADD = $(IPAMWATCH_LIBS)
 TESTS += tests/unit/test_forecast tests/integration/12-graph-forecast.sh
 EXTRA_DIST += tests/integration/12-graph-forecast.sh tests/integration/graph_forecast.py
+
+# Operations: Prometheus registry, HTTP endpoints, sd_notify (unit); metrics of both daemons
+# scraped by a real Prometheus, units, man pages and `make install` (integration).
+check_PROGRAMS += tests/unit/test_metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/testing.h
+tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_metrics

@@ -5,7 +5,7 @@
       /pagerduty (Events API v2), /slack (incoming webhook), /webhook (ipamwatch alert JSON
       signed with HMAC-SHA256 over "<X-Ipamwatch-Timestamp>.<body>"). Each request is
       checked; valid ones get the service's success answer (202 for PagerDuty, 200 "ok"
-      otherwise), invalid ones 400 (401 for a bad signature). Every request is appended
+      otherwise; /api/v2/alerts takes Alertmanager API v2 posts), invalid ones 400 (401 for a bad signature). Every request is appended
       to the log as one JSON line: {"path", "valid", "why", "body"}.
   receiver.py syslog --port-file F --log F
       UDP syslog on 127.0.0.1; each datagram is parsed per RFC 5424 (header, structured
@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 LOCK = threading.Lock()
 
@@ -43,6 +44,19 @@ def check_alertmanager(body, headers, args):
     for a in alerts:
         if "alertname" not in a.get("labels", {}) or a.get("status") not in ("firing", "resolved"):
             return "alert without alertname/status"
+    return None
+
+
+def check_am_api(body, headers, args):
+    """Alertmanager API v2 POST /api/v2/alerts: an array of postable alerts."""
+    if not isinstance(body, list) or not body:
+        return "not a non-empty array"
+    for a in body:
+        if not isinstance(a.get("labels"), dict) or "alertname" not in a["labels"]:
+            return "postable alert without labels.alertname"
+        for k in ("startsAt", "endsAt"):
+            if k in a and not re.match(r"\d{4}-\d\d-\d\dT", a[k]):
+                return k + " is not RFC 3339"
     return None
 
 
@@ -112,21 +126,24 @@ def serve_http(args):
             except ValueError:
                 body, why = None, "body is not JSON"
             status, text = 200, b"ok"
+            path = urllib.parse.urlsplit(self.path).path
             if why is None:
-                if self.path == "/alertmanager":
+                if path == "/alertmanager":
                     why = check_alertmanager(body, self.headers, args)
-                elif self.path == "/pagerduty":
+                elif path == "/api/v2/alerts":
+                    why = check_am_api(body, self.headers, args)
+                elif path == "/pagerduty":
                     why = check_pagerduty(body, self.headers, args)
                     status, text = 202, b'{"status":"success","message":"Event processed"}'
-                elif self.path == "/slack":
+                elif path == "/slack":
                     why = check_slack(body, self.headers, args)
-                elif self.path == "/webhook":
+                elif path == "/webhook":
                     why = check_webhook(body, self.headers, args, raw)
                 else:
                     why = "unknown path"
             if why is not None:
                 status, text = (401 if why == "bad signature" else 400), why.encode()
-            log(args.log, {"path": self.path, "valid": why is None, "why": why, "body": body})
+            log(args.log, {"path": path, "valid": why is None, "why": why, "body": body})
             self.send_response(status)
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()

@@ -2,8 +2,9 @@
  *
  * Any text either parses, or is refused with -EINVAL and a message. A prefix that parses
  * formats canonically, the canonical text parses to the same prefix and formats to the same
- * text, and the prefix contains and intersects itself. prefix_parse_fast() never disagrees. Seed
- * corpus: tests/fuzz/corpus/prefix/.
+ * text, and the prefix contains and intersects itself. prefix_parse_fast() accepts nothing
+ * that prefix_parse() refuses and agrees on what both accept.
+ * Seed corpus: tests/fuzz/corpus/prefix/.
  */
 #include <errno.h>
 #include <stddef.h>

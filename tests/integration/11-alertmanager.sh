@@ -1,10 +1,10 @@
 # Alert sinks end to end through alert_tool: a real Prometheus Alertmanager (fire shows in
 # /api/v2/alerts and reaches its webhook receiver; the resolve removes it and is notified),
 # PagerDuty, Slack and signed webhook payloads checked by a local receiver, RFC 5424 syslog
-# over UDP, a receiver down for ~20 s (nothing lost, fire before resolve), and a restart
+# over UDP, Alertmanager re-posts of firing alerts, a receiver down for ~20 s (nothing lost, fire before resolve), and a restart
 # with a non-empty spool (delivered once after the restart).
 . "$top_srcdir/tests/integration/lib.sh"
-plan 27
+plan 28
 AT="$top_builddir/tests/tools/alert_tool"
 RECV="$top_srcdir/tests/alerts/receiver.py"
 AM=/usr/bin/prometheus-alertmanager
@@ -19,9 +19,9 @@ free_port() { "$PYTHON3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.
 # alert FP STATE SEVERITY: one alert record as JSON
 alert() {
   ends=""
-  [ "$2" = resolved ] && ends=',"ends_at":"2025-03-14T12:00:00.000Z"'
+  [ "$2" = resolved ] && ends=",\"ends_at\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\""
   printf '{"v":1,"type":"alert","scope":"ipam-scope-1","ts":"2025-03-14T12:00:05.000Z","source":"analyzer/t","fingerprint":"%s","rule":"utilization_high","state":"%s","severity":"%s","labels":{"alertname":"IpamPoolUtilizationHigh","fp":"%s","pool_id":"ipam-pool-1"},"annotations":{"summary":"Pool %s is 91 %% used","runbook_url":"https://wiki.example/rb"},"starts_at":"%s"%s,"value":0.91}\n' \
-    "$1" "$2" "$3" "$1" "$1" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$ends"
+    "$1" "$2" "$3" "$1" "$1" "$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%S.000Z)" "$ends"
 }
 
 SECRET_KEY=pd-R0UT1NG-KEY-$$
@@ -54,6 +54,8 @@ AMURL="http://127.0.0.1:$AMPORT"
 poll 30 curl -sf "$AMURL/-/ready" || { cat "$TMP/am.out"; echo "Bail out! Alertmanager did not start"; exit 1; }
 
 cat >"$TMP/all.conf" <<EOF
+[kafka]
+bootstrap.servers = 127.0.0.1:9
 [analyzer]
 state_dir = $TMP/state
 [sink "am"]
@@ -123,6 +125,8 @@ check "syslog got the resolve as notice with state=resolved" poll 10 q "$TMP/sl.
 # --- 18-22: the webhook receiver is down for ~20 s ------------------------------------------
 R2=$(free_port)
 cat >"$TMP/down.conf" <<EOF
+[kafka]
+bootstrap.servers = 127.0.0.1:9
 [analyzer]
 state_dir = $TMP/state-down
 [sink "hook"]
@@ -155,6 +159,8 @@ check "PagerDuty got trigger before resolve for each dedup_key, once each" q "$T
 # --- 23-27: restart with a non-empty spool ---------------------------------------------------
 R3=$(free_port)
 cat >"$TMP/spool.conf" <<EOF
+[kafka]
+bootstrap.servers = 127.0.0.1:9
 [analyzer]
 state_dir = $TMP/state-spool
 [sink "hook"]
@@ -167,8 +173,9 @@ chmod 600 "$TMP/spool.conf"
 check_status 1 "with the sink down, alert_tool exits 1 and leaves the spool" \
   sh -c '"$1" -c "$2" --wait 1s --drain 100ms "$3" >"$4" 2>"$5"' _ "$AT" "$TMP/spool.conf" "$TMP/spool.in" "$TMP/spool1.out" "$TMP/spool1.err"
 check "the spool holds both notifications (0600 in a 0700 directory)" sh -c '
+  grep -q "sink hook submitted=2 delivered=0 failed=0 .* depth=2" "$2" &&
   [ "$(cat "$1"/spool.*.jsonl | wc -l)" -eq 2 ] && [ "$(stat -c %a "$1")" = 700 ] &&
-  [ "$(stat -c %a "$1"/spool.*.jsonl)" = 600 ]' _ "$TMP/state-spool/spool/hook"
+  [ "$(stat -c %a "$1"/spool.*.jsonl)" = 600 ]' _ "$TMP/state-spool/spool/hook" "$TMP/spool1.out"
 bg "$PYTHON3" "$RECV" http --port "$R3" --log "$TMP/r3.log" --hmac-secret "$SECRET_HMAC"
 poll 20 curl -s -o /dev/null "http://127.0.0.1:$R3/"
 check_status 0 "a restarted alert_tool with no input replays the spool" \
@@ -177,3 +184,19 @@ check_status 0 "a second restart has nothing left to send" \
   sh -c '"$1" -c "$2" --wait 10s /dev/null >"$3" 2>>"$4"' _ "$AT" "$TMP/spool.conf" "$TMP/spool3.out" "$TMP/spool2.err"
 check "the receiver got fire then resolve, each once" q "$TMP/r3.log" \
   '[(x["body"]["fingerprint"], x["body"]["state"], x["valid"]) for x in e]==[("C1","firing",True),("C1","resolved",True)]'
+
+# --- 28: firing alerts are re-posted to Alertmanager (it resolves them on its own otherwise) --
+cat >"$TMP/repost.conf" <<EOF
+[kafka]
+bootstrap.servers = 127.0.0.1:9
+[analyzer]
+state_dir = $TMP/state-repost
+[sink "am"]
+type = alertmanager
+url = http://127.0.0.1:$R3/
+EOF
+{ alert D1 firing warning; alert D2 firing warning; alert D2 resolved warning; } >"$TMP/repost.in"
+"$AT" -c "$TMP/repost.conf" --repost 1s --hold 3500ms --wait 20s "$TMP/repost.in" \
+  >"$TMP/repost.out" 2>"$TMP/repost.err"
+check "the still-firing alert is re-posted without endsAt, the resolved one is not" q "$TMP/r3.log" \
+  'len([x for x in e if x["path"]=="/api/v2/alerts" and x["valid"] and len(x["body"])==1 and x["body"][0]["labels"]["fp"]=="D1" and "endsAt" not in x["body"][0]])>=3 and len([x for x in e if x["path"]=="/api/v2/alerts" and x["body"][0]["labels"]["fp"]=="D2"])==2'

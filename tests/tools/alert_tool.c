@@ -50,10 +50,14 @@ int main(int argc, char **argv)
     int64_t wait_ms = 30000, hold_ms = 0, gap_ms = 0;
     struct sinks_opts opts = {.drain_ms = 1000};
     static const struct option longopts[] = {
-        {"wait", required_argument, NULL, 'w'},        {"hold", required_argument, NULL, 'h'},
-        {"drain", required_argument, NULL, 'd'},       {"backoff-min", required_argument, NULL, 'm'},
-        {"backoff-max", required_argument, NULL, 'M'}, {"repost", required_argument, NULL, 'r'},
-        {"timeout", required_argument, NULL, 't'},     {"gap", required_argument, NULL, 'g'},
+        {"wait", required_argument, NULL, 'w'},
+        {"hold", required_argument, NULL, 'h'},
+        {"drain", required_argument, NULL, 'd'},
+        {"backoff-min", required_argument, NULL, 'm'},
+        {"backoff-max", required_argument, NULL, 'M'},
+        {"repost", required_argument, NULL, 'r'},
+        {"timeout", required_argument, NULL, 't'},
+        {"gap", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
     int opt;

@@ -35,8 +35,7 @@ int main(int argc, char **argv)
         struct rrd_sample s = rrd_sample_unknown();
         lineno++;
         if (sscanf(line, "%31s %159s %lld %lf %lf %31s", kind, id, &t, &size, &used, lf) != 6) {
-            fprintf(stderr, "rrd_history: line %lu: expected KIND ID TIME SIZE USED LF\n",
-                    lineno);
+            fprintf(stderr, "rrd_history: line %lu: expected KIND ID TIME SIZE USED LF\n", lineno);
             rrd_store_free(st);
             return 2;
         }

@@ -83,8 +83,8 @@ static char *event(const char *id, const char *name, const char *time, const cha
         "arn:aws:sts::111122223333:assumed-role/Deployer/terraform", "accountId", account,
         "eventTime", time, "eventSource", "ec2.amazonaws.com", "eventName", name, "awsRegion",
         region, "sourceIPAddress", "198.51.100.7", "requestParameters", "ipv4IpamPoolId",
-        "ipam-pool-0fedcba9876543210", "ipv4NetmaskLength", 20, "responseElements", "eventID",
-        id, "recipientAccountId", account, "userAgent", "terraform \"quoted\" ]} [{");
+        "ipam-pool-0fedcba9876543210", "ipv4NetmaskLength", 20, "responseElements", "eventID", id,
+        "recipientAccountId", account, "userAgent", "terraform \"quoted\" ]} [{");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -152,7 +152,8 @@ static void test_file_time(void **state)
         const char *path;
         int64_t ms;
     } cases[] = {
-        {"AWSLogs/1/CloudTrail/eu-west-1/2025/03/14/1_CloudTrail_eu-west-1_20250314T1005Z_Ab.json.gz",
+        {"AWSLogs/1/CloudTrail/eu-west-1/2025/03/14/"
+         "1_CloudTrail_eu-west-1_20250314T1005Z_Ab.json.gz",
          1741946700000LL},
         {"x/1_CloudTrail_eu-west-1_20250314T1005Z_Ab.json", 1741946700000LL},
         {"AWSLogs/1/CloudTrail/eu-west-1/2025/03/14/odd-name.json.gz", 1741910400000LL},
@@ -175,11 +176,23 @@ static void test_list(void **state)
     (void)state;
     char *dir = tmpdir();
     const char *body = "{\"Records\":[]}";
-    put(dir, "AWSLogs/111/CloudTrail/eu-west-1/2025/03/14/111_CloudTrail_eu-west-1_20250314T1010Z_b.json.gz", body, true);
-    put(dir, "AWSLogs/o-abc/222/CloudTrail/eu-central-1/2025/03/14/222_CloudTrail_eu-central-1_20250314T1005Z_a.json.gz", body, true);
-    put(dir, "AWSLogs/111/CloudTrail/eu-west-1/2025/03/13/111_CloudTrail_eu-west-1_20250313T2355Z_c.json", body, false);
+    put(dir,
+        "AWSLogs/111/CloudTrail/eu-west-1/2025/03/14/"
+        "111_CloudTrail_eu-west-1_20250314T1010Z_b.json.gz",
+        body, true);
+    put(dir,
+        "AWSLogs/o-abc/222/CloudTrail/eu-central-1/2025/03/14/"
+        "222_CloudTrail_eu-central-1_20250314T1005Z_a.json.gz",
+        body, true);
+    put(dir,
+        "AWSLogs/111/CloudTrail/eu-west-1/2025/03/13/"
+        "111_CloudTrail_eu-west-1_20250313T2355Z_c.json",
+        body, false);
     put(dir, "AWSLogs/111/CloudTrail/eu-west-1/2025/03/15/manual-export.json", body, false);
-    put(dir, "AWSLogs/111/CloudTrail-Digest/eu-west-1/2025/03/14/111_CloudTrail-Digest_eu-west-1_x_20250314T1100Z.json.gz", body, true);
+    put(dir,
+        "AWSLogs/111/CloudTrail-Digest/eu-west-1/2025/03/14/"
+        "111_CloudTrail-Digest_eu-west-1_x_20250314T1100Z.json.gz",
+        body, true);
     put(dir, "AWSLogs/111/CloudTrail/eu-west-1/2025/03/14/.hidden.json.gz", body, true);
     put(dir, "AWSLogs/111/CloudTrail/eu-west-1/2025/03/14/notes.txt", body, false);
     put(dir, "undated.json", body, false);
@@ -257,8 +270,7 @@ static void test_broken(void **state)
     char *dir = tmpdir();
     char *big = records(event("b1", "CreateVpc", "2025-03-14T10:00:00Z", "111", "eu-west-1"),
                         event("b2", "CreateVpc", "2025-03-14T10:00:01Z", "111", "eu-west-1"),
-                        event("b3", "CreateVpc", "2025-03-14T10:00:02Z", "111", "eu-west-1"),
-                        NULL);
+                        event("b3", "CreateVpc", "2025-03-14T10:00:02Z", "111", "eu-west-1"), NULL);
     put(dir, "ok.json.gz", big, true);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/ok.json.gz", dir);
@@ -333,33 +345,34 @@ static void build_archive(const char *dir, bool with_broken)
 {
     const char *a = "AWSLogs/111122223333/CloudTrail/eu-central-1/2025/03/14/"
                     "111122223333_CloudTrail_eu-central-1_20250314T1005Z_aaaa.json.gz";
-    char *ta = records(event("a3", "ReleaseIpamPoolAllocation", "2025-03-14T10:04:00Z", "111122223333", "eu-central-1"),
-                       event("n1", "AssumeRole", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
-                       event("a1", "CreateVpc", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
-                       event("a2", "AllocateIpamPoolCidr", "2025-03-14T10:02:00Z", "111122223333", "eu-central-1"),
-                       event("n2", "DescribeVpcs", "2025-03-14T10:03:00Z", "111122223333", "eu-central-1"),
-                       NULL);
+    char *ta = records(
+        event("a3", "ReleaseIpamPoolAllocation", "2025-03-14T10:04:00Z", "111122223333",
+              "eu-central-1"),
+        event("n1", "AssumeRole", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
+        event("a1", "CreateVpc", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
+        event("a2", "AllocateIpamPoolCidr", "2025-03-14T10:02:00Z", "111122223333", "eu-central-1"),
+        event("n2", "DescribeVpcs", "2025-03-14T10:03:00Z", "111122223333", "eu-central-1"), NULL);
     put(dir, a, ta, true);
     free(ta);
     const char *b = "AWSLogs/o-abc123/222233334444/CloudTrail/eu-west-1/2025/03/13/"
                     "222233334444_CloudTrail_eu-west-1_20250313T2355Z_bbbb.json.gz";
-    char *tb = records(event("b1", "CreateSubnet", "2025-03-13T23:51:00Z", "222233334444", "eu-west-1"),
-                       event("a1", "CreateVpc", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
-                       event("b2", "DeleteVpc", "2025-03-13T23:52:00Z", "222233334444", "eu-west-1"),
-                       NULL);
+    char *tb = records(
+        event("b1", "CreateSubnet", "2025-03-13T23:51:00Z", "222233334444", "eu-west-1"),
+        event("a1", "CreateVpc", "2025-03-14T10:01:00Z", "111122223333", "eu-central-1"),
+        event("b2", "DeleteVpc", "2025-03-13T23:52:00Z", "222233334444", "eu-west-1"), NULL);
     put(dir, b, tb, true);
     free(tb);
     const char *c = "AWSLogs/222233334444/CloudTrail/eu-west-1/2025/03/15/"
                     "222233334444_CloudTrail_eu-west-1_20250315T0000Z_cccc.json";
-    char *tc = records(event("c1", "DeleteSubnet", "2025-03-14T23:58:00Z", "222233334444", "eu-west-1"),
-                       event("b2", "DeleteVpc", "2025-03-13T23:52:00Z", "222233334444", "eu-west-1"),
-                       NULL);
+    char *tc = records(
+        event("c1", "DeleteSubnet", "2025-03-14T23:58:00Z", "222233334444", "eu-west-1"),
+        event("b2", "DeleteVpc", "2025-03-13T23:52:00Z", "222233334444", "eu-west-1"), NULL);
     put(dir, c, tc, false);
     free(tc);
     if (!with_broken)
         return;
-    char *td = records(event("d1", "CreateVpc", "2025-03-14T10:06:00Z", "111122223333", "eu-central-1"),
-                       NULL);
+    char *td = records(
+        event("d1", "CreateVpc", "2025-03-14T10:06:00Z", "111122223333", "eu-central-1"), NULL);
     const char *d = "AWSLogs/111122223333/CloudTrail/eu-central-1/2025/03/14/"
                     "111122223333_CloudTrail_eu-central-1_20250314T1010Z_dddd.json.gz";
     put(dir, d, td, true);
@@ -374,8 +387,7 @@ static void build_archive(const char *dir, bool with_broken)
     put(dir, e, "this is not gzip data at all, only pretending", false);
     const char *f = "AWSLogs/111122223333/CloudTrail/eu-central-1/2025/03/14/"
                     "111122223333_CloudTrail_eu-central-1_20250314T1020Z_ffff.json";
-    put(dir, f,
-        "{\"Records\":[{\"eventID\":\"f1\",\"eventName\":\"CreateVpc\" \"eventTime\":1}]}",
+    put(dir, f, "{\"Records\":[{\"eventID\":\"f1\",\"eventName\":\"CreateVpc\" \"eventTime\":1}]}",
         false);
     free(td);
 }
@@ -467,9 +479,8 @@ static void test_run(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_file_time), cmocka_unit_test(test_list),
-        cmocka_unit_test(test_read),      cmocka_unit_test(test_broken),
-        cmocka_unit_test(test_run),
+        cmocka_unit_test(test_file_time), cmocka_unit_test(test_list), cmocka_unit_test(test_read),
+        cmocka_unit_test(test_broken),    cmocka_unit_test(test_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,8 @@ static char *encode(struct record *rec)
 static json_t *as_lookup(json_t *doc, bool with_id)
 {
     int64_t ms;
-    assert_int_equal(record_time_parse(json_string_value(json_object_get(doc, "eventTime")), &ms), 0);
+    assert_int_equal(record_time_parse(json_string_value(json_object_get(doc, "eventTime")), &ms),
+                     0);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_t *item = json_pack("{s:O, s:O, s:s, s:f, s:s, s:s, s:[], s:s}", "EventId",
                              json_object_get(doc, "eventID"), "EventName",
@@ -130,7 +131,8 @@ static void test_fixtures(void **state)
         /* The same event through LookupEvents; the polled account and Region do not
          * override the document's. */
         json_t *item = as_lookup(doc, true);
-        struct record *lk = ct_event_from_lookup(item, "999999999999", "us-east-1", err, sizeof err);
+        struct record *lk =
+            ct_event_from_lookup(item, "999999999999", "us-east-1", err, sizeof err);
         if (!lk)
             fail_msg("%s (lookup): %s", id, err);
         char *a = encode(rec), *b = encode(lk);
@@ -175,9 +177,14 @@ static void test_relevance(void **state)
             fail_msg("no fixture for %s", *p);
     }
     assert_int_equal(n, 54);
-    static const char *const not_relevant[] = {
-        "AssumeRole", "CreateNetworkInterface", "DescribeIpamPools", "CreateResourceShare",
-        "", "createvpc", "CreateVpc ", "GetIpamPoolAllocations"};
+    static const char *const not_relevant[] = {"AssumeRole",
+                                               "CreateNetworkInterface",
+                                               "DescribeIpamPools",
+                                               "CreateResourceShare",
+                                               "",
+                                               "createvpc",
+                                               "CreateVpc ",
+                                               "GetIpamPoolAllocations"};
     for (size_t i = 0; i < sizeof not_relevant / sizeof not_relevant[0]; i++)
         if (ct_event_is_relevant(not_relevant[i]))
             fail_msg("'%s' counted as relevant", not_relevant[i]);
@@ -213,11 +220,12 @@ static void test_unparsed(void **state)
         "",
     };
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
-        json_t *item = json_pack("{s:s, s:s, s:f, s:s}", "EventId", "e-unparsed", "EventName",
-                                 "CreateVpc", "EventTime", 1741946537.0, "CloudTrailEvent",
-                                 docs[i]);
+        json_t *item =
+            json_pack("{s:s, s:s, s:f, s:s}", "EventId", "e-unparsed", "EventName", "CreateVpc",
+                      "EventTime", 1741946537.0, "CloudTrailEvent", docs[i]);
         char err[256] = "";
-        struct record *rec = ct_event_from_lookup(item, "222233334444", "eu-west-1", err, sizeof err);
+        struct record *rec =
+            ct_event_from_lookup(item, "222233334444", "eu-west-1", err, sizeof err);
         assert_non_null(rec);
         struct record_event *e = &rec->u.event;
         if (e->parsed)
@@ -248,9 +256,9 @@ static void test_unparsed(void **state)
     assert_non_null(strstr(rec->u.event.raw, "\"EventId\":\"e2\""));
     record_free(rec);
     /* An archive record without eventName keeps the record as raw. */
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "eventID", "t1", "eventTime",
-                            "2025-03-14T10:02:17Z", "awsRegion", "eu-central-1",
-                            "recipientAccountId", "111122223333");
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s}", "eventID", "t1", "eventTime", "2025-03-14T10:02:17Z",
+                  "awsRegion", "eu-central-1", "recipientAccountId", "111122223333");
     char err[256];
     rec = ct_event_from_trail(doc, err, sizeof err);
     assert_non_null(rec);
@@ -276,11 +284,11 @@ static void test_event_id(void **state)
     json_decref(j);
 
     /* The id inside the document stands in for a missing EventId. */
-    struct record *rec = lookup_text(
-        "{\"EventName\":\"CreateVpc\",\"EventTime\":1741946537,\"CloudTrailEvent\":"
-        "\"{\\\"eventID\\\":\\\"inner-id\\\",\\\"eventName\\\":\\\"CreateVpc\\\","
-        "\\\"eventTime\\\":\\\"2025-03-14T10:02:17Z\\\"}\"}",
-        "111122223333", "eu-central-1");
+    struct record *rec =
+        lookup_text("{\"EventName\":\"CreateVpc\",\"EventTime\":1741946537,\"CloudTrailEvent\":"
+                    "\"{\\\"eventID\\\":\\\"inner-id\\\",\\\"eventName\\\":\\\"CreateVpc\\\","
+                    "\\\"eventTime\\\":\\\"2025-03-14T10:02:17Z\\\"}\"}",
+                    "111122223333", "eu-central-1");
     assert_string_equal(rec->u.event.event_id, "inner-id");
     assert_true(rec->u.event.parsed);
     record_free(rec);
@@ -332,10 +340,10 @@ static void test_event_time(void **state)
         record_free(rec);
     }
     /* The document's eventTime wins over the envelope's. */
-    struct record *rec = lookup_text(
-        "{\"EventId\":\"t\",\"EventTime\":5,\"CloudTrailEvent\":\"{\\\"eventName\\\":"
-        "\\\"DeleteVpc\\\",\\\"eventTime\\\":\\\"2025-03-14T10:02:17Z\\\"}\"}",
-        "1", "r");
+    struct record *rec =
+        lookup_text("{\"EventId\":\"t\",\"EventTime\":5,\"CloudTrailEvent\":\"{\\\"eventName\\\":"
+                    "\\\"DeleteVpc\\\",\\\"eventTime\\\":\\\"2025-03-14T10:02:17Z\\\"}\"}",
+                    "1", "r");
     assert_int_equal(rec->u.event.time_ms, 1741946537000LL);
     record_free(rec);
 }
@@ -352,7 +360,8 @@ static struct record *from_doc(const char *doc_json)
     char *text = json_dumps(doc, JSON_COMPACT);
     json_t *item = json_pack("{s:s, s:s}", "EventId", "q-1", "CloudTrailEvent", text);
     char err[256];
-    struct record *rec = ct_event_from_lookup(item, "111122223333", "eu-central-1", err, sizeof err);
+    struct record *rec =
+        ct_event_from_lookup(item, "111122223333", "eu-central-1", err, sizeof err);
     assert_non_null(rec);
     record_str_set(&rec->source, "test");
     free(text);
@@ -380,11 +389,12 @@ static void test_xml_quirks(void **state)
     record_free(rec);
 
     /* The allocation as a list, wrapped in "items", and the request members in "item". */
-    rec = from_doc("{\"eventName\":\"AllocateIpamPoolCidr\",\"requestParameters\":"
-                   "{\"AllocateIpamPoolCidrRequest\":{\"item\":{\"IpamPoolId\":\"ipam-pool-1\","
-                   "\"NetmaskLength\":24.0}}},\"responseElements\":{\"AllocateIpamPoolCidrResponse\":"
-                   "{\"ipamPoolAllocation\":{\"items\":[{\"cidr\":\"10.0.1.0/24\","
-                   "\"ipamPoolAllocationId\":\"ipam-pool-alloc-1\"}]}}}}");
+    rec =
+        from_doc("{\"eventName\":\"AllocateIpamPoolCidr\",\"requestParameters\":"
+                 "{\"AllocateIpamPoolCidrRequest\":{\"item\":{\"IpamPoolId\":\"ipam-pool-1\","
+                 "\"NetmaskLength\":24.0}}},\"responseElements\":{\"AllocateIpamPoolCidrResponse\":"
+                 "{\"ipamPoolAllocation\":{\"items\":[{\"cidr\":\"10.0.1.0/24\","
+                 "\"ipamPoolAllocationId\":\"ipam-pool-alloc-1\"}]}}}}");
     assert_string_equal(rec->u.event.pool_id, "ipam-pool-1");
     assert_int_equal(rec->u.event.netmask_length, 24);
     assert_string_equal(rec->u.event.cidr, "10.0.1.0/24");
@@ -394,11 +404,12 @@ static void test_xml_quirks(void **state)
 
     /* Numbers for strings, PascalCase members in an old action, a differently named
      * wrapper, and a top-level list of one. */
-    rec = from_doc("{\"eventName\":\"CreateVpc\",\"recipientAccountId\":222233334444,"
-                   "\"awsRegion\":\"eu-west-1\",\"userIdentity\":[{\"accountId\":222233334444,"
-                   "\"type\":\"IAMUser\"}],\"requestParameters\":{\"VpcCreationRequest\":"
-                   "{\"Ipv4IpamPoolId\":\"ipam-pool-2\",\"Ipv4NetmaskLength\":\"20\"}},"
-                   "\"responseElements\":[{\"vpc\":{\"VpcId\":\"vpc-2\",\"CidrBlock\":\"10.2.0.0/20\"}}]}");
+    rec = from_doc(
+        "{\"eventName\":\"CreateVpc\",\"recipientAccountId\":222233334444,"
+        "\"awsRegion\":\"eu-west-1\",\"userIdentity\":[{\"accountId\":222233334444,"
+        "\"type\":\"IAMUser\"}],\"requestParameters\":{\"VpcCreationRequest\":"
+        "{\"Ipv4IpamPoolId\":\"ipam-pool-2\",\"Ipv4NetmaskLength\":\"20\"}},"
+        "\"responseElements\":[{\"vpc\":{\"VpcId\":\"vpc-2\",\"CidrBlock\":\"10.2.0.0/20\"}}]}");
     assert_string_equal(rec->u.event.account, "222233334444");
     assert_string_equal(rec->u.event.region, "eu-west-1");
     assert_string_equal(rec->u.event.caller_account, "222233334444");
@@ -511,7 +522,8 @@ static void test_org_small(void **state)
             json_array_foreach(json_object_get(page, "Events"), i, item)
             {
                 char err[256];
-                struct record *rec = ct_event_from_lookup(item, de->d_name, region, err, sizeof err);
+                struct record *rec =
+                    ct_event_from_lookup(item, de->d_name, region, err, sizeof err);
                 assert_non_null(rec);
                 assert_true(rec->u.event.parsed);
                 assert_string_equal(rec->u.event.account, de->d_name);
@@ -618,7 +630,8 @@ static void test_damaged(void **state)
         char *text = json_dumps(doc, JSON_COMPACT);
         json_object_set_new(item, "CloudTrailEvent", json_string(text));
         free(text);
-        struct record *lk = ct_event_from_lookup(item, "111122223333", "eu-west-1", err, sizeof err);
+        struct record *lk =
+            ct_event_from_lookup(item, "111122223333", "eu-west-1", err, sizeof err);
         assert_non_null(lk);
         if (!rec) {
             if (has_id)

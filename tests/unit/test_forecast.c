@@ -190,6 +190,7 @@ static void test_flat(void **state)
     assert_int_equal(r.status, FORECAST_FLAT);
     assert_true(r.date == 0 && r.date_early == 0 && r.date_late == 0);
     assert_true(r.slope == 0);
+    assert_non_null(strstr(r.reason, "no change over 90 days"));
     free(h.p);
 
     /* Noise around a constant: no significant trend, no date. */

@@ -907,6 +907,102 @@ static void test_bad_cidr_counts_toward_pass(void **state)
     model_free(m);
 }
 
+/* Thousands of resource CIDRs added, replaced and removed at random (pass-less records and
+ * DeleteSubnet events) are counted, reported and saved exactly as a plain list says. */
+struct ref_res {
+    char id[32], cidr[32];
+    bool live;
+};
+
+static void count_subnets(void *ctx, const char *kind, const char *id, const char *scope_id,
+                          const struct rrd_sample *s)
+{
+    (void)id;
+    (void)scope_id;
+    (void)s;
+    if (strcmp(kind, "subnet") == 0)
+        (*(size_t *)ctx)++;
+}
+
+static void check_against(model_t *m, const struct ref_res *ref, size_t n)
+{
+    size_t want = 0, ids = 0, got_ids = 0;
+    for (size_t i = 0; i < n; i++) {
+        want += ref[i].live;
+        bool first = ref[i].live;
+        for (size_t j = 0; j < i && first; j++)
+            first = !(ref[j].live && strcmp(ref[j].id, ref[i].id) == 0);
+        ids += first;
+    }
+    struct model_stats st;
+    model_get_stats(m, &st);
+    assert_int_equal(st.resource_cidrs, want);
+    model_metrics(m, count_subnets, &got_ids);
+    assert_int_equal(got_ids, ids);
+}
+
+static void test_many_resources_random(void **state)
+{
+    (void)state;
+    unsigned seed = testing_seed();
+    srand(seed);
+    enum { NIDS = 300, NOPS = 4000 };
+    struct ref_res *ref = calloc(NIDS * 4, sizeof *ref);
+    assert_non_null(ref);
+    size_t nref = 0;
+    model_t *m = model_new(NULL);
+    struct model_effects fx;
+    model_effects_init(&fx);
+    for (int op = 0; op < NOPS; op++) {
+        int id = rand() % NIDS;
+        char rid[32], cidr[32];
+        snprintf(rid, sizeof rid, "subnet-%04d", id);
+        if (rand() % 4 == 0) {
+            char evid[32];
+            snprintf(evid, sizeof evid, "ev-%d", op);
+            struct record *r = event(evid, "DeleteSubnet", T0 + op);
+            record_str_set(&r->u.event.resource_id, rid);
+            apply(m, r, &fx);
+            for (size_t i = 0; i < nref; i++)
+                if (strcmp(ref[i].id, rid) == 0)
+                    ref[i].live = false;
+        } else {
+            snprintf(cidr, sizeof cidr, "10.%d.%d.0/24", id % 256, rand() % 4);
+            struct record *r = env(RECORD_RESOURCE_CIDR, NULL);
+            struct record_resource_cidr *rc = &r->u.resource_cidr;
+            record_str_set(&rc->scope_id, SCOPE);
+            record_str_set(&rc->resource_type, "subnet");
+            record_str_set(&rc->resource_id, rid);
+            record_str_set(&rc->cidr, cidr);
+            record_str_set(&rc->vpc_id, "vpc-0001");
+            apply(m, r, &fx);
+            size_t i = 0;
+            while (i < nref && !(strcmp(ref[i].id, rid) == 0 && strcmp(ref[i].cidr, cidr) == 0))
+                i++;
+            if (i == nref) {
+                nref++;
+                snprintf(ref[i].id, sizeof ref[i].id, "%s", rid);
+                snprintf(ref[i].cidr, sizeof ref[i].cidr, "%s", cidr);
+            }
+            ref[i].live = true;
+        }
+        model_effects_clear(&fx);
+        if (op % 500 == 499)
+            check_against(m, ref, nref);
+    }
+    check_against(m, ref, nref);
+    char path[128], err[512];
+    snprintf(path, sizeof path, "%s/many.snap", tmpdir);
+    assert_int_equal(model_save(m, path, err, sizeof err), 0);
+    model_t *l = model_load(NULL, path, err, sizeof err);
+    if (!l)
+        fail_msg("model_load: %s", err);
+    check_against(l, ref, nref);
+    model_free(l);
+    model_free(m);
+    free(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_drop_scope),
         cmocka_unit_test(test_golden_records),
         cmocka_unit_test(test_bad_cidr_counts_toward_pass),
+        cmocka_unit_test(test_many_resources_random),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

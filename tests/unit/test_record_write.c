@@ -195,7 +195,9 @@ static void test_reals_match_jansson(void **state)
 {
     static const double fixed[] = {0.0,    -0.0,    1.0,     0.5,     0.4945, 1e20,  1e-5,
                                    1e-300, 1.5e300, 1e15,    1e16,    123456789012345678.0,
-                                   -2.5,   0.1,     1.0 / 3, 4.9e-324, 1.7976931348623157e308};
+                                   -2.5,   0.1,     1.0 / 3, 4.9e-324, 1.7976931348623157e308,
+                                   1e-4,   9.9999e-5, 0.0001234, 999999999999999.0,
+                                   99999999999999.9, 1e14 + 0.5, 123.000001, -7.25};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         check_real(fixed[i]);
     for (int i = 0; i < 20000; i++) {
@@ -205,8 +207,13 @@ static void test_reals_match_jansson(void **state)
             memcpy(&v, &bits, sizeof v);
             if (!isfinite(v))
                 continue;
-        } else {
+        } else if (i % 4 == 0) {
             v = (double)(rnd() % 10001) / 10000.0; /* ip_usage-like fractions */
+        } else {
+            /* short decimals of every magnitude: the writer's fast path and its edges */
+            static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+            uint64_t m = ((uint64_t)rnd() << 32 | rnd()) >> (rnd() % 64);
+            v = (double)m / scale[rnd() % 9] * (rnd() % 2 ? 1 : -1);
         }
         check_real(v);
     }

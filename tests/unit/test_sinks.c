@@ -155,15 +155,15 @@ static void test_webhook_body_and_hmac(void **state)
 
     char sig[80];
     const char *body = "{\"a\":1}";
-    assert_int_equal(sink_webhook_signature("k3y", "1700000000", body, strlen(body), sig, sizeof sig),
-                     0);
+    assert_int_equal(
+        sink_webhook_signature("k3y", "1700000000", body, strlen(body), sig, sizeof sig), 0);
     /* python3: hmac.new(b'k3y', b'1700000000.{"a":1}', hashlib.sha256).hexdigest() */
     assert_string_equal(sig,
                         "sha256=fd5a70e965043f7df6309c2c3b5ff5a8ffa99b1f5175e9a311459e73c4634d4a");
-    assert_int_equal(sink_webhook_signature("k3y", "1700000001", body, strlen(body), sig, sizeof sig),
-                     0);
-    assert_string_not_equal(sig,
-                            "sha256=fd5a70e965043f7df6309c2c3b5ff5a8ffa99b1f5175e9a311459e73c4634d4a");
+    assert_int_equal(
+        sink_webhook_signature("k3y", "1700000001", body, strlen(body), sig, sizeof sig), 0);
+    assert_string_not_equal(
+        sig, "sha256=fd5a70e965043f7df6309c2c3b5ff5a8ffa99b1f5175e9a311459e73c4634d4a");
     assert_int_equal(sink_webhook_signature("k", "1", body, 1, sig, 20), -ENOSPC);
 }
 

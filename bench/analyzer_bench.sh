@@ -1,0 +1,125 @@
+# analyzer_bench.sh: the model (apply rate, peak RSS per tracked CIDR) and `ipamwatch analyze`
+# against kcat's raw consume of the same topic, on N resource-CIDR records.
+# Usage: sh analyzer_bench.sh model|analyzer SRCDIR IPAMWATCH RENDER_RECORDS MODEL_BENCH [N]
+# The dataset (gen_dataset.py --resource-cidrs N --seed 1, shared with collector_bench.sh)
+# and its records rendered by the collector's code are cached under
+# ${IPAMWATCH_BENCH_CACHE:-/tmp/ipamwatch-bench-cache}.
+#   model:    one complete pass per scope, as collected, applied by bench/model_bench (rates,
+#             save/load) and, in separate processes, peak RSS without and with an overlap
+#             domain holding every scope.
+#   analyzer: the records split into PARTS scopes, one per partition (the development broker
+#             keeps at most 5 MiB per partition: toolchain facts G4), every KEEP-th VPC or
+#             subnet kept and the others turned into ENI CIDRs (a million RRD files is not a
+#             configuration anyone runs; bench-rrd measures RRD at 10k files); produced by kcat,
+#             then (a) kcat -C to /dev/null and (b) analyze --exit-when-idle 2s in a fresh
+#             group, idle wait subtracted.
+set -eu
+mode=$1
+src=$2
+ipamwatch=$3
+render=$4
+mbench=$5
+n=${6:-1000000}
+parts=${BENCH_ANALYZER_PARTS:-160}
+keep=${BENCH_ANALYZER_KEEP:-1000}
+py=${PYTHON3:-/usr/bin/python3}
+kcat=${KCAT:-kcat}
+cache=${IPAMWATCH_BENCH_CACHE:-/tmp/ipamwatch-bench-cache}
+data="$cache/org-$n"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ipamwatch-anbench.XXXXXX")
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+now_ms() { date +%s%3N; }
+wait_file() {
+  i=0; while [ ! -s "$1" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+  [ -s "$1" ] || { echo "analyzer_bench.sh: $1 not written" >&2; exit 1; }
+}
+
+if [ ! -e "$data/.complete" ]; then
+  echo "# generating $n resource CIDRs into $data (cached)"
+  rm -rf "$data"
+  mkdir -p "$cache"
+  "$py" "$src/tests/aws/gen_dataset.py" --out "$data" --seed 1 --resource-cidrs "$n" >/dev/null
+  touch "$data/.complete"
+fi
+records="$cache/records-$n.tsv"
+if [ ! -s "$records" ]; then
+  echo "# rendering the records of $data (cached)"
+  "$render" "$data" bench >"$records.tmp" 2>"$tmp/render.err"
+  mv "$records.tmp" "$records"
+fi
+echo "# $(uname -srm), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$mode" = model ]; then
+  "$mbench" --frame 0 1 "$records" >"$tmp/framed.tsv"
+  echo "# model: $(wc -l <"$tmp/framed.tsv") framed records"
+  "$mbench" --memory "$tmp/framed.tsv"
+  "$mbench" --memory --domain "$tmp/framed.tsv" | sed 's/^mem_/mem_domain_/'
+  "$mbench" "$tmp/framed.tsv"
+  echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+
+"$mbench" --frame "$parts" "$keep" "$records" >"$tmp/framed.tsv"
+lines=$(wc -l <"$tmp/framed.tsv")
+bytes=$(wc -c <"$tmp/framed.tsv")
+objs=$(grep -c '"resource_type":"\(vpc\|subnet\)"' "$tmp/framed.tsv" || true)
+echo "# analyzer: $lines records ($bytes bytes) in $parts scopes/partitions, $objs VPC/subnet CIDRs"
+"$ipamwatch" broker --topic inv:"$parts" --topic ev:1 --topic dlq:1 \
+  --bootstrap-file "$tmp/bootstrap" >/dev/null 2>"$tmp/broker.err" &
+pids="$pids $!"
+wait_file "$tmp/bootstrap" 10
+b=$(cat "$tmp/bootstrap")
+t0=$(now_ms)
+"$kcat" -P -b "$b" -t inv -K '	' -X enable.idempotence=true <"$tmp/framed.tsv"
+t1=$(now_ms)
+echo "# produced in $((t1 - t0)) ms"
+
+t0=$(now_ms)
+got=$("$kcat" -C -b "$b" -t inv -e -q -X fetch.wait.max.ms=5 -f 'x\n' | wc -l)
+t1=$(now_ms)
+k_ms=$((t1 - t0))
+[ "$got" -eq "$lines" ] || { echo "analyzer_bench.sh: kcat consumed $got of $lines (broker trimmed partitions?)" >&2; exit 1; }
+
+mkdir -p "$tmp/a"
+cat >"$tmp/a.conf" <<EOF
+[kafka]
+bootstrap.servers = $b
+fetch.wait.max.ms = 5
+session.timeout.ms = 6000
+[topics]
+inventory = inv
+events = ev
+deadletter = dlq
+[collector]
+state_dir = $tmp/a/collector
+[analyzer]
+group_id = bench-$$
+state_dir = $tmp/a/state
+[rrd]
+dir = $tmp/a/rrd
+step = 300s
+[journal]
+dir = $tmp/a/journal
+fsync = yes
+EOF
+t0=$(now_ms)
+"$ipamwatch" analyze -c "$tmp/a.conf" --exit-when-idle 2s >"$tmp/a.out" 2>"$tmp/a.err"
+t1=$(now_ms)
+a_ms=$((t1 - t0 - 2000))
+sed 's/^/#   /' "$tmp/a.err" | tail -5
+applied=$(sed -n 's/.* \([0-9]*\) messages, \([0-9]*\) applied.*/\2/p' "$tmp/a.err" | tail -1)
+[ "${applied:-0}" -eq "$lines" ] || { echo "analyzer_bench.sh: analyze applied ${applied:-0} of $lines" >&2; exit 1; }
+rrds=$(find "$tmp/a/rrd" -name '*.rrd' | wc -l)
+awk -v l="$lines" -v km="$k_ms" -v am="$a_ms" -v r="$rrds" 'BEGIN {
+  kr = l / (km / 1000.0); ar = l / (am / 1000.0);
+  printf "kcat consume: %d records in %.2f s: %.0f records/s\n", l, km / 1000.0, kr;
+  printf "analyze:      %d records in %.2f s (idle wait subtracted, includes the 3 s group join): %.0f records/s, %d RRD files\n", l, am / 1000.0, ar, r;
+  printf "ratio:        %.1f %% of kcat (target >= 50 %%)\n", 100.0 * ar / kr;
+}'
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
