@@ -5,7 +5,6 @@
 #include "alerts/engine.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -305,12 +305,10 @@ static void table_del(alert_engine_t *e, struct alert *a)
 
 /* ---- notifications and transitions ---------------------------------------------------- */
 
-static void emit(alert_engine_t *e, const struct alert *a, const char *state, int64_t now_ms,
-                 int64_t ends_ms)
+/* The notification of `a` in `state` as a new RECORD_ALERT record (owned by the caller). */
+static struct record *alert_record(const alert_engine_t *e, const struct alert *a,
+                                   const char *state, int64_t now_ms, int64_t ends_ms)
 {
-    e->st.emitted++;
-    if (!e->emit)
-        return;
     struct record *rec = record_new(RECORD_ALERT);
     rec->ts_ms = now_ms;
     record_str_set(&rec->scope, a->scope);
@@ -326,6 +324,16 @@ static void emit(alert_engine_t *e, const struct alert *a, const char *state, in
     if (ends_ms != RECORD_UNSET)
         ra->ends_at_ms = ends_ms < a->active_since ? a->active_since : ends_ms;
     ra->value = a->value;
+    return rec;
+}
+
+static void emit(alert_engine_t *e, const struct alert *a, const char *state, int64_t now_ms,
+                 int64_t ends_ms)
+{
+    e->st.emitted++;
+    if (!e->emit)
+        return;
+    struct record *rec = alert_record(e, a, state, now_ms, ends_ms);
     char err[256];
     if (record_validate(rec, err, sizeof err) < 0)
         LOG_WARN("alert %s (%s) does not validate: %s", a->fp, a->rule_name, err);
@@ -1293,58 +1301,20 @@ int alert_engine_save(alert_engine_t *e, char *err, size_t errlen)
 {
     if (!e || !e->state_path)
         return 0;
-    char *tmp = xasprintf("%s.tmp.%ld", e->state_path, (long)getpid());
     json_t *root = state_json(e);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "alert state: open %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (json_dumpfd(root, fd, JSON_COMPACT) != 0 || write(fd, "\n", 1) != 1) {
-        rc = errno ? -errno : -EIO;
-        snprintf(err, errlen, "alert state: writing %s: %s", tmp, strerror(-rc));
-        close(fd);
-        goto fail_unlink;
-    }
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "alert state: fsync %s: %s", tmp, strerror(errno));
-        close(fd);
-        goto fail_unlink;
-    }
-    if (close(fd) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "alert state: close %s: %s", tmp, strerror(errno));
-        goto fail_unlink;
-    }
-    if (rename(tmp, e->state_path) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "alert state: rename %s to %s: %s", tmp, e->state_path,
-                 strerror(errno));
-        goto fail_unlink;
-    }
-    char *dir = xstrdup(e->state_path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            LOG_WARN("fsync of the directory of %s: %s", e->state_path, strerror(errno));
-        close(dfd);
-    }
-    free(dir);
+    char *text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
-    free(tmp);
-    return 0;
-
-fail_unlink:
-    unlink(tmp);
-fail:
-    json_decref(root);
-    free(tmp);
+    if (!text) {
+        snprintf(err, errlen, "alert state: cannot encode the state");
+        return -ENOMEM;
+    }
+    char *line = xasprintf("%s\n", text);
+    free(text);
+    char why[512];
+    int rc = fileio_write_atomic(e->state_path, line, strlen(line), 0600, 0, why, sizeof why);
+    if (rc < 0)
+        snprintf(err, errlen, "alert state: %s", why);
+    free(line);
     return rc;
 }
 
@@ -1403,6 +1373,24 @@ void alert_engine_free(alert_engine_t *e)
     free(e->state_path);
     free(e->source);
     free(e);
+}
+
+size_t alert_engine_foreach_firing(const alert_engine_t *e, alert_emit_fn fn, void *ctx)
+{
+    size_t n = 0;
+    char err[256];
+    for (size_t b = 0; b < e->nbuckets; b++)
+        for (const struct alert *a = e->buckets[b]; a; a = a->next) {
+            if (a->state != ST_FIRING)
+                continue;
+            struct record *rec = alert_record(e, a, "firing", a->last_sent, RECORD_UNSET);
+            if (record_validate(rec, err, sizeof err) == 0) {
+                fn(ctx, rec);
+                n++;
+            }
+            record_free(rec);
+        }
+    return n;
 }
 
 void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *out)

@@ -150,6 +150,12 @@ void alert_engine_tick(alert_engine_t *e, int64_t now_ms);
  * -errno with text in `err`. Owner thread. */
 int alert_engine_save(alert_engine_t *e, char *err, size_t errlen);
 
+/* Calls `fn` with `ctx` once per alert that is firing, with its last firing notification
+ * (the record is borrowed for the call), without counting or changing anything: after a
+ * restart, to tell the sinks which alerts are still out (sinks_adopt_firing()). Returns
+ * how many it reported. Owner thread; `fn` must not call into the engine. */
+size_t alert_engine_foreach_firing(const alert_engine_t *e, alert_emit_fn fn, void *ctx);
+
 /* Copies the counters into *out (owned by the caller). Owner thread. */
 void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *out);
 

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "alerts/sink_payload.h"
+#include "fileio.h"
 #include "kafka.h"
 #include "log.h"
 #include "xalloc.h"
@@ -190,21 +191,6 @@ static int syslog_connect(struct sink_conn *c, char *err, size_t errlen)
     return SINK_RETRY;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int syslog_send(struct sink_conn *c, const struct record *rec, char *err, size_t errlen)
 {
     struct timespec ts;
@@ -225,11 +211,11 @@ static int syslog_send(struct sink_conn *c, const struct record *rec, char *err,
         int w;
         if (c->proto == SYSLOG_TCP) { /* RFC 6587 octet counting */
             char *framed = xasprintf("%zu %s", len, msg);
-            w = send_all(c->fd, framed, strlen(framed));
+            w = fileio_send_all(c->fd, framed, strlen(framed));
             free(framed);
         } else if (c->proto == SYSLOG_UNIX && c->unix_stream) {
             char *framed = xasprintf("%s\n", msg);
-            w = send_all(c->fd, framed, len + 1);
+            w = fileio_send_all(c->fd, framed, len + 1);
             free(framed);
         } else {
             ssize_t s = send(c->fd, msg, len, MSG_NOSIGNAL);
@@ -306,19 +292,10 @@ static int file_send(struct sink_conn *c, const struct record *rec, char *err, s
     }
     size_t len = strlen(body);
     body[len] = '\n'; /* json_dumps' NUL becomes the line end; length bound kept below */
-    const char *p = body;
-    size_t left = len + 1;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            snprintf(err, errlen, "write %s: %s", c->sink->path, strerror(errno));
-            rc = SINK_RETRY;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
+    int w = fileio_write_all(fd, body, len + 1);
+    if (w < 0) {
+        snprintf(err, errlen, "write %s: %s", c->sink->path, strerror(-w));
+        rc = SINK_RETRY;
     }
     if (rc == 0 && fsync(fd) < 0) {
         snprintf(err, errlen, "fsync %s: %s", c->sink->path, strerror(errno));

@@ -20,6 +20,7 @@
 
 #include "alerts/sink_deliver.h"
 #include "alerts/sink_payload.h"
+#include "fileio.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -53,6 +54,8 @@ struct sink {
     bool stop;
     int64_t stop_deadline;
     struct sinks_stat st;
+    struct record **adopt; /* sinks_adopt_firing(): handed to the worker's firing list */
+    size_t nadopt, capadopt;
 
     /* worker only */
     sink_conn_t *conn;
@@ -87,60 +90,16 @@ static char *spool_path(const struct sink *k, uint64_t gen)
     return xasprintf("%s/spool.%" PRIu64 ".jsonl", k->cfg->spool_dir, gen);
 }
 
-static int mkdir_p(const char *dir)
-{
-    char *tmp = xstrdup(dir);
-    int rc = 0;
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    free(tmp);
-    return rc;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-/* Replaces the cursor file with "<gen> <offset>" atomically and durably. */
+/* Replaces the cursor file with "<gen> <offset>" atomically. The directory is not fsynced:
+ * a crash may bring back the previous cursor, which only delivers a notification again. */
 static int cursor_save(struct sink *k, uint64_t gen, uint64_t off)
 {
-    char *tmp = xasprintf("%s/cursor.tmp", k->cfg->spool_dir);
     char *dst = xasprintf("%s/cursor", k->cfg->spool_dir);
-    char buf[64];
+    char buf[64], err[512];
     int len = snprintf(buf, sizeof buf, "%" PRIu64 " %" PRIu64 "\n", gen, off);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
-        rc = errno ? -errno : -EIO;
-    close(fd);
-    if (rc == 0 && rename(tmp, dst) < 0)
-        rc = -errno;
-out:
+    int rc = fileio_write_atomic(dst, buf, (size_t)len, 0600, FILEIO_NODIRSYNC, err, sizeof err);
     if (rc < 0)
-        LOG_ERR("sink %s: saving the spool cursor in %s failed: %s", k->cfg->name,
-                k->cfg->spool_dir, strerror(-rc));
-    free(tmp);
+        LOG_ERR("sink %s: saving the spool cursor failed: %s", k->cfg->name, err);
     free(dst);
     return rc;
 }
@@ -174,8 +133,8 @@ static void spool_compact(struct sink *k)
         goto fail;
     for (size_t i = k->qhead; i < k->qn; i++) {
         struct entry *e = &k->q[i];
-        if (write(nfd, e->line, e->len) != (ssize_t)e->len || write(nfd, "\n", 1) != 1)
-            goto fail;
+        if (fileio_write_all(nfd, e->line, e->len) != 0 || fileio_write_all(nfd, "\n", 1) != 0)
+            goto fail; /* errno is the failed write's */
     }
     if (fsync(nfd) < 0 || cursor_save(k, ngen, 0) < 0)
         goto fail;
@@ -226,18 +185,7 @@ static int spool_append(struct sink *k, const char *line, size_t len)
     char *buf = xmalloc(len + 1);
     memcpy(buf, line, len);
     buf[len] = '\n';
-    size_t off = 0;
-    int rc = 0;
-    while (off < len + 1) {
-        ssize_t w = write(k->fd, buf + off, len + 1 - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = -errno;
-            break;
-        }
-        off += (size_t)w;
-    }
+    int rc = fileio_write_all(k->fd, buf, len + 1);
     if (rc == 0 && fdatasync(k->fd) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -257,7 +205,7 @@ static int spool_append(struct sink *k, const char *line, size_t len)
 static int spool_open(struct sink *k, char *err, size_t errlen)
 {
     const char *dir = k->cfg->spool_dir;
-    int rc = mkdir_p(dir);
+    int rc = fileio_mkdir_p(dir, 0700, NULL, 0);
     if (rc < 0) {
         snprintf(err, errlen, "sink %s: creating spool directory %s: %s", k->cfg->name, dir,
                  strerror(-rc));
@@ -339,7 +287,7 @@ static int spool_open(struct sink *k, char *err, size_t errlen)
         }
         closedir(d);
     }
-    fsync_dir(dir);
+    fileio_fsync_dir(dir);
     k->st.spool_depth = queue_depth(k);
     if (queue_depth(k) > 0)
         LOG_INFO("sink %s: replaying %zu spooled notifications", k->cfg->name, queue_depth(k));
@@ -408,6 +356,14 @@ static void *worker(void *arg)
         int64_t now = mono_ms();
         if (k->stop && (queue_depth(k) == 0 || now >= k->stop_deadline))
             break;
+        if (k->nadopt > 0) {
+            /* Alerts firing before a restart: re-posted now and from then on, never notified
+             * as new. */
+            for (size_t i = 0; i < k->nadopt; i++)
+                firing_update(k, k->adopt[i]);
+            k->nadopt = 0;
+            next_repost = now;
+        }
         if (am && k->nfiring > 0 && now >= next_repost && failures == 0) {
             pthread_mutex_unlock(&k->lock);
             int rc = sink_conn_repost(k->conn, (const struct record *const *)k->firing, k->nfiring,
@@ -522,6 +478,9 @@ static void sink_destroy(struct sink *k)
     for (size_t i = 0; i < k->nfiring; i++)
         record_free(k->firing[i]);
     free(k->firing);
+    for (size_t i = 0; i < k->nadopt; i++)
+        record_free(k->adopt[i]);
+    free(k->adopt);
     if (k->fd >= 0)
         close(k->fd);
     sink_conn_free(k->conn);
@@ -651,6 +610,41 @@ int sinks_submit(sinks_t *s, const struct record *alert)
     }
     free(line);
     return first_err ? first_err : taken;
+}
+
+int sinks_adopt_firing(sinks_t *s, const struct record *alert)
+{
+    if (!alert || alert->type != RECORD_ALERT)
+        return -EINVAL;
+    char verr[256];
+    if (record_validate(alert, verr, sizeof verr) < 0 ||
+        strcmp(alert->u.alert.state, "firing") != 0)
+        return -EINVAL;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = record_encode(alert, &line, &len);
+    if (rc < 0)
+        return rc;
+    int taken = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct sink *k = &s->v[i];
+        if (k->cfg->type != CONFIG_SINK_ALERTMANAGER || !routes(k->cfg, alert))
+            continue;
+        struct record *copy = NULL;
+        if (record_decode(line, len, &copy, verr, sizeof verr) < 0) {
+            record_free(copy);
+            free(line);
+            return -EINVAL;
+        }
+        pthread_mutex_lock(&k->lock);
+        k->adopt = xgrow(k->adopt, &k->capadopt, k->nadopt + 1, sizeof *k->adopt);
+        k->adopt[k->nadopt++] = copy;
+        pthread_cond_signal(&k->wake);
+        pthread_mutex_unlock(&k->lock);
+        taken++;
+    }
+    free(line);
+    return taken;
 }
 
 int sinks_flush(sinks_t *s, int64_t timeout_ms)

@@ -72,6 +72,14 @@ sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts,
  * sink. */
 int sinks_submit(sinks_t *s, const struct record *alert);
 
+/* Registers `alert` (borrowed; a RECORD_ALERT in state "firing") with the Alertmanager
+ * sinks that route it as still firing, WITHOUT a notification to anyone: they re-post it
+ * (at once, then every repost interval) until a resolve of its fingerprint is delivered.
+ * For alerts that were firing before a restart: re-submitting them would page PagerDuty,
+ * Slack and the other sinks again. Returns the number of sinks that took it, -EINVAL for
+ * a record that is not a valid firing alert. Any thread. */
+int sinks_adopt_firing(sinks_t *s, const struct record *alert);
+
 /* Waits until every queue is empty or `timeout_ms` passed. Returns 0 when all is
  * delivered (or given up), -ETIMEDOUT otherwise. Any thread. */
 int sinks_flush(sinks_t *s, int64_t timeout_ms);

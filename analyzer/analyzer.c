@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "analyzer/analyzer_metrics.h"
+#include "analyzer/analyzer_alerts.h"
 #include "analyzer/deadletter.h"
 #include "analyzer/journal.h"
 #include "analyzer/model.h"
@@ -23,6 +25,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "record.h"
+#include "sdnotify.h"
 #include "xalloc.h"
 
 #define CHECKPOINT_FILE    "checkpoint.json"
@@ -91,7 +94,10 @@ struct analyzer {
     int rrd_err; /* first failed rrd_store_update since the last checkpoint */
 
     struct model_effects fx;
+    analyzer_alerts_t *alerts; /* rule engine and sinks (analyzer_alerts.h) */
     struct analyzer_stats stats;
+    metrics_t *own_mx;      /* our metrics server, when options gave no registry */
+    analyzer_metrics_t *am; /* NULL: metrics off */
     log_complain_t ckpt_complain, dl_complain, apply_complain;
 };
 
@@ -389,7 +395,7 @@ static void on_metrics(void *ctx, const char *kind, const char *id, const char *
 {
     struct sample_ctx *sc = ctx;
     analyzer_t *a = sc->a;
-    (void)scope_id;
+    analyzer_metrics_object(a->am, kind, id, scope_id, s);
     if (!rrd_store_valid_key(kind, id)) {
         LOG_DEBUG("no RRD file for %s '%s': not usable as a file name", kind, id);
         return;
@@ -405,11 +411,21 @@ static void on_metrics(void *ctx, const char *kind, const char *id, const char *
     a->stats.samples++;
 }
 
+/* One object of a sample round: its RRD sample and its alert rules. */
+static void on_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
+{
+    struct sample_ctx *sc = ctx;
+    on_metrics(ctx, o->kind, o->id, o->scope_id, s);
+    analyzer_alerts_object(sc->a->alerts, o, s);
+}
+
 /* Writes every object's current figures at `t` and remembers it. */
 static void sample_all(analyzer_t *a, time_t t)
 {
     struct sample_ctx sc = {a, t};
-    model_metrics(a->model, on_metrics, &sc);
+    analyzer_alerts_round_begin(a->alerts, t, true);
+    model_metrics_objects(a->model, NULL, on_object, &sc);
+    analyzer_alerts_round_end(a->alerts);
     a->last_sample = t;
     a->live_changed = false;
 }
@@ -418,7 +434,9 @@ static void sample_all(analyzer_t *a, time_t t)
 static void sample_scope(analyzer_t *a, const char *scope_id, time_t t)
 {
     struct sample_ctx sc = {a, t};
-    model_metrics_scope(a->model, scope_id, on_metrics, &sc);
+    analyzer_alerts_round_begin(a->alerts, t, false);
+    model_metrics_objects(a->model, scope_id, on_object, &sc);
+    analyzer_alerts_round_end(a->alerts);
     a->last_sample = t;
 }
 
@@ -459,6 +477,7 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
     char err[512];
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     sample_before(a, record_event_ms(rec));
+    analyzer_metrics_record(a->am, rec);
     model_effects_clear(&a->fx);
     int rc = model_apply(a->model, rec, &a->fx, err, sizeof err);
     if (rc < 0)
@@ -481,6 +500,7 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
         if (strcmp(e->kind, "pass") == 0)
             pass_time = e->event_time;
     }
+    analyzer_alerts_record(a->alerts, rec, &a->fx);
     if (pass_time >= 0) {
         /* The pass's figures are written at its time, or just after the newest sample when
          * event time already moved past it (RRD times only grow). */
@@ -560,6 +580,12 @@ static int checkpoint(analyzer_t *a)
                 "from checkpoint %llu",
                 (unsigned long long)a->gen);
         return a->fatal;
+    }
+    what = "alert state";
+    if ((rc = analyzer_alerts_checkpoint(a->alerts, err, sizeof err)) < 0) {
+        if (analyzer_alerts_failed(a->alerts))
+            a->fatal = rc; /* only a replay from the last checkpoint emits it again */
+        goto fail;
     }
     what = "dead-letter delivery";
     if ((rc = dl_settle(a)) < 0) {
@@ -651,6 +677,7 @@ static void drop_partition_scopes(analyzer_t *a, const char *topic, int32_t part
         LOG_INFO("scope %s left with %s [%d]: dropped from the model", scope, topic,
                  (int)partition);
         model_drop_scope(a->model, scope);
+        analyzer_metrics_drop_scope(a->am, scope);
         json_object_del(a->scope_parts, scope);
     }
 }
@@ -730,6 +757,12 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         set_err(err, errlen, "RRD store: %s", text);
         goto fail;
     }
+    /* Before the Kafka clients: the sinks initialise libcurl. */
+    a->alerts = analyzer_alerts_new(cfg, a->rrd, text, sizeof text);
+    if (!a->alerts) {
+        set_err(err, errlen, "%s", text);
+        goto fail;
+    }
 
     /* Defaults first so that [kafka] and -X win: a new group starts at the beginning. */
     size_t cap = 0;
@@ -752,6 +785,17 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         set_err(err, errlen, "%s", text);
         goto fail;
     }
+    metrics_t *mx = o->metrics;
+    const char *listen_at =
+        cfg->metrics.analyzer_listen ? cfg->metrics.analyzer_listen : cfg->metrics.listen;
+    if (!mx && listen_at) {
+        if (!(mx = a->own_mx = metrics_start(listen_at, text, sizeof text))) {
+            set_err(err, errlen, "metrics: %s", text);
+            goto fail;
+        }
+        LOG_INFO("metrics on http://%s/metrics", listen_at);
+    }
+    a->am = analyzer_metrics_new(mx);
     LOG_INFO("group %s on %s%s%s: checkpoint every %llu records or %lld ms", cfg->analyzer.group_id,
              a->topics[0], a->ntopics > 1 ? ", " : "", a->ntopics > 1 ? a->topics[1] : "",
              (unsigned long long)a->o.commit_records, (long long)a->o.commit_interval_ms);
@@ -774,6 +818,9 @@ int analyzer_run(analyzer_t *a)
 {
     int status = 0;
     char text[512];
+    if (a->am) /* the pool gauges of a loaded snapshot */
+        model_metrics(a->model, analyzer_metrics_object, a->am);
+    sdnotify_send("READY=1");
     while (!(a->o.stop && *a->o.stop) && !a->fatal) {
         rd_kafka_message_t *rkm = NULL;
         int rc = kafka_consumer_poll(a->consumer, POLL_MS, &rkm);
@@ -790,6 +837,14 @@ int analyzer_run(analyzer_t *a)
             kafka_message_free(rkm);
         }
         kafka_producer_poll(a->dlq, 0);
+        analyzer_alerts_tick(a->alerts);
+        if (analyzer_alerts_failed(a->alerts) && !a->fatal) {
+            a->fatal = -EIO;
+            LOG_ERR("an alert notification could not be spooled; stopping without a commit so "
+                    "that a restart replays from checkpoint %llu",
+                    (unsigned long long)a->gen);
+            break;
+        }
         /* A checkpoint writes the whole model: with a large one, checkpoints are spaced
          * so that they take at most about a tenth of the time. */
         bool due = ((a->unsaved >= a->o.commit_records ||
@@ -807,6 +862,15 @@ int analyzer_run(analyzer_t *a)
                 set_paused(a, false);
             }
         }
+        if (a->am) {
+            struct analyzer_metrics_state ms = {.stats = &a->stats,
+                                                .rrd = a->rrd,
+                                                .consumer = a->consumer,
+                                                .assigned_once = a->assigned_once,
+                                                .paused = a->paused,
+                                                .fatal = a->fatal};
+            analyzer_metrics_tick(a->am, now, &ms);
+        }
         if (idle_expired(a, now)) {
             if (!a->assigned_once) {
                 LOG_ERR("no partition was assigned within %lld ms; giving up",
@@ -818,6 +882,7 @@ int analyzer_run(analyzer_t *a)
             break;
         }
     }
+    sdnotify_send("STOPPING=1");
     if (a->fatal) {
         LOG_ERR("stopping without a final commit: %s", strerror(-a->fatal));
         return a->fatal;
@@ -855,6 +920,7 @@ void analyzer_free(analyzer_t *a)
         return;
     kafka_consumer_free(a->consumer);
     kafka_producer_free(a->dlq);
+    analyzer_alerts_free(a->alerts);
     for (size_t i = 0; i < a->ndls; i++) {
         free(a->dls[i]->key);
         free(a->dls[i]->value);
@@ -876,5 +942,7 @@ void analyzer_free(analyzer_t *a)
     free(a->props);
     json_decref(a->scope_parts);
     free(a->ckpt_path);
+    analyzer_metrics_free(a->am);
+    metrics_free(a->own_mx);
     free(a);
 }

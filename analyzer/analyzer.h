@@ -9,8 +9,10 @@
  * boundary, and after an accepted pass at the pass time (that pass's scope only, unless
  * events changed other scopes since the last sample). A checkpoint (every N records or T ms,
  * but no sooner than ten times the last checkpoint's duration after it; at revoke and at exit)
- * makes the effects durable in dependency order: dead letters delivered, RRD flushed, journal
- * synced, model snapshot written (model-<gen>.snap), then checkpoint.json (which names the
+ * makes the effects durable in dependency order: alert state saved (its notifications are
+ * already synced to the sink spools; analyzer/analyzer_alerts.h evaluates the alert rules on
+ * each sample round and effect), dead letters delivered, RRD flushed, journal synced, model
+ * snapshot written (model-<gen>.snap), then checkpoint.json (which names the
  * snapshot, the Kafka offsets it covers, the last RRD step and which scope lives in which
  * partition) replaced atomically, and only then are the offsets committed. On start the snapshot
  * named by checkpoint.json is loaded and messages below its offsets are skipped, so a crash between
@@ -31,6 +33,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "metrics.h"
 
 #define ANALYZER_COMMIT_RECORDS     1000 /* default records between checkpoints */
 #define ANALYZER_COMMIT_INTERVAL_MS 1000 /* default time between checkpoints */
@@ -40,6 +43,8 @@ struct analyzer_options {
     uint64_t commit_records;     /* checkpoint after this many records; 0 = default */
     int64_t commit_interval_ms;  /* or this long after the first unsaved one; 0 = default */
     volatile sig_atomic_t *stop; /* set by the caller's signal handling; may be NULL */
+    metrics_t *metrics;          /* registry to report into (borrowed); NULL = a server of
+                                    its own on [metrics] listen, if set */
 };
 
 /* Counters since analyzer_new(). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "xalloc.h"
 
 #define DAY_S 86400.0
@@ -231,8 +232,7 @@ static time_t project(time_t from, double days)
 
 static void fmt_day(time_t t, char *buf, size_t len)
 {
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d", &tm) == 0)
+    if (text_utc_date(t, false, buf, len) != 0)
         snprintf(buf, len, "?");
 }
 

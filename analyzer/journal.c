@@ -37,14 +37,15 @@
 
 #include <openssl/evp.h>
 
+#include "fileio.h"
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define SHA_LEN        32
 #define SEG_SUFFIX     ".jsonl"
 #define SEG_NAME_LEN   16 /* "YYYY-MM-DD.jsonl" */
 #define HEAD_NAME      "HEAD"
-#define HEAD_TMP       "HEAD.tmp"
 #define HEAD_CHECK_HEX 16
 #define LOC_OFF_BITS   44
 #define LOC_OFF_MASK   ((UINT64_C(1) << LOC_OFF_BITS) - 1)
@@ -57,22 +58,6 @@
 static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        err[0] = '\0';
-    /* A truncated message is still useful: vsnprintf terminated it. */
-}
 
 static void hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -233,42 +218,6 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-    char *path = xstrdup(dir);
-    int rc = 0;
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            rc = -errno;
-            break;
-        }
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(path);
-    return rc;
-}
-
 /* Text of `s` as a JSON string (quotes and escapes), owned by the caller; NULL when `s` is
  * not valid UTF-8. */
 static char *json_quote(const char *s)
@@ -323,13 +272,14 @@ static int head_read(int dirfd, EVP_MD_CTX *ctx, struct head *h, char *why, size
     unsigned long long seq = strtoull(buf, &end, 10);
     if (errno || end == buf || buf[0] < '0' || buf[0] > '9' || *end != ' ' ||
         strlen(end + 1) < JOURNAL_DIGEST_HEX || !hex_decode(end + 1, SHA_LEN, h->digest)) {
-        set_err(why, whylen, "HEAD is not \"<seq> <digest> <check>\"");
+        text_errbuf_set(why, whylen, "HEAD is not \"<seq> <digest> <check>\"");
         return -EBADMSG;
     }
     h->seq = seq;
     char want[256];
     if (head_format(ctx, h, want, sizeof want) < 0 || strcmp(want, buf) != 0) {
-        set_err(why, whylen, "HEAD's check does not match its seq and digest (HEAD was edited)");
+        text_errbuf_set(why, whylen,
+                        "HEAD's check does not match its seq and digest (HEAD was edited)");
         return -EBADMSG;
     }
     return 0;
@@ -341,19 +291,9 @@ static int head_write(int dirfd, EVP_MD_CTX *ctx, bool do_fsync, const struct he
     int n = head_format(ctx, h, buf, sizeof buf);
     if (n < 0)
         return n;
-    int fd = openat(dirfd, HEAD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int rc = write_all(fd, buf, (size_t)n);
-    if (rc == 0 && do_fsync && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && renameat(dirfd, HEAD_TMP, dirfd, HEAD_NAME) != 0)
-        rc = -errno;
-    if (rc == 0 && do_fsync && fsync(dirfd) != 0)
-        rc = -errno;
-    return rc;
+    /* Written as HEAD.tmp, renamed over HEAD. */
+    return fileio_write_atomic_at(dirfd, HEAD_NAME, buf, (size_t)n, 0600,
+                                  do_fsync ? 0 : FILEIO_NOSYNC, NULL, 0);
 }
 
 /* ---- line walker over all segments ------------------------------------------------------ */
@@ -510,7 +450,7 @@ static json_t *parse_record(const char *line, size_t len, struct vrec *v, char *
     json_error_t e;
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
     if (!o) {
-        set_err(why, whylen, "not valid JSON (%s at column %d)", e.text, e.column);
+        text_errbuf_set(why, whylen, "not valid JSON (%s at column %d)", e.text, e.column);
         return NULL;
     }
     const char *bad = NULL;
@@ -539,7 +479,7 @@ static json_t *parse_record(const char *line, size_t len, struct vrec *v, char *
     else if (!json_is_object(json_object_get(o, "data")))
         bad = "data is not an object";
     if (bad) {
-        set_err(why, whylen, "%s", bad);
+        text_errbuf_set(why, whylen, "%s", bad);
         json_decref(o);
         return NULL;
     }
@@ -789,16 +729,16 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
             unsigned char sum[SHA_LEN];
             if (sha256(j->md, cur.buf, cur.len, sum) != 0) {
                 rc = -EIO;
-                set_err(err, errlen, "SHA-256 failed");
+                text_errbuf_set(err, errlen, "SHA-256 failed");
                 goto out;
             }
             if (memcmp(sum, head->digest, SHA_LEN) != 0) {
                 rc = -EBADMSG;
-                set_err(err, errlen,
-                        "journal %s: %s:%" PRIu64 ": record seq %" PRIu64
-                        " does not match HEAD's digest; refusing to continue the chain "
-                        "(run journal verification)",
-                        j->dir, j->segs[cur.seg].name, cur.lineno, seq);
+                text_errbuf_set(err, errlen,
+                                "journal %s: %s:%" PRIu64 ": record seq %" PRIu64
+                                " does not match HEAD's digest; refusing to continue the chain "
+                                "(run journal verification)",
+                                j->dir, j->segs[cur.seg].name, cur.lineno, seq);
                 goto out;
             }
             head_found = true;
@@ -810,16 +750,16 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
         records++;
     }
     if (rc < 0) {
-        set_err(err, errlen, "reading journal %s: %s", j->dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "reading journal %s: %s", j->dir, strerror(-rc));
         goto out;
     }
     if (!head_found) {
         rc = -EBADMSG;
-        set_err(err, errlen,
-                "journal %s: HEAD says seq %" PRIu64
-                " was synced but the records end at seq %" PRIu64
-                "; the tail was removed, refusing to continue the chain (run journal verification)",
-                j->dir, head->seq, last_seq);
+        text_errbuf_set(
+            err, errlen,
+            "journal %s: HEAD says seq %" PRIu64 " was synced but the records end at seq %" PRIu64
+            "; the tail was removed, refusing to continue the chain (run journal verification)",
+            j->dir, head->seq, last_seq);
         goto out;
     }
     if (torn) {
@@ -828,8 +768,8 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
         int fd = openat(j->dirfd, s->name, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || ftruncate(fd, (off_t)torn_at.offset) != 0 || (j->fsync && fsync(fd) != 0)) {
             rc = -errno;
-            set_err(err, errlen, "cutting the torn tail of %s/%s: %s", j->dir, s->name,
-                    strerror(errno));
+            text_errbuf_set(err, errlen, "cutting the torn tail of %s/%s: %s", j->dir, s->name,
+                            strerror(errno));
             if (fd >= 0)
                 close(fd);
             goto out;
@@ -850,7 +790,7 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
         memcpy(h.digest, j->digest, SHA_LEN);
         rc = head_write(j->dirfd, j->md, j->fsync, &h);
         if (rc)
-            set_err(err, errlen, "writing %s/HEAD: %s", j->dir, strerror(-rc));
+            text_errbuf_set(err, errlen, "writing %s/HEAD: %s", j->dir, strerror(-rc));
     }
 out:
     walker_close(&w);
@@ -876,18 +816,18 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     j->fsync = fsync;
     j->now = default_clock;
     j->key_hash = g_key_hash_for_testing ? g_key_hash_for_testing : default_key_hash;
-    if ((rc = mkdir_p(dir)) != 0) {
-        set_err(err, errlen, "creating journal directory %s: %s", dir, strerror(-rc));
+    if ((rc = fileio_mkdir_p(dir, 0700, NULL, 0)) != 0) {
+        text_errbuf_set(err, errlen, "creating journal directory %s: %s", dir, strerror(-rc));
         goto fail;
     }
     j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dirfd < 0) {
-        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        text_errbuf_set(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
-        set_err(err, errlen, "journal %s is in use by another process (flock: %s)", dir,
-                strerror(errno));
+        text_errbuf_set(err, errlen, "journal %s is in use by another process (flock: %s)", dir,
+                        strerror(errno));
         goto fail;
     }
     if (fstat(j->dirfd, &st) == 0 && (st.st_mode & 077))
@@ -895,21 +835,21 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
                  (unsigned)(st.st_mode & 0777));
     j->md = EVP_MD_CTX_new();
     if (!j->md) {
-        set_err(err, errlen, "EVP_MD_CTX_new failed");
+        text_errbuf_set(err, errlen, "EVP_MD_CTX_new failed");
         goto fail;
     }
     if ((rc = list_segments(j->dirfd, &names, &nnames)) != 0) {
-        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
         goto fail;
     }
     if (nnames >= LOC_MAX_SEGS) {
-        set_err(err, errlen, "journal %s: too many segments", dir);
+        text_errbuf_set(err, errlen, "journal %s: too many segments", dir);
         goto fail;
     }
     for (size_t i = 0; i < nnames; i++) {
         int64_t day = 0;
         if (fstatat(j->dirfd, names[i], &st, 0) != 0) {
-            set_err(err, errlen, "stat %s/%s: %s", dir, names[i], strerror(errno));
+            text_errbuf_set(err, errlen, "stat %s/%s: %s", dir, names[i], strerror(errno));
             goto fail;
         }
         segment_day(names[i], &day);
@@ -919,20 +859,20 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     if (rc == -ENOENT && nnames == 0) {
         /* A new journal: HEAD exists from the start, so a missing HEAD is always damage. */
         if ((rc = head_write(j->dirfd, j->md, fsync, &head)) != 0) {
-            set_err(err, errlen, "writing %s/HEAD: %s", dir, strerror(-rc));
+            text_errbuf_set(err, errlen, "writing %s/HEAD: %s", dir, strerror(-rc));
             goto fail;
         }
     } else if (rc == -ENOENT) {
-        set_err(err, errlen,
-                "journal %s has segments but no HEAD; refusing to continue the "
-                "chain (run journal verification)",
-                dir);
+        text_errbuf_set(err, errlen,
+                        "journal %s has segments but no HEAD; refusing to continue the "
+                        "chain (run journal verification)",
+                        dir);
         goto fail;
     } else if (rc == -EBADMSG) {
-        set_err(err, errlen, "journal %s: %s; refusing to continue the chain", dir, why);
+        text_errbuf_set(err, errlen, "journal %s: %s; refusing to continue the chain", dir, why);
         goto fail;
     } else if (rc) {
-        set_err(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
         goto fail;
     }
     if (journal_scan(j, &head, err, errlen) != 0)
@@ -1114,7 +1054,7 @@ int journal_sync(journal_t *j)
             memcpy(j->wbuf + at, j->pend[i].line, j->pend[i].len);
             at += j->pend[i].len;
         }
-        if ((rc = write_all(j->fd, j->wbuf, bytes)) != 0) {
+        if ((rc = fileio_write_all(j->fd, j->wbuf, bytes)) != 0) {
             LOG_ERR("journal %s: write %s: %s", j->dir, s->name, strerror(-rc));
             /* Cut what reached the file so the records can be written again whole. */
             if (ftruncate(j->fd, (off_t)s->disk_size) != 0) {
@@ -1398,24 +1338,24 @@ int journal_verify_range(const char *dir, time_t from, time_t to, struct journal
     w.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w.dirfd < 0) {
         rc = -errno;
-        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        text_errbuf_set(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
         goto out;
     }
     v.md = EVP_MD_CTX_new();
     if (!v.md) {
         rc = -ENOMEM;
-        set_err(err, errlen, "EVP_MD_CTX_new failed");
+        text_errbuf_set(err, errlen, "EVP_MD_CTX_new failed");
         goto out;
     }
     /* HEAD before the segments: a writer syncing meanwhile only adds records beyond it. */
     v.head_rc = head_read(w.dirfd, v.md, &v.head, v.head_why, sizeof v.head_why);
     if (v.head_rc != 0 && v.head_rc != -ENOENT && v.head_rc != -EBADMSG) {
         rc = v.head_rc;
-        set_err(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "reading %s/HEAD: %s", dir, strerror(-rc));
         goto out;
     }
     if ((rc = list_segments(w.dirfd, &w.names, &w.n)) != 0) {
-        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
         goto out;
     }
     v.names = w.names;
@@ -1450,7 +1390,7 @@ int journal_verify_range(const char *dir, time_t from, time_t to, struct journal
         pnxt = tp;
     }
     if (rc < 0) {
-        set_err(err, errlen, "reading journal %s: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "reading journal %s: %s", dir, strerror(-rc));
         goto out;
     }
     if (!faulted)
@@ -1461,8 +1401,8 @@ int journal_verify_range(const char *dir, time_t from, time_t to, struct journal
         rc = 0;
     } else {
         rc = -EBADMSG;
-        set_err(err, errlen, "journal %s: %s:%" PRIu64 ": seq %" PRIu64 ": %s: %s", dir, res->file,
-                res->line, res->seq, journal_fault_name(res->fault), res->what);
+        text_errbuf_set(err, errlen, "journal %s: %s:%" PRIu64 ": seq %" PRIu64 ": %s: %s", dir,
+                        res->file, res->line, res->seq, journal_fault_name(res->fault), res->what);
     }
 out:
     walker_close(&w);
@@ -1498,11 +1438,11 @@ journal_reader_t *journal_reader_new(const char *dir, time_t from, time_t to, ch
     r->to = to;
     r->w.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (r->w.dirfd < 0) {
-        set_err(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
+        text_errbuf_set(err, errlen, "opening journal directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     if ((rc = list_segments(r->w.dirfd, &r->w.names, &r->w.n)) != 0) {
-        set_err(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
+        text_errbuf_set(err, errlen, "listing journal directory %s: %s", dir, strerror(-rc));
         goto fail;
     }
     return r;
@@ -1524,8 +1464,8 @@ int journal_reader_next(journal_reader_t *r, struct journal_record *rec, char *e
             continue; /* a write in progress or a torn, never synced tail */
         json_t *o = parse_record(r->line.buf, r->line.len, &v, why, sizeof why);
         if (!o) {
-            set_err(err, errlen, "%s:%" PRIu64 ": %s", r->w.names[r->line.seg], r->line.lineno,
-                    why);
+            text_errbuf_set(err, errlen, "%s:%" PRIu64 ": %s", r->w.names[r->line.seg],
+                            r->line.lineno, why);
             return -EBADMSG;
         }
         if (v.event_time < r->from || (r->to > 0 && v.event_time >= r->to)) {
@@ -1546,7 +1486,7 @@ int journal_reader_next(journal_reader_t *r, struct journal_record *rec, char *e
         return 1;
     }
     if (rc < 0)
-        set_err(err, errlen, "reading journal: %s", strerror(-rc));
+        text_errbuf_set(err, errlen, "reading journal: %s", strerror(-rc));
     return rc;
 }
 

@@ -10,3 +10,5 @@ libipamwatch_a_SOURCES += analyzer/forecast.c analyzer/forecast.h
 EXTRA_DIST += docs/forecast.md docs/graph-example.png
 libipamwatch_a_SOURCES += analyzer/report.c analyzer/report_write.c analyzer/report.h
 EXTRA_DIST += docs/report.md docs/report-schema.json
+libipamwatch_a_SOURCES += analyzer/analyzer_metrics.c analyzer/analyzer_metrics.h
+libipamwatch_a_SOURCES += analyzer/analyzer_alerts.c analyzer/analyzer_alerts.h

@@ -1594,6 +1594,7 @@ struct acc {
     double usage_units; /* sum of units x ipUsage (VPCs without subnets, subnets) */
     bool has_usage;
     unsigned family;
+    const struct res *res; /* VPCs and subnets: one of its resource CIDRs (name, region, pool) */
 };
 
 static void acc_free(void *p)
@@ -1690,6 +1691,40 @@ struct metrics_ctx {
     const struct scope **owner_scope;
 };
 
+/* Fills the pool ancestry of `o` from `pool_id` up to its top-level pool in `sc`. */
+static void object_pools(const struct scope *sc, const char *pool_id, struct model_object *o)
+{
+    o->n_pools = 0;
+    for (const char *pid = pool_id; pid && o->n_pools < MODEL_MAX_POOL_DEPTH;) {
+        const struct item *it = smap_get(&sc->live.pools, pid);
+        if (!it)
+            break;
+        const struct record_pool *p = &it->rec->u.pool;
+        bool seen = false; /* a loop in the tree ends the walk */
+        for (size_t i = 0; i < o->n_pools && !seen; i++)
+            seen = strcmp(o->pools[i], p->pool_id) == 0;
+        if (seen)
+            break;
+        const char *name = record_map_get(&p->tags, "Name");
+        o->pools[o->n_pools] = p->pool_id;
+        o->pool_names[o->n_pools] = name ? name : p->description;
+        o->n_pools++;
+        pid = p->parent;
+    }
+}
+
+/* Describes a VPC or subnet from one of its resource CIDRs. */
+static void object_res(const model_t *m, const struct scope *sc, const struct acc *a,
+                       struct model_object *o)
+{
+    o->family = a->family == PREFIX_INET6 ? 6 : a->family == PREFIX_INET ? 4 : 0;
+    if (!a->res)
+        return;
+    o->name = S(m, a->res->name);
+    o->locale = S(m, a->res->region);
+    object_pools(sc, S(m, a->res->pool), o);
+}
+
 static void tally_pair(void *ctx, enum overlap_event ev, const struct overlap_entry *a,
                        const struct overlap_entry *b)
 {
@@ -1704,7 +1739,7 @@ static void tally_pair(void *ctx, enum overlap_event ev, const struct overlap_en
         ((struct scope *)sb)->m_overlaps++;
 }
 
-static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, model_metrics_cb cb,
+static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, model_objects_cb cb,
                           void *ctx)
 {
     struct smap pools = {0}, vpcs = {0}, subnets = {0};
@@ -1762,6 +1797,8 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
             acc_get(&pools, pool_id)->overlaps += ov;
         if (r->type == m->w_vpc) {
             struct acc *a = acc_get(&vpcs, S(m, r->id));
+            if (!a->res)
+                a->res = r;
             acc_cidr(a, &pfx);
             a->noncompliant += nc;
             if (!isnan(r->usage)) {
@@ -1770,6 +1807,8 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
             }
         } else if (r->type == m->w_subnet) {
             struct acc *a = acc_get(&subnets, S(m, r->id));
+            if (!a->res)
+                a->res = r;
             acc_cidr(a, &pfx);
             a->noncompliant += nc;
             if (!isnan(r->usage) && pfx.family == PREFIX_INET) {
@@ -1819,7 +1858,15 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
         s.allocations = (double)a->allocations;
         s.overlaps = (double)a->overlaps;
         s.noncompliant = (double)a->noncompliant;
-        cb(ctx, "pool", n->key, sc->id, &s);
+        struct model_object o = {.kind = "pool", .id = n->key, .scope_id = sc->id};
+        o.name = record_map_get(&p->tags, "Name");
+        o.name = o.name ? o.name : p->description;
+        o.locale = p->locale;
+        o.tags = &p->tags;
+        o.default_netmask = (int)nm;
+        o.family = want == PREFIX_INET6 ? 6 : 4;
+        object_pools(sc, n->key, &o);
+        cb(ctx, &o, &s);
         bool top = !p->parent || !smap_get(&sc->live.pools, p->parent);
         if (!top)
             continue;
@@ -1845,7 +1892,14 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
     ss.allocations = s_alloc;
     ss.overlaps = (double)sc->m_overlaps;
     ss.noncompliant = (double)scope_nc;
-    cb(ctx, "scope", sc->id, sc->id, &ss);
+    struct model_object so = {.kind = "scope", .id = sc->id, .scope_id = sc->id};
+    if (sc->live.scope) {
+        const struct record_scope *rs = &sc->live.scope->u.scope;
+        so.name = record_map_get(&rs->tags, "Name");
+        so.name = so.name ? so.name : rs->description;
+        so.tags = &rs->tags;
+    }
+    cb(ctx, &so, &ss);
 
     SMAP_FOREACH(&vpcs, n)
     {
@@ -1866,7 +1920,9 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
         uint32_t oid = owner_find(m, n->key);
         s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
         s.noncompliant = (double)a->noncompliant;
-        cb(ctx, "vpc", n->key, sc->id, &s);
+        struct model_object o = {.kind = "vpc", .id = n->key, .scope_id = sc->id};
+        object_res(m, sc, a, &o);
+        cb(ctx, &o, &s);
     }
     SMAP_FOREACH(&subnets, n)
     {
@@ -1885,7 +1941,9 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
         uint32_t oid = owner_find(m, n->key);
         s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
         s.noncompliant = (double)a->noncompliant;
-        cb(ctx, "subnet", n->key, sc->id, &s);
+        struct model_object o = {.kind = "subnet", .id = n->key, .scope_id = sc->id};
+        object_res(m, sc, a, &o);
+        cb(ctx, &o, &s);
     }
     smap_clear(&pools, acc_free);
     smap_clear(&vpcs, acc_free);
@@ -1893,7 +1951,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
 }
 
 /* Figures of every scope, or of `only` (a scope id) when not NULL. */
-static int metrics_run(model_t *m, const char *only, model_metrics_cb cb, void *ctx)
+static int metrics_run(model_t *m, const char *only, model_objects_cb cb, void *ctx)
 {
     struct scope *one = only ? smap_get(&m->scopes, only) : NULL;
     if (only && !one)
@@ -1918,12 +1976,31 @@ static int metrics_run(model_t *m, const char *only, model_metrics_cb cb, void *
     return 0;
 }
 
+/* Adapts model_metrics_cb to model_objects_cb. */
+struct plain_cb {
+    model_metrics_cb cb;
+    void *ctx;
+};
+
+static void plain_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
+{
+    struct plain_cb *p = ctx;
+    p->cb(p->ctx, o->kind, o->id, o->scope_id, s);
+}
+
 int model_metrics(model_t *m, model_metrics_cb cb, void *ctx)
 {
-    return metrics_run(m, NULL, cb, ctx);
+    struct plain_cb p = {cb, ctx};
+    return metrics_run(m, NULL, plain_object, &p);
 }
 
 int model_metrics_scope(model_t *m, const char *scope_id, model_metrics_cb cb, void *ctx)
+{
+    struct plain_cb p = {cb, ctx};
+    return metrics_run(m, scope_id, plain_object, &p);
+}
+
+int model_metrics_objects(model_t *m, const char *scope_id, model_objects_cb cb, void *ctx)
 {
     return metrics_run(m, scope_id, cb, ctx);
 }

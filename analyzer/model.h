@@ -126,6 +126,36 @@ int model_metrics(model_t *m, model_metrics_cb cb, void *ctx);
  * `cb` for nothing. Returns 0. Owner thread; `cb` must not call into the model. */
 int model_metrics_scope(model_t *m, const char *scope_id, model_metrics_cb cb, void *ctx);
 
+#define MODEL_MAX_POOL_DEPTH 16 /* pool ancestry reported per object */
+
+/* What the model knows about an object besides its figures, for alert rule selectors. Every
+ * pointer is borrowed from the model for the duration of the callback; optional ones are
+ * NULL. */
+struct model_object {
+    const char *kind;     /* "pool", "scope", "vpc" or "subnet" (static) */
+    const char *id;       /* its id */
+    const char *scope_id; /* the scope it belongs to */
+    const char *name;     /* Name tag (else description) of pools and scopes; VPC/subnet Name */
+    const char *locale;   /* a pool's locale; a VPC's or subnet's Region */
+    /* Pools it belongs to, nearest first, up to the top-level pool: a pool lists itself
+     * first, a VPC or subnet the pool its CIDR was allocated from. pool_names runs parallel
+     * (Name tag, else description; entries may be NULL). */
+    const char *pools[MODEL_MAX_POOL_DEPTH];
+    const char *pool_names[MODEL_MAX_POOL_DEPTH];
+    size_t n_pools;
+    const struct record_map *tags; /* pools and scopes; NULL for VPCs and subnets */
+    int default_netmask;           /* a pool's allocation default netmask; 0 = none */
+    int family;                    /* 4 or 6; 0 = unknown (scopes) */
+};
+
+/* Receives one object's description and figures (both borrowed for the call). */
+typedef void (*model_objects_cb)(void *ctx, const struct model_object *o,
+                                 const struct rrd_sample *s);
+
+/* As model_metrics() (scope_id NULL) or model_metrics_scope() (scope_id borrowed), with each
+ * object's description. Returns 0. Owner thread; `cb` must not call into the model. */
+int model_metrics_objects(model_t *m, const char *scope_id, model_objects_cb cb, void *ctx);
+
 /* Writes the whole model (state, staged passes, applied pass and event ids) to `path`
  * atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno with
  * text in `err`. Owner thread. */

@@ -120,12 +120,13 @@ typedef json_t *(*row_fn)(const json_t *open, const json_t *close);
  * that touches [from, to): its row from `mk`, plus opened/closed/duration_s/open_ended.
  * `end` is the time open intervals are measured to. Counts opened and closed inside the
  * period in *n_opened, *n_closed and intervals open at the end in *n_open. */
-static void replay(struct transitions *ts, const char *keyfield, time_t from, time_t to,
-                   time_t end, row_fn mk, const char *since_name, const char *until_name,
-                   json_t *out, size_t *n_opened, size_t *n_closed, size_t *n_open)
+static void replay(struct transitions *ts, const char *keyfield, time_t from, time_t to, time_t end,
+                   row_fn mk, const char *since_name, const char *until_name, json_t *out,
+                   size_t *n_opened, size_t *n_closed, size_t *n_open)
 {
     json_t *open = json_object(); /* key -> index into ts of the opening */
-    qsort(ts->v, ts->n, sizeof *ts->v, tr_cmp);
+    if (ts->n > 1)
+        qsort(ts->v, ts->n, sizeof *ts->v, tr_cmp);
     for (size_t i = 0; i <= ts->n; i++) {
         const struct transition *op = NULL, *cl = NULL;
         if (i < ts->n) {
@@ -206,9 +207,9 @@ static json_t *noncompliant_row(const json_t *open, const json_t *close)
 {
     const json_t *d = open ? open : close;
     json_t *row = json_object();
-    static const char *const keys[] = {"scope_id", "resource_type", "resource_id", "cidr",
-                                       "pool_id",  "owner",         "region",      "name",
-                                       "status"};
+    static const char *const keys[] = {"scope_id", "resource_type", "resource_id",
+                                       "cidr",     "pool_id",       "owner",
+                                       "region",   "name",          "status"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         json_object_set_new(row, keys[i], field(d, keys[i]));
     json_object_set_new(row, "resolved_as", close ? field(close, "status") : json_null());
@@ -218,10 +219,9 @@ static json_t *noncompliant_row(const json_t *open, const json_t *close)
 /* Ledger and failure rows share the event fields. */
 static json_t *event_row(const struct journal_record *rec, bool failed)
 {
-    static const char *const keys[] = {"event",        "event_id",       "principal_arn",
-                                       "principal_type", "account",      "region",
-                                       "scope_id",     "pool_id",        "cidr",
-                                       "allocation_id", "netmask_length"};
+    static const char *const keys[] = {
+        "event",    "event_id", "principal_arn", "principal_type", "account",       "region",
+        "scope_id", "pool_id",  "cidr",          "allocation_id",  "netmask_length"};
     json_t *row = json_object();
     json_object_set_new(row, "time", time_json(rec->event_time));
     json_object_set_new(row, "kind", json_string(rec->kind));
@@ -327,8 +327,7 @@ static int snapshot_pools(const struct config *cfg, const char *scope, json_t *p
     json_decref(ck);
     if (ck == NULL)
         return -ENOENT;
-    n = snprintf(path, sizeof path, "%s/model-%lld.snap", cfg->analyzer.state_dir,
-                 (long long)gen);
+    n = snprintf(path, sizeof path, "%s/model-%lld.snap", cfg->analyzer.state_dir, (long long)gen);
     if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
     model_t *m = model_load(cfg, path, err, sizeof err);
@@ -454,8 +453,8 @@ static json_t *utilization(const struct config *cfg, const struct report_options
     json_t *rows = json_array();
     if (n == 0)
         return rows;
-    rrd_store_t *st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon,
-                                    err, errlen);
+    rrd_store_t *st =
+        rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err, errlen);
     if (st == NULL)
         goto fail;
     if (o->scope != NULL)

@@ -18,16 +18,51 @@
 #include "record.h"
 #include "xalloc.h"
 
-const char *const report_csv_columns[] = {
-    "section",       "kind",          "time",           "event",          "event_id",
-    "success",       "applied",       "principal_arn",  "principal_type", "account",
-    "region",        "scope_id",      "pool_id",        "cidr",           "allocation_id",
-    "netmask_length", "error_code",   "error_message",  "domain",         "pair",
-    "a",             "b",             "opened",         "closed",         "resource_type",
-    "resource_id",   "name",          "owner",          "status",         "resolved_as",
-    "since",         "until",         "duration_s",     "open_ended",     "peak_utilization",
-    "peak_time",     "end_utilization", "end_time",     "end_size",       "end_used",
-    "resolution_s",  "seq",           "key",            "value",          NULL};
+const char *const report_csv_columns[] = {"section",
+                                          "kind",
+                                          "time",
+                                          "event",
+                                          "event_id",
+                                          "success",
+                                          "applied",
+                                          "principal_arn",
+                                          "principal_type",
+                                          "account",
+                                          "region",
+                                          "scope_id",
+                                          "pool_id",
+                                          "cidr",
+                                          "allocation_id",
+                                          "netmask_length",
+                                          "error_code",
+                                          "error_message",
+                                          "domain",
+                                          "pair",
+                                          "a",
+                                          "b",
+                                          "opened",
+                                          "closed",
+                                          "resource_type",
+                                          "resource_id",
+                                          "name",
+                                          "owner",
+                                          "status",
+                                          "resolved_as",
+                                          "since",
+                                          "until",
+                                          "duration_s",
+                                          "open_ended",
+                                          "peak_utilization",
+                                          "peak_time",
+                                          "end_utilization",
+                                          "end_time",
+                                          "end_size",
+                                          "end_used",
+                                          "resolution_s",
+                                          "seq",
+                                          "key",
+                                          "value",
+                                          NULL};
 
 /* Sections in document order: JSON member, CSV section name, HTML title. */
 static const struct {
@@ -85,7 +120,8 @@ static void csv_cell(FILE *f, const char *s, bool first)
 static void csv_row(FILE *f, const char *section, const json_t *row)
 {
     for (size_t i = 0; report_csv_columns[i] != NULL; i++) {
-        char *t = i == 0 ? xstrdup(section) : scalar_text(json_object_get(row, report_csv_columns[i]));
+        char *t =
+            i == 0 ? xstrdup(section) : scalar_text(json_object_get(row, report_csv_columns[i]));
         csv_cell(f, t, i == 0);
         free(t);
     }
@@ -186,7 +222,7 @@ static const char html_css[] =
     "border-bottom:2px solid #345}"
     "table{border-collapse:collapse;width:100%;margin-bottom:8px}"
     "th,td{border:1px solid #bbb;padding:3px 5px;text-align:left;vertical-align:top;"
-    "word-break:break-all}"
+    "overflow-wrap:anywhere}"
     "th{background:#e8edf2}tr:nth-child(even) td{background:#f7f9fb}"
     ".banner{background:#c00;color:#fff;padding:12px;font-weight:bold;font-size:15px;"
     "margin-bottom:16px}"
@@ -267,7 +303,8 @@ static int html_graph(FILE *f, rrd_store_t *st, const char *dir, const char *id,
 static void html_graphs(FILE *f, const json_t *report, const struct config *cfg, int graphs)
 {
     const json_t *util = json_object_get(report, "utilization");
-    char err[512], dir[] = "/tmp/ipamwatch-report.XXXXXX";
+    char err[512], dir[4096];
+    const char *tmp = getenv("TMPDIR");
     time_t from = 0, to = 0;
     int64_t ms;
     const json_t *period = json_object_get(json_object_get(report, "summary"), "period");
@@ -277,7 +314,11 @@ static void html_graphs(FILE *f, const json_t *report, const struct config *cfg,
         from = (time_t)(ms / 1000);
     if (record_time_parse(json_string_value(json_object_get(period, "to")), &ms) == 0)
         to = (time_t)(ms / 1000);
-    fprintf(f, "<h2>Utilization graphs (top %d pools by peak)</h2>\n", graphs);
+    int n = snprintf(dir, sizeof dir, "%s/ipamwatch-report.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof dir)
+        snprintf(dir, sizeof dir, "/tmp/ipamwatch-report.XXXXXX");
+    fprintf(f, "<h2>Utilization graphs (top %d pools by peak)</h2>\n",
+            json_array_size(util) < (size_t)graphs ? (int)json_array_size(util) : graphs);
     rrd_store_t *st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon,
                                     err, sizeof err);
     if (st == NULL || mkdtemp(dir) == NULL) {

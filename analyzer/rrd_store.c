@@ -50,7 +50,9 @@ const char *__lsan_default_suppressions(void)
 #define RRD_STORE_LIBRARY_ALLOCS_END()   ((void)0)
 #endif
 
+#include "fileio.h"
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define RRD_STORE_DEFAULT_HEARTBEAT (2 * 86400)
@@ -115,7 +117,7 @@ static void set_err(rrd_store_t *st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    text_errbuf_vset(st->err, sizeof st->err, fmt, ap);
     va_end(ap);
 }
 
@@ -415,21 +417,15 @@ fail_msg:
 
 static int daemon_write(rrd_store_t *st, const char *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = send(st->fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            int rc = errno == EINTR ? 0 : (errno == EAGAIN ? -ETIMEDOUT : -errno);
-            if (rc == 0)
-                continue;
-            set_err(st, "rrdcached at %s: write: %s", st->daemon, strerror(-rc));
-            daemon_close(st);
-            st->stats.failures++;
-            return rc;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    int rc = fileio_send_all(st->fd, buf, len);
+    if (rc == 0)
+        return 0;
+    if (rc == -EAGAIN) /* SO_SNDTIMEO expired */
+        rc = -ETIMEDOUT;
+    set_err(st, "rrdcached at %s: write: %s", st->daemon, strerror(-rc));
+    daemon_close(st);
+    st->stats.failures++;
+    return rc;
 }
 
 /* Reads one reply line (without the newline) into `line`. */
@@ -518,33 +514,6 @@ static int daemon_flush_file(rrd_store_t *st, const char *wire_path)
 }
 
 /* Files -------------------------------------------------------------------------------- */
-
-static int mkdir_one(rrd_store_t *st, const char *path)
-{
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        int rc = -errno;
-        set_err(st, "cannot create directory %s: %s", path, strerror(errno));
-        return rc;
-    }
-    return 0;
-}
-
-static int mkdir_p(rrd_store_t *st, const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        rc = mkdir_one(st, p);
-        *s = '/';
-    }
-    if (rc == 0)
-        rc = mkdir_one(st, p);
-    free(p);
-    return rc;
-}
 
 /* Creates `path` with its first row just before `t`; an existing file is kept. */
 static int create_file(rrd_store_t *st, const char *path, time_t t)
@@ -670,10 +639,10 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
     if (daemon != NULL && daemon[0] != '\0')
         st->daemon = xstrdup(daemon);
 
-    rc = mkdir_p(st, dir);
+    rc = fileio_mkdir_p(dir, 0755, st->err, sizeof st->err);
     for (size_t i = 0; i < KIND_COUNT && rc == 0; i++) {
         char *sub = xasprintf("%s/%s", dir, kinds[i]);
-        rc = mkdir_one(st, sub);
+        rc = fileio_mkdir_p(sub, 0755, st->err, sizeof st->err);
         if (rc == 0 && access(sub, W_OK | X_OK) != 0) {
             rc = -errno;
             set_err(st, "directory %s is not writable: %s", sub, strerror(errno));
@@ -1292,9 +1261,7 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
     }
     if (g->forecast_date > 0) {
         char day[32];
-        struct tm tm;
-        if (gmtime_r(&g->forecast_date, &tm) == NULL ||
-            strftime(day, sizeof day, "%Y-%m-%d", &tm) == 0)
+        if (text_utc_date(g->forecast_date, false, day, sizeof day) != 0)
             snprintf(day, sizeof day, "?");
         arg_add(&a, xasprintf("VRULE:%lld#D62728:full on %s\\l", (long long)g->forecast_date, day));
     }

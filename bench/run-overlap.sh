@@ -2,7 +2,7 @@
 # run-overlap: the overlap engine benchmark and its Python baseline on the same data, with ratios.
 # Usage: run-overlap.sh GEN BENCH PYTHON3 BASELINE_PY
 #   BENCH_CIDRS=N  data size (default 1000000)
-#   BENCH_RUNS=N   end-to-end comparisons, C and Python alternating (default 3)
+#   BENCH_RUNS=N   end-to-end comparisons, C and Python alternating (default 5)
 #
 # The end-to-end comparison does the same work on both sides, each in a process of its own
 # pinned to the same core: text in (read and parse every line), all overlapping pairs out
@@ -13,7 +13,7 @@
 set -eu
 gen=$1 bench=$2 py=$3 baseline=$4
 n=${BENCH_CIDRS:-1000000}
-runs=${BENCH_RUNS:-3}
+runs=${BENCH_RUNS:-5}
 data=bench/cidrs-$n.txt
 mkdir -p bench
 "$gen" "$n" 1 >"$data.tmp"

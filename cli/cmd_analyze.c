@@ -136,6 +136,8 @@ int cmd_analyze(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* Logs go to stderr (the journal) or syslog: no file to reopen on SIGHUP. */
+    sigaction(SIGHUP, &sa, NULL);
 
     analyzer_t *a = analyzer_new(cfg, &o, err, sizeof err);
     if (!a) {

@@ -19,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "devbroker.h"
+#include "fileio.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -80,28 +81,6 @@ static int parse_count(const char *s, int max, int *out)
         return -EINVAL;
     *out = (int)v;
     return 0;
-}
-
-/* Writes `text` plus a newline to `path` through a temporary file and rename. */
-static int write_atomic(const char *path, const char *text)
-{
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return -ENAMETOOLONG;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
-    int rc = 0;
-    if (fprintf(f, "%s\n", text) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -errno;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
 }
 
 int cmd_broker(int argc, char **argv)
@@ -224,9 +203,11 @@ int cmd_broker(int argc, char **argv)
     if (printf("%s\n", bootstraps) < 0 || fflush(stdout) != 0)
         LOG_WARN("cannot write the bootstrap list to stdout: %s", strerror(errno));
     if (bootstrap_file) {
-        int rc = write_atomic(bootstrap_file, bootstraps);
+        char *line = xasprintf("%s\n", bootstraps);
+        int rc = fileio_write_atomic(bootstrap_file, line, strlen(line), 0666, 0, err, sizeof err);
+        free(line);
         if (rc < 0) {
-            LOG_ERR("write %s: %s", bootstrap_file, strerror(-rc));
+            LOG_ERR("writing the bootstrap list: %s", err);
             goto out;
         }
         file_written = true;

@@ -124,6 +124,8 @@ int cmd_collect(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* Logs go to stderr (the journal) or syslog: no file to reopen on SIGHUP. */
+    sigaction(SIGHUP, &sa, NULL);
 
     int rc;
     if (archive) {

@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "log.h"
+#include "text.h"
 #include "units.h"
 #include "xalloc.h"
 
@@ -151,12 +152,13 @@ static int cmp_row(const void *a, const void *b)
     return strcmp(p->id, q->id);
 }
 
+/* "" for no date (0) and for a time that cannot be written. */
 static void fmt_time(time_t t, bool day_only, char *buf, size_t len)
 {
-    struct tm tm;
-    if (t == 0 || gmtime_r(&t, &tm) == NULL ||
-        strftime(buf, len, day_only ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (t == 0)
         buf[0] = '\0';
+    else
+        text_utc_date(t, !day_only, buf, len);
 }
 
 static const char *status_of(const struct row *r)

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "log.h"
 #include "record.h"
+#include "text.h"
 #include "units.h"
 #include "xalloc.h"
 
@@ -117,8 +118,7 @@ static void thresholds(const struct config *cfg, const char *kind, const char *i
 
 static void fmt_day(time_t t, char *buf, size_t len)
 {
-    struct tm tm;
-    if (t == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d", &tm) == 0)
+    if (t == 0 || text_utc_date(t, false, buf, len) != 0)
         snprintf(buf, len, "open");
 }
 
@@ -348,9 +348,8 @@ int cmd_graph(int argc, char **argv)
                            : strcmp(kind, "pool") == 0  ? "Pool"
                            : strcmp(kind, "scope") == 0 ? "Scope"
                                                         : "Subnet";
-        struct tm tm;
-        char day[16] = "now";
-        if (gmtime_r(&end, &tm) == NULL || strftime(day, sizeof day, "%Y-%m-%d", &tm) == 0)
+        char day[16];
+        if (text_utc_date(end, false, day, sizeof day) != 0)
             snprintf(day, sizeof day, "now");
         snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id, span_label,
                  day);

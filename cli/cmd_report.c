@@ -77,12 +77,15 @@ static const char *format_of(const char *path)
 
 int cmd_report(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"from", required_argument, NULL, 'F'},
-        {"to", required_argument, NULL, 'T'},     {"scope", required_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"strict", no_argument, NULL, 'S'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"from", required_argument, NULL, 'F'},
+                                             {"to", required_argument, NULL, 'T'},
+                                             {"scope", required_argument, NULL, 's'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {"strict", no_argument, NULL, 'S'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *path = NULL, *out = NULL, *format = NULL, *from_s = NULL, *to_s = NULL;
     struct report_options o = {0};
     struct config *cfg = NULL;

@@ -20,6 +20,7 @@
 
 #include "collector/ec2_xml.h"
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define AWS_PROFILE_MAX_DEPTH 8
@@ -100,16 +101,6 @@ struct aws_profile {
     bool exists;
 };
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
 /* Reads one INI file; keys of section `want` go into p (existing keys kept when
  * !override). `config` selects the config file's "[profile name]" naming. */
 static int parse_ini(const char *path, const char *want, bool config, bool override,
@@ -132,10 +123,10 @@ static int parse_ini(const char *path, const char *want, bool config, bool overr
     while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
         bool indented = n > 0 && (line[0] == ' ' || line[0] == '\t');
-        char *t = trim(line);
+        char *t = text_trim(line);
         if (lineno == 1 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB &&
             (unsigned char)t[2] == 0xBF)
-            t = trim(t + 3);
+            t = text_trim(t + 3);
         if (!*t || *t == '#' || *t == ';')
             continue;
         if (*t == '[') {
@@ -146,13 +137,13 @@ static int parse_ini(const char *path, const char *want, bool config, bool overr
                 break;
             }
             *end = '\0';
-            char *name = trim(t + 1);
+            char *name = text_trim(t + 1);
             const char *profile = NULL;
             if (config) {
                 if (strcmp(name, "default") == 0)
                     profile = "default";
                 else if (strncmp(name, "profile", 7) == 0 && isspace((unsigned char)name[7]))
-                    profile = trim(name + 8);
+                    profile = text_trim(name + 8);
             } else {
                 profile = name;
             }
@@ -177,8 +168,8 @@ static int parse_ini(const char *path, const char *want, bool config, bool overr
             break;
         }
         *eq = '\0';
-        char *key = trim(t);
-        char *value = trim(eq + 1);
+        char *key = text_trim(t);
+        char *value = text_trim(eq + 1);
         if (!*key) {
             snprintf(err, errlen, "%s:%u: empty key", path, lineno);
             rc = -EINVAL;
@@ -651,7 +642,7 @@ static int fetch_imds(aws_creds_t *p, struct aws_credentials *out, char *err, si
     }
     if (rc < 0)
         goto done;
-    hdr = xasprintf("X-aws-ec2-metadata-token: %s", trim(token));
+    hdr = xasprintf("X-aws-ec2-metadata-token: %s", text_trim(token));
     const char *get_headers[] = {hdr, NULL};
     free(url);
     url = xasprintf("%s/latest/meta-data/iam/security-credentials/", base);
@@ -663,7 +654,7 @@ static int fetch_imds(aws_creds_t *p, struct aws_credentials *out, char *err, si
     }
     if (rc < 0)
         goto done;
-    char *r = trim(role);
+    char *r = text_trim(role);
     r[strcspn(r, "\r\n")] = '\0';
     if (!*r || strchr(r, '/')) {
         snprintf(err, errlen, "instance metadata: no IAM role attached");

@@ -12,10 +12,12 @@
 #include "collector/aws_client.h"
 #include "collector/aws_creds.h"
 #include "collector/cli_files.h"
+#include "collector/collector_metrics.h"
 #include "collector/ct_lookup.h"
 #include "collector/inventory.h"
 #include "collector/publisher.h"
 #include "log.h"
+#include "sdnotify.h"
 
 static void settings_from_config(const struct config *cfg, struct aws_settings *s)
 {
@@ -68,6 +70,8 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
     publisher_t *pub = NULL;
     ct_lookup_t *ct = NULL; /* CloudTrail poller (API mode): its own thread and producer */
     struct inventory_source src;
+    metrics_t *own_mx = NULL, *mx = o->metrics; /* NULL: no [metrics] listen */
+    struct collector_metrics_source counted;
 
     if (o->from_files) {
         files = cli_files_new(o->from_files, err, sizeof err);
@@ -102,6 +106,15 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
         LOG_ERR("kafka producer: %s", err);
         goto fail;
     }
+    if (!mx && cfg->metrics.listen) {
+        if (!(mx = own_mx = metrics_start(cfg->metrics.listen, err, sizeof err))) {
+            LOG_ERR("metrics: %s", err);
+            goto fail;
+        }
+        LOG_INFO("metrics on http://%s/metrics", cfg->metrics.listen);
+    }
+    collector_metrics_init(mx);
+    collector_metrics_wrap(mx, &src, &counted);
 
     struct inventory_options opt = {
         .topic = cfg->topics.inventory,
@@ -114,9 +127,12 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
         goto fail;
     }
     int64_t backoff_ms = 10000;
+    sdnotify_send("READY=1");
     for (;;) {
         struct inventory_result res;
+        collector_metrics_pass_start(mx);
         rc = inventory_pass_run(&src, pub, &opt, &res);
+        collector_metrics_pass_end(mx, rc, &res, client, cfg->collector.poll_interval_ms);
         if (o->once && ct && rc == 0 && !*stop) {
             /* One CloudTrail round too; -EAGAIN when a pair could not be read. */
             rc = ct_lookup_round(ct, stop);
@@ -139,14 +155,18 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
         if (*stop)
             break;
     }
-    if (*stop && rc == -EINTR)
+    /* Stopping is success: in poll mode a pass that failed before the signal was logged
+     * and counted already (a service manager would otherwise record a failure). */
+    if (*stop && (rc == -EINTR || !o->once))
         rc = 0;
 fail:
+    sdnotify_send("STOPPING=1");
     ct_lookup_join(ct); /* the thread ends once *stop is set */
     ct_lookup_free(ct);
     publisher_free(pub);
     aws_client_free(client);
     aws_creds_free(creds);
     cli_files_free(files);
+    metrics_free(own_mx);
     return rc;
 }

@@ -8,12 +8,15 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "metrics.h"
 
 struct collector_options {
     bool once;                   /* one pass, then return */
     const char *from_files;      /* aws CLI output directory instead of the API */
     const char *collector_id;    /* NULL = the host name */
     volatile sig_atomic_t *stop; /* set by the caller's signal handling */
+    metrics_t *metrics;          /* registry to report into (borrowed); NULL = a server of
+                                    its own on [metrics] listen, if set */
 };
 
 /* Runs the collector with `cfg` (borrowed) until *o->stop or, with o->once, after one pass.

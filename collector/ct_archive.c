@@ -16,6 +16,7 @@
 
 #include "collector/ct_event.h"
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define CT_RECORD_MAX (64u * 1024 * 1024) /* one CloudTrail record; AWS caps them at 256 KiB */
@@ -28,12 +29,6 @@ struct file_list {
     size_t n, cap;
     unsigned unreadable;
 };
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
 
 static void walk(const char *dir, struct file_list *fl, int depth)
 {
@@ -64,7 +59,7 @@ static void walk(const char *dir, struct file_list *fl, int depth)
             continue;
         }
         if (S_ISREG(st.st_mode) &&
-            (ends_with(de->d_name, ".json.gz") || ends_with(de->d_name, ".json"))) {
+            (text_ends_with(de->d_name, ".json.gz") || text_ends_with(de->d_name, ".json"))) {
             fl->paths = xgrow(fl->paths, &fl->cap, fl->n + 1, sizeof *fl->paths);
             fl->paths[fl->n++] = path;
         } else {

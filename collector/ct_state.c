@@ -4,22 +4,20 @@
 #include "collector/ct_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "xalloc.h"
 
 #define CT_STATE_VERSION 1
 
 struct ct_state {
-    char *dir;
     char *path;
     char *account;
     char *region;
@@ -119,12 +117,9 @@ ct_state_t *ct_state_load(const char *dir, const char *account, const char *regi
         snprintf(err, errlen, "cloudtrail state: invalid directory, account or Region");
         return NULL;
     }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+    if (fileio_mkdir_p(dir, 0700, err, errlen) != 0)
         return NULL;
-    }
     ct_state_t *st = xcalloc(1, sizeof *st);
-    st->dir = xstrdup(dir);
     st->path = xasprintf("%s/cloudtrail-%s-%s.json", dir, account, region);
     st->account = xstrdup(account);
     st->region = xstrdup(region);
@@ -153,7 +148,6 @@ void ct_state_free(ct_state_t *st)
     json_decref(st->pending);
     json_decref(st->offsets);
     free(st->pending_topic);
-    free(st->dir);
     free(st->path);
     free(st->account);
     free(st->region);
@@ -243,57 +237,7 @@ static int save(ct_state_t *st, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot encode the state", st->path);
         return -ENOMEM;
     }
-    char *tmp = xasprintf("%s.tmp", st->path);
-    int rc = 0, fd = -1, dfd = -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "open %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "write %s: %s", tmp, strerror(errno));
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = -errno;
-        snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, st->path) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "rename %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "fsync %s: %s", st->dir, strerror(errno));
-        goto out;
-    }
-out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
-    if (dfd >= 0)
-        close(dfd);
-    free(tmp);
+    int rc = fileio_write_atomic(st->path, text, strlen(text), 0600, 0, err, errlen);
     free(text);
     return rc;
 }

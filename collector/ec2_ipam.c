@@ -131,10 +131,9 @@ static void *fetch_page(void *arg)
     return NULL;
 }
 
-int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region,
-                        const char *arg, const char *arg2, int max_results,
-                        ec2_ipam_node_cb on_node, void *ctx, struct ec2_ipam_stats *stats,
-                        char *err, size_t errlen)
+int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
+                        const char *arg2, int max_results, ec2_ipam_node_cb on_node, void *ctx,
+                        struct ec2_ipam_stats *stats, char *err, size_t errlen)
 {
     if ((unsigned)op >= EC2_IPAM_OP_COUNT) {
         snprintf(err, errlen, "ec2: unknown IPAM operation %d", (int)op);
@@ -161,8 +160,8 @@ int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region
     /* Two page slots: the page being handed out and the next one being fetched. */
     struct fetch slots[2];
     for (int i = 0; i < 2; i++)
-        slots[i] = (struct fetch){.c = c, .oi = oi, .region = region, .arg = arg, .arg2 = arg2,
-                                  .maxr = maxr};
+        slots[i] = (struct fetch){
+            .c = c, .oi = oi, .region = region, .arg = arg, .arg2 = arg2, .maxr = maxr};
     struct fetch *cur = &slots[0], *next = &slots[1];
     fetch_page(cur);
     int rc = 0;
@@ -243,8 +242,8 @@ int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, cons
                   struct ec2_ipam_stats *stats, char *err, size_t errlen)
 {
     struct json_adapter a = {on_item, ctx};
-    return ec2_ipam_list_nodes(c, op, region, arg, arg2, max_results, item_as_json, &a, stats,
-                               err, errlen);
+    return ec2_ipam_list_nodes(c, op, region, arg, arg2, max_results, item_as_json, &a, stats, err,
+                               errlen);
 }
 
 const char *ec2_ipam_pool_region(json_t *pool, const char *home_region)

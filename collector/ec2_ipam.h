@@ -60,11 +60,12 @@ int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, cons
                   struct ec2_ipam_stats *stats, char *err, size_t errlen);
 
 /* ec2_ipam_list() handing each item over as parser nodes (the collector's hot path). Same
- * arguments, results and thread rules. */
-int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region,
-                        const char *arg, const char *arg2, int max_results,
-                        ec2_ipam_node_cb on_node, void *ctx, struct ec2_ipam_stats *stats,
-                        char *err, size_t errlen);
+ * arguments, results and thread rules; `on_node` runs on the calling thread while a helper
+ * thread already requests the next page through `c` (so a stop returned by `on_node` takes
+ * effect once that request ended). ec2_ipam_list() is built on it. */
+int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
+                        const char *arg2, int max_results, ec2_ipam_node_cb on_node, void *ctx,
+                        struct ec2_ipam_stats *stats, char *err, size_t errlen);
 
 /* The region to call GetIpamPoolAllocations in for `pool` (a DescribeIpamPools item): its
  * locale, or `home_region` when the locale is absent or "None". Borrowed. */

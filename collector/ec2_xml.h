@@ -3,10 +3,10 @@
  * DESIGN: a libxml2 SAX2 push parser is fed the body as it arrives. Every <item> directly
  * inside the result set (the child of the root element, e.g. ipamPoolSet) is kept as a tree
  * of flat nodes (no allocation per item; the collector's hot path reads these), and is
- * available as one JSON object with the XML's camelCase names as keys; nested lists of <item> become arrays (so a
- * tagSet becomes [{"key":..,"value":..}]), known numeric and boolean fields of the EC2 model
- * become JSON numbers and booleans, everything else stays a string. Leaf elements outside
- * the items (requestId, nextToken, the error document's Code/Message/RequestID, the STS
+ * available as one JSON object with the XML's camelCase names as keys; nested lists of <item>
+ * become arrays (so a tagSet becomes [{"key":..,"value":..}]), known numeric and boolean fields of
+ * the EC2 model become JSON numbers and booleans, everything else stays a string. Leaf elements
+ * outside the items (requestId, nextToken, the error document's Code/Message/RequestID, the STS
  * Credentials) are collected by name as "meta". Any DOCTYPE is refused (no DTD, no entity
  * expansion, no network), text nodes are capped at 1 MiB and nesting at 64 levels, so a
  * hostile body fails cleanly with bounded memory. The result is only usable after

@@ -269,7 +269,9 @@ static const struct {
     size_t len; /* strlen(xml_name): compared first */
     size_t off;
 } resource_cidr_strs[] = {
+/* clang-format off */
 #define RC_STR(name, member) {name, sizeof name - 1, offsetof(struct record, u.resource_cidr.member)}
+    /* clang-format on */
     RC_STR("ipamScopeId", scope_id),
     RC_STR("resourceType", resource_type),
     RC_STR("resourceId", resource_id),

@@ -15,3 +15,4 @@ libipamwatch_a_SOURCES += collector/ct_state.c collector/ct_state.h \
 # CloudTrail event normalisation and the `collect --from-archive` source.
 libipamwatch_a_SOURCES += collector/ct_event.c collector/ct_event.h \
 	collector/ct_archive.c collector/ct_archive.h
+libipamwatch_a_SOURCES += collector/collector_metrics.c collector/collector_metrics.h

@@ -8,12 +8,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 /* State of one handle as seen by the error callback. It is the first member of both
@@ -24,21 +24,6 @@ struct kafka_health {
     bool fatal;
     char fatal_text[512];
 };
-
-/* Writes a formatted message into err; a truncated message ends in "...". */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n >= errlen && errlen >= 4)
-        memcpy(err + errlen - 4, "...", 4);
-}
 
 bool kafka_property_is_secret(const char *key)
 {
@@ -78,7 +63,7 @@ static void redact(char *text, size_t textlen, const char *secret)
         int n = snprintf(out + o, sizeof out - o, "%.*s***", (int)(hit - p), p);
         if (n < 0 || (size_t)n >= sizeof out - o) {
             /* Too long to rebuild: drop the text rather than risk showing the secret. */
-            set_err(text, textlen, "(error text withheld: it contained the secret value)");
+            text_errbuf_set(text, textlen, "(error text withheld: it contained the secret value)");
             return;
         }
         o += (size_t)n;
@@ -86,18 +71,19 @@ static void redact(char *text, size_t textlen, const char *secret)
     }
     if (o == 0)
         return;
-    set_err(text, textlen, "%s%s", out, p);
+    text_errbuf_set(text, textlen, "%s%s", out, p);
 }
 
 /* Where a property came from, as the prefix of an error. */
 static void origin_err(char *err, size_t errlen, const struct config_kv *kv, const char *text)
 {
     if (!kv->file || strcmp(kv->file, "-X") == 0)
-        set_err(err, errlen, "-X %s: %s", kv->key, text);
+        text_errbuf_set(err, errlen, "-X %s: %s", kv->key, text);
     else if (kv->line > 0)
-        set_err(err, errlen, "%s:%u: kafka property '%s': %s", kv->file, kv->line, kv->key, text);
+        text_errbuf_set(err, errlen, "%s:%u: kafka property '%s': %s", kv->file, kv->line, kv->key,
+                        text);
     else
-        set_err(err, errlen, "%s: kafka property '%s': %s", kv->file, kv->key, text);
+        text_errbuf_set(err, errlen, "%s: kafka property '%s': %s", kv->file, kv->key, text);
 }
 
 /* librdkafka logs (syslog levels) into ours. Called from librdkafka's threads. */
@@ -135,7 +121,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         LOG_ERR("%s: fatal error: %s: %s", rd_kafka_name(rk), rd_kafka_err2name(orig), text);
         if (h) {
             h->fatal = true;
-            set_err(h->fatal_text, sizeof h->fatal_text, "%s: %s", rd_kafka_err2name(orig), text);
+            text_errbuf_set(h->fatal_text, sizeof h->fatal_text, "%s: %s", rd_kafka_err2name(orig),
+                            text);
         }
         return;
     }
@@ -191,7 +178,7 @@ static int conf_default(rd_kafka_conf_t *conf, const struct config_kv *props, si
         return 0;
     char text[512];
     if (rd_kafka_conf_set(conf, key, value, text, sizeof text) != RD_KAFKA_CONF_OK) {
-        set_err(err, errlen, "kafka default %s=%s: %s", key, value, text);
+        text_errbuf_set(err, errlen, "kafka default %s=%s: %s", key, value, text);
         return -EINVAL;
     }
     return 0;
@@ -267,7 +254,7 @@ kafka_producer_t *kafka_producer_new(const struct config_kv *props, size_t n,
     char text[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, text, sizeof text);
     if (!p->rk) {
-        set_err(err, errlen, "kafka producer: %s", text);
+        text_errbuf_set(err, errlen, "kafka producer: %s", text);
         goto fail;
     }
     return p; /* conf now belongs to p->rk */
@@ -365,7 +352,7 @@ uint64_t kafka_producer_failed(const kafka_producer_t *p)
 bool kafka_producer_fatal(kafka_producer_t *p, char *err, size_t errlen)
 {
     if (p->health.fatal)
-        set_err(err, errlen, "%s", p->health.fatal_text);
+        text_errbuf_set(err, errlen, "%s", p->health.fatal_text);
     return p->health.fatal;
 }
 
@@ -484,11 +471,11 @@ kafka_consumer_t *kafka_consumer_new(const struct config_kv *props, size_t n,
     char text[512];
 
     if (!kafka_props_have(props, n, "group.id")) {
-        set_err(err, errlen, "kafka consumer: group.id is not set");
+        text_errbuf_set(err, errlen, "kafka consumer: group.id is not set");
         goto fail;
     }
     if (ntopics == 0) {
-        set_err(err, errlen, "kafka consumer: no topic to subscribe to");
+        text_errbuf_set(err, errlen, "kafka consumer: no topic to subscribe to");
         goto fail;
     }
     conf = kafka_conf_new(props, n, err, errlen);
@@ -505,7 +492,7 @@ kafka_consumer_t *kafka_consumer_new(const struct config_kv *props, size_t n,
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, text, sizeof text);
     if (!c->rk) {
-        set_err(err, errlen, "kafka consumer: %s", text);
+        text_errbuf_set(err, errlen, "kafka consumer: %s", text);
         goto fail;
     }
     conf = NULL; /* now owned by c->rk */
@@ -516,7 +503,7 @@ kafka_consumer_t *kafka_consumer_new(const struct config_kv *props, size_t n,
         rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
     if (e) {
-        set_err(err, errlen, "kafka consumer: subscribe: %s", rd_kafka_err2str(e));
+        text_errbuf_set(err, errlen, "kafka consumer: subscribe: %s", rd_kafka_err2str(e));
         goto fail;
     }
     rd_kafka_topic_partition_list_destroy(subs);
@@ -545,8 +532,8 @@ int kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t 
             char text[512];
             rd_kafka_resp_err_t orig = rd_kafka_fatal_error(c->rk, text, sizeof text);
             c->health.fatal = true;
-            set_err(c->health.fatal_text, sizeof c->health.fatal_text, "%s: %s",
-                    rd_kafka_err2name(orig), text);
+            text_errbuf_set(c->health.fatal_text, sizeof c->health.fatal_text, "%s: %s",
+                            rd_kafka_err2name(orig), text);
             LOG_ERR("%s: fatal error: %s", rd_kafka_name(c->rk), c->health.fatal_text);
         } else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             log_complain(&c->poll_complain, LOG_LEVEL_WARN, LOG_MODULE, "%s: consume %s [%d]: %s",
@@ -583,7 +570,7 @@ int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partit
 bool kafka_consumer_fatal(kafka_consumer_t *c, char *err, size_t errlen)
 {
     if (c->health.fatal)
-        set_err(err, errlen, "%s", c->health.fatal_text);
+        text_errbuf_set(err, errlen, "%s", c->health.fatal_text);
     return c->health.fatal;
 }
 

@@ -681,6 +681,16 @@ int metrics_serve(metrics_t *m, const char *listen_addr, char *err, size_t errle
     return 0;
 }
 
+metrics_t *metrics_start(const char *listen_addr, char *err, size_t errlen)
+{
+    metrics_t *m = metrics_new();
+    if (metrics_serve(m, listen_addr, err, errlen) < 0) {
+        metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 int metrics_port(const metrics_t *m)
 {
     return m->daemon ? m->port : 0;

@@ -38,6 +38,11 @@ void metrics_free(metrics_t *m);
  * borrowed. The owning thread. */
 int metrics_serve(metrics_t *m, const char *listen, char *err, size_t errlen);
 
+/* metrics_new() and metrics_serve() in one: the registry of a daemon serving on `listen`
+ * (borrowed). Returns it (owned by the caller, metrics_free()) or NULL with text in `err`.
+ * The owning thread. */
+metrics_t *metrics_start(const char *listen, char *err, size_t errlen);
+
 /* Port the server listens on; 0 when none runs. Any thread. */
 int metrics_port(const metrics_t *m);
 

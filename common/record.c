@@ -18,29 +18,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "record_fields.h"
 #include "record_write.h"
 #include "xalloc.h"
-
-enum kind { K_STR, K_CIDR, K_INT, K_BOOL, K_DOUBLE, K_TIME, K_MAP, K_LIST, K_COUNTS, K_OBJ };
-
-#define F_REQ      1u /* must be present */
-#define F_NONEMPTY 2u /* a present string must not be empty */
 
 #define ID_MAX    200               /* ids, names of things */
 #define SHORT_MAX 64                /* accounts, Regions, enum words */
 #define ARN_MAX   2048              /* AWS allows 1283 */
 #define TIME_MAX  253402300799999LL /* 9999-12-31T23:59:59.999Z */
-
-struct field {
-    const char *name;
-    enum kind kind;
-    unsigned flags;
-    size_t off;                 /* offset in struct record */
-    int64_t min, max;           /* K_INT/K_DOUBLE range; K_STR: max length (0 = none) */
-    const char *const *allowed; /* K_STR: accepted values, NULL-terminated */
-    const struct field *sub;    /* K_OBJ: nested fields */
-    size_t nsub;
-};
 
 /* clang-format off */
 #define OFF(m) offsetof(struct record, m)
@@ -265,6 +250,28 @@ static const enum record_type counted_types[] = {
     RECORD_DISCOVERED_ACCOUNT,
 };
 #define NCOUNTED (sizeof counted_types / sizeof counted_types[0])
+
+const struct field *record_fields_envelope(size_t *n)
+{
+    *n = NFIELDS(envelope_fields);
+    return envelope_fields;
+}
+
+const struct field *record_fields_body(enum record_type type, size_t *n)
+{
+    if (type <= RECORD_NONE || type >= RECORD_TYPE_COUNT) {
+        *n = 0;
+        return NULL;
+    }
+    *n = types[type].nfields;
+    return types[type].fields;
+}
+
+const enum record_type *record_fields_counted(size_t *n)
+{
+    *n = NCOUNTED;
+    return counted_types;
+}
 
 static bool valid_type(enum record_type type)
 {
@@ -930,6 +937,11 @@ int record_validate(const struct record *rec, char *err, size_t errlen)
     return validate(rec, true, err, errlen);
 }
 
+int record_fields_check(const struct record *rec, char *err, size_t errlen)
+{
+    return validate(rec, false, err, errlen);
+}
+
 /* ---- encoding ---- */
 
 static bool obj_has_value(const struct record *rec, const struct field *fields, size_t n);
@@ -1255,6 +1267,19 @@ static int decode_fields(struct record *rec, const struct field *fields, size_t 
 }
 
 int record_decode(const char *buf, size_t len, struct record **out, char *err, size_t errlen)
+{
+    /* Valid records take the single-pass decoder; anything it declines, valid or not, goes
+     * through jansson, which also words every error (record_read.c explains why). */
+    if (len <= RECORD_MAX_BYTES && record_read(buf, len, out) == 0) {
+        if (err && errlen)
+            err[0] = '\0';
+        return 0;
+    }
+    return record_decode_jansson(buf, len, out, err, errlen);
+}
+
+int record_decode_jansson(const char *buf, size_t len, struct record **out, char *err,
+                          size_t errlen)
 {
     *out = NULL;
     if (err && errlen)

@@ -87,66 +87,70 @@ static size_t utf8_seq(const unsigned char *p)
 int record_write_string(struct record_writer *w, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t slen = strlen(s);
-    /* Worst case: every byte a control character (\u00XX), plus the quotes. */
-    char *o = reserve(w, 6 * slen + 2);
-    char *start = o;
     const unsigned char *p = (const unsigned char *)s;
-    *o++ = '"';
+    char *o = reserve(w, 1);
+    *o = '"';
+    w->len++;
     for (;;) {
+        /* A run of characters copied as they are, then one that needs care. */
         const unsigned char *run = p;
         while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
             p++;
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
+        size_t n = (size_t)(p - run);
+        o = reserve(w, n + 8); /* the run, then at most a \u00XX escape or the closing quote */
+        memcpy(o, run, n);
+        o += n;
         unsigned c = *p;
-        if (c == '\0')
-            break;
+        if (c == '\0') {
+            *o++ = '"';
+            *o = '\0';
+            w->len += n + 1;
+            return 0;
+        }
+        char *start = o;
         if (c >= 0x80) {
-            size_t n = utf8_seq(p);
-            if (n == 0) {
+            size_t k = utf8_seq(p);
+            if (k == 0) {
                 w->failed = true;
                 return -EINVAL;
             }
-            memcpy(o, p, n);
-            o += n;
-            p += n;
-            continue;
+            memcpy(o, p, k);
+            o += k;
+            p += k;
+        } else {
+            *o++ = '\\';
+            switch (c) {
+            case '"':
+            case '\\':
+                *o++ = (char)c;
+                break;
+            case '\b':
+                *o++ = 'b';
+                break;
+            case '\f':
+                *o++ = 'f';
+                break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+            p++;
         }
-        *o++ = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            *o++ = (char)c;
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-        p++;
+        *o = '\0';
+        w->len += n + (size_t)(o - start);
     }
-    *o++ = '"';
-    *o = '\0';
-    w->len += (size_t)(o - start);
-    return 0;
 }
 
 void record_write_int(struct record_writer *w, int64_t v)
@@ -167,7 +171,8 @@ void record_write_int(struct record_writer *w, int64_t v)
 /* The common case without printf: `v` is the double nearest to a decimal of at most 15
  * significant digits and 6 decimals, between 1e-4 and 1e15. "%.15g" then prints exactly that
  * decimal in fixed notation (15 digits survive a round trip through a double), trailing
- * zeros removed; and zero, "0.0" or "-0.0". Returns the length written to `tmp`, or 0 when `v` is not such a value. */
+ * zeros removed; and zero, "0.0" or "-0.0". Returns the length written to `tmp`, or 0 when `v` is
+ * not such a value. */
 static size_t short_real(double v, char *tmp)
 {
     static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};

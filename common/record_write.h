@@ -36,8 +36,8 @@ char *record_writer_take(struct record_writer *w, size_t *len);
 void record_write_raw(struct record_writer *w, const char *s, size_t n);
 /* Appends `s` as a JSON string in quotes, escaped as json_dumps() escapes it: \" \\ \b \f
  * \n \r \t, other control characters as \u00XX (upper-case hex), everything else as is.
- * Returns 0, or -EINVAL (and sets w->failed) when `s` is not valid UTF-8 (overlong forms,
- * surrogates, code points above U+10FFFF). */
+ * Returns 0, or -EINVAL (and sets w->failed; the text written so far is then unusable)
+ * when `s` is not valid UTF-8 (overlong forms, surrogates, code points above U+10FFFF). */
 int record_write_string(struct record_writer *w, const char *s);
 /* Appends a decimal integer. */
 void record_write_int(struct record_writer *w, int64_t v);

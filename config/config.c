@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config/config_keys.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define CONFIG_FILE_MAX (16u << 20) /* a configuration file is small; refuse anything huge */
@@ -83,13 +84,13 @@ perr(struct parse *p, unsigned line, const char *title, const char *key, const c
     if (!p->err || !p->errlen)
         return;
     if (title && key)
-        snprintf(p->err, p->errlen, "%s: [%s] %s: %s", loc, title, key, what);
+        text_errbuf_set(p->err, p->errlen, "%s: [%s] %s: %s", loc, title, key, what);
     else if (title)
-        snprintf(p->err, p->errlen, "%s: [%s]: %s", loc, title, what);
+        text_errbuf_set(p->err, p->errlen, "%s: [%s]: %s", loc, title, what);
     else if (key)
-        snprintf(p->err, p->errlen, "%s: %s: %s", loc, key, what);
+        text_errbuf_set(p->err, p->errlen, "%s: %s: %s", loc, key, what);
     else
-        snprintf(p->err, p->errlen, "%s: %s", loc, what);
+        text_errbuf_set(p->err, p->errlen, "%s: %s", loc, what);
 }
 
 /* ---- pass 1: libinih, with our reader and handler ---- */
@@ -120,12 +121,8 @@ static bool open_section(struct parse *p, const char *s, size_t n)
     while (isspace((unsigned char)*word))
         word++;
     size_t wlen = strcspn(word, " \t\"");
-    char *rest = word + wlen;
-    while (isspace((unsigned char)*rest))
-        rest++;
+    char *rest = text_trim(word + wlen);
     size_t rlen = strlen(rest);
-    while (rlen > 0 && isspace((unsigned char)rest[rlen - 1]))
-        rest[--rlen] = '\0';
     word[wlen] = '\0';
 
     bool ok = false;

@@ -123,7 +123,8 @@ struct config_journal {
 };
 
 struct config_metrics {
-    char *listen; /* NULL = off; "host:port" */
+    char *listen;          /* NULL = off; "host:port" */
+    char *analyzer_listen; /* the analyzer's; NULL = listen */
 };
 
 struct config_log {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "text.h"
 #include "units.h"
 #include "xalloc.h"
 
@@ -254,6 +255,7 @@ const struct cfg_key cfg_keys[] = {
 
     /* [metrics] */
     {K(METRICS, "listen", STRING, CO(metrics.listen)), .check = check_hostport},
+    {K(METRICS, "analyzer_listen", STRING, CO(metrics.analyzer_listen)), .check = check_hostport},
 
     /* [log] */
     {K(LOG, "level", ENUM, CO(log.level)), .def = "info", .names = level_names},
@@ -466,16 +468,6 @@ char *cfg_secret_resolve(const char *text, bool *literal, char *why, size_t len)
 
 /* ---- one value ---- */
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
 static void list_free(struct config_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -491,14 +483,14 @@ static int parse_list(const struct cfg_key *k, const char *text, struct config_l
     struct config_list l = {NULL, 0};
     size_t cap = 0;
     char *copy = xstrdup(text);
-    char *t = trim(copy);
+    char *t = text_trim(copy);
     if (*t) {
         char *p = t;
         for (;;) {
             char *comma = strchr(p, ',');
             if (comma)
                 *comma = '\0';
-            char *item = trim(p);
+            char *item = text_trim(p);
             if (!*item) {
                 snprintf(why, len, "empty item in the comma-separated list");
                 goto fail;

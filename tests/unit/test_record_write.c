@@ -193,11 +193,13 @@ static void check_real(double v)
 
 static void test_reals_match_jansson(void **state)
 {
-    static const double fixed[] = {0.0,    -0.0,    1.0,     0.5,     0.4945, 1e20,  1e-5,
-                                   1e-300, 1.5e300, 1e15,    1e16,    123456789012345678.0,
-                                   -2.5,   0.1,     1.0 / 3, 4.9e-324, 1.7976931348623157e308,
-                                   1e-4,   9.9999e-5, 0.0001234, 999999999999999.0,
-                                   99999999999999.9, 1e14 + 0.5, 123.000001, -7.25};
+    /* clang-format off */
+    static const double fixed[] = {
+        0.0, -0.0, 1.0, 0.5, 0.4945, 1e20, 1e-5, 1e-300, 1.5e300, 1e15, 1e16,
+        123456789012345678.0, -2.5, 0.1, 1.0 / 3, 4.9e-324, 1.7976931348623157e308, 1e-4,
+        9.9999e-5, 0.0001234, 999999999999999.0, 99999999999999.9, 1e14 + 0.5, 123.000001, -7.25,
+    };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         check_real(fixed[i]);
     for (int i = 0; i < 20000; i++) {

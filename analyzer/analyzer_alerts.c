@@ -1,0 +1,345 @@
+/* analyzer_alerts: the alert rule engine and the sinks inside the analyzer loop. See
+ * analyzer_alerts.h. */
+#define LOG_MODULE "alerts"
+#include "analyzer/analyzer_alerts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "alerts/engine.h"
+#include "alerts/sinks.h"
+#include "analyzer/forecast.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define DEFAULT_FAILED_WINDOW_MS   (3600 * 1000LL) /* the built-in allocation_failed rule */
+#define DEFAULT_FORECAST_WINDOW_MS (90 * 86400 * 1000LL)
+#define TICK_MS                    100 /* least time between two ticks (and state saves) */
+
+struct analyzer_alerts {
+    const struct config *cfg;
+    rrd_store_t *rrd;
+    sinks_t *sinks;
+    alert_engine_t *engine;
+    int64_t step_ms;
+    int64_t failed_window_ms; /* longest allocation_failed window */
+    int64_t forecast_window_ms;
+    bool forecast_kind[4];   /* enum config_object: a forecast rule selects this kind */
+    bool forecast_target[2]; /* enum config_forecast_target in use */
+    json_t *forecast_at;     /* "kind/id" -> wall ms of its last forecast */
+
+    /* the current round */
+    bool live, full;
+    int64_t round_ms;
+
+    int64_t last_tick_ms;
+    bool dirty;     /* the engine state changed since the last save */
+    int submit_err; /* first failed spool append; sticky */
+    struct analyzer_alerts_stats st;
+    log_complain_t save_complain;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_emit(void *ctx, const struct record *alert)
+{
+    analyzer_alerts_t *aa = ctx;
+    aa->dirty = true;
+    int rc = sinks_submit(aa->sinks, alert);
+    if (rc == -EINVAL) {
+        LOG_WARN("alert %s (%s) refused by the sinks: not a valid alert",
+                 alert->u.alert.fingerprint, alert->u.alert.rule);
+        return;
+    }
+    if (rc < 0) {
+        LOG_ERR("alert %s (%s, %s) could not be spooled: %s", alert->u.alert.fingerprint,
+                alert->u.alert.rule, alert->u.alert.state, strerror(-rc));
+        if (!aa->submit_err)
+            aa->submit_err = rc;
+        return;
+    }
+    if (strcmp(alert->u.alert.state, "pending") != 0) {
+        aa->st.submitted++;
+        LOG_INFO("alert %s %s: %s (%d sinks)", alert->u.alert.rule, alert->u.alert.state,
+                 alert->u.alert.fingerprint, rc);
+    }
+}
+
+static void on_adopt(void *ctx, const struct record *alert)
+{
+    analyzer_alerts_t *aa = ctx;
+    if (sinks_adopt_firing(aa->sinks, alert) > 0)
+        aa->st.adopted++;
+}
+
+/* What the rules need to know in advance: allocation_failed windows, forecast kinds. */
+static void scan_rules(analyzer_alerts_t *aa)
+{
+    const struct config *cfg = aa->cfg;
+    aa->forecast_window_ms = cfg->analyzer.forecast_window_ms > 0 ? cfg->analyzer.forecast_window_ms
+                                                                  : DEFAULT_FORECAST_WINDOW_MS;
+    if (cfg->n_rules == 0) { /* the built-in rules: see alerts/engine.c */
+        aa->failed_window_ms = DEFAULT_FAILED_WINDOW_MS;
+        aa->forecast_kind[CONFIG_OBJECT_POOL] = true;
+        aa->forecast_target[CONFIG_TARGET_FULL] = true;
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const struct config_rule *r = &cfg->rules[i];
+        if (r->type == CONFIG_RULE_ALLOCATION_FAILED && r->window_ms > aa->failed_window_ms)
+            aa->failed_window_ms = r->window_ms;
+        if (r->type == CONFIG_RULE_FORECAST) {
+            aa->forecast_kind[r->object] = true;
+            aa->forecast_target[r->target] = true;
+            if (r->window_ms > aa->forecast_window_ms)
+                aa->forecast_window_ms = r->window_ms;
+        }
+    }
+}
+
+analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rrd, char *err,
+                                       size_t errlen)
+{
+    analyzer_alerts_t *aa = xcalloc(1, sizeof *aa);
+    char text[512];
+    char *path = NULL;
+    aa->cfg = cfg;
+    aa->rrd = rrd;
+    aa->step_ms = cfg->rrd.step_ms > 0 ? cfg->rrd.step_ms : 300000;
+    aa->forecast_at = json_object();
+    scan_rules(aa);
+    aa->sinks = sinks_new(cfg, text, sizeof text);
+    if (!aa->sinks) {
+        snprintf(err, errlen, "alert sinks: %s", text);
+        goto fail;
+    }
+    path = xasprintf("%s/" ANALYZER_ALERTS_STATE, cfg->analyzer.state_dir);
+    aa->engine = alert_engine_new(cfg, path, NULL, on_emit, aa, text, sizeof text);
+    if (!aa->engine) {
+        snprintf(err, errlen, "alert state %s: %s", path, text);
+        goto fail;
+    }
+    alert_engine_foreach_firing(aa->engine, on_adopt, aa);
+    struct alert_engine_stats es;
+    alert_engine_get_stats(aa->engine, &es);
+    LOG_INFO("%zu rules, %zu sinks; %llu alerts firing and %llu pending from %s (%llu "
+             "re-registered with Alertmanager sinks)",
+             cfg->n_rules, sinks_count(aa->sinks), (unsigned long long)es.firing,
+             (unsigned long long)es.pending, path, (unsigned long long)aa->st.adopted);
+    free(path);
+    return aa;
+fail:
+    free(path);
+    analyzer_alerts_free(aa);
+    return NULL;
+}
+
+void analyzer_alerts_round_begin(analyzer_alerts_t *aa, time_t t, bool full)
+{
+    aa->round_ms = wall_ms();
+    aa->full = full;
+    aa->live = (int64_t)t * 1000 >= aa->round_ms - ANALYZER_ALERTS_LIVE_MS - aa->step_ms;
+}
+
+static bool object_kind(const char *kind, enum config_object *out)
+{
+    static const struct {
+        const char *word;
+        enum config_object kind;
+    } kinds[] = {{"pool", CONFIG_OBJECT_POOL},
+                 {"scope", CONFIG_OBJECT_SCOPE},
+                 {"vpc", CONFIG_OBJECT_VPC},
+                 {"subnet", CONFIG_OBJECT_SUBNET}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kind, kinds[i].word) == 0) {
+            *out = kinds[i].kind;
+            return true;
+        }
+    return false;
+}
+
+/* Days from `now_s` to `t`; `none` when t is 0 (no date). */
+static double days_to(time_t t, time_t now_s, double none)
+{
+    return t ? (double)(t - now_s) / 86400.0 : none;
+}
+
+static void forecast(analyzer_alerts_t *aa, const struct alert_object *ao, const char *kind)
+{
+    char key[300];
+    if (snprintf(key, sizeof key, "%s/%s", kind, ao->id) >= (int)sizeof key)
+        return;
+    json_t *last = json_object_get(aa->forecast_at, key);
+    if (last && aa->round_ms - json_integer_value(last) < aa->step_ms)
+        return;
+    json_object_set_new(aa->forecast_at, key, json_integer(aa->round_ms));
+    if (!rrd_store_valid_key(kind, ao->id))
+        return;
+    time_t now_s = (time_t)(aa->round_ms / 1000);
+    for (int target = CONFIG_TARGET_FULL; target <= CONFIG_TARGET_CRIT; target++) {
+        if (!aa->forecast_target[target])
+            continue;
+        struct forecast_options fo = {
+            .level = NAN,
+            .level_pct = alert_engine_forecast_level(aa->engine, target),
+            .confidence = 0.90,
+            .min_days = 7,
+        };
+        struct forecast_result fr;
+        aa->st.forecasts++;
+        int rc = forecast_object(aa->rrd, kind, ao->id, aa->forecast_window_ms / 1000, &fo, &fr);
+        if (rc == -ENOENT)
+            return; /* no history yet */
+        if (rc < 0) {
+            LOG_DEBUG("forecast of %s %s: %s", kind, ao->id, rrd_store_error(aa->rrd));
+            return;
+        }
+        double days = INFINITY, low = NAN, high = NAN;
+        if (fr.status == FORECAST_REACHED) {
+            days = low = high = 0;
+        } else if (fr.status == FORECAST_DATE) {
+            days = days_to(fr.date, now_s, INFINITY);
+            low = days_to(fr.date_early, now_s, NAN);
+            high = days_to(fr.date_late, now_s, INFINITY);
+        }
+        alert_engine_forecast(aa->engine, ao, (enum config_forecast_target)target, days, low, high,
+                              aa->round_ms);
+    }
+}
+
+void analyzer_alerts_object(analyzer_alerts_t *aa, const struct model_object *o,
+                            const struct rrd_sample *s)
+{
+    enum config_object kind;
+    if (!aa->live || !object_kind(o->kind, &kind))
+        return;
+    struct alert_object ao = {
+        .kind = kind,
+        .id = o->id,
+        .scope_id = o->scope_id,
+        .name = o->name,
+        .locale = o->locale,
+        .pools = o->pools,
+        .pool_names = o->pool_names,
+        .n_pools = o->n_pools,
+        .tags = o->tags,
+        .default_netmask = o->default_netmask,
+        .family = o->family,
+    };
+    aa->st.observed++;
+    alert_engine_observe(aa->engine, &ao, s, aa->round_ms);
+    if (aa->forecast_kind[kind])
+        forecast(aa, &ao, o->kind);
+}
+
+void analyzer_alerts_round_end(analyzer_alerts_t *aa)
+{
+    if (!aa->live || !aa->full)
+        return;
+    static const enum config_rule_type types[] = {CONFIG_RULE_UTILIZATION, CONFIG_RULE_CANNOT_FIT,
+                                                  CONFIG_RULE_FORECAST};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        alert_engine_sweep(aa->engine, types[i], aa->round_ms, aa->round_ms);
+}
+
+void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,
+                            const struct model_effects *fx)
+{
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < fx->n; i++) {
+        const struct model_effect *e = &fx->items[i];
+        int64_t ms = (int64_t)e->event_time * 1000;
+        if (strcmp(e->kind, "pass") == 0) {
+            const char *scope = json_string_value(json_object_get(e->data, "scope_id"));
+            if (scope)
+                alert_engine_pass(aa->engine, scope, ms);
+            aa->dirty = true;
+            continue;
+        }
+        if (strcmp(e->kind, "allocation_failed") == 0 && now - ms > aa->failed_window_ms) {
+            aa->st.old_failed++;
+            continue; /* history: in the journal and the reports, not a page */
+        }
+        alert_engine_effect(aa->engine, e->kind, e->data, ms);
+    }
+    if (rec->type == RECORD_EVENT && rec->scope && rec->u.event.time_ms != RECORD_UNSET) {
+        alert_engine_event_seen(aa->engine, rec->scope, rec->u.event.time_ms);
+        aa->dirty = true;
+    }
+}
+
+static int save(analyzer_alerts_t *aa, char *err, size_t errlen)
+{
+    if (aa->submit_err) {
+        /* The saved state must not claim a notification that never reached a spool. */
+        snprintf(err, errlen, "a notification could not be spooled: %s", strerror(-aa->submit_err));
+        return aa->submit_err;
+    }
+    int rc = alert_engine_save(aa->engine, err, errlen);
+    if (rc == 0) {
+        aa->dirty = false;
+        if (aa->save_complain.failing)
+            log_relief(&aa->save_complain, LOG_MODULE, "alert state saved again");
+    }
+    return rc;
+}
+
+void analyzer_alerts_tick(analyzer_alerts_t *aa)
+{
+    char err[512];
+    int64_t now = wall_ms();
+    /* A backfill turns the loop once per message: ticks and saves are spaced instead. */
+    if (now >= aa->last_tick_ms && now - aa->last_tick_ms < TICK_MS)
+        return;
+    aa->last_tick_ms = now;
+    alert_engine_tick(aa->engine, now);
+    if (aa->dirty && save(aa, err, sizeof err) < 0)
+        log_complain(&aa->save_complain, LOG_LEVEL_ERR, LOG_MODULE,
+                     "saving the alert state failed: %s", err);
+}
+
+int analyzer_alerts_checkpoint(analyzer_alerts_t *aa, char *err, size_t errlen)
+{
+    if (aa->submit_err) {
+        snprintf(err, errlen, "a notification could not be spooled: %s", strerror(-aa->submit_err));
+        return aa->submit_err;
+    }
+    return aa->dirty ? save(aa, err, errlen) : 0;
+}
+
+bool analyzer_alerts_failed(const analyzer_alerts_t *aa)
+{
+    return aa && aa->submit_err != 0;
+}
+
+void analyzer_alerts_get_stats(const analyzer_alerts_t *aa, struct analyzer_alerts_stats *out)
+{
+    *out = aa->st;
+}
+
+void analyzer_alerts_free(analyzer_alerts_t *aa)
+{
+    if (!aa)
+        return;
+    LOG_INFO("%llu notifications submitted, %llu observations, %llu forecasts, %llu old "
+             "allocation failures not alerted",
+             (unsigned long long)aa->st.submitted, (unsigned long long)aa->st.observed,
+             (unsigned long long)aa->st.forecasts, (unsigned long long)aa->st.old_failed);
+    char err[512];
+    if (aa->engine && aa->dirty && !aa->submit_err && save(aa, err, sizeof err) < 0)
+        LOG_ERR("saving the alert state failed: %s", err);
+    alert_engine_free(aa->engine);
+    sinks_free(aa->sinks);
+    json_decref(aa->forecast_at);
+    free(aa);
+}

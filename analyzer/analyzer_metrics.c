@@ -1,0 +1,208 @@
+/* analyzer_metrics: the analyze job's metrics and readiness. See analyzer_metrics.h. */
+#define LOG_MODULE "analyzer"
+#include "analyzer/analyzer_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define TICK_MS        1000
+#define KAFKA_CHECK_MS 5000
+#define KAFKA_QUERY_MS 500
+#define READY_VALID_MS 60000 /* a loop that stops turning turns not ready after this */
+
+struct analyzer_metrics {
+    metrics_t *mx;
+    json_t *locales; /* pool id -> locale ("" when none) */
+    int64_t last_tick_ms;
+    int64_t last_check_ms;
+    char kafka_error[256]; /* last failed reachability check; "" when it answered */
+};
+
+static const struct {
+    const char *name;
+    const char *help;
+} pool_gauges[] = {
+    {"ipamwatch_pool_size", "Pool size in planning units (IPv4 addresses, IPv6 /64s)."},
+    {"ipamwatch_pool_used", "Allocated part of the pool in planning units."},
+    {"ipamwatch_pool_utilization_percent", "Used share of the pool, 0-100."},
+    {"ipamwatch_pool_largest_free_prefix_length",
+     "Prefix length of the largest free block (NaN when none)."},
+    {"ipamwatch_pool_default_netmask_fits",
+     "Blocks of the pool's default netmask that still fit (NaN without a default netmask)."},
+};
+
+analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
+{
+    if (!mx)
+        return NULL;
+    analyzer_metrics_t *am = xcalloc(1, sizeof *am);
+    am->mx = mx;
+    am->locales = json_object();
+    static const struct {
+        const char *name, *help;
+        enum metrics_type type;
+    } fams[] = {
+        {"ipamwatch_analyzer_messages_total", "Kafka messages consumed.", METRICS_COUNTER},
+        {"ipamwatch_analyzer_records_applied_total", "Records applied to the model.",
+         METRICS_COUNTER},
+        {"ipamwatch_analyzer_records_skipped_total",
+         "Messages skipped because the loaded snapshot already held them.", METRICS_COUNTER},
+        {"ipamwatch_analyzer_dead_letters_total",
+         "Undecodable or rejected records sent to the dead-letter topic.", METRICS_COUNTER},
+        {"ipamwatch_analyzer_journal_appends_total", "Audit journal records appended.",
+         METRICS_COUNTER},
+        {"ipamwatch_analyzer_rrd_samples_total", "RRD samples queued.", METRICS_COUNTER},
+        {"ipamwatch_analyzer_rrd_writes_total",
+         "RRD samples written to a file or accepted by rrdcached.", METRICS_COUNTER},
+        {"ipamwatch_analyzer_rrd_errors_total", "Failed librrd calls or rrdcached commands.",
+         METRICS_COUNTER},
+        {"ipamwatch_analyzer_checkpoints_total", "Checkpoints written (offsets committed after).",
+         METRICS_COUNTER},
+        {"ipamwatch_analyzer_checkpoint_failures_total", "Checkpoints that failed.",
+         METRICS_COUNTER},
+    };
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        metrics_declare(mx, fams[i].name, fams[i].type, fams[i].help, NULL);
+        metrics_set(mx, fams[i].name, 0, NULL);
+    }
+    metrics_declare(mx, "ipamwatch_analyzer_consumer_lag", METRICS_GAUGE,
+                    "Messages between the consumer's position and the partition's high watermark.",
+                    "topic,partition");
+    for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
+        metrics_declare(mx, pool_gauges[i].name, METRICS_GAUGE, pool_gauges[i].help,
+                        "scope_id,pool_id,locale");
+    metrics_set_ready(mx, "analyzer", "no partition assigned yet", 0);
+    return am;
+}
+
+void analyzer_metrics_free(analyzer_metrics_t *am)
+{
+    if (!am)
+        return;
+    json_decref(am->locales);
+    free(am);
+}
+
+void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec)
+{
+    if (!am || rec->type != RECORD_POOL || !rec->u.pool.pool_id)
+        return;
+    const char *locale = rec->u.pool.locale ? rec->u.pool.locale : "";
+    json_t *old = json_object_get(am->locales, rec->u.pool.pool_id);
+    if (old && strcmp(json_string_value(old), locale) == 0)
+        return;
+    if (old) /* the locale changed: the old series would linger under the old label */
+        metrics_drop(am->mx, "pool_id", rec->u.pool.pool_id);
+    json_object_set_new(am->locales, rec->u.pool.pool_id, json_string(locale));
+}
+
+void analyzer_metrics_object(void *ctx, const char *kind, const char *id, const char *scope_id,
+                             const struct rrd_sample *s)
+{
+    analyzer_metrics_t *am = ctx;
+    if (!am || strcmp(kind, "pool") != 0)
+        return;
+    json_t *loc = json_object_get(am->locales, id);
+    const char *locale = loc ? json_string_value(loc) : "";
+    const char *sid = scope_id ? scope_id : "";
+    const double v[] = {s->size, s->used, s->utilization, s->largest_free, s->default_fits};
+    metrics_lock(am->mx);
+    for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
+        metrics_set(am->mx, pool_gauges[i].name, v[i], sid, id, locale, NULL);
+    metrics_unlock(am->mx);
+}
+
+void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id)
+{
+    if (am)
+        metrics_drop(am->mx, "scope_id", scope_id);
+}
+
+/* Lag per assigned partition from cached watermarks; returns the assignment's size and
+ * the first partition in *first (for the reachability check). */
+static int update_lag(analyzer_metrics_t *am, rd_kafka_t *rk, char *topic, size_t topiclen,
+                      int32_t *first)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return 0;
+    int n = parts->cnt;
+    if (n > 0) {
+        snprintf(topic, topiclen, "%s", parts->elems[0].topic);
+        *first = parts->elems[0].partition;
+    }
+    rd_kafka_position(rk, parts);
+    for (int i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t low = -1, high = -1;
+        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        int64_t pos = p->offset >= 0 ? p->offset : low;
+        if (pos < 0)
+            continue;
+        char part[16];
+        snprintf(part, sizeof part, "%d", (int)p->partition);
+        metrics_set(am->mx, "ipamwatch_analyzer_consumer_lag",
+                    (double)(high > pos ? high - pos : 0), p->topic, part, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
+void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,
+                           const struct analyzer_metrics_state *st)
+{
+    if (!am || (am->last_tick_ms && now_ms - am->last_tick_ms < TICK_MS))
+        return;
+    am->last_tick_ms = now_ms;
+    metrics_t *mx = am->mx;
+    const struct analyzer_stats *s = st->stats;
+    struct rrd_store_stats rs;
+    rrd_store_get_stats(st->rrd, &rs);
+    metrics_lock(mx);
+    metrics_set(mx, "ipamwatch_analyzer_messages_total", (double)s->messages, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_records_applied_total", (double)s->applied, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_records_skipped_total", (double)s->skipped, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_dead_letters_total", (double)s->dead_letters, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_journal_appends_total", (double)s->effects, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_rrd_samples_total", (double)s->samples, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_rrd_writes_total", (double)rs.written, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_rrd_errors_total", (double)rs.failures, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_checkpoints_total", (double)s->checkpoints, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_checkpoint_failures_total", (double)s->checkpoint_failures,
+                NULL);
+    metrics_unlock(mx);
+
+    rd_kafka_t *rk = kafka_consumer_handle(st->consumer);
+    char topic[256] = "";
+    int32_t first = 0;
+    int nparts = update_lag(am, rk, topic, sizeof topic, &first);
+    if (nparts > 0 && now_ms - am->last_check_ms >= KAFKA_CHECK_MS) {
+        am->last_check_ms = now_ms;
+        int64_t low, high;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, topic, first, &low, &high, KAFKA_QUERY_MS);
+        if (err)
+            snprintf(am->kafka_error, sizeof am->kafka_error, "Kafka does not answer: %s",
+                     rd_kafka_err2str(err));
+        else
+            am->kafka_error[0] = '\0';
+    }
+    const char *why = NULL;
+    if (st->fatal)
+        why = "stopping after a lost effect";
+    else if (!st->assigned_once)
+        why = "no partition assigned yet";
+    else if (st->paused)
+        why = "checkpoints failing: consumption paused";
+    else if (am->kafka_error[0])
+        why = am->kafka_error;
+    metrics_set_ready(mx, "analyzer", why, READY_VALID_MS);
+}

@@ -1,0 +1,55 @@
+/* analyzer_metrics: what the analyze job reports on /metrics and /readyz: records applied
+ * and dead-lettered, journal appends, RRD writes and errors, checkpoints, consumer lag, and
+ * per pool its size, used, utilization, largest free block and the default-size blocks that
+ * still fit (labelled scope_id, pool_id, locale). Readiness: partitions assigned, Kafka
+ * answering, checkpoints succeeding and the loop turning. Every function is a no-op when
+ * given NULL ([metrics] listen not set), so the analyzer pays nothing then. */
+#ifndef IPAMWATCH_ANALYZER_METRICS_H
+#define IPAMWATCH_ANALYZER_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "analyzer/analyzer.h"
+#include "analyzer/rrd_store.h"
+#include "kafka.h"
+#include "metrics.h"
+#include "record.h"
+
+typedef struct analyzer_metrics analyzer_metrics_t;
+
+/* Declares the analyzer's families on `mx` (borrowed; must outlive the result) and marks
+ * the analyzer not ready until it has partitions. Returns the reporter (owned by the
+ * caller, analyzer_metrics_free()), or NULL when `mx` is NULL. The analyzer's thread. */
+analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx);
+
+/* Frees the reporter (not the registry). NULL is a no-op. */
+void analyzer_metrics_free(analyzer_metrics_t *am);
+
+/* Notes what the gauges need from a record (`rec` borrowed): a pool's locale. */
+void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec);
+
+/* A model_metrics_cb (ctx: the reporter): sets the pool gauges of a "pool" object. */
+void analyzer_metrics_object(void *am, const char *kind, const char *id, const char *scope_id,
+                             const struct rrd_sample *s);
+
+/* Removes the series of a scope that left this analyzer (`scope_id` borrowed). */
+void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id);
+
+/* Current state of the analyzer loop, for analyzer_metrics_tick(). Pointers borrowed. */
+struct analyzer_metrics_state {
+    const struct analyzer_stats *stats;
+    rrd_store_t *rrd;
+    kafka_consumer_t *consumer;
+    bool assigned_once; /* the group gave us an assignment at least once */
+    bool paused;        /* consumption paused: checkpoints failing */
+    int fatal;          /* -errno: stopping without a commit */
+};
+
+/* Call every loop turn: at most once a second it copies the counters, reads the consumer
+ * lag from librdkafka's cached watermarks, checks every few seconds that Kafka answers (a
+ * watermark query of one assigned partition, bounded at 500 ms) and sets readiness. */
+void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,
+                           const struct analyzer_metrics_state *st);
+
+#endif

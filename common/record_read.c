@@ -1,0 +1,764 @@
+/* record_read: the single-pass decoder that record_decode() tries before jansson.
+ *
+ * DESIGN: the analyzer decodes every record it consumes, and jansson's json_loadb() plus the
+ * field-table walk cost about 10 of the 17 us the analyzer spent per record: a tree node and
+ * a hash table per object, a copy of every key and value, then another copy into struct
+ * record. Debian 12 ships no faster C JSON parser. This decoder reads the bytes once and
+ * fills struct record directly: keys are looked up in small hash tables built from the same
+ * field tables record.c uses (record_fields.h), string values are copied once (unescaped
+ * when they hold escapes), numbers are read in place, and at the end the same value checks
+ * run (record_fields_check).
+ *
+ * jansson stays the reference and the error reporter. This decoder only says yes or no: on
+ * anything it does not accept, valid or not, record_decode() runs jansson, which produces the
+ * record or the precise message. So it must never accept a text jansson rejects (it checks
+ * everything json_loadb(JSON_REJECT_DUPLICATES) checks: grammar, UTF-8, escapes and
+ * surrogate pairs, \u0000, integer and real overflow, duplicate keys at every depth, nothing
+ * after the object) and never produce a different record (map entries in input order, null
+ * meaning absent, integers read as integers and reals with strtod as jansson does). Where
+ * exactness would cost code for inputs the collector never writes (keys with escapes outside
+ * maps, "v" and "type" not first, very long numbers, deep or wide unknown values, maps of
+ * more than MAP_MAX entries), it declines. tests/unit/test_record_read.c and
+ * tests/fuzz/fuzz_record.c compare the two decoders on generated and mutated records.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "record_fields.h"
+#include "xalloc.h"
+
+#define KS_SLOTS    128 /* hash slots per key set (power of two) */
+#define KS_MAX      64  /* keys per key set: seen/present masks are 64 bits */
+#define SKIP_DEPTH  32  /* nesting accepted inside unknown values */
+#define SKIP_KEYS   32  /* members of one unknown object, or unknown members of a known one */
+#define MAP_MAX     64  /* entries of one map (duplicate check is quadratic) */
+#define NUM_MAX     64  /* longest real number text read with strtod */
+#define WORD_TEXT   256 /* longest type name or time text read (escaped: 6 bytes a character) */
+#define SUBSETS_MAX 8   /* nested objects (K_OBJ) across all tables */
+
+/* The keys of one kind of object: index 0..n-1 by name. */
+struct keyset {
+    struct {
+        const char *name;
+        size_t len;
+        unsigned idx;
+    } slot[KS_SLOTS];
+    const struct field *field[KS_MAX]; /* by index; NULL for "v", "type" and counts */
+    unsigned n;
+    bool usable; /* built without a duplicate name or overflow */
+};
+
+static struct {
+    struct keyset top[RECORD_TYPE_COUNT]; /* "v", "type", envelope, body */
+    struct keyset counts;                 /* pass_end.counts: index k = counted type k */
+    struct keyset sub[SUBSETS_MAX];       /* K_OBJ members */
+    const struct field *sub_of[SUBSETS_MAX];
+    unsigned nsub;
+    const enum record_type *counted;
+    size_t ncounted;
+} keys;
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static uint32_t key_hash(const unsigned char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return h;
+}
+
+static void keyset_add(struct keyset *ks, const char *name, const struct field *f)
+{
+    if (ks->n >= KS_MAX) {
+        ks->usable = false;
+        return;
+    }
+    size_t len = strlen(name);
+    uint32_t h = key_hash((const unsigned char *)name, len) & (KS_SLOTS - 1);
+    while (ks->slot[h].name) {
+        if (ks->slot[h].len == len && memcmp(ks->slot[h].name, name, len) == 0) {
+            ks->usable = false; /* one JSON key for two fields: leave it to jansson */
+            return;
+        }
+        h = (h + 1) & (KS_SLOTS - 1);
+    }
+    ks->slot[h].name = name;
+    ks->slot[h].len = len;
+    ks->slot[h].idx = ks->n;
+    ks->field[ks->n++] = f;
+}
+
+/* Returns the index of key `s` (`len` bytes) in `ks`, or -1. */
+static int keyset_find(const struct keyset *ks, const unsigned char *s, size_t len)
+{
+    uint32_t h = key_hash(s, len) & (KS_SLOTS - 1);
+    while (ks->slot[h].name) {
+        if (ks->slot[h].len == len && memcmp(ks->slot[h].name, s, len) == 0)
+            return (int)ks->slot[h].idx;
+        h = (h + 1) & (KS_SLOTS - 1);
+    }
+    return -1;
+}
+
+static const struct keyset *subset_of(const struct field *f)
+{
+    for (unsigned i = 0; i < keys.nsub; i++)
+        if (keys.sub_of[i] == f->sub)
+            return keys.sub[i].usable ? &keys.sub[i] : NULL;
+    return NULL;
+}
+
+static void add_fields(struct keyset *ks, const struct field *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        keyset_add(ks, fields[i].name, &fields[i]);
+        if (fields[i].kind != K_OBJ || subset_of(&fields[i]) || keys.nsub >= SUBSETS_MAX)
+            continue;
+        struct keyset *sub = &keys.sub[keys.nsub];
+        keys.sub_of[keys.nsub++] = fields[i].sub;
+        sub->usable = true;
+        add_fields(sub, fields[i].sub, fields[i].nsub);
+    }
+}
+
+static void keys_build(void)
+{
+    size_t nenv;
+    const struct field *env = record_fields_envelope(&nenv);
+    for (int t = RECORD_NONE + 1; t < RECORD_TYPE_COUNT; t++) {
+        struct keyset *ks = &keys.top[t];
+        size_t nbody;
+        const struct field *body = record_fields_body((enum record_type)t, &nbody);
+        ks->usable = true;
+        keyset_add(ks, "v", NULL);
+        keyset_add(ks, "type", NULL);
+        add_fields(ks, env, nenv);
+        add_fields(ks, body, nbody);
+    }
+    keys.counted = record_fields_counted(&keys.ncounted);
+    keys.counts.usable = true;
+    for (size_t k = 0; k < keys.ncounted; k++)
+        keyset_add(&keys.counts, record_type_name(keys.counted[k]), NULL);
+}
+
+/* ---- lexical level ---- */
+
+struct rd {
+    const unsigned char *p, *end;
+};
+
+/* A string as it appears in the input, between the quotes, already checked. */
+struct span {
+    const unsigned char *s;
+    size_t n;
+    bool escaped; /* holds backslash escapes: decode with unescape() */
+};
+
+static void skip_ws(struct rd *r)
+{
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+        r->p++;
+}
+
+/* Consumes `c` after optional white space. */
+static bool expect(struct rd *r, unsigned char c)
+{
+    skip_ws(r);
+    if (r->p >= r->end || *r->p != c)
+        return false;
+    r->p++;
+    return true;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads 4 hex digits at `p` (bounds checked against `end`). */
+static bool hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+    if (end - p < 4)
+        return false;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return false;
+        v = v << 4 | (unsigned)h;
+    }
+    *out = v;
+    return true;
+}
+
+/* Length of the valid UTF-8 sequence of 2 to 4 bytes at `p`, 0 if it is not one (overlong
+ * forms, surrogates, code points above U+10FFFF, truncated), as jansson checks its input. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0], cp;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Reads the string at r->p (at its opening quote) into `sp`, checking what jansson checks:
+ * no raw control characters, valid escapes, \uXXXX surrogates in pairs, no \u0000, valid
+ * UTF-8. */
+static bool read_string(struct rd *r, struct span *sp)
+{
+    if (r->p >= r->end || *r->p != '"')
+        return false;
+    const unsigned char *start = r->p + 1, *p = start, *end = r->end;
+    bool escaped = false;
+    for (;;) {
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        if (p >= end)
+            return false;
+        unsigned c = *p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return false;
+        if (c == '\\') {
+            escaped = true;
+            if (end - p < 2)
+                return false;
+            c = p[1];
+            if (c == 'u') {
+                unsigned cp, lo;
+                if (!hex4(p + 2, end, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+                    return false;
+                p += 6;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (end - p < 2 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return false;
+                    p += 6;
+                }
+            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                       c == 'r' || c == 't') {
+                p += 2;
+            } else {
+                return false;
+            }
+            continue;
+        }
+        size_t k = utf8_seq(p, end);
+        if (k == 0)
+            return false;
+        p += k;
+    }
+    sp->s = start;
+    sp->n = (size_t)(p - start);
+    sp->escaped = escaped;
+    r->p = p + 1;
+    return true;
+}
+
+static size_t utf8_put(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decodes a checked span into `out` (at least sp->n + 1 bytes: decoding never grows the
+ * text) and NUL-terminates it. Returns the decoded length. */
+static size_t unescape(const struct span *sp, char *out)
+{
+    const unsigned char *s = sp->s;
+    size_t i = 0, o = 0;
+    while (i < sp->n) {
+        if (s[i] != '\\') {
+            out[o++] = (char)s[i++];
+            continue;
+        }
+        unsigned c = s[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'u': {
+            unsigned cp, lo;
+            hex4(s + i, s + sp->n, &cp);
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                hex4(s + i + 2, s + sp->n, &lo);
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            o += utf8_put(cp, out + o);
+            break;
+        }
+        default: /* " \ / */
+            out[o++] = (char)c;
+            break;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Returns a NUL-terminated copy of the string's text, owned by the caller. */
+static char *span_dup(const struct span *sp)
+{
+    char *s = xmalloc(sp->n + 1);
+    if (sp->escaped) {
+        unescape(sp, s);
+    } else {
+        memcpy(s, sp->s, sp->n);
+        s[sp->n] = '\0';
+    }
+    return s;
+}
+
+struct num {
+    bool is_int;
+    int64_t i;
+    double d;
+};
+
+static bool is_digit(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+/* Reads a JSON number as jansson does: an integer (no fraction or exponent) must fit int64
+ * (strtoll), a real must not overflow (strtod). */
+static bool read_number(struct rd *r, struct num *out)
+{
+    const unsigned char *s = r->p, *p = s, *end = r->end;
+    bool neg = p < end && *p == '-';
+    if (neg)
+        p++;
+    if (!is_digit(p, end))
+        return false;
+    if (*p == '0') {
+        p++;
+        if (is_digit(p, end))
+            return false;
+    } else {
+        while (is_digit(p, end))
+            p++;
+    }
+    const unsigned char *int_end = p;
+    bool is_int = true;
+    if (p < end && *p == '.') {
+        p++;
+        if (!is_digit(p, end))
+            return false;
+        while (is_digit(p, end))
+            p++;
+        is_int = false;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!is_digit(p, end))
+            return false;
+        while (is_digit(p, end))
+            p++;
+        is_int = false;
+    }
+    out->is_int = is_int;
+    if (is_int) {
+        uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
+        for (const unsigned char *q = s + neg; q < int_end; q++) {
+            unsigned d = (unsigned)(*q - '0');
+            if (v > (limit - d) / 10)
+                return false; /* jansson: too big (negative) integer */
+            v = v * 10 + d;
+        }
+        if (!neg)
+            out->i = (int64_t)v;
+        else if (v == (uint64_t)INT64_MAX + 1)
+            out->i = INT64_MIN;
+        else
+            out->i = -(int64_t)v;
+    } else {
+        char tmp[NUM_MAX];
+        size_t n = (size_t)(p - s);
+        if (n >= sizeof tmp)
+            return false;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        char *e;
+        int saved = errno;
+        errno = 0;
+        double d = strtod(tmp, &e);
+        bool overflow = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
+        errno = saved;
+        if (e != tmp + n || overflow)
+            return false; /* another locale's decimal point; jansson: real number overflow */
+        out->d = d;
+    }
+    r->p = p;
+    return true;
+}
+
+/* Consumes the literal `word` (true, false, null). */
+static bool read_word(struct rd *r, const char *word, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0)
+        return false;
+    r->p += n;
+    return true;
+}
+
+/* True when key `k` is not among `seen`/`nseen`, which it then joins; false for a repeat
+ * (jansson: duplicate object key) or when there is no room (decline). Keys compared here
+ * are never escaped, so their bytes are their text. */
+static bool key_fresh(struct span *seen, unsigned *nseen, const struct span *k)
+{
+    for (unsigned i = 0; i < *nseen; i++)
+        if (seen[i].n == k->n && memcmp(seen[i].s, k->s, k->n) == 0)
+            return false;
+    if (*nseen >= SKIP_KEYS)
+        return false;
+    seen[(*nseen)++] = *k;
+    return true;
+}
+
+static bool skip_value(struct rd *r, int depth);
+
+/* Skips the members of an object whose '{' was consumed. */
+static bool skip_object(struct rd *r, int depth)
+{
+    struct span seen[SKIP_KEYS];
+    unsigned nseen = 0;
+    if (expect(r, '}'))
+        return true;
+    do {
+        struct span k;
+        skip_ws(r);
+        if (!read_string(r, &k) || k.escaped || !key_fresh(seen, &nseen, &k) || !expect(r, ':') ||
+            !skip_value(r, depth))
+            return false;
+    } while (expect(r, ','));
+    return expect(r, '}');
+}
+
+/* Skips one JSON value of any type, checking it as jansson would. */
+static bool skip_value(struct rd *r, int depth)
+{
+    skip_ws(r);
+    if (r->p >= r->end || depth > SKIP_DEPTH)
+        return false;
+    struct span sp;
+    struct num num;
+    switch (*r->p) {
+    case '"':
+        return read_string(r, &sp);
+    case '{':
+        r->p++;
+        return skip_object(r, depth + 1);
+    case '[':
+        r->p++;
+        if (expect(r, ']'))
+            return true;
+        do {
+            if (!skip_value(r, depth + 1))
+                return false;
+        } while (expect(r, ','));
+        return expect(r, ']');
+    case 't':
+        return read_word(r, "true", 4);
+    case 'f':
+        return read_word(r, "false", 5);
+    case 'n':
+        return read_word(r, "null", 4);
+    default:
+        return read_number(r, &num);
+    }
+}
+
+/* ---- fields ---- */
+
+static void *slot(struct record *rec, const struct field *f)
+{
+    return (char *)rec + f->off;
+}
+
+static bool read_members(struct rd *r, struct record *rec, const struct keyset *ks,
+                         bool after_first, uint64_t *present);
+
+/* Reads the value of field `f` at r->p (white space skipped) into `rec`. *is_null tells
+ * whether it was null, which means absent. */
+static bool read_field(struct rd *r, struct record *rec, const struct field *f, bool *is_null)
+{
+    *is_null = false;
+    if (r->p < r->end && *r->p == 'n') {
+        *is_null = true;
+        return read_word(r, "null", 4);
+    }
+    void *p = slot(rec, f);
+    struct span sp;
+    struct num num;
+    switch (f->kind) {
+    case K_STR:
+    case K_CIDR:
+        if (!read_string(r, &sp))
+            return false;
+        *(char **)p = span_dup(&sp);
+        return true;
+    case K_TIME: {
+        char text[WORD_TEXT];
+        if (!read_string(r, &sp) || sp.n >= sizeof text)
+            return false;
+        unescape(&sp, text);
+        return record_time_parse(text, p) == 0;
+    }
+    case K_INT:
+        if (!read_number(r, &num) || !num.is_int || num.i == RECORD_UNSET)
+            return false;
+        *(int64_t *)p = num.i;
+        return true;
+    case K_DOUBLE:
+        if (!read_number(r, &num))
+            return false;
+        *(double *)p = num.is_int ? (double)num.i : num.d;
+        return true;
+    case K_BOOL:
+        if (read_word(r, "true", 4)) {
+            *(bool *)p = true;
+            return true;
+        }
+        *(bool *)p = false;
+        return read_word(r, "false", 5);
+    case K_LIST:
+        if (!expect(r, '['))
+            return false;
+        if (expect(r, ']'))
+            return true;
+        do {
+            skip_ws(r);
+            if (!read_string(r, &sp))
+                return false;
+            struct record_list *l = p;
+            l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof l->items[0]);
+            l->items[l->n++] = span_dup(&sp);
+        } while (expect(r, ','));
+        return expect(r, ']');
+    case K_MAP: {
+        struct record_map *m = p;
+        if (!expect(r, '{'))
+            return false;
+        if (expect(r, '}'))
+            return true;
+        do {
+            struct span k;
+            skip_ws(r);
+            if (m->n >= MAP_MAX || !read_string(r, &k) || !expect(r, ':'))
+                return false;
+            skip_ws(r);
+            if (!read_string(r, &sp))
+                return false;
+            char *key = span_dup(&k);
+            for (size_t i = 0; i < m->n; i++) {
+                if (strcmp(m->items[i].key, key) == 0) {
+                    free(key);
+                    return false; /* duplicate key */
+                }
+            }
+            m->items = xgrow(m->items, &m->cap, m->n + 1, sizeof m->items[0]);
+            m->items[m->n].key = key;
+            m->items[m->n].value = span_dup(&sp);
+            m->n++;
+        } while (expect(r, ','));
+        return expect(r, '}');
+    }
+    case K_COUNTS: {
+        int64_t *counts = p;
+        struct span seen[SKIP_KEYS];
+        unsigned nseen = 0;
+        uint64_t got = 0;
+        if (!expect(r, '{'))
+            return false;
+        if (expect(r, '}'))
+            return true;
+        do {
+            struct span k;
+            skip_ws(r);
+            if (!read_string(r, &k) || k.escaped || !expect(r, ':'))
+                return false;
+            int idx = keyset_find(&keys.counts, k.s, k.n);
+            if (idx < 0) {
+                if (!key_fresh(seen, &nseen, &k) || !skip_value(r, 1))
+                    return false;
+                continue;
+            }
+            if (got & (1ull << idx))
+                return false;
+            got |= 1ull << idx;
+            skip_ws(r);
+            if (!read_number(r, &num) || !num.is_int)
+                return false;
+            counts[keys.counted[idx]] = num.i;
+        } while (expect(r, ','));
+        return expect(r, '}');
+    }
+    case K_OBJ: {
+        const struct keyset *sub = subset_of(f);
+        uint64_t present = 0;
+        if (!sub || !expect(r, '{'))
+            return false;
+        if (!read_members(r, rec, sub, false, &present))
+            return false;
+        for (unsigned i = 0; i < sub->n; i++)
+            if ((sub->field[i]->flags & F_REQ) && !(present & (1ull << i)))
+                return false;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* Reads the members of an object up to and including its '}' (the '{' and, when
+ * `after_first`, some members are consumed already), known keys into `rec`, unknown ones
+ * skipped. Sets bit i of *present for each key of index i with a non-null value. */
+static bool read_members(struct rd *r, struct record *rec, const struct keyset *ks,
+                         bool after_first, uint64_t *present)
+{
+    struct span unknown[SKIP_KEYS];
+    unsigned nunknown = 0;
+    uint64_t seen = *present;
+    if (after_first ? !expect(r, ',') : expect(r, '}'))
+        return after_first ? expect(r, '}') : true;
+    do {
+        struct span k;
+        skip_ws(r);
+        if (!read_string(r, &k) || k.escaped || !expect(r, ':'))
+            return false;
+        skip_ws(r);
+        int idx = keyset_find(ks, k.s, k.n);
+        if (idx < 0 || !ks->field[idx]) {
+            if (idx >= 0 || !key_fresh(unknown, &nunknown, &k) || !skip_value(r, 1))
+                return false; /* "v" or "type" again, or a duplicate unknown key */
+            continue;
+        }
+        if (seen & (1ull << idx))
+            return false;
+        seen |= 1ull << idx;
+        bool is_null;
+        if (!read_field(r, rec, ks->field[idx], &is_null))
+            return false;
+        if (!is_null)
+            *present |= 1ull << idx;
+    } while (expect(r, ','));
+    return expect(r, '}');
+}
+
+int record_read(const char *buf, size_t len, struct record **out)
+{
+    *out = NULL;
+    if (len > RECORD_MAX_BYTES)
+        return -E2BIG;
+    pthread_once(&keys_once, keys_build);
+    struct rd r = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+    struct span k, tname;
+    struct num v;
+    /* The encoder writes "v" and "type" first; other orders are left to jansson. */
+    if (!expect(&r, '{'))
+        return -EINVAL;
+    skip_ws(&r);
+    if (!read_string(&r, &k) || k.n != 1 || k.s[0] != 'v' || !expect(&r, ':'))
+        return -EINVAL;
+    skip_ws(&r);
+    if (!read_number(&r, &v) || !v.is_int || v.i != RECORD_VERSION || !expect(&r, ','))
+        return -EINVAL;
+    skip_ws(&r);
+    if (!read_string(&r, &k) || k.n != 4 || memcmp(k.s, "type", 4) != 0 || !expect(&r, ':'))
+        return -EINVAL;
+    skip_ws(&r);
+    char name[WORD_TEXT];
+    if (!read_string(&r, &tname) || tname.n >= sizeof name)
+        return -EINVAL;
+    unescape(&tname, name);
+    enum record_type type = record_type_from_name(name);
+    if (type == RECORD_NONE || !keys.top[type].usable)
+        return -EINVAL;
+    const struct keyset *ks = &keys.top[type];
+
+    struct record *rec = record_new(type);
+    uint64_t present = 3; /* "v" and "type" */
+    if (!read_members(&r, rec, ks, true, &present))
+        goto fail;
+    skip_ws(&r);
+    if (r.p != r.end)
+        goto fail;
+    for (unsigned i = 2; i < ks->n; i++)
+        if ((ks->field[i]->flags & F_REQ) && !(present & (1ull << i)))
+            goto fail;
+    if (record_fields_check(rec, NULL, 0) < 0)
+        goto fail;
+    *out = rec;
+    return 0;
+fail:
+    record_free(rec);
+    return -EINVAL;
+}

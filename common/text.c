@@ -1,0 +1,57 @@
+/* text: small string helpers every module shares (error buffers, trimming, dates). */
+#include "text.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void text_errbuf_vset(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (!err || errlen == 0)
+        return;
+    int n = vsnprintf(err, errlen, fmt, ap);
+    if (n < 0) {
+        err[0] = '\0';
+        return;
+    }
+    if ((size_t)n >= errlen && errlen >= 4)
+        memcpy(err + errlen - 4, "...", 4);
+}
+
+void text_errbuf_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    text_errbuf_vset(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+char *text_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+bool text_ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int text_utc_date(time_t t, bool with_time, char *buf, size_t len)
+{
+    struct tm tm;
+    if (len == 0)
+        return -EINVAL;
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(buf, len, with_time ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d", &tm) == 0) {
+        buf[0] = '\0';
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -1,0 +1,199 @@
+# Operations end to end: both daemons serve /metrics, /healthz and /readyz; the series and
+# the pool gauges carry the dataset's figures, promtool accepts them and a real Prometheus
+# scrapes them; readiness follows the collector's passes; Type=notify gets READY=1; SIGHUP
+# is harmless; `make install` lays out binary, units, man pages and examples; the units pass
+# systemd-analyze verify and the man pages groff's warnings.
+. "$top_srcdir/tests/integration/lib.sh"
+plan 30
+DATA="$top_srcdir/tests/data/aws/org-small"
+OPS="$top_srcdir/tests/integration/ops_check.py"
+POOL=ipam-pool-051431193e6c3f339
+
+port() { "$PYTHON3" "$OPS" port; }
+get() { curl -s -o "$2" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$1$3"; }
+# series FILE NAME LABEL=VALUE...: value of one series in a saved /metrics text
+series() { "$PYTHON3" "$OPS" metrics "$@"; }
+# poll SECONDS CMD...: retries CMD every 0.2 s until it succeeds
+poll() {
+  n=$(($1 * 5)); shift
+  while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
+  return 1
+}
+
+bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
+  >"$TMP/broker.out" 2>"$TMP/broker.err"
+wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
+B=$(cat "$TMP/bootstrap")
+PC=$(port); PA=$(port); PB=$(port); PP=$(port)
+
+# conf FILE BOOTSTRAP METRICS-PORT EXTRA-KAFKA-LINE
+conf() {
+  cat >"$1" <<CONF
+[kafka]
+bootstrap.servers = $2
+fetch.wait.max.ms = 5
+session.timeout.ms = 6000
+$4
+[topics]
+inventory = inv
+events = ev
+deadletter = dlq
+[collector]
+poll_interval = 2s
+state_dir = $TMP/state/collector
+[analyzer]
+group_id = ops-$$
+state_dir = $TMP/state/analyzer
+[rrd]
+dir = $TMP/state/rrd
+step = 60s
+[journal]
+dir = $TMP/state/journal
+fsync = no
+[metrics]
+listen = 127.0.0.1:$3
+CONF
+}
+
+# --- 1-5: readiness before and after a pass; a pass Kafka never confirms -------------------
+conf "$TMP/dead.conf" 127.0.0.1:1 "$PB" "message.timeout.ms = 4000"
+bg "$IPAMWATCH" collect -c "$TMP/dead.conf" --from-files "$DATA" 2>"$TMP/dead.err"
+DEAD=$BG_PID
+check "/healthz answers 200 {\"status\":\"ok\"} while the first pass runs" \
+  poll 20 sh -c '[ "$(curl -s -w " %{http_code}" http://127.0.0.1:$1/healthz)" = "{\"status\":\"ok\"}
+ 200" ]' _ "$PB"
+code=$(get "$PB" "$TMP/r1" /readyz)
+check "/readyz is 503 before the first pass completes ($code: $(cat "$TMP/r1"))" \
+  sh -c '[ "$1" = 503 ] && grep -q "\"reason\":\"collector: no inventory pass completed yet\"" "$2"' _ "$code" "$TMP/r1"
+check "/readyz says why once the pass failed for want of Kafka" \
+  poll 30 sh -c 'curl -s http://127.0.0.1:$1/readyz | grep -q "\"status\":\"not ready\",\"reason\":\"collector: last pass failed"' _ "$PB"
+get "$PB" "$TMP/dead.metrics" /metrics >/dev/null
+failed_counted() {
+  [ "$(series "$1" ipamwatch_collector_passes_failed_total)" -ge 1 ] &&
+    [ "$(series "$1" ipamwatch_collector_delivery_failures_total)" -ge 1 ] &&
+    [ "$(series "$1" ipamwatch_collector_passes_completed_total)" = 0 ]
+}
+check "the failed pass is counted with its delivery failures" failed_counted "$TMP/dead.metrics"
+kill "$DEAD"
+check_status 0 "the collector stops with status 0 on SIGTERM" wait "$DEAD"
+
+# --- 6-13: the collector in poll mode, with sd_notify ------------------------------------
+conf "$TMP/c.conf" "$B" "$PC" ""
+bg "$PYTHON3" "$OPS" notify "$TMP/notify.sock" "$TMP/notify.out"
+wait_for_file "$TMP/notify.sock" 10 || sleep 1
+NOTIFY_SOCKET="$TMP/notify.sock" bg "$IPAMWATCH" collect -c "$TMP/c.conf" --from-files "$DATA" 2>"$TMP/c.err"
+COL=$BG_PID
+check "/readyz turns 200 {\"status\":\"ok\"} after the first complete pass" \
+  poll 60 sh -c '[ "$(curl -s -w " %{http_code}" http://127.0.0.1:$1/readyz)" = "{\"status\":\"ok\"}
+ 200" ]' _ "$PC"
+check "the collector told systemd READY=1 and the pass status" \
+  poll 10 sh -c 'grep -qx READY=1 "$1" && grep -q "^STATUS=last pass complete: [0-9]* records" "$1"' _ "$TMP/notify.out"
+check "a second pass runs after poll_interval" \
+  poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && [ "$("$3" "$4" metrics "$2" ipamwatch_collector_passes_completed_total)" -ge 2 ]' \
+  _ "$PC" "$TMP/c.metrics" "$PYTHON3" "$OPS"
+all_delivered() {
+  produced=$(series "$1" ipamwatch_collector_records_produced_total)
+  delivered=$(series "$1" ipamwatch_collector_records_delivered_total)
+  [ "$produced" -gt 0 ] && [ "$produced" = "$delivered" ] && [ "$(series "$1" ipamwatch_collector_delivery_failures_total)" = 0 ]
+}
+check "every record produced was delivered, none failed" all_delivered "$TMP/c.metrics"
+calls_counted() {
+  [ "$(series "$1" ipamwatch_collector_list_calls_total operation=DescribeIpamPools outcome=ok)" -ge 2 ] &&
+    [ "$(series "$1" ipamwatch_collector_list_calls_total operation=GetIpamPoolAllocations outcome=ok)" -ge 2 ]
+}
+check "listings are counted by operation and outcome" calls_counted "$TMP/c.metrics"
+duration_gauge() {
+  grep -q "^# TYPE ipamwatch_collector_last_pass_duration_seconds gauge$" "$1" &&
+    series "$1" ipamwatch_collector_last_pass_duration_seconds >/dev/null
+}
+check "the last pass duration is a gauge with a value" duration_gauge "$TMP/c.metrics"
+check "promtool check metrics accepts the collector's /metrics" \
+  sh -c 'promtool check metrics <"$1" >"$1.promtool" 2>&1' _ "$TMP/c.metrics"
+kill -HUP "$COL"; sleep 0.5
+check "SIGHUP leaves the collector running and serving" \
+  sh -c 'kill -0 "$1" && [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$2/healthz)" = 200 ]' _ "$COL" "$PC"
+
+# --- 14-21: the analyzer --------------------------------------------------------------------
+conf "$TMP/a.conf" "$B" "$PA" ""
+bg "$IPAMWATCH" analyze -c "$TMP/a.conf" 2>"$TMP/a.err"
+AN=$BG_PID
+set -- $("$PYTHON3" "$OPS" expect "$DATA" "$POOL")
+SIZE=$1 USED=$2 UTIL=$3 LARGEST=$4
+diag "$POOL: size $SIZE used $USED utilization $UTIL largest free /$LARGEST"
+check "the analyzer publishes the gauges of $POOL" \
+  poll 90 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && "$3" "$4" metrics "$2" ipamwatch_pool_size pool_id=$5 >/dev/null' \
+  _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS" "$POOL"
+check "ipamwatch_pool_size of $POOL is $SIZE, labelled with its scope and locale" \
+  sh -c 'grep -q "^ipamwatch_pool_size{scope_id=\"ipam-scope-[0-9a-f]*\",pool_id=\"$2\",locale=\"[a-z0-9-]*\"} $3$" "$1"' _ "$TMP/a.metrics" "$POOL" "$SIZE"
+pool_figures() {
+  [ "$(series "$1" ipamwatch_pool_used pool_id=$POOL)" = "$USED" ] &&
+    [ "$(series "$1" ipamwatch_pool_utilization_percent pool_id=$POOL)" = "$UTIL" ] &&
+    [ "$(series "$1" ipamwatch_pool_largest_free_prefix_length pool_id=$POOL)" = "$LARGEST" ]
+}
+check "used, utilization and largest free block of $POOL match the dataset" pool_figures "$TMP/a.metrics"
+check "the analyzer's /readyz is 200 once it consumes" \
+  poll 30 sh -c '[ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$1/readyz)" = 200 ]' _ "$PA"
+check "records applied, journal appends, RRD writes and checkpoints are counted" \
+  poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && for m in records_applied journal_appends rrd_writes checkpoints; do
+                   [ "$("$3" "$4" metrics "$2" ipamwatch_analyzer_${m}_total)" -gt 0 ] || exit 1; done' \
+  _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS"
+no_errors() {
+  [ "$(series "$1" ipamwatch_analyzer_dead_letters_total)" = 0 ] &&
+    [ "$(series "$1" ipamwatch_analyzer_rrd_errors_total)" = 0 ]
+}
+check "no dead letters and no RRD errors" no_errors "$TMP/a.metrics"
+check "consumer lag is reported per partition and drains to 0" \
+  poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && [ "$("$3" "$4" metrics "$2" ipamwatch_analyzer_consumer_lag topic=inv partition=0)" = 0 ]' \
+  _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS"
+check "promtool check metrics accepts the analyzer's /metrics" \
+  sh -c 'promtool check metrics <"$1" >"$1.promtool" 2>&1' _ "$TMP/a.metrics"
+
+# --- 22-24: a real Prometheus scrapes both -------------------------------------------------
+cat >"$TMP/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: ipamwatch
+    static_configs:
+      - targets: ['127.0.0.1:$PC', '127.0.0.1:$PA']
+YML
+bg prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
+  --web.listen-address="127.0.0.1:$PP" --log.level=warn 2>"$TMP/prom.err"
+# query PROMQL: the first result's value, "" when none
+query() {
+  curl -s --max-time 5 "http://127.0.0.1:$PP/api/v1/query" --data-urlencode "query=$1" |
+    "$PYTHON3" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null
+}
+both_up() { [ "$(query 'sum(up{job="ipamwatch"})')" = 2 ]; }
+check "Prometheus scrapes both daemons (sum of up is 2)" poll 90 both_up
+pool_seen() { [ -n "$(query "ipamwatch_pool_size{pool_id=\"$POOL\"}")" ]; }
+poll 30 pool_seen
+v=$(query "ipamwatch_pool_size{pool_id=\"$POOL\"}")
+check "Prometheus has ipamwatch_pool_size{pool_id=\"$POOL\"} = $SIZE (got '$v')" [ "$v" = "$SIZE" ]
+v=$(query "ipamwatch_pool_utilization_percent{pool_id=\"$POOL\"}")
+check "Prometheus has its utilization $UTIL (got '$v')" [ "$v" = "$UTIL" ]
+
+# --- 25-30: install, units, man pages --------------------------------------------------------
+kill "$AN" "$COL"
+make -C "$top_builddir" install DESTDIR="$TMP/inst" >"$TMP/install.out" 2>&1
+INST_BIN=$(find "$TMP/inst" -path '*/bin/ipamwatch' | head -n 1)
+check "make install DESTDIR puts the binary in bindir" test -x "$INST_BIN"
+check "... the man pages in man1 and man5" \
+  sh -c 'find "$1" -path "*/man1/ipamwatch.1" | grep -q . && find "$1" -path "*/man5/ipamwatch.conf.5" | grep -q .' _ "$TMP/inst"
+check "... the example configurations in sysconfdir/ipamwatch" \
+  sh -c 'find "$1" -path "*/etc/ipamwatch/ipamwatch.conf.example" | grep -q . && find "$1" -path "*/etc/ipamwatch/demo.conf" | grep -q .' _ "$TMP/inst"
+check "... and both units in the systemd unit directory" \
+  sh -c '[ "$(find "$1" -path "*/systemd/system/ipamwatch-*.service" | wc -l)" = 2 ]' _ "$TMP/inst"
+mkdir -p "$TMP/units"
+for u in $(find "$TMP/inst" -path '*/systemd/system/ipamwatch-*.service'); do
+  sed "s|^ExecStart=[^ ]*|ExecStart=$INST_BIN|" "$u" >"$TMP/units/$(basename "$u")"
+done
+check "systemd-analyze verify accepts both units (Type=notify, hardening)" \
+  sh -c 'grep -q "^Type=notify$" "$1"/*.service && grep -q "^DynamicUser=yes$" "$1"/*.service &&
+         systemd-analyze verify --man=no "$1"/ipamwatch-collector.service "$1"/ipamwatch-analyzer.service >"$1/verify.out" 2>&1 &&
+         ! grep -qi "ipamwatch-" "$1/verify.out"' _ "$TMP/units"
+check "groff -man -ww reports nothing for ipamwatch(1) and ipamwatch.conf(5)" \
+  sh -c '[ -z "$(groff -man -ww -z "$1/man/ipamwatch.1" "$1/man/ipamwatch.conf.5" 2>&1)" ] &&
+         [ -z "$(man --warnings -l "$1/man/ipamwatch.1" 2>&1 >/dev/null)" ] &&
+         [ -z "$(man --warnings -l "$1/man/ipamwatch.conf.5" 2>&1 >/dev/null)" ]' _ "$top_srcdir"

@@ -1,0 +1,586 @@
+/* Unit tests for the pieces that wire alerts into the analyzer: object descriptions from the
+ * model (model_metrics_objects), the engine's list of firing alerts after a restart
+ * (alert_engine_foreach_firing) and Alertmanager re-posts of adopted alerts without a
+ * notification (sinks_adopt_firing). */
+#include "testing.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alerts/engine.h"
+#include "alerts/sinks.h"
+#include "analyzer/model.h"
+#include "config/config.h"
+#include "record.h"
+
+#define SCOPE  "ipam-scope-0aaaaaaaaaaaaaaaa"
+#define POOL_P "ipam-pool-0top00000000000000"
+#define POOL_C "ipam-pool-0child0000000000000"
+#define T0     1741946400000LL /* 2025-03-14T10:00:00Z */
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_alert_wiring.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct config *load_cfg(const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[kafka]\nbootstrap.servers = 127.0.0.1:9\n", f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+    char err[512];
+    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (!cfg)
+        fail_msg("config_load: %s", err);
+    return cfg;
+}
+
+/* ---- model_metrics_objects ------------------------------------------------------------ */
+
+struct pass {
+    model_t *m;
+    int64_t counts[RECORD_TYPE_COUNT];
+    struct model_effects fx;
+};
+
+static struct record *env(enum record_type t)
+{
+    struct record *r = record_new(t);
+    record_str_set(&r->scope, SCOPE);
+    record_str_set(&r->source, "collector/test");
+    record_str_set(&r->pass_id, "p1");
+    r->ts_ms = T0;
+    return r;
+}
+
+static void apply(struct pass *p, struct record *r, bool count)
+{
+    char err[256];
+    if (count)
+        p->counts[r->type]++;
+    int rc = model_apply(p->m, r, &p->fx, err, sizeof err);
+    if (rc != 0)
+        fail_msg("model_apply(%s): %d %s", record_type_name(r->type), rc, err);
+    record_free(r);
+}
+
+static void pool_rec(struct pass *p, const char *id, const char *parent, int netmask,
+                     const char *name, const char *locale, const char *cidr)
+{
+    struct record *r = env(RECORD_POOL);
+    record_str_set(&r->u.pool.pool_id, id);
+    record_str_set(&r->u.pool.scope_id, SCOPE);
+    record_str_set(&r->u.pool.parent, parent);
+    record_str_set(&r->u.pool.address_family, "ipv4");
+    record_str_set(&r->u.pool.locale, locale);
+    record_map_set(&r->u.pool.tags, "Name", name);
+    record_map_set(&r->u.pool.tags, "Purpose", "vpc");
+    r->u.pool.allocation_default_netmask = netmask;
+    apply(p, r, true);
+    r = env(RECORD_POOL_CIDR);
+    record_str_set(&r->u.pool_cidr.pool_id, id);
+    record_str_set(&r->u.pool_cidr.cidr, cidr);
+    record_str_set(&r->u.pool_cidr.state, "provisioned");
+    apply(p, r, true);
+}
+
+static void alloc_rec(struct pass *p, const char *pool, const char *id, const char *cidr,
+                      const char *type, const char *resource)
+{
+    struct record *r = env(RECORD_ALLOCATION);
+    record_str_set(&r->u.allocation.pool_id, pool);
+    record_str_set(&r->u.allocation.allocation_id, id);
+    record_str_set(&r->u.allocation.cidr, cidr);
+    record_str_set(&r->u.allocation.resource_type, type);
+    record_str_set(&r->u.allocation.resource_id, resource);
+    apply(p, r, true);
+}
+
+static void res_rec(struct pass *p, const char *type, const char *id, const char *cidr,
+                    const char *vpc, const char *pool, const char *name, const char *region)
+{
+    struct record *r = env(RECORD_RESOURCE_CIDR);
+    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
+    record_str_set(&r->u.resource_cidr.resource_type, type);
+    record_str_set(&r->u.resource_cidr.resource_id, id);
+    record_str_set(&r->u.resource_cidr.cidr, cidr);
+    record_str_set(&r->u.resource_cidr.vpc_id, vpc);
+    record_str_set(&r->u.resource_cidr.pool_id, pool);
+    record_str_set(&r->u.resource_cidr.name, name);
+    record_str_set(&r->u.resource_cidr.region, region);
+    record_str_set(&r->u.resource_cidr.compliance_status, "compliant");
+    r->u.resource_cidr.ip_usage = 0.5;
+    apply(p, r, true);
+}
+
+/* Top pool P 10.0.0.0/16 "Top" (default /20), child C 10.0.0.0/20 "Child" in eu-central-1
+ * (default /24) allocated from P, vpc-2 10.0.0.0/22 from C in eu-west-1 with subnet-2a. */
+static model_t *tree(const struct config *cfg)
+{
+    struct pass p = {.m = model_new(cfg)};
+    model_effects_init(&p.fx);
+    struct record *r = env(RECORD_PASS_BEGIN);
+    record_str_set(&r->u.pass_begin.collector_id, "test");
+    r->u.pass_begin.started_ms = T0;
+    apply(&p, r, false);
+    r = env(RECORD_SCOPE);
+    record_str_set(&r->u.scope.scope_id, SCOPE);
+    record_str_set(&r->u.scope.scope_type, "private");
+    record_str_set(&r->u.scope.description, "Private scope");
+    apply(&p, r, true);
+    pool_rec(&p, POOL_P, NULL, 20, "Top", NULL, "10.0.0.0/16");
+    pool_rec(&p, POOL_C, POOL_P, 24, "Child", "eu-central-1", "10.0.0.0/20");
+    alloc_rec(&p, POOL_P, "ipam-pool-alloc-c", "10.0.0.0/20", "ipam-pool", POOL_C);
+    alloc_rec(&p, POOL_C, "ipam-pool-alloc-v2", "10.0.0.0/22", "vpc", "vpc-2");
+    res_rec(&p, "vpc", "vpc-2", "10.0.0.0/22", "vpc-2", POOL_C, "app-vpc", "eu-west-1");
+    res_rec(&p, "subnet", "subnet-2a", "10.0.0.0/24", "vpc-2", NULL, "app-a", "eu-west-1");
+    r = env(RECORD_PASS_END);
+    memcpy(r->u.pass_end.counts, p.counts, sizeof p.counts);
+    r->u.pass_end.complete = true;
+    apply(&p, r, false);
+    bool accepted = false;
+    for (size_t i = 0; i < p.fx.n; i++)
+        accepted |= strcmp(p.fx.items[i].kind, "pass") == 0;
+    assert_true(accepted);
+    model_effects_clear(&p.fx);
+    free(p.fx.items);
+    return p.m;
+}
+
+#define MAX_OBJS 16
+
+struct seen {
+    char kind[16], id[64], name[32], locale[32], pools[3][64], pool_names[3][32];
+    size_t n_pools;
+    int netmask, family;
+    bool tagged;
+    double utilization;
+};
+
+struct seen_list {
+    struct seen v[MAX_OBJS];
+    size_t n;
+};
+
+static void copy(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "-");
+}
+
+static void on_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
+{
+    struct seen_list *l = ctx;
+    assert_true(l->n < MAX_OBJS);
+    struct seen *x = &l->v[l->n++];
+    memset(x, 0, sizeof *x);
+    copy(x->kind, sizeof x->kind, o->kind);
+    copy(x->id, sizeof x->id, o->id);
+    copy(x->name, sizeof x->name, o->name);
+    copy(x->locale, sizeof x->locale, o->locale);
+    assert_string_equal(o->scope_id, SCOPE);
+    x->n_pools = o->n_pools;
+    for (size_t i = 0; i < o->n_pools && i < 3; i++) {
+        copy(x->pools[i], sizeof x->pools[i], o->pools[i]);
+        copy(x->pool_names[i], sizeof x->pool_names[i], o->pool_names[i]);
+    }
+    x->netmask = o->default_netmask;
+    x->family = o->family;
+    x->tagged = o->tags && record_map_get(o->tags, "Purpose");
+    x->utilization = s->utilization;
+}
+
+struct plain_list {
+    char ids[MAX_OBJS][64];
+    double utilization[MAX_OBJS];
+    size_t n;
+};
+
+static void on_plain(void *ctx, const char *kind, const char *id, const char *scope_id,
+                     const struct rrd_sample *s)
+{
+    (void)kind;
+    (void)scope_id;
+    struct plain_list *l = ctx;
+    assert_true(l->n < MAX_OBJS);
+    snprintf(l->ids[l->n], sizeof l->ids[l->n], "%s", id);
+    l->utilization[l->n++] = s->utilization;
+}
+
+static const struct seen *find(const struct seen_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].id, id) == 0)
+            return &l->v[i];
+    fail_msg("no object %s", id);
+    return NULL;
+}
+
+static void test_object_descriptions(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg("");
+    model_t *m = tree(cfg);
+    struct seen_list l = {.n = 0};
+    assert_int_equal(model_metrics_objects(m, NULL, on_object, &l), 0);
+    assert_int_equal(l.n, 5); /* 2 pools, the scope, 1 VPC, 1 subnet */
+
+    const struct seen *c = find(&l, POOL_C);
+    assert_string_equal(c->kind, "pool");
+    assert_string_equal(c->name, "Child");
+    assert_string_equal(c->locale, "eu-central-1");
+    assert_int_equal(c->n_pools, 2); /* itself, then its parent */
+    assert_string_equal(c->pools[0], POOL_C);
+    assert_string_equal(c->pools[1], POOL_P);
+    assert_string_equal(c->pool_names[1], "Top");
+    assert_int_equal(c->netmask, 24);
+    assert_int_equal(c->family, 4);
+    assert_true(c->tagged);
+
+    const struct seen *p = find(&l, POOL_P);
+    assert_int_equal(p->n_pools, 1);
+    assert_string_equal(p->locale, "-");
+    assert_int_equal(p->netmask, 20);
+
+    const struct seen *v = find(&l, "vpc-2");
+    assert_string_equal(v->kind, "vpc");
+    assert_string_equal(v->name, "app-vpc");
+    assert_string_equal(v->locale, "eu-west-1");
+    assert_int_equal(v->n_pools, 2); /* the pool it came from, up to the top */
+    assert_string_equal(v->pools[0], POOL_C);
+    assert_string_equal(v->pool_names[0], "Child");
+    assert_string_equal(v->pools[1], POOL_P);
+    assert_false(v->tagged);
+    assert_int_equal(v->family, 4);
+
+    const struct seen *s = find(&l, "subnet-2a");
+    assert_string_equal(s->name, "app-a");
+    assert_int_equal(s->n_pools, 0); /* a subnet record names no pool */
+
+    const struct seen *sc = find(&l, SCOPE);
+    assert_string_equal(sc->kind, "scope");
+    assert_string_equal(sc->name, "Private scope");
+
+    /* The same figures as model_metrics(), object for object; one scope gives the same. */
+    struct plain_list pl = {.n = 0};
+    model_metrics(m, on_plain, &pl);
+    assert_int_equal(pl.n, l.n);
+    for (size_t i = 0; i < pl.n; i++) {
+        const struct seen *x = find(&l, pl.ids[i]);
+        if (isnan(pl.utilization[i]))
+            assert_true(isnan(x->utilization));
+        else
+            assert_true(fabs(x->utilization - pl.utilization[i]) < 1e-9);
+    }
+    assert_true(fabs(c->utilization - 100.0 * 1024 / 4096) < 1e-9);
+    struct seen_list one = {.n = 0};
+    model_metrics_objects(m, SCOPE, on_object, &one);
+    assert_int_equal(one.n, l.n);
+    struct seen_list none = {.n = 0};
+    model_metrics_objects(m, "ipam-scope-0unknown", on_object, &none);
+    assert_int_equal(none.n, 0);
+    model_free(m);
+    config_free(cfg);
+}
+
+/* ---- alert_engine_foreach_firing ------------------------------------------------------ */
+
+struct emitted {
+    char fp[8][32];
+    char state[8][16];
+    size_t n;
+};
+
+static void capture(void *ctx, const struct record *rec)
+{
+    struct emitted *e = ctx;
+    if (e->n >= 8)
+        return;
+    snprintf(e->fp[e->n], sizeof e->fp[e->n], "%s", rec->u.alert.fingerprint);
+    snprintf(e->state[e->n], sizeof e->state[e->n], "%s", rec->u.alert.state);
+    e->n++;
+}
+
+static struct rrd_sample util(double pct)
+{
+    struct rrd_sample s = rrd_sample_unknown();
+    s.size = 1000;
+    s.used = pct * 10;
+    s.free = s.size - s.used;
+    s.utilization = pct;
+    return s;
+}
+
+static struct alert_object pool_obj(const char *id)
+{
+    static const char *pools[1];
+    pools[0] = id;
+    return (struct alert_object){.kind = CONFIG_OBJECT_POOL,
+                                 .id = id,
+                                 .scope_id = SCOPE,
+                                 .pools = pools,
+                                 .n_pools = 1,
+                                 .family = 4};
+}
+
+static void test_foreach_firing_after_restart(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        load_cfg("[rule \"util\"]\ntype = utilization\nwarn_trigger = 80\ncrit_trigger = 90\n"
+                 "for = 10m\n");
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/alerts.json", tmpdir);
+    unlink(path);
+    struct emitted first = {.n = 0};
+    alert_engine_t *e = alert_engine_new(cfg, path, NULL, capture, &first, err, sizeof err);
+    assert_non_null(e);
+    struct alert_object a = pool_obj("ipam-pool-0a"), b = pool_obj("ipam-pool-0b");
+    struct rrd_sample hot = util(95), warm = util(85);
+    alert_engine_observe(e, &a, &hot, T0);  /* warning + critical, pending */
+    alert_engine_observe(e, &b, &warm, T0); /* warning, pending */
+    struct emitted none = {.n = 0};
+    assert_int_equal(alert_engine_foreach_firing(e, capture, &none), 0); /* pending only */
+    alert_engine_observe(e, &a, &hot, T0 + 11 * 60000);
+    assert_int_equal(alert_engine_save(e, err, sizeof err), 0);
+    alert_engine_free(e);
+
+    /* After a restart: a's two alerts are firing and reported, b's pending one is not; the
+     * report emits nothing through the engine's own callback. */
+    struct emitted again = {.n = 0}, listed = {.n = 0};
+    e = alert_engine_new(cfg, path, NULL, capture, &again, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(alert_engine_foreach_firing(e, capture, &listed), 2);
+    assert_int_equal(again.n, 0);
+    for (size_t i = 0; i < listed.n; i++) {
+        assert_string_equal(listed.state[i], "firing");
+        bool known = false; /* the fingerprints of the first run's firing notifications */
+        for (size_t j = 0; j < first.n; j++)
+            known |=
+                strcmp(first.fp[j], listed.fp[i]) == 0 && strcmp(first.state[j], "firing") == 0;
+        assert_true(known);
+    }
+    struct alert_engine_stats st;
+    alert_engine_get_stats(e, &st);
+    assert_int_equal(st.emitted, 0);
+    alert_engine_free(e);
+    config_free(cfg);
+}
+
+/* ---- sinks_adopt_firing: a tiny HTTP server standing in for Alertmanager --------------- */
+
+struct server {
+    int fd;
+    int port;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    char bodies[64][1024];
+    size_t n;
+};
+
+static void *serve(void *arg)
+{
+    struct server *sv = arg;
+    while (!atomic_load(&sv->stop)) {
+        struct pollfd pfd = {.fd = sv->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int c = accept(sv->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[8192];
+        size_t len = 0;
+        ssize_t r;
+        /* Read headers, then Content-Length bytes of body. */
+        char *body = NULL;
+        long want = -1;
+        while (len < sizeof buf - 1 && (r = read(c, buf + len, sizeof buf - 1 - len)) > 0) {
+            len += (size_t)r;
+            buf[len] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end && want < 0) {
+                char *cl = strstr(buf, "Content-Length:");
+                cl = cl ? cl : strstr(buf, "content-length:");
+                want = cl ? strtol(cl + 15, NULL, 10) : 0;
+                body = end + 4;
+            }
+            if (body && (long)(buf + len - body) >= want)
+                break;
+        }
+        if (body) {
+            pthread_mutex_lock(&sv->lock);
+            if (sv->n < 64)
+                snprintf(sv->bodies[sv->n++], sizeof sv->bodies[0], "%s", body);
+            pthread_mutex_unlock(&sv->lock);
+        }
+        static const char ok[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        ssize_t w = write(c, ok, sizeof ok - 1);
+        (void)w;
+        close(c);
+    }
+    return NULL;
+}
+
+static void server_start(struct server *sv)
+{
+    memset(sv, 0, sizeof *sv);
+    pthread_mutex_init(&sv->lock, NULL);
+    sv->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sv->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(sv->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(sv->fd, (struct sockaddr *)&sa, &sl);
+    sv->port = ntohs(sa.sin_port);
+    assert_int_equal(listen(sv->fd, 16), 0);
+    assert_int_equal(pthread_create(&sv->thread, NULL, serve, sv), 0);
+}
+
+static void server_stop(struct server *sv)
+{
+    atomic_store(&sv->stop, true);
+    pthread_join(sv->thread, NULL);
+    close(sv->fd);
+    pthread_mutex_destroy(&sv->lock);
+}
+
+/* Requests whose body mentions `needle`. */
+static size_t posts_with(struct server *sv, const char *needle)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&sv->lock);
+    for (size_t i = 0; i < sv->n; i++)
+        k += strstr(sv->bodies[i], needle) != NULL;
+    pthread_mutex_unlock(&sv->lock);
+    return k;
+}
+
+static struct record *alert(const char *fp, const char *state)
+{
+    struct record *r = record_new(RECORD_ALERT);
+    record_str_set(&r->scope, SCOPE);
+    record_str_set(&r->source, "analyzer/test");
+    record_str_set(&r->u.alert.fingerprint, fp);
+    record_str_set(&r->u.alert.rule, "util");
+    record_str_set(&r->u.alert.state, state);
+    record_str_set(&r->u.alert.severity, "critical");
+    record_map_set(&r->u.alert.labels, "alertname", "util");
+    record_map_set(&r->u.alert.labels, "fp", fp);
+    record_map_set(&r->u.alert.annotations, "summary", "Pool is 95 % used");
+    r->u.alert.starts_at_ms = T0;
+    if (strcmp(state, "resolved") == 0)
+        r->u.alert.ends_at_ms = T0 + 3600000;
+    r->u.alert.value = 95;
+    return r;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static bool wait_posts(struct server *sv, const char *needle, size_t n, int ms)
+{
+    for (int t = 0; t < ms; t += 20) {
+        if (posts_with(sv, needle) >= n)
+            return true;
+        sleep_ms(20);
+    }
+    return posts_with(sv, needle) >= n;
+}
+
+static void test_adopt_reposts_without_notifying(void **state)
+{
+    (void)state;
+    struct server sv;
+    server_start(&sv);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/state\n"
+             "[sink \"am\"]\ntype = alertmanager\nurl = http://127.0.0.1:%d\n"
+             "[sink \"file\"]\ntype = file\npath = %s/out.jsonl\n",
+             tmpdir, sv.port, tmpdir);
+    struct config *cfg = load_cfg(text);
+    struct sinks_opts o = {.backoff_min_ms = 50,
+                           .backoff_max_ms = 200,
+                           .repost_interval_ms = 150,
+                           .http_timeout_ms = 2000,
+                           .drain_ms = 500};
+    char err[256];
+    sinks_t *s = sinks_new_opts(cfg, &o, err, sizeof err);
+    assert_non_null(s);
+
+    struct record *fire = alert("fpADOPTED000001", "firing");
+    struct record *res = alert("fpADOPTED000001", "resolved");
+    assert_int_equal(sinks_adopt_firing(s, res), -EINVAL); /* only firing alerts */
+    assert_int_equal(sinks_adopt_firing(s, fire), 1);      /* the Alertmanager sink only */
+
+    /* Re-posted at once and then every interval. */
+    assert_true(wait_posts(&sv, "fpADOPTED000001", 3, 10000));
+    struct sinks_stat st;
+    for (size_t i = 0; i < sinks_count(s); i++) {
+        assert_int_equal(sinks_stats(s, i, &st), 0);
+        assert_int_equal(st.submitted, 0); /* no notification anywhere */
+        if (st.type == CONFIG_SINK_ALERTMANAGER)
+            assert_true(st.reposts >= 2);
+    }
+    char out[160];
+    snprintf(out, sizeof out, "%s/out.jsonl", tmpdir);
+    struct stat sb;
+    assert_true(stat(out, &sb) < 0 || sb.st_size == 0); /* the file sink got nothing */
+
+    /* The resolve is delivered and ends the re-posts. */
+    assert_int_equal(sinks_submit(s, res), 2);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    assert_true(wait_posts(&sv, "endsAt", 1, 10000));
+    sleep_ms(200);
+    size_t after = posts_with(&sv, "fpADOPTED000001");
+    sleep_ms(600);
+    assert_int_equal(posts_with(&sv, "fpADOPTED000001"), after);
+
+    record_free(fire);
+    record_free(res);
+    sinks_free(s);
+    server_stop(&sv);
+    config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_object_descriptions),
+        cmocka_unit_test(test_foreach_firing_after_restart),
+        cmocka_unit_test(test_adopt_reposts_without_notifying),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,287 @@
+/* test_report: report_build() over hand-made journals: period boundaries, scope filter,
+ * overlap and noncompliance intervals that start before the period or arrive out of order
+ * (backfills), closes without an opening, and CSV quoting. */
+#include "config.h"
+
+#include "testing.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyzer/journal.h"
+#include "analyzer/report.h"
+#include "config/config.h"
+
+#define FROM 1736121600 /* 2025-01-06T00:00:00Z */
+#define TO   (FROM + 86400)
+#define S1   "ipam-scope-0a000000000000001"
+#define S2   "ipam-scope-0b000000000000002"
+
+static char tmpdir[64];
+static struct config *cfg;
+static journal_t *jr;
+static int nkey;
+
+static int setup(void **state)
+{
+    (void)state;
+    char path[128], err[512];
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_report.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[kafka]\nbootstrap.servers = 127.0.0.1:9\n[analyzer]\nstate_dir = %s/state\n"
+            "[rrd]\ndir = %s/rrd\n[journal]\ndir = %s/journal\nfsync = no\n"
+            "[domain \"corp\"]\nscopes = " S1 "\nstatic = 192.168.0.0/16\n"
+            "[domain \"other\"]\nscopes = " S2 "\n",
+            tmpdir, tmpdir, tmpdir);
+    fclose(f);
+    cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (cfg == NULL)
+        fail_msg("config_load: %s", err);
+    snprintf(path, sizeof path, "%s/journal", tmpdir);
+    jr = journal_open(path, false, err, sizeof err);
+    if (jr == NULL)
+        fail_msg("journal_open: %s", err);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    journal_close(jr);
+    config_free(cfg);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void add(const char *kind, time_t t, json_t *data)
+{
+    char key[32];
+    snprintf(key, sizeof key, "k%d", ++nkey);
+    assert_int_equal(journal_append(jr, kind, key, t, data), 0);
+    json_decref(data);
+}
+
+static void ledger(const char *kind, time_t t, const char *scope, const char *who)
+{
+    add(kind, t,
+        json_pack("{ss ss ss ss ss}", "scope_id", scope, "principal_arn", who, "pool_id",
+                  "ipam-pool-0a000000000000001", "cidr", "10.0.0.0/20", "event_id", who));
+}
+
+static void overlap(bool open, time_t t, const char *domain, const char *pair)
+{
+    add(open ? "overlap_opened" : "overlap_closed", t,
+        json_pack("{ss ss ss ss}", "domain", domain, "pair", pair, "a", "x", "b", "y"));
+}
+
+static json_t *build(const char *scope)
+{
+    struct report_options o = {.from = FROM, .to = TO, .scope = scope, .now = TO + 3600};
+    char err[512];
+    assert_int_equal(journal_sync(jr), 0);
+    json_t *doc = report_build(cfg, &o, err, sizeof err);
+    if (doc == NULL)
+        fail_msg("report_build: %s", err);
+    return doc;
+}
+
+static const json_t *row_where(const json_t *arr, const char *key, const char *value)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(arr, i, row)
+    {
+        const char *s = json_string_value(json_object_get(row, key));
+        if (s != NULL && strcmp(s, value) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static const char *str(const json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+static json_int_t num(const json_t *row, const char *key)
+{
+    return json_integer_value(json_object_get(row, key));
+}
+
+/* Ledger rows are taken by event time within [from, to) and by scope. */
+static void test_ledger_period_and_scope(void **state)
+{
+    (void)state;
+    ledger("allocation", FROM - 1, S1, "before");
+    ledger("allocation", FROM, S1, "first");
+    ledger("release", TO - 1, S1, "last");
+    ledger("allocation", TO, S1, "after");
+    ledger("provision", FROM + 10, S2, "other-scope");
+    ledger("allocation_failed", FROM + 20, S1, "failed");
+    add("event", FROM + 30, json_pack("{ss}", "scope_id", S1));
+    json_t *doc = build(NULL);
+    const json_t *l = json_object_get(doc, "ledger");
+    assert_int_equal(json_array_size(l), 4);
+    assert_null(row_where(l, "principal_arn", "before"));
+    assert_null(row_where(l, "principal_arn", "after"));
+    assert_non_null(row_where(l, "principal_arn", "first"));
+    assert_non_null(row_where(l, "principal_arn", "last"));
+    assert_non_null(row_where(l, "principal_arn", "other-scope"));
+    assert_true(json_is_false(json_object_get(row_where(l, "principal_arn", "failed"), "success")));
+    assert_int_equal(json_array_size(json_object_get(doc, "failed_allocations")), 1);
+    assert_true(report_intact(doc));
+    json_decref(doc);
+
+    doc = build(S1);
+    l = json_object_get(doc, "ledger");
+    assert_int_equal(json_array_size(l), 3);
+    assert_null(row_where(l, "principal_arn", "other-scope"));
+    assert_string_equal(str(json_object_get(doc, "summary"), "scope"), S1);
+    json_decref(doc);
+}
+
+/* Overlap intervals: begun before the period, journaled out of order, closed without a
+ * known opening, entirely outside the period, still open at the end. */
+static void test_overlap_intervals(void **state)
+{
+    (void)state;
+    overlap(true, FROM - 600, "corp", "before-in");
+    overlap(false, FROM + 600, "corp", "before-in");
+    overlap(true, FROM - 900, "corp", "all-before");
+    overlap(false, FROM - 800, "corp", "all-before");
+    /* A backfill journals the close first, the opening later (seq order != time order). */
+    overlap(false, FROM + 7200, "corp", "backfill");
+    overlap(true, FROM + 3600, "corp", "backfill");
+    overlap(false, FROM + 100, "corp", "orphan-close");
+    overlap(true, FROM + 50000, "corp", "still-open");
+    overlap(true, TO + 10, "corp", "after");
+    overlap(true, FROM + 10, "other", "other-domain");
+    json_t *doc = build(NULL);
+    const json_t *ov = json_object_get(doc, "overlaps");
+    assert_null(row_where(ov, "pair", "all-before"));
+    assert_null(row_where(ov, "pair", "after"));
+    const json_t *r = row_where(ov, "pair", "before-in");
+    assert_non_null(r);
+    assert_string_equal(str(r, "opened"), "2025-01-05T23:50:00Z");
+    assert_int_equal(num(r, "duration_s"), 1200);
+    r = row_where(ov, "pair", "backfill");
+    assert_non_null(r);
+    assert_int_equal(num(r, "duration_s"), 3600);
+    assert_string_equal(str(r, "closed"), "2025-01-06T02:00:00Z");
+    r = row_where(ov, "pair", "orphan-close");
+    assert_non_null(r);
+    assert_true(json_is_null(json_object_get(r, "opened")));
+    assert_true(json_is_null(json_object_get(r, "duration_s")));
+    r = row_where(ov, "pair", "still-open");
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "open_ended")));
+    assert_int_equal(num(r, "duration_s"), TO - (FROM + 50000));
+    assert_non_null(row_where(ov, "pair", "other-domain"));
+    const json_t *c = json_object_get(json_object_get(doc, "summary"), "counts");
+    assert_int_equal(num(c, "overlaps"), 5);
+    assert_int_equal(num(c, "overlaps_opened"), 3); /* backfill, still-open, other-domain */
+    assert_int_equal(num(c, "overlaps_closed"), 3); /* before-in, backfill, orphan-close */
+    assert_int_equal(num(c, "overlaps_open_at_end"), 2);
+    json_decref(doc);
+
+    /* A scope filter keeps the domains that name the scope. */
+    doc = build(S2);
+    ov = json_object_get(doc, "overlaps");
+    assert_int_equal(json_array_size(ov), 1);
+    assert_non_null(row_where(ov, "pair", "other-domain"));
+    json_decref(doc);
+}
+
+/* Noncompliance from before the period, resolved by deletion inside it. */
+static void test_noncompliance(void **state)
+{
+    (void)state;
+    json_t *d = json_pack("{ss ss ss ss}", "scope_id", S1, "resource_id", "vpc-1", "cidr",
+                          "10.9.0.0/16", "status", "noncompliant");
+    add("noncompliant", FROM - 3600, json_incref(d));
+    json_object_set_new(d, "status", json_string("deleted"));
+    add("compliant", FROM + 3600, d);
+    json_t *doc = build(NULL);
+    const json_t *nc = json_object_get(doc, "noncompliant");
+    assert_int_equal(json_array_size(nc), 1);
+    const json_t *r = json_array_get(nc, 0);
+    assert_string_equal(str(r, "resolved_as"), "deleted");
+    assert_int_equal(num(r, "duration_s"), 7200);
+    assert_true(json_is_false(json_object_get(r, "open_ended")));
+    json_decref(doc);
+}
+
+/* CSV: the integrity comment first, cells with commas and quotes quoted (RFC 4180). */
+static void test_csv_quoting(void **state)
+{
+    (void)state;
+    ledger("allocation", FROM + 5, S1, "arn:with,comma \"and quote\"");
+    json_t *doc = build(NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(report_write_csv(doc, f), 0);
+    fclose(f);
+    assert_true(strncmp(buf, "# integrity: journal: 1 records verified, head ", 47) == 0);
+    assert_non_null(strstr(buf, "\n\"arn:with,comma \"\"and quote\"\"\"") ||
+                    strstr(buf, ",\"arn:with,comma \"\"and quote\"\"\","));
+    assert_non_null(strstr(buf, "\nsection,kind,time,"));
+    free(buf);
+    json_decref(doc);
+}
+
+/* A line that is not a record: the report names it and still lists the records around it. */
+static void test_malformed_line(void **state)
+{
+    (void)state;
+    char path[256], seg[256] = "";
+    ledger("allocation", FROM + 1, S1, "one");
+    ledger("allocation", FROM + 2, S1, "two");
+    assert_int_equal(journal_sync(jr), 0);
+    journal_close(jr);
+    jr = NULL;
+    snprintf(path, sizeof path, "%s/journal", tmpdir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep jsonl", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(seg, sizeof seg, p));
+    pclose(p);
+    seg[strcspn(seg, "\n")] = '\0';
+    snprintf(cmd, sizeof cmd, "sed -i '1a not a record' '%s/%s'", path, seg);
+    assert_int_equal(system(cmd), 0);
+
+    struct report_options o = {.from = FROM, .to = TO, .now = TO};
+    char err[512], line[1024];
+    json_t *doc = report_build(cfg, &o, err, sizeof err);
+    if (doc == NULL)
+        fail_msg("report_build: %s", err);
+    assert_false(report_intact(doc));
+    const json_t *fault = json_object_get(json_object_get(doc, "integrity"), "fault");
+    assert_string_equal(str(fault, "kind"), "malformed");
+    assert_string_equal(str(fault, "file"), seg);
+    assert_int_equal(num(fault, "line"), 2);
+    report_integrity_line(doc, line, sizeof line);
+    assert_true(strncmp(line, "journal: BROKEN: malformed record in ", 37) == 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "ledger")), 2);
+    json_decref(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ledger_period_and_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_intervals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noncompliance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv_quoting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_line, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
