@@ -1073,7 +1073,7 @@ void alert_engine_tick(alert_engine_t *e, int64_t now_ms)
 
 /* ---- rules ---------------------------------------------------------------------------- */
 
-/* The built-in rules used when a config defines none (docs/configuration.md). */
+/* The built-in rules used when a config defines none (README.md, configuration reference). */
 static void default_rules(alert_engine_t *e, const struct config *cfg)
 {
     static const struct {

@@ -79,7 +79,7 @@ struct alert_engine_stats {
 };
 
 /* Creates an engine for the rules of `cfg` (borrowed; must outlive the engine), or for the
- * built-in default rules (docs/configuration.md) when `cfg` has none. `state_path`
+ * built-in default rules (README.md, configuration reference) when `cfg` has none. `state_path`
  * (borrowed, copied; NULL = no persistence) is read when it exists: alerts pending or firing
  * at the last save are restored without notifications. `emit` (may be NULL) receives every
  * notification with `ctx`. `source` (borrowed, copied; NULL = "analyzer/ipamwatch") is the

@@ -246,10 +246,11 @@ void analyzer_alerts_round_end(analyzer_alerts_t *aa)
 {
     if (!aa->live || !aa->full)
         return;
-    static const enum config_rule_type types[] = {CONFIG_RULE_UTILIZATION, CONFIG_RULE_CANNOT_FIT,
-                                                  CONFIG_RULE_FORECAST};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        alert_engine_sweep(aa->engine, types[i], aa->round_ms, aa->round_ms);
+    alert_engine_sweep(aa->engine, CONFIG_RULE_UTILIZATION, aa->round_ms, aa->round_ms);
+    alert_engine_sweep(aa->engine, CONFIG_RULE_CANNOT_FIT, aa->round_ms, aa->round_ms);
+    /* An object is forecast at most once per step, and in this round when its last forecast
+     * is a step old: one still there was forecast within the last step. */
+    alert_engine_sweep(aa->engine, CONFIG_RULE_FORECAST, aa->round_ms - aa->step_ms, aa->round_ms);
 }
 
 void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,

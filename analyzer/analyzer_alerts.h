@@ -92,7 +92,8 @@ void analyzer_alerts_tick(analyzer_alerts_t *aa);
 
 /* The alert part of a checkpoint: returns -errno (text in `err`) when a notification could
  * not be spooled since the start (the checkpoint must not commit: only a replay can emit it
- * again), else saves the engine state and returns 0 or its -errno. Analyzer thread. */
+ * again), else saves the engine state if it changed since the last save and returns 0 or
+ * its -errno. Analyzer thread. */
 int analyzer_alerts_checkpoint(analyzer_alerts_t *aa, char *err, size_t errlen);
 
 /* True after a notification could not be spooled: the analyzer must stop without a

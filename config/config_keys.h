@@ -4,7 +4,7 @@
  * default (as text, parsed by the same code as the file, so a default can never be a value
  * the parser would refuse), offset of the field in the section's struct, flags, and for
  * [rule]/[sink] the types the key belongs to. The loader and config_dump() follow the
- * table in its order; docs/configuration.md lists the keys in the same order.
+ * table in its order; README.md's configuration reference lists the keys in the same order.
  */
 #ifndef IPAMWATCH_CONFIG_KEYS_H
 #define IPAMWATCH_CONFIG_KEYS_H

@@ -5,4 +5,3 @@ libipamwatch_a_SOURCES += \
 	config/config_kafka.c \
 	config/config_dump.c
 dist_noinst_DATA += config/ipamwatch.conf.example config/demo.conf
-EXTRA_DIST += docs/configuration.md

@@ -4,7 +4,7 @@
 # and a JSON-lines file, with the right labels; a pass without the conditions resolves them;
 # a restart while they fire pages nobody again; a webhook receiver down for about a minute
 # while alerts change loses nothing and gets every fire before its resolve after the restart.
-# Also: every rule and sink example of docs/configuration.md passes `ipamwatch check`.
+# Also: every rule and sink example of README.md's configuration reference passes `ipamwatch check`.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/alertmanager.sh"
 plan 32
@@ -21,10 +21,10 @@ notes() { ae notes "$TMP/r1.log" "$TMP/r2.log" "$1"; }
 
 # --- 1-2: the documented examples ------------------------------------------------------------
 EXAMPLE="$top_srcdir/tests/data/config/alerts-example.conf"
-check "alerts-example.conf holds every rule and sink example of docs/configuration.md" "$PYTHON3" -c '
+check "alerts-example.conf holds every rule and sink example of the README" "$PYTHON3" -c '
 import re, sys
 doc = open(sys.argv[1]).read()
-sec = doc[doc.index("### Rule examples"):doc.index("\n## Paths")]
+sec = doc[doc.index("#### Rule examples"):doc.index("\n### Paths")]
 blocks = re.findall(r"```ini\n(.*?)```", sec, re.S)
 conf = open(sys.argv[2]).read()
 types = [t for b in blocks for t in re.findall(r"^type = (\S+)", b, re.M)]
@@ -32,7 +32,7 @@ assert len(blocks) == 15 and all(b in conf for b in blocks), "examples out of sy
 assert sorted(types) == sorted(["utilization", "cannot_fit", "forecast", "overlap", "allocation_failed",
     "noncompliant", "stale", "alertmanager", "pagerduty", "slack", "webhook", "syslog", "kafka",
     "file"]), types
-' "$top_srcdir/docs/configuration.md" "$EXAMPLE"
+' "$top_srcdir/README.md" "$EXAMPLE"
 check "... and passes ipamwatch check, which shows all seven rules and seven sinks" sh -c '
   IPAMWATCH_PAGERDUTY_ROUTING_KEY=pd-key IPAMWATCH_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/x \
   IPAMWATCH_WEBHOOK_HMAC_SECRET=hmac "$1" check -c "$2" >"$3" 2>&1 &&

@@ -601,11 +601,11 @@ static void test_random_mutations(void **state)
     free(text);
 }
 
-/* The reference documents every key of the table, in a row of its section's table. */
+/* README.md's configuration reference documents every key of the table, in a row of its section's table. */
 static void test_reference_lists_every_key(void **state)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/docs/configuration.md", TOP_SRCDIR);
+    snprintf(path, sizeof path, "%s/README.md", TOP_SRCDIR);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char *doc = xmalloc(1 << 20);
@@ -617,13 +617,13 @@ static void test_reference_lists_every_key(void **state)
         char heading[64], row[96];
         if (k->section == CFG_SEC_DOMAIN || k->section == CFG_SEC_RULE ||
             k->section == CFG_SEC_SINK)
-            snprintf(heading, sizeof heading, "## `[%s \"NAME\"]`", cfg_section_names[k->section]);
+            snprintf(heading, sizeof heading, "### `[%s \"NAME\"]`", cfg_section_names[k->section]);
         else
-            snprintf(heading, sizeof heading, "## `[%s]`", cfg_section_names[k->section]);
+            snprintf(heading, sizeof heading, "### `[%s]`", cfg_section_names[k->section]);
         const char *sec = strstr(doc, heading);
         if (!sec)
             fail_msg("%s lacks the heading %s", path, heading);
-        const char *end = strstr(sec + 3, "\n## ");
+        const char *end = strstr(sec + 4, "\n### ");
         snprintf(row, sizeof row, "| `%s` |", k->name);
         const char *hit = strstr(sec, row);
         if (!hit || (end && hit > end))
