@@ -9,19 +9,12 @@
 #include <string.h>
 
 #include "analyzer/analyzer.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "log.h"
 #include "units.h"
 #include "xalloc.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -57,9 +50,8 @@ int cmd_analyze(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *path = NULL;
-    struct analyzer_options o = {.stop = &g_stop};
-    struct config_kv *xs = NULL;
-    size_t nx = 0, capx = 0;
+    struct analyzer_options o = {.stop = &cli_stop};
+    struct cli_overrides xs = {0};
     int status = EXIT_USAGE;
     char err[1024];
     int c;
@@ -70,12 +62,8 @@ int cmd_analyze(int argc, char **argv)
             path = optarg;
             break;
         case 'X':
-            xs = xgrow(xs, &capx, nx + 1, sizeof *xs);
-            if (config_kv_parse(optarg, &xs[nx], err, sizeof err) < 0) {
-                fprintf(stderr, "ipamwatch analyze: %s\n", err);
+            if (cli_overrides_add(&xs, optarg, "analyze") < 0)
                 goto out;
-            }
-            nx++;
             break;
         case 'i':
         case 't': {
@@ -122,22 +110,10 @@ int cmd_analyze(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    struct config *cfg = config_load(path, xs, nx, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "ipamwatch: %s\n", err);
+    struct config *cfg = cli_load_config(path, &xs, "analyze");
+    if (!cfg)
         goto out;
-    }
-    log_init("ipamwatch-analyze", config_log_level(cfg), cfg->log.to_stderr, cfg->log.syslog);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    /* Logs go to stderr (the journal) or syslog: no file to reopen on SIGHUP. */
-    sigaction(SIGHUP, &sa, NULL);
+    cli_stop_signals();
 
     analyzer_t *a = analyzer_new(cfg, &o, err, sizeof err);
     if (!a) {
@@ -149,8 +125,6 @@ int cmd_analyze(int argc, char **argv)
     }
     config_free(cfg);
 out:
-    for (size_t i = 0; i < nx; i++)
-        config_kv_clear(&xs[i]);
-    free(xs);
+    cli_overrides_clear(&xs);
     return status;
 }

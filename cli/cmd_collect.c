@@ -9,20 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "collector/collector.h"
 #include "collector/ct_archive.h"
 #include "config/config.h"
 #include "log.h"
 #include "xalloc.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -47,18 +40,18 @@ static void usage(FILE *out)
 
 int cmd_collect(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"once", no_argument, NULL, 'o'},
-        {"from-files", required_argument, NULL, 'f'}, {"from-archive", required_argument, NULL, 'a'},
-        {"collector-id", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"once", no_argument, NULL, 'o'},
+                                             {"from-files", required_argument, NULL, 'f'},
+                                             {"from-archive", required_argument, NULL, 'a'},
+                                             {"collector-id", required_argument, NULL, 'i'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *path = NULL;
     const char *archive = NULL;
-    struct collector_options o = {.stop = &g_stop};
-    struct config_kv *xs = NULL;
-    size_t nx = 0, capx = 0;
+    struct collector_options o = {.stop = &cli_stop};
+    struct cli_overrides xs = {0};
     int status = EXIT_USAGE;
-    char err[1024];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
@@ -67,12 +60,8 @@ int cmd_collect(int argc, char **argv)
             path = optarg;
             break;
         case 'X':
-            xs = xgrow(xs, &capx, nx + 1, sizeof *xs);
-            if (config_kv_parse(optarg, &xs[nx], err, sizeof err) < 0) {
-                fprintf(stderr, "ipamwatch collect: %s\n", err);
+            if (cli_overrides_add(&xs, optarg, "collect") < 0)
                 goto out;
-            }
-            nx++;
             break;
         case 'o':
             o.once = true;
@@ -109,28 +98,16 @@ int cmd_collect(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    struct config *cfg = config_load(path, xs, nx, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "ipamwatch: %s\n", err);
+    struct config *cfg = cli_load_config(path, &xs, "collect");
+    if (!cfg)
         goto out;
-    }
-    log_init("ipamwatch-collect", config_log_level(cfg), cfg->log.to_stderr, cfg->log.syslog);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    /* Logs go to stderr (the journal) or syslog: no file to reopen on SIGHUP. */
-    sigaction(SIGHUP, &sa, NULL);
+    cli_stop_signals();
 
     int rc;
     if (archive) {
         struct ct_archive_result res;
-        rc = ct_archive_collect(cfg, archive, o.collector_id, &g_stop, &res);
+        rc = ct_archive_collect(cfg, archive, o.collector_id, &cli_stop, &res);
         if (rc != -EINVAL)
             printf("%u files, %llu events published, %u files skipped (%llu relevant records, "
                    "%llu duplicates, %llu unparsed, %llu not published)\n",
@@ -145,8 +122,6 @@ int cmd_collect(int argc, char **argv)
     config_free(cfg);
     curl_global_cleanup();
 out:
-    for (size_t i = 0; i < nx; i++)
-        config_kv_clear(&xs[i]);
-    free(xs);
+    cli_overrides_clear(&xs);
     return status;
 }

@@ -1,6 +1,6 @@
 # cli/: the `ipamwatch` front end.
 bin_PROGRAMS += ipamwatch
-ipamwatch_SOURCES = cli/main.c cli/commands.h
+ipamwatch_SOURCES = cli/main.c cli/commands.h cli/cli_common.c cli/cli_common.h
 ipamwatch_SOURCES += cli/cmd_broker.c
 ipamwatch_SOURCES += cli/cmd_check.c
 ipamwatch_SOURCES += cli/cmd_collect.c
