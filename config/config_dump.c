@@ -29,7 +29,7 @@ static int dump_kafka(const struct config *cfg, FILE *out)
         if (seen)
             continue; /* printed at its first place with its last value */
         const char *value = config_kafka_get(cfg, key);
-        if (fprintf(out, "%s = %s\n", key, config_redact(key, value)) < 0)
+        if (cfg_print_pair(out, key, config_redact(key, value)) < 0)
             return -EIO;
     }
     return fputc('\n', out) == EOF ? -EIO : 0;

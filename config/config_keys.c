@@ -687,6 +687,16 @@ static void format_size(uint64_t b, char *buf, size_t len)
     snprintf(buf, len, "%llu%s", (unsigned long long)b, units[u]);
 }
 
+/* libinih reads " ;" as the start of a comment, but a value that begins with ';' right
+ * after '=' as text; such a value is printed without the space so that it reads back the
+ * same. (Anywhere else in a value " ;" was already a comment when the file was read.) */
+int cfg_print_pair(FILE *out, const char *name, const char *value)
+{
+    if (!value || !*value)
+        return fprintf(out, "%s =\n", name) < 0 ? -EIO : 0;
+    return fprintf(out, value[0] == ';' ? "%s =%s\n" : "%s = %s\n", name, value) < 0 ? -EIO : 0;
+}
+
 int cfg_key_print(const struct cfg_key *k, const void *base, FILE *out)
 {
     const void *field = (const char *)base + k->offset;
@@ -695,7 +705,7 @@ int cfg_key_print(const struct cfg_key *k, const void *base, FILE *out)
     switch (k->type) {
     case CFG_T_STRING: {
         const char *s = *(char *const *)field;
-        rc = s ? fprintf(out, "%s = %s\n", k->name, s) : fprintf(out, "%s =\n", k->name);
+        rc = cfg_print_pair(out, k->name, s);
         break;
     }
     case CFG_T_SECRET:
@@ -725,8 +735,10 @@ int cfg_key_print(const struct cfg_key *k, const void *base, FILE *out)
     case CFG_T_LIST: {
         const struct config_list *l = field;
         rc = fprintf(out, "%s =", k->name);
-        for (size_t i = 0; i < l->n && rc >= 0; i++)
-            rc = fprintf(out, "%s%s", i ? ", " : " ", l->items[i]);
+        for (size_t i = 0; i < l->n && rc >= 0; i++) /* no space before a ';' (see above) */
+            rc = fprintf(out, "%s%s", i ? (l->items[i][0] == ';' ? "," : ", ")
+                                        : (l->items[i][0] == ';' ? "" : " "),
+                         l->items[i]);
         if (rc >= 0)
             rc = fputc('\n', out) == EOF ? -1 : 0;
         break;

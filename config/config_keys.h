@@ -86,6 +86,9 @@ void cfg_key_free(const struct cfg_key *k, void *base);
 /* Writes "name = value\n" for the field of `base`, secrets as <redacted>. Returns 0 or
  * -EIO. */
 int cfg_key_print(const struct cfg_key *k, const void *base, FILE *out);
+/* Prints "name = value" so that config_load() reads the same value back (a value starting
+ * with ';' is written as "name =;..."). Returns 0 or -EIO. */
+int cfg_print_pair(FILE *out, const char *name, const char *value);
 
 /* Resolves a secret reference: ${VAR} or @path, else a literal copy (*literal = true).
  * Returns a string owned by the caller, or NULL with the reason in why. */
