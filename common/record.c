@@ -590,7 +590,7 @@ static void fields_free(struct record *rec, const struct field *fields, size_t n
     }
 }
 
-struct record *record_new(enum record_type type)
+struct record *record_fields_new(enum record_type type)
 {
     if (!valid_type(type))
         return NULL;
@@ -598,6 +598,14 @@ struct record *record_new(enum record_type type)
     rec->type = type;
     fields_init(rec, envelope_fields, NFIELDS(envelope_fields));
     fields_init(rec, types[type].fields, types[type].nfields);
+    return rec;
+}
+
+struct record *record_new(enum record_type type)
+{
+    struct record *rec = record_fields_new(type);
+    if (!rec)
+        return NULL;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     rec->ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;

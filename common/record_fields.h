@@ -44,6 +44,10 @@ const struct field *record_fields_body(enum record_type type, size_t *n);
  * array), and their number in *n. Any thread. */
 const enum record_type *record_fields_counted(size_t *n);
 
+/* record_new() without reading the clock: ts_ms is RECORD_UNSET (decoders always set it,
+ * "ts" being required). Owned by the caller; NULL if `type` is not a record type. Any thread. */
+struct record *record_fields_new(enum record_type type);
+
 /* The checks record_decode() runs on a record once its fields are copied in: required
  * fields, ranges, lengths, allowed words, rules across fields (not UTF-8 or unique map keys,
  * which the JSON parser guarantees). Returns 0 or -EINVAL with the message in `err`.

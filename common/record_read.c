@@ -234,6 +234,34 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+static bool plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Returns the first byte at or after `p` that is not plain printable ASCII (a quote, a
+ * backslash, a control character or a non-ASCII byte), or `end`. Eight bytes at a time: a
+ * byte lane's high bit in `stop` is set for every such byte (borrows between lanes can set
+ * it for a plain byte too, which the byte check then sorts out). */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t stop = (x | (x - ones * 0x20) | (q - ones) | (b - ones)) & high;
+        if (stop)
+            for (int i = 0; i < 8; i++)
+                if (!plain(p[i]))
+                    return p + i;
+        p += 8;
+    }
+    while (p < end && plain(*p))
+        p++;
+    return p;
+}
+
 /* Reads the string at r->p (at its opening quote) into `sp`, checking what jansson checks:
  * no raw control characters, valid escapes, \uXXXX surrogates in pairs, no \u0000, valid
  * UTF-8. */
@@ -244,8 +272,7 @@ static bool read_string(struct rd *r, struct span *sp)
     const unsigned char *start = r->p + 1, *p = start, *end = r->end;
     bool escaped = false;
     for (;;) {
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
+        p = plain_run(p, end);
         if (p >= end)
             return false;
         unsigned c = *p;
@@ -744,7 +771,7 @@ int record_read(const char *buf, size_t len, struct record **out)
         return -EINVAL;
     const struct keyset *ks = &keys.top[type];
 
-    struct record *rec = record_new(type);
+    struct record *rec = record_fields_new(type);
     uint64_t present = 3; /* "v" and "type" */
     if (!read_members(&r, rec, ks, true, &present))
         goto fail;

@@ -742,6 +742,31 @@ static void test_cases(void **state)
             assert_string_equal(record_map_get(&b.fast->u.pool.tags, "t"), cases[i].tag);
         both_free(&b);
     }
+    /* A raw control character, or a non-ASCII byte alone, at every position of a long
+     * string value (the scan reads eight bytes at a time): always refused. A valid
+     * two-byte character or an escape at every position: always accepted, same text. */
+    static const char *const inserts[] = {"\x01", "\x1f", "\x80", "\xff", "\xc3\xa9",
+                                          "\\n",  "\\\"", "#",    " ",    "\x7f"};
+    static const bool insert_ok[] = {false, false, false, false, true,
+                                     true,  true,  true,  true,  true};
+    for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
+        for (size_t pos = 0; pos < 24; pos++) {
+            char member[128], buf[1024];
+            int n = snprintf(member, sizeof member, "\"tags\":{\"t\":\"%.*s%s%.*s\"},", (int)pos,
+                             "abcdefghijklmnopqrstuvwxyz", inserts[k], (int)(24 - pos),
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+            assert_true(n > 0 && (size_t)n < sizeof member);
+            n = snprintf(buf, sizeof buf, "%s%s%s", head, member, tail);
+            assert_true(n > 0 && (size_t)n < sizeof buf);
+            struct both b = {0};
+            decode_both(buf, (size_t)n, &b);
+            if ((b.fast_rc == 0) != insert_ok[k] || (b.slow_rc == 0) != insert_ok[k])
+                fail_msg("insert %zu at %zu: fast %d jansson %d (%s)", k, pos, b.fast_rc, b.slow_rc,
+                         b.slow_err);
+            check_contract(buf, (size_t)n, &b);
+            both_free(&b);
+        }
+    }
     /* Leading white space, trailing bytes after the object. */
     static const struct {
         const char *before, *after;
