@@ -4,18 +4,11 @@
 # over UDP, Alertmanager re-posts of firing alerts, a receiver down for ~20 s (nothing lost, fire before resolve), and a restart
 # with a non-empty spool (delivered once after the restart).
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/alertmanager.sh"
 plan 28
 AT="$top_builddir/tests/tools/alert_tool"
 RECV="$top_srcdir/tests/alerts/receiver.py"
-AM=/usr/bin/prometheus-alertmanager
 q() { "$PYTHON3" "$RECV" query "$@"; }
-# poll SECONDS CMD...: retries CMD every 0.2 s until it succeeds
-poll() {
-  t=$1; shift; i=0
-  while [ $i -lt $((t * 5)) ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1)); done
-  "$@"
-}
-free_port() { "$PYTHON3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # alert FP STATE SEVERITY: one alert record as JSON
 alert() {
   ends=""
@@ -33,25 +26,7 @@ bg "$PYTHON3" "$RECV" http --port-file "$TMP/r1.port" --log "$TMP/r1.log" --hmac
 bg "$PYTHON3" "$RECV" syslog --port-file "$TMP/sl.port" --log "$TMP/sl.log"
 wait_for_file "$TMP/r1.port" 20 && wait_for_file "$TMP/sl.port" 20 || { echo "Bail out! receivers did not start"; exit 1; }
 R1=$(cat "$TMP/r1.port"); SL=$(cat "$TMP/sl.port")
-AMPORT=$(free_port)
-cat >"$TMP/am.yml" <<EOF
-route:
-  receiver: hook
-  group_by: [alertname, fp]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: http://127.0.0.1:$R1/alertmanager
-        send_resolved: true
-EOF
-bg "$AM" --config.file="$TMP/am.yml" --storage.path="$TMP/am-data" \
-  --web.listen-address="127.0.0.1:$AMPORT" --cluster.listen-address= --log.level=warn \
-  >"$TMP/am.out" 2>&1
-AMURL="http://127.0.0.1:$AMPORT"
-poll 30 curl -sf "$AMURL/-/ready" || { cat "$TMP/am.out"; echo "Bail out! Alertmanager did not start"; exit 1; }
+am_start "http://127.0.0.1:$R1/alertmanager" || { echo "Bail out! Alertmanager did not start"; exit 1; }
 
 cat >"$TMP/all.conf" <<EOF
 [kafka]
@@ -78,8 +53,8 @@ address = udp:127.0.0.1:$SL
 app_name = ipamwatch-test
 EOF
 chmod 600 "$TMP/all.conf"
-am_alerts() { curl -sf "$AMURL/api/v2/alerts" >"$TMP/am.json" && cat "$TMP/am.json"; }
-am_has() { am_alerts | "$PYTHON3" -c 'import json,sys; a=json.load(sys.stdin); sys.exit(0 if any(x["labels"].get("fp")==sys.argv[1] and x["status"]["state"]=="active" for x in a) else 1)' "$1"; }
+am_list() { am_alerts "$TMP/am.json" && cat "$TMP/am.json"; }
+am_has() { am_list | "$PYTHON3" -c 'import json,sys; a=json.load(sys.stdin); sys.exit(0 if any(x["labels"].get("fp")==sys.argv[1] and x["status"]["state"]=="active" for x in a) else 1)' "$1"; }
 
 # --- 1-11: fire -----------------------------------------------------------------------------
 alert A1 firing critical >"$TMP/fire.in"
@@ -111,7 +86,7 @@ check "no secret (routing key, webhook URL token, HMAC key) in the logs" \
 alert A1 resolved critical >"$TMP/resolve.in"
 check_status 0 "alert_tool delivers the resolve" \
   sh -c '"$1" -c "$2" --wait 30s "$3" >"$4" 2>"$5"' _ "$AT" "$TMP/all.conf" "$TMP/resolve.in" "$TMP/resolve.out" "$TMP/resolve.err"
-am_gone() { am_alerts >/dev/null && ! am_has "$1"; }
+am_gone() { am_list >/dev/null && ! am_has "$1"; }
 check "the resolved alert is gone from /api/v2/alerts" poll 20 am_gone A1
 check "Alertmanager notified its receiver of the resolve" poll 30 q "$TMP/r1.log" \
   'any(x["path"]=="/alertmanager" and x["body"]["status"]=="resolved" and x["body"]["alerts"][0]["labels"]["fp"]=="A1" for x in e)'
