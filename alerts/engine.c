@@ -17,6 +17,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "prefix.h"
 #include "xalloc.h"
 
 #define FP_LEN         16 /* hex digits of a fingerprint */
@@ -24,6 +25,9 @@
 #define STATE_VERSION  1
 #define GLOBAL_SCOPE   "global"
 #define DEFAULT_SOURCE "analyzer/ipamwatch"
+/* Allocations seen in CloudTrail and not yet in the inventory that are tracked at once; a
+ * further one is not tracked (counted and logged). About 300 bytes each. */
+#define MAX_UNREFLECTED 10000
 
 enum astate { ST_INACTIVE, ST_PENDING, ST_FIRING };
 
@@ -38,7 +42,8 @@ struct alert {
     struct record_map annotations;
     enum astate state;
     int64_t active_since; /* condition start: the notification's starts_at */
-    int64_t last_sent;    /* last firing notification */
+    int64_t last_sent;    /* wall time of the last firing notification: repeats count from it */
+    int64_t repeats;      /* repeat notifications since it fired: part of the notification id */
     int64_t seen_ms;      /* last observation (object rules) */
     int64_t expires_ms;   /* allocation_failed: end of the window */
     int64_t for_ms;
@@ -72,7 +77,31 @@ struct alert_engine {
     size_t nbuckets, count;
     struct stale_scope *scopes;
     size_t n_scopes, cap_scopes;
+    /* CloudTrail allocations not yet reflected in the inventory: "pool|cidr" -> {scope,
+     * pool, cidr, allocation, account, region, event, mask}; `mask` (not saved) has bit i
+     * set once stale rule i raised its alert. */
+    json_t *unreflected;
+    int64_t max_reflect_lag_ms; /* largest max_reflect_lag of the stale rules; 0 = none */
+    uint64_t unreflected_dropped;
+    log_complain_t unreflected_complain;
     int64_t started_ms;
+    int64_t checkpoint; /* alert_engine_set_checkpoint(); -1 = none: not written */
+    /* The wall clock as the engine knows it: the newest alert_engine_tick() time (the real
+     * clock before the first tick). Notifications caused by figures and effects carry event
+     * time; the repeat schedule is kept in wall time, stamped from this. */
+    int64_t wall_ms;
+    /* Newest event time seen in effects, passes and CloudTrail events: while the analyzer is
+     * behind, an allocation_failed window ends only once the stream reached its end. */
+    int64_t event_front;
+    /* Set during alert_engine_observe_past(): pending alerts are started and dropped without
+     * notifications; nothing fires. */
+    bool past;
+    /* Stale rules judge the present: not while the analyzer is behind its partitions (a
+     * replay), and a condition from the replayed past is raised only once it also held for
+     * its limit after live_ms, when the analyzer first caught up (RECORD_UNSET: it never
+     * was behind). */
+    bool behind, live_seen;
+    int64_t live_ms;
     struct alert_engine_stats st;
 };
 
@@ -305,6 +334,24 @@ static void table_del(alert_engine_t *e, struct alert *a)
 
 /* ---- notifications and transitions ---------------------------------------------------- */
 
+/* The id of the notification `rec` of `a`: the fingerprint hashed with what the notification
+ * announces (state, starts_at, ends_at: event times) and the repeat number, never the wall
+ * clock, so a replay of the same records after a crash produces the same id and the sinks
+ * drop it (alerts/sinks.h). */
+static void notification_id(const struct alert *a, struct record *rec)
+{
+    struct record_alert *ra = &rec->u.alert;
+    char starts[24], ends[24], rep[24], id[FP_LEN + 1];
+    snprintf(starts, sizeof starts, "%lld", (long long)ra->starts_at_ms);
+    snprintf(ends, sizeof ends, "%lld", (long long)ra->ends_at_ms);
+    snprintf(rep, sizeof rep, "%lld",
+             strcmp(ra->state, "firing") == 0 ? (long long)a->repeats : 0LL);
+    const char *k[] = {"state", "starts_at", "ends_at", "repeat"};
+    const char *v[] = {ra->state, starts, ends, rep};
+    if (fingerprint_sorted(a->fp, k, v, 4, id, sizeof id) == 0)
+        record_str_set(&ra->id, id);
+}
+
 /* The notification of `a` in `state` as a new RECORD_ALERT record (owned by the caller). */
 static struct record *alert_record(const alert_engine_t *e, const struct alert *a,
                                    const char *state, int64_t now_ms, int64_t ends_ms)
@@ -324,6 +371,7 @@ static struct record *alert_record(const alert_engine_t *e, const struct alert *
     if (ends_ms != RECORD_UNSET)
         ra->ends_at_ms = ends_ms < a->active_since ? a->active_since : ends_ms;
     ra->value = a->value;
+    notification_id(a, rec);
     return rec;
 }
 
@@ -342,20 +390,26 @@ static void emit(alert_engine_t *e, const struct alert *a, const char *state, in
     record_free(rec);
 }
 
-/* The condition of `a` holds at `now_ms`: start it, or promote it once `for` elapsed. */
+/* The condition of `a` holds at `now_ms` (the time the condition is judged at: event time
+ * for figures and effects, wall time for stale rules): start it, or promote it once `for`
+ * elapsed between its start and `now_ms`. The firing notification's wall time starts the
+ * repeat schedule. In a past observation a started alert stays pending, silently. */
 static void activate(alert_engine_t *e, struct alert *a, int64_t now_ms)
 {
     if (a->state == ST_INACTIVE) {
         a->active_since = now_ms;
         a->state = ST_PENDING;
+        if (e->past)
+            return;
         if (a->for_ms > 0) {
             emit(e, a, "pending", now_ms, RECORD_UNSET);
             return;
         }
     }
-    if (a->state == ST_PENDING && now_ms - a->active_since >= a->for_ms) {
+    if (a->state == ST_PENDING && !e->past && now_ms - a->active_since >= a->for_ms) {
         a->state = ST_FIRING;
-        a->last_sent = now_ms;
+        a->last_sent = e->wall_ms;
+        a->repeats = 0;
         e->st.fired++;
         emit(e, a, "firing", now_ms, RECORD_UNSET);
     }
@@ -559,6 +613,8 @@ static void eval_utilization_level(alert_engine_t *e, const struct erule *r,
     object_labels(&l, o);
     double u = s->utilization;
     struct alert *a = alert_get(e, r, sev, o->scope_id, &l, false);
+    if (e->past && a && a->state == ST_FIRING)
+        return; /* the past neither resolves nor renews what the live figures fired */
     bool active = a && a->state != ST_INACTIVE;
     bool on = active ? u >= reset : u >= trigger;
     if (!on) {
@@ -650,6 +706,8 @@ int alert_engine_observe(alert_engine_t *e, const struct alert_object *obj,
         const struct config_rule *c = r->cfg;
         if (c->type != CONFIG_RULE_UTILIZATION && c->type != CONFIG_RULE_CANNOT_FIT)
             continue;
+        if (e->past && (c->type != CONFIG_RULE_UTILIZATION || c->for_ms <= 0))
+            continue; /* only a `for` has a use for the past */
         if (!match_object(c, obj))
             continue;
         if (c->type == CONFIG_RULE_CANNOT_FIT) {
@@ -664,6 +722,17 @@ int alert_engine_observe(alert_engine_t *e, const struct alert_object *obj,
                                now_ms);
     }
     return 0;
+}
+
+int alert_engine_observe_past(alert_engine_t *e, const struct alert_object *obj,
+                              const struct rrd_sample *s, int64_t sample_ms)
+{
+    if (!e)
+        return -EINVAL;
+    e->past = true;
+    int rc = alert_engine_observe(e, obj, s, sample_ms);
+    e->past = false;
+    return rc;
 }
 
 /* ---- forecast ------------------------------------------------------------------------- */
@@ -758,6 +827,13 @@ size_t alert_engine_sweep(alert_engine_t *e, enum config_rule_type type, int64_t
 static const char *jstr(json_t *data, const char *key)
 {
     return json_string_value(json_object_get(data, key));
+}
+
+/* The stream reached event time `ms`. */
+static void event_advance(alert_engine_t *e, int64_t ms)
+{
+    if (ms != RECORD_UNSET && (e->event_front == RECORD_UNSET || ms > e->event_front))
+        e->event_front = ms;
 }
 
 /* Splits "owner/cidr" at the first '/' into `owner` and `cidr` buffers. */
@@ -910,16 +986,24 @@ static int effect_compliance(alert_engine_t *e, bool bad, json_t *data, int64_t 
     return 0;
 }
 
+static int reflect_track(alert_engine_t *e, json_t *data, int64_t ms);
+static int reflect_release(alert_engine_t *e, json_t *data, int64_t ms);
+
 int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64_t event_ms)
 {
     if (!e || !kind || !json_is_object(data))
         return -EINVAL;
+    event_advance(e, event_ms);
     if (strcmp(kind, "overlap_opened") == 0 || strcmp(kind, "overlap_closed") == 0)
         return effect_overlap(e, kind[8] == 'o', data, event_ms);
     if (strcmp(kind, "allocation_failed") == 0)
         return effect_allocation_failed(e, data, event_ms);
     if (strcmp(kind, "noncompliant") == 0 || strcmp(kind, "compliant") == 0)
         return effect_compliance(e, kind[0] == 'n', data, event_ms);
+    if (strcmp(kind, "allocation") == 0)
+        return reflect_track(e, data, event_ms);
+    if (strcmp(kind, "release") == 0)
+        return reflect_release(e, data, event_ms);
     return 0;
 }
 
@@ -941,6 +1025,7 @@ void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms)
 {
     if (!e || !scope_id || !*scope_id)
         return;
+    event_advance(e, pass_ms);
     struct stale_scope *s = scope_get(e, scope_id);
     if (s->pass_ms == RECORD_UNSET || pass_ms > s->pass_ms)
         s->pass_ms = pass_ms;
@@ -950,19 +1035,39 @@ void alert_engine_event_seen(alert_engine_t *e, const char *scope_id, int64_t ev
 {
     if (!e || !scope_id || !*scope_id)
         return;
+    event_advance(e, event_ms);
     struct stale_scope *s = scope_get(e, scope_id);
     if (s->event_ms == RECORD_UNSET || event_ms > s->event_ms)
         s->event_ms = event_ms;
 }
 
-/* Sets the stale alert of `r` for (scope, reason) to `on`. */
+void alert_engine_set_caught_up(alert_engine_t *e, bool caught_up, int64_t now_ms)
+{
+    if (!e)
+        return;
+    if (!caught_up) {
+        e->behind = true;
+        return;
+    }
+    if (e->behind && !e->live_seen)
+        e->live_ms = now_ms;
+    e->behind = false;
+    e->live_seen = true;
+}
+
+/* Sets the stale alert of `r` for (scope, reason) to `on`; `limit_ms` is the rule's limit
+ * for that reason. */
 static struct alert *stale_set(alert_engine_t *e, const struct erule *r, const char *scope,
-                               const char *reason, bool on, int64_t now_ms)
+                               const char *reason, bool on, int64_t limit_ms, int64_t now_ms)
 {
     struct lset l = {.n = 0};
     lset_add(&l, "scope_id", scope);
     lset_add(&l, "reason", reason);
-    struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, on);
+    /* Just after a replay: not raised yet, unless it already was before. */
+    bool fresh = on && e->live_ms != RECORD_UNSET && now_ms - e->live_ms <= limit_ms;
+    struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, on && !fresh);
+    if (a && fresh && a->state == ST_INACTIVE)
+        return NULL;
     if (a && !on) {
         deactivate(e, a, now_ms, now_ms);
         return NULL;
@@ -972,14 +1077,18 @@ static struct alert *stale_set(alert_engine_t *e, const struct erule *r, const c
     return a;
 }
 
-static void eval_stale(alert_engine_t *e, const struct erule *r, int64_t now_ms)
+static void eval_reflect(alert_engine_t *e, const struct erule *r, size_t ri, int64_t now_ms);
+
+static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int64_t now_ms)
 {
     const struct config_rule *c = r->cfg;
     char age[32], t[RECORD_TIME_MAX], lim[32];
+    if (e->behind)
+        return; /* a replay: the figures are of the past, not of the collector now */
     /* No scope reported at all: the collector has been silent since we started. */
     if (!c->scope) {
         bool on = e->n_scopes == 0 && now_ms - e->started_ms > c->max_pass_age_ms;
-        struct alert *a = stale_set(e, r, NULL, "pass_age", on, now_ms);
+        struct alert *a = stale_set(e, r, NULL, "pass_age", on, c->max_pass_age_ms, now_ms);
         if (a) {
             fmt_dur(now_ms - e->started_ms, age, sizeof age);
             fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
@@ -999,7 +1108,7 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, int64_t now_ms)
             continue;
         int64_t ref = s->pass_ms != RECORD_UNSET ? s->pass_ms : e->started_ms;
         bool on = now_ms - ref > c->max_pass_age_ms;
-        struct alert *a = stale_set(e, r, s->id, "pass_age", on, now_ms);
+        struct alert *a = stale_set(e, r, s->id, "pass_age", on, c->max_pass_age_ms, now_ms);
         if (a) {
             fmt_dur(now_ms - ref, age, sizeof age);
             fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
@@ -1016,7 +1125,7 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, int64_t now_ms)
         on = s->event_ms != RECORD_UNSET &&
              (s->pass_ms == RECORD_UNSET || s->event_ms > s->pass_ms) &&
              now_ms - s->event_ms > c->max_event_lag_ms;
-        a = stale_set(e, r, s->id, "event_lag", on, now_ms);
+        a = stale_set(e, r, s->id, "event_lag", on, c->max_event_lag_ms, now_ms);
         if (a) {
             fmt_dur(now_ms - s->event_ms, age, sizeof age);
             fmt_dur(c->max_event_lag_ms, lim, sizeof lim);
@@ -1031,6 +1140,244 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, int64_t now_ms)
             activate(e, a, now_ms);
         }
     }
+    eval_reflect(e, r, ri, now_ms);
+}
+
+/* ---- allocations not reflected in the inventory --------------------------------------- */
+
+static const struct stale_scope *scope_find(const alert_engine_t *e, const char *id)
+{
+    for (size_t i = 0; i < e->n_scopes; i++)
+        if (str_eq(e->scopes[i].id, id))
+            return &e->scopes[i];
+    return NULL;
+}
+
+/* "pool|cidr" with the CIDR in canonical form, owned by the caller. */
+static char *reflect_key(const char *pool, const char *cidr)
+{
+    prefix_t p;
+    char text[PREFIX_STRLEN], perr[160];
+    if (prefix_parse(cidr, &p, perr, sizeof perr) == 0 && prefix_format(&p, text, sizeof text) >= 0)
+        cidr = text;
+    return xasprintf("%s|%s", pool, cidr);
+}
+
+/* The reflect_lag alert of stale rule `r` about tracked allocation `t`; created when
+ * `create`. */
+static struct alert *reflect_alert(alert_engine_t *e, const struct erule *r, json_t *t, bool create)
+{
+    struct lset l = {.n = 0};
+    lset_add(&l, "scope_id", jstr(t, "scope"));
+    lset_add(&l, "reason", "reflect_lag");
+    lset_add(&l, "pool_id", jstr(t, "pool"));
+    lset_add(&l, "cidr", jstr(t, "cidr"));
+    lset_add(&l, "allocation_id", jstr(t, "allocation"));
+    lset_add(&l, "account", jstr(t, "account"));
+    return alert_get(e, r, r->cfg->severity, jstr(t, "scope"), &l, create);
+}
+
+/* Stops tracking `key`: its alerts (in every stale rule) resolve, annotated with `why`. */
+static void reflect_end(alert_engine_t *e, const char *key, const char *why, int64_t now_ms)
+{
+    json_t *t = json_object_get(e->unreflected, key);
+    if (!t)
+        return;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        const struct erule *r = &e->rules[i];
+        if (r->cfg->type != CONFIG_RULE_STALE)
+            continue;
+        struct alert *a = reflect_alert(e, r, t, false);
+        if (!a)
+            continue;
+        if (a->state == ST_FIRING)
+            annot(a, "resolution", "%s", why);
+        deactivate(e, a, now_ms, now_ms);
+    }
+    json_object_del(e->unreflected, key);
+    if (e->unreflected_complain.failing)
+        log_relief(&e->unreflected_complain, LOG_MODULE,
+                   "allocations not yet in the inventory are tracked again (%llu were not)",
+                   (unsigned long long)e->unreflected_dropped);
+}
+
+/* Adds tracked allocation `t` (borrowed) under `key` unless the table is full. */
+static void reflect_put(alert_engine_t *e, const char *key, json_t *t)
+{
+    if (json_object_size(e->unreflected) >= MAX_UNREFLECTED) {
+        e->unreflected_dropped++;
+        log_complain(&e->unreflected_complain, LOG_LEVEL_WARN, LOG_MODULE,
+                     "%d allocations not yet in the inventory are tracked already: %s is not "
+                     "(%llu not tracked so far)",
+                     MAX_UNREFLECTED, key, (unsigned long long)e->unreflected_dropped);
+        return;
+    }
+    json_t *copy = json_copy(t);
+    json_object_del(copy, "mask");
+    json_object_set_new(e->unreflected, key, copy);
+}
+
+/* A successful allocation event (`data` as model.h's "allocation" effect): tracked until an
+ * inventory allocation record lists it, unless the model found it in the inventory already
+ * (`in_inventory`), or a complete pass of its scope started more than the largest
+ * max_reflect_lag after it (history replayed after the inventory moved on). */
+static int reflect_track(alert_engine_t *e, json_t *data, int64_t ms)
+{
+    if (e->max_reflect_lag_ms <= 0)
+        return 0;
+    const char *scope = jstr(data, "scope_id"), *pool = jstr(data, "pool_id");
+    const char *cidr = jstr(data, "cidr");
+    if (!scope || !pool || !cidr)
+        return -EINVAL;
+    if (json_is_true(json_object_get(data, "in_inventory")))
+        return 0;
+    const struct stale_scope *sc = scope_find(e, scope);
+    if (sc && sc->pass_ms != RECORD_UNSET && sc->pass_ms - ms > e->max_reflect_lag_ms)
+        return 0;
+    char *key = reflect_key(pool, cidr);
+    if (!json_object_get(e->unreflected, key)) {
+        json_t *t = json_pack("{s:s,s:s,s:s,s:I}", "scope", scope, "pool", pool, "cidr", cidr,
+                              "event", (json_int_t)ms);
+        static const char *const opt[][2] = {{"allocation", "allocation_id"},
+                                             {"account", "account"},
+                                             {"region", "region"},
+                                             {"principal", "principal_arn"}};
+        for (size_t i = 0; t && i < sizeof opt / sizeof opt[0]; i++)
+            if (jstr(data, opt[i][1]))
+                json_object_set_new(t, opt[i][0], json_string(jstr(data, opt[i][1])));
+        if (t)
+            reflect_put(e, key, t);
+        json_decref(t);
+    }
+    free(key);
+    return 0;
+}
+
+/* A release event: the allocation it names (by CIDR, else by allocation id) is no longer
+ * waited for. */
+static int reflect_release(alert_engine_t *e, json_t *data, int64_t ms)
+{
+    const char *pool = jstr(data, "pool_id"), *cidr = jstr(data, "cidr");
+    const char *aid = jstr(data, "allocation_id");
+    if (!pool || (!cidr && !aid))
+        return -EINVAL;
+    if (json_object_size(e->unreflected) == 0)
+        return 0;
+    const char *why = "the allocation was released before the inventory listed it";
+    if (cidr) {
+        char *key = reflect_key(pool, cidr);
+        bool hit = json_object_get(e->unreflected, key) != NULL;
+        if (hit)
+            reflect_end(e, key, why, ms);
+        free(key);
+        if (hit || !aid)
+            return 0;
+    }
+    const char *key;
+    json_t *t;
+    json_object_foreach(e->unreflected, key, t)
+    {
+        if (str_eq(jstr(t, "pool"), pool) && str_eq(jstr(t, "allocation"), aid)) {
+            char *k = xstrdup(key);
+            reflect_end(e, k, why, ms);
+            free(k);
+            break;
+        }
+    }
+    return 0;
+}
+
+void alert_engine_allocation_seen(alert_engine_t *e, const char *pool_id, const char *cidr,
+                                  int64_t now_ms)
+{
+    if (!e || !pool_id || !cidr || json_object_size(e->unreflected) == 0)
+        return;
+    char *key = reflect_key(pool_id, cidr);
+    reflect_end(e, key, "the inventory lists the allocation", now_ms);
+    free(key);
+}
+
+/* Raises the reflect_lag alert of stale rule `r` (index `ri`) for every tracked allocation
+ * older than its max_reflect_lag whose scope had a complete pass start after the event (that
+ * pass did not list it). Without such a pass the event_lag check speaks for the scope. */
+static void eval_reflect(alert_engine_t *e, const struct erule *r, size_t ri, int64_t now_ms)
+{
+    const struct config_rule *c = r->cfg;
+    json_int_t bit = ri < 62 ? (json_int_t)1 << ri : 0;
+    const char *key;
+    json_t *t;
+    json_object_foreach(e->unreflected, key, t)
+    {
+        json_int_t mask = json_integer_value(json_object_get(t, "mask"));
+        if (bit && (mask & bit))
+            continue;
+        const char *scope = jstr(t, "scope"), *pool = jstr(t, "pool");
+        if (!match_fields(c, scope, pool, jstr(t, "region")))
+            continue;
+        int64_t ev = (int64_t)json_integer_value(json_object_get(t, "event"));
+        const struct stale_scope *sc = scope_find(e, scope);
+        if (now_ms - ev <= c->max_reflect_lag_ms || !sc || sc->pass_ms == RECORD_UNSET ||
+            sc->pass_ms <= ev)
+            continue;
+        struct alert *a = reflect_alert(e, r, t, true);
+        if (!a)
+            continue;
+        char age[32], lim[32], te[RECORD_TIME_MAX], tp[RECORD_TIME_MAX];
+        fmt_dur(now_ms - ev, age, sizeof age);
+        fmt_dur(c->max_reflect_lag_ms, lim, sizeof lim);
+        fmt_time(ev, te, sizeof te);
+        fmt_time(sc->pass_ms, tp, sizeof tp);
+        const char *aid = jstr(t, "allocation"), *who = jstr(t, "principal");
+        a->for_ms = 0;
+        a->value = (double)(now_ms - ev) / 1000.0;
+        annot(a, "summary", "Allocation %s from %s is not in the inventory %s after CloudTrail",
+              jstr(t, "cidr"), pool, age);
+        annot(a, "description",
+              "CloudTrail recorded allocation %s of %s from pool %s at %s%s%s; the complete "
+              "inventory pass of scope %s that started at %s does not list it (limit %s): "
+              "IPAM's view lags CloudTrail",
+              aid ? aid : "(no id)", jstr(t, "cidr"), pool, te, who ? " by " : "", who ? who : "",
+              scope, tp, lim);
+        set_runbook(a);
+        activate(e, a, now_ms);
+        if (bit && a->state == ST_FIRING)
+            json_object_set_new(t, "mask", json_integer(mask | bit));
+    }
+}
+
+/* The tracked allocations of the scopes `want` selects (NULL: all) as a new array. */
+static json_t *reflect_json(const alert_engine_t *e, alert_scope_fn want, void *ctx)
+{
+    json_t *arr = json_array();
+    const char *key;
+    json_t *t;
+    json_object_foreach(e->unreflected, key, t)
+    {
+        if (want && !want(ctx, jstr(t, "scope")))
+            continue;
+        json_t *copy = json_copy(t);
+        json_object_del(copy, "mask");
+        json_array_append_new(arr, copy);
+    }
+    return arr;
+}
+
+/* Adds the tracked allocations of `arr` (reflect_json()'s form, borrowed; may be NULL:
+ * state written before allocations were tracked) that the engine does not hold yet. */
+static void reflect_merge(alert_engine_t *e, json_t *arr)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        const char *pool = jstr(o, "pool"), *cidr = jstr(o, "cidr");
+        if (!jstr(o, "scope") || !pool || !cidr || !json_is_integer(json_object_get(o, "event")))
+            continue;
+        char *key = reflect_key(pool, cidr);
+        if (!json_object_get(e->unreflected, key))
+            reflect_put(e, key, o);
+        free(key);
+    }
 }
 
 /* ---- tick ----------------------------------------------------------------------------- */
@@ -1039,6 +1386,7 @@ void alert_engine_tick(alert_engine_t *e, int64_t now_ms)
 {
     if (!e)
         return;
+    e->wall_ms = now_ms;
     for (size_t b = 0; b < e->nbuckets; b++) {
         for (struct alert *a = e->buckets[b], *next; a; a = next) {
             next = a->next;
@@ -1049,18 +1397,26 @@ void alert_engine_tick(alert_engine_t *e, int64_t now_ms)
                 continue;
             }
             const struct config_rule *c = a->rule->cfg;
+            /* The window is event time: it ends once the clock passed its end and, while the
+             * analyzer replays a backlog, the stream did too (a failure inside it may still
+             * be on its way). */
             if (c->type == CONFIG_RULE_ALLOCATION_FAILED && a->expires_ms != RECORD_UNSET &&
-                now_ms >= a->expires_ms) {
+                now_ms >= a->expires_ms &&
+                (!e->behind ||
+                 (e->event_front != RECORD_UNSET && e->event_front >= a->expires_ms))) {
                 deactivate(e, a, now_ms, a->expires_ms);
                 continue;
             }
-            if (a->state == ST_PENDING) {
-                activate(e, a, now_ms);
+            /* A pending alert's `for` is judged by its observations (event time), not here. */
+            if (a->state != ST_FIRING)
                 continue;
-            }
-            if (a->state == ST_FIRING && a->last_sent != RECORD_UNSET &&
-                now_ms - a->last_sent >= c->repeat_interval_ms) {
+            /* Repeats are wall time since the last notification; one never stamped, or
+             * stamped after now (the clock stepped back), counts from now. */
+            if (a->last_sent == RECORD_UNSET || a->last_sent > now_ms) {
                 a->last_sent = now_ms;
+            } else if (now_ms - a->last_sent >= c->repeat_interval_ms) {
+                a->last_sent = now_ms;
+                a->repeats++;
                 e->st.repeats++;
                 emit(e, a, "firing", now_ms, RECORD_UNSET);
             }
@@ -1068,7 +1424,7 @@ void alert_engine_tick(alert_engine_t *e, int64_t now_ms)
     }
     for (size_t i = 0; i < e->n_rules; i++)
         if (e->rules[i].cfg->type == CONFIG_RULE_STALE)
-            eval_stale(e, &e->rules[i], now_ms);
+            eval_stale(e, &e->rules[i], i, now_ms);
 }
 
 /* ---- rules ---------------------------------------------------------------------------- */
@@ -1107,6 +1463,7 @@ static void default_rules(alert_engine_t *e, const struct config *cfg)
         r->target = CONFIG_TARGET_FULL;
         r->max_pass_age_ms = 30 * 60 * 1000LL;
         r->max_event_lag_ms = 3600 * 1000LL;
+        r->max_reflect_lag_ms = 3600 * 1000LL;
         r->window_ms = r->type == CONFIG_RULE_FORECAST ? (cfg && cfg->analyzer.forecast_window_ms
                                                               ? cfg->analyzer.forecast_window_ms
                                                               : 90 * 86400000LL)
@@ -1130,6 +1487,8 @@ static void rules_init(alert_engine_t *e, const struct config *cfg)
     for (size_t i = 0; i < n; i++) {
         struct erule *r = &e->rules[i];
         r->cfg = &src[i];
+        if (src[i].type == CONFIG_RULE_STALE && src[i].max_reflect_lag_ms > e->max_reflect_lag_ms)
+            e->max_reflect_lag_ms = src[i].max_reflect_lag_ms;
         const struct config_list *ls = &src[i].labels;
         r->lkeys = xcalloc(ls->n + 1, sizeof *r->lkeys);
         r->lvals = xcalloc(ls->n + 1, sizeof *r->lvals);
@@ -1195,7 +1554,8 @@ static json_t *state_json(const alert_engine_t *e)
             json_object_set_new(o, "labels", map_json(&a->labels));
             json_object_set_new(o, "annotations", map_json(&a->annotations));
             json_object_set_new(o, "active_since", time_json(a->active_since));
-            json_object_set_new(o, "last_sent", time_json(a->last_sent));
+            json_object_set_new(o, "notified", time_json(a->last_sent));
+            json_object_set_new(o, "repeats", json_integer((json_int_t)a->repeats));
             json_object_set_new(o, "seen", time_json(a->seen_ms));
             json_object_set_new(o, "expires", time_json(a->expires_ms));
             json_object_set_new(o, "for", json_integer((json_int_t)a->for_ms));
@@ -1209,8 +1569,9 @@ static json_t *state_json(const alert_engine_t *e)
         json_array_append_new(scopes, json_pack("{s:s,s:o,s:o}", "id", e->scopes[i].id, "pass",
                                                 time_json(e->scopes[i].pass_ms), "event",
                                                 time_json(e->scopes[i].event_ms)));
-    return json_pack("{s:i,s:o,s:o,s:o}", "version", STATE_VERSION, "started",
-                     time_json(e->started_ms), "alerts", alerts, "scopes", scopes);
+    return json_pack("{s:i,s:o,s:o,s:o,s:o}", "version", STATE_VERSION, "started",
+                     time_json(e->started_ms), "alerts", alerts, "scopes", scopes, "unreflected",
+                     reflect_json(e, NULL, NULL));
 }
 
 static const char *severity_static(const char *s)
@@ -1219,6 +1580,69 @@ static const char *severity_static(const char *s)
         if (str_eq(s, config_severity_name((enum config_severity)v)))
             return config_severity_name((enum config_severity)v);
     return NULL;
+}
+
+/* Adds the alerts and stale bookkeeping of a state document (alert_engine_save()'s
+ * "alerts" and "scopes" arrays, borrowed) that the engine does not know yet. `what` names
+ * the document in errors. Returns 0 or -EINVAL. */
+static int state_merge(alert_engine_t *e, json_t *alerts, json_t *scopes, const char *what,
+                       char *err, size_t errlen)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(alerts, i, o)
+    {
+        const char *fp = jstr(o, "fingerprint"), *rule = jstr(o, "rule");
+        const char *sev = severity_static(jstr(o, "severity")), *st = jstr(o, "state");
+        json_t *labels = json_object_get(o, "labels"), *ann = json_object_get(o, "annotations");
+        if (!fp || strlen(fp) != FP_LEN || strspn(fp, "0123456789abcdef") != FP_LEN || !rule ||
+            !sev || !st || !json_is_object(labels) || !json_is_object(ann) ||
+            (strcmp(st, "firing") != 0 && strcmp(st, "pending") != 0)) {
+            snprintf(err, errlen, "alert state %s: alert #%zu is incomplete", what, i + 1);
+            return -EINVAL;
+        }
+        if (table_get(e, fp))
+            continue;
+        struct alert *a = xcalloc(1, sizeof *a);
+        memcpy(a->fp, fp, FP_LEN + 1);
+        a->rule = rule_find(e, rule);
+        a->rule_name = xstrdup(rule);
+        a->severity = sev;
+        a->scope = xstrdup(jstr(o, "scope") ? jstr(o, "scope") : GLOBAL_SCOPE);
+        const char *k;
+        json_t *v;
+        json_object_foreach(labels, k, v) if (json_is_string(v))
+            record_map_set(&a->labels, k, json_string_value(v));
+        json_object_foreach(ann, k, v) if (json_is_string(v))
+            record_map_set(&a->annotations, k, json_string_value(v));
+        a->state = strcmp(st, "firing") == 0 ? ST_FIRING : ST_PENDING;
+        a->active_since = json_time(json_object_get(o, "active_since"));
+        /* Wall time of the last notification; a state without it (written when repeats
+         * were scheduled from the event time) starts the schedule over. */
+        a->last_sent = json_time(json_object_get(o, "notified"));
+        if (a->state == ST_FIRING && a->last_sent == RECORD_UNSET)
+            a->last_sent = e->wall_ms;
+        a->repeats = (int64_t)json_integer_value(json_object_get(o, "repeats"));
+        a->seen_ms = json_time(json_object_get(o, "seen"));
+        a->expires_ms = json_time(json_object_get(o, "expires"));
+        a->for_ms = (int64_t)json_integer_value(json_object_get(o, "for"));
+        json_t *val = json_object_get(o, "value");
+        a->value = json_is_number(val) ? json_number_value(val) : NAN;
+        a->count = (int64_t)json_integer_value(json_object_get(o, "count"));
+        if (a->active_since == RECORD_UNSET)
+            a->active_since = e->started_ms;
+        table_put(e, a);
+    }
+    json_array_foreach(scopes, i, o)
+    {
+        const char *id = jstr(o, "id");
+        if (!id || !*id)
+            continue;
+        struct stale_scope *s = scope_get(e, id);
+        s->pass_ms = json_time(json_object_get(o, "pass"));
+        s->event_ms = json_time(json_object_get(o, "event"));
+    }
+    return 0;
 }
 
 static int state_load(alert_engine_t *e, const char *path, char *err, size_t errlen)
@@ -1242,59 +1666,17 @@ static int state_load(alert_engine_t *e, const char *path, char *err, size_t err
     int64_t started = json_time(json_object_get(root, "started"));
     if (started != RECORD_UNSET)
         e->started_ms = started;
-    size_t i;
-    json_t *o;
-    json_array_foreach(alerts, i, o)
-    {
-        const char *fp = jstr(o, "fingerprint"), *rule = jstr(o, "rule");
-        const char *sev = severity_static(jstr(o, "severity")), *st = jstr(o, "state");
-        json_t *labels = json_object_get(o, "labels"), *ann = json_object_get(o, "annotations");
-        if (!fp || strlen(fp) != FP_LEN || strspn(fp, "0123456789abcdef") != FP_LEN || !rule ||
-            !sev || !st || !json_is_object(labels) || !json_is_object(ann) ||
-            (strcmp(st, "firing") != 0 && strcmp(st, "pending") != 0)) {
-            snprintf(err, errlen, "alert state %s: alert #%zu is incomplete", path, i + 1);
-            goto fail;
-        }
-        if (table_get(e, fp))
-            continue;
-        struct alert *a = xcalloc(1, sizeof *a);
-        memcpy(a->fp, fp, FP_LEN + 1);
-        a->rule = rule_find(e, rule);
-        a->rule_name = xstrdup(rule);
-        a->severity = sev;
-        a->scope = xstrdup(jstr(o, "scope") ? jstr(o, "scope") : GLOBAL_SCOPE);
-        const char *k;
-        json_t *v;
-        json_object_foreach(labels, k, v) if (json_is_string(v))
-            record_map_set(&a->labels, k, json_string_value(v));
-        json_object_foreach(ann, k, v) if (json_is_string(v))
-            record_map_set(&a->annotations, k, json_string_value(v));
-        a->state = strcmp(st, "firing") == 0 ? ST_FIRING : ST_PENDING;
-        a->active_since = json_time(json_object_get(o, "active_since"));
-        a->last_sent = json_time(json_object_get(o, "last_sent"));
-        a->seen_ms = json_time(json_object_get(o, "seen"));
-        a->expires_ms = json_time(json_object_get(o, "expires"));
-        a->for_ms = (int64_t)json_integer_value(json_object_get(o, "for"));
-        json_t *val = json_object_get(o, "value");
-        a->value = json_is_number(val) ? json_number_value(val) : NAN;
-        a->count = (int64_t)json_integer_value(json_object_get(o, "count"));
-        if (a->active_since == RECORD_UNSET)
-            a->active_since = e->started_ms;
-        table_put(e, a);
-    }
-    json_array_foreach(scopes, i, o)
-    {
-        const char *id = jstr(o, "id");
-        if (!id || !*id)
-            continue;
-        struct stale_scope *s = scope_get(e, id);
-        s->pass_ms = json_time(json_object_get(o, "pass"));
-        s->event_ms = json_time(json_object_get(o, "event"));
-    }
-    rc = 0;
+    rc = state_merge(e, alerts, scopes, path, err, errlen);
+    if (rc == 0)
+        reflect_merge(e, json_object_get(root, "unreflected"));
 fail:
     json_decref(root);
     return rc;
+}
+
+void alert_engine_set_checkpoint(alert_engine_t *e, uint64_t gen)
+{
+    e->checkpoint = (int64_t)gen;
 }
 
 int alert_engine_save(alert_engine_t *e, char *err, size_t errlen)
@@ -1302,6 +1684,8 @@ int alert_engine_save(alert_engine_t *e, char *err, size_t errlen)
     if (!e || !e->state_path)
         return 0;
     json_t *root = state_json(e);
+    if (e->checkpoint >= 0)
+        json_object_set_new(root, "checkpoint", json_integer((json_int_t)e->checkpoint));
     char *text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!text) {
@@ -1331,9 +1715,14 @@ alert_engine_t *alert_engine_new(const struct config *cfg, const char *state_pat
     e->ctx = ctx;
     e->source = xstrdup(source && *source ? source : DEFAULT_SOURCE);
     e->state_path = state_path ? xstrdup(state_path) : NULL;
+    e->unreflected = json_object();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     e->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    e->wall_ms = e->started_ms;
+    e->event_front = RECORD_UNSET;
+    e->live_ms = RECORD_UNSET;
+    e->checkpoint = -1;
     rules_init(e, cfg);
     if (e->state_path && state_load(e, e->state_path, err, errlen) < 0)
         goto fail;
@@ -1370,6 +1759,7 @@ void alert_engine_free(alert_engine_t *e)
     for (size_t i = 0; i < e->n_scopes; i++)
         free(e->scopes[i].id);
     free(e->scopes);
+    json_decref(e->unreflected);
     free(e->state_path);
     free(e->source);
     free(e);
@@ -1397,9 +1787,81 @@ void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *
 {
     *out = e->st;
     out->pending = out->firing = 0;
+    out->unreflected = json_object_size(e->unreflected);
+    out->unreflected_dropped = e->unreflected_dropped;
     for (size_t b = 0; b < e->nbuckets; b++)
         for (const struct alert *a = e->buckets[b]; a; a = a->next) {
             out->pending += a->state == ST_PENDING;
             out->firing += a->state == ST_FIRING;
         }
+}
+
+/* ---- partition state (scale-out) ------------------------------------------------------- */
+
+json_t *alert_engine_export(const alert_engine_t *e, alert_scope_fn want, void *ctx)
+{
+    json_t *all = state_json(e);
+    json_t *alerts = json_array(), *scopes = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(all, "alerts"), i, o)
+    {
+        const char *scope = jstr(o, "scope");
+        if (want(ctx, scope ? scope : GLOBAL_SCOPE))
+            json_array_append(alerts, o);
+    }
+    json_array_foreach(json_object_get(all, "scopes"), i, o)
+    {
+        const char *id = jstr(o, "id");
+        if (id && want(ctx, id))
+            json_array_append(scopes, o);
+    }
+    json_decref(all);
+    return json_pack("{s:i,s:o,s:o,s:o}", "version", STATE_VERSION, "alerts", alerts, "scopes",
+                     scopes, "unreflected", reflect_json(e, want, ctx));
+}
+
+size_t alert_engine_forget(alert_engine_t *e, alert_scope_fn want, void *ctx)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < e->nbuckets; b++) {
+        for (struct alert *a = e->buckets[b], *next; a; a = next) {
+            next = a->next;
+            if (!want(ctx, a->scope))
+                continue;
+            table_del(e, a);
+            n++;
+        }
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < e->n_scopes; i++) {
+        if (want(ctx, e->scopes[i].id))
+            free(e->scopes[i].id);
+        else
+            e->scopes[keep++] = e->scopes[i];
+    }
+    e->n_scopes = keep;
+    const char *key;
+    json_t *t, *tmp;
+    json_object_foreach_safe(e->unreflected, tmp, key, t)
+    {
+        if (want(ctx, jstr(t, "scope")))
+            json_object_del(e->unreflected, key);
+    }
+    return n;
+}
+
+int alert_engine_adopt(alert_engine_t *e, json_t *state, char *err, size_t errlen)
+{
+    json_t *alerts = json_object_get(state, "alerts"), *scopes = json_object_get(state, "scopes");
+    if (json_integer_value(json_object_get(state, "version")) != STATE_VERSION ||
+        !json_is_array(alerts) || !json_is_array(scopes)) {
+        snprintf(err, errlen, "partition alert state: not an alert state of version %d",
+                 STATE_VERSION);
+        return -EINVAL;
+    }
+    int rc = state_merge(e, alerts, scopes, "(partition state)", err, errlen);
+    if (rc == 0)
+        reflect_merge(e, json_object_get(state, "unreflected"));
+    return rc;
 }

@@ -14,12 +14,37 @@
  *
  * Inputs: per-object figures (alert_engine_observe(): utilization and cannot_fit rules),
  * forecasts (alert_engine_forecast()), model effects (alert_engine_effect(): overlap,
- * allocation_failed, noncompliant rules), complete passes and CloudTrail event times
- * (alert_engine_pass(), alert_engine_event_seen(): stale rules). Time-driven work (for
- * durations, repeat intervals, the allocation_failed window, stale checks) happens in
+ * allocation_failed, noncompliant rules; allocation and release: stale rules), complete passes,
+ * CloudTrail event times and inventory allocation records (alert_engine_pass(),
+ * alert_engine_event_seen(), alert_engine_allocation_seen(): stale rules). Time-driven work
+ * (repeat intervals, the allocation_failed window, stale checks) happens in
  * alert_engine_tick(). Every transition (pending, firing, resolved) and every repeat of a
  * firing alert is handed to the emit callback as a RECORD_ALERT record; a repeat carries
- * state "firing" again with the same fingerprint and starts_at.
+ * state "firing" again with the same fingerprint and starts_at. Each notification carries an
+ * id: the first 16 hex digits of SHA-256 over the fingerprint, the state, starts_at, ends_at
+ * and, for a firing one, its repeat number (0 for the fire, n for the n-th repeat, saved with
+ * the state). None of these is wall time, so the same records replayed from the same state
+ * produce the same ids, and the sinks drop what they spooled before (alerts/sinks.h).
+ *
+ * Two clocks: a condition is judged in the time of the data that shows it. A `for` elapses
+ * between the sample times of observations (so a replay honours it: with
+ * alert_engine_observe_past(), a condition that held through the replayed history fires at
+ * the first live observation), an allocation_failed window runs from the event time of the
+ * last failure, and starts_at/ends_at are those times. Notifications are scheduled on the
+ * wall clock, which the engine learns from alert_engine_tick(): an alert is announced once
+ * when it fires, however old its event, and repeated each repeat_interval of wall time after
+ * its previous notification (saved with the state, so a restart neither repeats early nor
+ * forgets to). Stale rules judge wall-clock ages.
+ *
+ * Stale rules check three things per scope: the age of the last complete pass (`pass_age`),
+ * a CloudTrail event with no complete pass started after it (`event_lag`), and each
+ * successful CloudTrail allocation the inventory does not list yet (`reflect_lag`): such an
+ * allocation is tracked (at most 10 000 at once; more are counted and logged, not tracked)
+ * until an inventory allocation record of its pool lists its CIDR, or a release event ends
+ * it; once it is older than max_reflect_lag and a complete pass of its scope that started
+ * after the event did not list it, one alert per allocation fires, resolved when it shows
+ * up (or is released). An allocation event arriving after a complete pass that started more
+ * than max_reflect_lag after it is history (the inventory moved on) and is not tracked.
  *
  * State (every pending and firing alert, the stale bookkeeping) is written by
  * alert_engine_save() as one JSON file, atomically, mode 0600, and read back by
@@ -70,12 +95,14 @@ struct alert_object {
 
 /* Counters since alert_engine_new(); copied out by alert_engine_get_stats(). */
 struct alert_engine_stats {
-    uint64_t emitted;  /* notifications handed to the emit callback */
-    uint64_t fired;    /* transitions to firing */
-    uint64_t resolved; /* transitions to resolved */
-    uint64_t repeats;  /* repeat notifications */
-    uint64_t pending;  /* alerts currently pending */
-    uint64_t firing;   /* alerts currently firing */
+    uint64_t emitted;             /* notifications handed to the emit callback */
+    uint64_t fired;               /* transitions to firing */
+    uint64_t resolved;            /* transitions to resolved */
+    uint64_t repeats;             /* repeat notifications */
+    uint64_t pending;             /* alerts currently pending */
+    uint64_t firing;              /* alerts currently firing */
+    uint64_t unreflected;         /* CloudTrail allocations waiting for the inventory */
+    uint64_t unreflected_dropped; /* ... not tracked because the table was full */
 };
 
 /* Creates an engine for the rules of `cfg` (borrowed; must outlive the engine), or for the
@@ -101,6 +128,14 @@ void alert_engine_free(alert_engine_t *e);
 int alert_engine_observe(alert_engine_t *e, const struct alert_object *obj,
                          const struct rrd_sample *s, int64_t now_ms);
 
+/* Like alert_engine_observe() for a sample of the replayed past (a backfill round): notes
+ * when a condition of a utilization rule with a `for` began and drops such pending alerts
+ * whose condition ended, at sample time `sample_ms`, without any notification. Nothing
+ * fires, resolves or repeats; firing alerts, other rules and rules without `for` are left
+ * alone. Returns 0, or -EINVAL when obj or its id is missing. Owner thread. */
+int alert_engine_observe_past(alert_engine_t *e, const struct alert_object *obj,
+                              const struct rrd_sample *s, int64_t sample_ms);
+
 /* Evaluates the forecast rules of `target` that select `obj` (borrowed): `days` is the
  * projected number of days from `now_ms` until the object reaches the target (NAN or
  * INFINITY: not projected to), `low`/`high` the earliest and latest days of the
@@ -125,8 +160,11 @@ size_t alert_engine_sweep(alert_engine_t *e, enum config_rule_type type, int64_t
  * `event_ms`: overlap_opened/overlap_closed fire and resolve the pair's overlap alert in
  * each overlap rule of its domain; allocation_failed fires (or extends, within the rule's
  * window, without a new notification) the pool's allocation_failed alert;
- * noncompliant/compliant fire and resolve the resource CIDR's noncompliant alert. Other
- * kinds are ignored. Replays are harmless (an open pair already firing changes nothing).
+ * noncompliant/compliant fire and resolve the resource CIDR's noncompliant alert;
+ * allocation (data: scope_id, pool_id, cidr required; allocation_id, account, region,
+ * principal_arn, in_inventory optional) starts tracking an allocation for the stale rules'
+ * reflect_lag check, release (pool_id and cidr or allocation_id) ends it. Other kinds are
+ * ignored. Replays are harmless (an open pair already firing changes nothing).
  * Returns 0, or -EINVAL when `data` lacks a field the kind needs. Owner thread. */
 int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64_t event_ms);
 
@@ -139,11 +177,32 @@ void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms)
  * inventory is behind CloudTrail. Owner thread. */
 void alert_engine_event_seen(alert_engine_t *e, const char *scope_id, int64_t event_ms);
 
-/* Time-driven work at wall time `now_ms`: promotes pending alerts whose `for` elapsed,
- * resolves allocation_failed alerts whose window passed without a new failure, resolves
- * alerts whose rule no longer exists, evaluates stale rules, and repeats firing alerts
- * whose rule's repeat_interval elapsed since their last notification. Owner thread. */
+/* An inventory allocation record of `pool_id` listing `cidr` (both borrowed) was applied at
+ * wall time `now_ms`: a tracked CloudTrail allocation with that CIDR in that pool is
+ * reflected (its reflect_lag alerts resolve). Owner thread. */
+void alert_engine_allocation_seen(alert_engine_t *e, const char *pool_id, const char *cidr,
+                                  int64_t now_ms);
+
+/* Tells whether the analyzer is caught up with its partitions at wall time `now_ms`. While it
+ * is not (a replay), stale rules are not evaluated (their alerts keep their state); a stale
+ * condition that began before the analyzer first caught up after a backlog is raised only
+ * once it also held for the rule's limit after that moment. An engine never told is caught
+ * up. Owner thread. */
+void alert_engine_set_caught_up(alert_engine_t *e, bool caught_up, int64_t now_ms);
+
+/* Time-driven work at wall time `now_ms`, which also becomes the engine's wall clock (the
+ * time the notifications emitted until the next tick are scheduled from): resolves
+ * allocation_failed alerts whose window passed without a new failure (while the analyzer is
+ * behind, only once the stream's event time passed it too), resolves alerts whose rule no
+ * longer exists, evaluates stale rules, and repeats firing alerts whose rule's
+ * repeat_interval elapsed since their last notification. Pending alerts wait for the
+ * observation that completes their `for`. Owner thread. */
 void alert_engine_tick(alert_engine_t *e, int64_t now_ms);
+
+/* Names the checkpoint generation `gen` that the next saves belong to: alert_engine_save()
+ * writes it into the state file as "checkpoint", so that a restart can tell a state saved
+ * ahead of the checkpoint it resumes from (analyzer/analyzer_alerts.h). Owner thread. */
+void alert_engine_set_checkpoint(alert_engine_t *e, uint64_t gen);
 
 /* Writes the state to the engine's state path atomically (temporary file, fsync, rename,
  * fsync of the directory), mode 0600. Returns 0 (also when there is no state path) or
@@ -169,5 +228,27 @@ int alert_fingerprint(const char *rule, const char *const *keys, const char *con
 /* True when `name` is a valid Prometheus label name: [A-Za-z_][A-Za-z0-9_]*, not starting
  * with "__". Any thread. */
 bool alert_label_name_valid(const char *name);
+
+/* Selects alerts by the scope they belong to: `scope` is a scope id, or "global" for an
+ * alert tied to no scope (overlap pairs, a silent collector). Returns true to select. */
+typedef bool (*alert_scope_fn)(void *ctx, const char *scope);
+
+/* The pending and firing alerts and the stale bookkeeping of the scopes `want` selects, in
+ * the state file's form ({"version", "alerts": [...], "scopes": [...]}), for the partition
+ * state another analyzer adopts (analyzer/partstate.h). Returns a new reference owned by the
+ * caller. Owner thread; `want` must not call into the engine. */
+json_t *alert_engine_export(const alert_engine_t *e, alert_scope_fn want, void *ctx);
+
+/* Forgets the alerts and stale bookkeeping of the scopes `want` selects without any
+ * notification (another analyzer owns them now and goes on from their state). Returns the
+ * number of alerts forgotten. Owner thread; `want` must not call into the engine. */
+size_t alert_engine_forget(alert_engine_t *e, alert_scope_fn want, void *ctx);
+
+/* Adopts the alerts and stale bookkeeping of `state` (borrowed; alert_engine_export()'s
+ * form) without notifications, as a restart adopts its state file: a firing alert is not
+ * announced again and resolves when its condition is observed gone. Alerts whose fingerprint
+ * the engine already holds are kept as they are. Returns 0, or -EINVAL with text in `err`
+ * for a document that is not such a state. Owner thread. */
+int alert_engine_adopt(alert_engine_t *e, json_t *state, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -58,6 +59,13 @@ static const char *summary_of(const struct record *rec)
     return s ? s : rec->u.alert.rule;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static json_t *alertmanager_alert(const struct record *rec)
 {
     const struct record_alert *a = &rec->u.alert;
@@ -69,10 +77,16 @@ static json_t *alertmanager_alert(const struct record *rec)
         json_object_set_new(labels, "severity", json_string(a->severity));
     json_object_set_new(o, "labels", labels);
     json_object_set_new(o, "annotations", map_json(&a->annotations));
-    set_time(o, "startsAt", a->starts_at_ms);
+    /* Alertmanager keeps an alert whose endsAt lies ahead active until then, and refuses an
+     * endsAt before startsAt: times ahead of the wall clock (a collector's clock ahead of
+     * ours, or sample times that a burst of passes pushed past it) go out as now. */
+    int64_t now = wall_ms();
+    int64_t start =
+        a->starts_at_ms != RECORD_UNSET && a->starts_at_ms > now ? now : a->starts_at_ms;
+    set_time(o, "startsAt", start);
     if (is_resolved(rec)) {
         int64_t end = a->ends_at_ms != RECORD_UNSET ? a->ends_at_ms : rec->ts_ms;
-        set_time(o, "endsAt", end);
+        set_time(o, "endsAt", end > now ? now : end);
     }
     const char *gen = record_map_get(&a->annotations, "generator_url");
     if (gen)

@@ -27,7 +27,8 @@
 int sink_severity_rank(const char *severity);
 
 /* The JSON body of one notification of `rec` (an alert, borrowed) for `sink` (borrowed):
- * alertmanager: an array with one postable alert (endsAt set only when resolved);
+ * alertmanager: an array with one postable alert (endsAt set only when resolved; a time
+ * ahead of the wall clock goes out as the current time);
  * pagerduty: an Events v2 trigger or resolve with dedup_key = fingerprint;
  * slack: text plus one attachment coloured by severity (green when resolved);
  * webhook and file: the record's JSON encoding. Returns 0 with a NUL-terminated string

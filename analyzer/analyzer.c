@@ -21,6 +21,8 @@
 #include "analyzer/deadletter.h"
 #include "analyzer/journal.h"
 #include "analyzer/model.h"
+#include "analyzer/ordered.h"
+#include "analyzer/partstate.h"
 #include "analyzer/rrd_store.h"
 #include "kafka.h"
 #include "log.h"
@@ -34,6 +36,12 @@
 #define DLQ_FLUSH_MS       10000 /* longest wait for dead letters at a checkpoint */
 #define POLL_MS            100
 #define NO_ASSIGN_GRACE_MS 60000 /* idle exit without any assignment: idle + this */
+#define PARTSTATE_MS       10000 /* longest wait for the state topic (publish, read) */
+#define CHECK_ENDS_MS      5000  /* longest wait for the watermarks checked at start */
+#define APPLY_BATCH        1024  /* records applied per loop turn at most */
+#define LIVE_LAG                                                                                   \
+    1000 /* messages behind the high watermarks that still count as                                \
+            caught up (stale rules are evaluated) */
 
 /* One consumed partition. */
 struct part {
@@ -43,6 +51,15 @@ struct part {
     int64_t saved;     /* next offset covered by the last checkpoint; -1 none */
     int64_t committed; /* next offset committed to the group; -1 none */
     bool assigned;
+    bool kept; /* lost without a state topic: kept for the next assignment */
+};
+
+/* A polled message, decoded, waiting in the event-time merge (analyzer/ordered.h). */
+struct pending {
+    rd_kafka_message_t *rkm;
+    struct record *rec; /* NULL when it did not decode */
+    int rc;             /* record_decode()'s result */
+    char *err;          /* its text when it failed */
 };
 
 /* One dead letter until its delivery is confirmed. */
@@ -68,6 +85,11 @@ struct analyzer {
     rrd_store_t *rrd;
     kafka_producer_t *dlq;
     kafka_consumer_t *consumer;
+    ordered_t *ord;            /* polled messages until their turn in event time */
+    int64_t lag_checked_ms;    /* when caught-up-ness was last told to the alert rules */
+    int64_t lag;               /* ordered_lag() then: -1 unknown */
+    partstate_io_t *ps;        /* [analyzer] partition_state: the state topic; else NULL */
+    uint64_t ps_alert_changes; /* analyzer_alerts_changes() at the last publish */
 
     struct part *parts;
     size_t nparts, capparts;
@@ -79,13 +101,18 @@ struct analyzer {
     struct dead_letter **dls;
     size_t ndls, capdls;
 
-    uint64_t unsaved; /* records applied since the last checkpoint */
+    uint64_t unsaved;       /* records applied since the last checkpoint */
+    uint64_t saved_effects; /* stats.effects at the last checkpoint */
     int64_t first_unsaved_ms;
-    int64_t ckpt_cost_ms; /* duration of the last successful checkpoint */
+    int64_t ckpt_cost_ms; /* how long the last successful checkpoint took to write the model
+                             snapshot and checkpoint.json: the part that grows with the model,
+                             not with the records applied since the one before */
     int64_t ckpt_end_ms;  /* when it ended */
     bool live_changed;    /* an event or pass-less record changed state since the last sample */
     bool commit_pending;  /* a checkpoint was saved but its commit failed */
     bool paused;
+    bool held;       /* options' hold was set at the last loop turn */
+    bool reassigned; /* an assignment since: a hold pauses it too */
     int64_t retry_at_ms;
     bool assigned_once;
     int64_t last_activity_ms;
@@ -203,7 +230,7 @@ static struct part *part_get(analyzer_t *a, const char *topic, int32_t partition
         return p;
     a->parts = xgrow(a->parts, &a->capparts, a->nparts + 1, sizeof *a->parts);
     p = &a->parts[a->nparts++];
-    *p = (struct part){xstrdup(topic), partition, -1, -1, -1, false};
+    *p = (struct part){xstrdup(topic), partition, -1, -1, -1, false, false};
     return p;
 }
 
@@ -295,6 +322,63 @@ static char *checkpoint_text(const analyzer_t *a, uint64_t gen)
     if (!text)
         abort();
     return text;
+}
+
+/* Compares the loaded checkpoint's offsets with the partitions' high watermarks on the
+ * brokers. An offset beyond its partition's end means the topic was deleted and created
+ * again (or [kafka] bootstrap.servers names another cluster): its messages below the offset
+ * would be skipped as already applied. Each such partition is logged; returns 0, -ESTALE
+ * with the first one in err, or 0 after a warning when the brokers could not be asked
+ * within CHECK_ENDS_MS. */
+static int check_checkpoint_ends(analyzer_t *a, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = kafka_consumer_handle(a->consumer);
+    int64_t deadline = log_now_ms() + CHECK_ENDS_MS;
+    size_t beyond = 0;
+    for (size_t i = 0; i < a->nparts; i++) {
+        const struct part *p = &a->parts[i];
+        int64_t lo = -1, hi = -1, left = deadline - log_now_ms();
+        if (p->saved < 0)
+            continue;
+        rd_kafka_resp_err_t e =
+            left <= 0
+                ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                : rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, (int)left);
+        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            hi = 0; /* deleted: nothing of it is left */
+        else if (e) {
+            LOG_WARN("checkpoint offsets not checked against the brokers (%s [%d]: %s)", p->topic,
+                     (int)p->partition, rd_kafka_err2str(e));
+            return 0;
+        }
+        if (p->saved <= hi)
+            continue;
+        LOG_ERR("checkpoint %llu covers %s [%d] up to offset %lld but the partition ends at "
+                "offset %lld: the topic was created again (or bootstrap.servers names another "
+                "cluster)",
+                (unsigned long long)a->gen, p->topic, (int)p->partition, (long long)p->saved,
+                (long long)hi);
+        if (beyond++ == 0)
+            set_err(err, errlen,
+                    "checkpoint %llu in %s covers %s [%d] up to offset %lld but the partition "
+                    "ends at offset %lld",
+                    (unsigned long long)a->gen, a->cfg->analyzer.state_dir, p->topic,
+                    (int)p->partition, (long long)p->saved, (long long)hi);
+    }
+    return beyond ? -ESTALE : 0;
+}
+
+/* Drops what checkpoint_load() loaded: an empty model and no offsets. The generation and
+ * the last RRD sample time stay (the next snapshot replaces the old one; RRD times only
+ * grow). */
+static void checkpoint_forget(analyzer_t *a)
+{
+    model_free(a->model);
+    a->model = model_new(a->cfg);
+    for (size_t i = 0; i < a->nparts; i++)
+        free(a->parts[i].topic);
+    a->nparts = 0;
+    json_object_clear(a->scope_parts);
 }
 
 /* ---- dead letters ------------------------------------------------------------------- */
@@ -472,24 +556,28 @@ static void track_scope(analyzer_t *a, const char *topic, int32_t partition,
         json_object_set_new(a->scope_parts, rec->scope, json_integer(partition));
 }
 
-static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const struct record *rec)
+/* The record whose effects model_apply() is handing out (apply_record()). */
+struct apply_ctx {
+    analyzer_t *a;
+    const rd_kafka_message_t *rkm;
+    time_t pass_time; /* of its "pass" effect; -1 = none */
+};
+
+/* Model effects sink: one portion of a record's effects to the journal (written to its
+ * segment as it goes, synced by the next checkpoint) and the alert engine, so that a record
+ * with a million effects holds one portion at a time. Runs inside model_apply(). */
+static void on_effects(void *ctx, const struct model_effect *items, size_t n)
 {
-    char err[512];
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
-    sample_before(a, record_event_ms(rec));
-    analyzer_metrics_record(a->am, rec);
-    model_effects_clear(&a->fx);
-    int rc = model_apply(a->model, rec, &a->fx, err, sizeof err);
-    if (rc < 0)
-        dead_letter(a, rkm, "rejected", err);
-    time_t pass_time = -1;
-    for (size_t i = 0; i < a->fx.n; i++) {
-        struct model_effect *e = &a->fx.items[i];
+    struct apply_ctx *ac = ctx;
+    analyzer_t *a = ac->a;
+    for (size_t i = 0; i < n; i++) {
+        const struct model_effect *e = &items[i];
         int jrc = journal_append(a->journal, e->kind, e->key, e->event_time, e->data);
         if (jrc == -EINVAL) {
             log_complain(&a->apply_complain, LOG_LEVEL_WARN, LOG_MODULE,
-                         "%s [%d] offset %lld: journal refused %s effect '%s'", topic,
-                         (int)rkm->partition, (long long)rkm->offset, e->kind, e->key);
+                         "%s [%d] offset %lld: journal refused %s effect '%s'",
+                         rd_kafka_topic_name(ac->rkm->rkt), (int)ac->rkm->partition,
+                         (long long)ac->rkm->offset, e->kind, e->key);
         } else if (jrc < 0) {
             LOG_ERR("journal append of %s '%s': %s", e->kind, e->key, strerror(-jrc));
             if (!a->fatal)
@@ -498,9 +586,25 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
             a->stats.effects++;
         }
         if (strcmp(e->kind, "pass") == 0)
-            pass_time = e->event_time;
+            ac->pass_time = e->event_time;
     }
-    analyzer_alerts_record(a->alerts, rec, &a->fx);
+    analyzer_alerts_effects(a->alerts, items, n);
+}
+
+static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const struct record *rec)
+{
+    char err[512];
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    sample_before(a, record_event_ms(rec));
+    analyzer_metrics_record(a->am, rec);
+    struct apply_ctx ac = {.a = a, .rkm = rkm, .pass_time = -1};
+    model_effects_set_sink(&a->fx, on_effects, &ac, 0);
+    int rc = model_apply(a->model, rec, &a->fx, err, sizeof err);
+    model_effects_set_sink(&a->fx, NULL, NULL, 0);
+    if (rc < 0)
+        dead_letter(a, rkm, "rejected", err);
+    time_t pass_time = ac.pass_time;
+    analyzer_alerts_record(a->alerts, rec, NULL);
     if (pass_time >= 0) {
         /* The pass's figures are written at its time, or just after the newest sample when
          * event time already moved past it (RRD times only grow). */
@@ -522,26 +626,248 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
     a->stats.applied++;
 }
 
-static void handle_message(analyzer_t *a, const rd_kafka_message_t *rkm)
+static void pending_free(void *item)
+{
+    struct pending *pm = item;
+    if (!pm)
+        return;
+    kafka_message_free(pm->rkm);
+    record_free(pm->rec);
+    free(pm->err);
+    free(pm);
+}
+
+/* Takes a polled message (stolen): skipped when the loaded snapshot has it, else decoded
+ * and queued in the event-time merge. */
+static void receive_message(analyzer_t *a, rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     struct part *p = part_get(a, topic, rkm->partition);
     a->stats.messages++;
     if (p->next >= 0 && rkm->offset < p->next) {
         a->stats.skipped++; /* already in the loaded snapshot */
+        ordered_skip(a->ord, topic, rkm->partition, rkm->offset);
+        kafka_message_free(rkm);
         return;
     }
-    struct record *rec = NULL;
+    struct pending *pm = xcalloc(1, sizeof *pm);
     char err[512];
-    int rc = record_decode(rkm->payload ? rkm->payload : "", rkm->len, &rec, err, sizeof err);
-    if (rc < 0)
-        dead_letter(a, rkm, deadletter_code(rc), err);
+    pm->rkm = rkm;
+    pm->rc = record_decode(rkm->payload ? rkm->payload : "", rkm->len, &pm->rec, err, sizeof err);
+    if (pm->rc < 0)
+        pm->err = xstrdup(err);
+    int64_t t = pm->rc < 0 ? RECORD_UNSET : record_event_ms(pm->rec);
+    ordered_push(a->ord, topic, rkm->partition, rkm->offset,
+                 t == RECORD_UNSET ? ORDERED_TIME_UNSET : t, pm, log_now_ms());
+}
+
+/* Applies a message whose turn came; its offset is then covered by the next checkpoint. */
+static void handle_message(analyzer_t *a, const struct pending *pm)
+{
+    const rd_kafka_message_t *rkm = pm->rkm;
+    struct part *p = part_get(a, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    if (p->next >= 0 && rkm->offset < p->next)
+        return; /* an adopted partition state covers it */
+    if (pm->rc < 0)
+        dead_letter(a, rkm, deadletter_code(pm->rc), pm->err);
     else
-        apply_record(a, rkm, rec);
-    record_free(rec);
+        apply_record(a, rkm, pm->rec);
     p->next = rkm->offset + 1;
     if (a->unsaved++ == 0)
         a->first_unsaved_ms = log_now_ms();
+}
+
+/* Applies the queued messages whose turn came, at most APPLY_BATCH. */
+static void apply_ready(analyzer_t *a, int64_t now)
+{
+    for (int i = 0; i < APPLY_BATCH && !a->fatal && !a->paused && !a->held; i++) {
+        struct pending *pm = ordered_pop(a->ord, now, NULL, NULL, NULL);
+        if (!pm)
+            break;
+        handle_message(a, pm);
+        pending_free(pm);
+    }
+}
+
+/* Tells the alert rules whether the consumer is caught up (live conditions such as a stale
+ * collector are judged only then), at most every POLL_MS. */
+static void tell_caught_up(analyzer_t *a, int64_t now)
+{
+    if (now - a->lag_checked_ms < POLL_MS && now >= a->lag_checked_ms)
+        return;
+    a->lag_checked_ms = now;
+    int64_t lag = a->lag = ordered_lag(a->ord, now);
+    analyzer_alerts_set_caught_up(a->alerts, a->assigned_once && lag >= 0 && lag <= LIVE_LAG);
+}
+
+/* Watermarks librdkafka last saw, for the merge (no broker round trip). */
+static int cached_ends(void *ctx, const char *topic, int32_t partition, int64_t *lo, int64_t *hi)
+{
+    analyzer_t *a = ctx;
+    int64_t l = -1, h = -1;
+    if (rd_kafka_get_watermark_offsets(kafka_consumer_handle(a->consumer), topic, partition, &l,
+                                       &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -ENOENT;
+    *lo = l < 0 ? -1 : l;
+    *hi = h < 0 ? -1 : h;
+    return 0;
+}
+
+/* ---- partition state (scale-out, analyzer/partstate.h) ----------------------------- */
+
+struct scope_sel {
+    const analyzer_t *a;
+    int32_t partition;
+    const json_t *also; /* array of extra scope ids to select; may be NULL */
+};
+
+/* Selects what belongs to inventory partition sel->partition. */
+static bool in_partition(void *ctx, const char *scope)
+{
+    const struct scope_sel *sel = ctx;
+    if (partstate_scope_partition(sel->a->scope_parts, scope) == sel->partition)
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(sel->also, i, v) if (strcmp(json_string_value(v), scope) == 0) return true;
+    return false;
+}
+
+/* Publishes the state of every assigned inventory partition (before any commit). */
+static int publish_states(analyzer_t *a, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < a->nparts; i++) {
+        const struct part *p = &a->parts[i];
+        if (!p->assigned || p->next < 0 || strcmp(p->topic, a->cfg->topics.inventory) != 0)
+            continue;
+        struct scope_sel sel = {a, p->partition, NULL};
+        struct partstate ps = {
+            .partition = p->partition, .next = p->next, .written_ms = log_now_ms()};
+        ps.model = model_export_scopes(a->model, in_partition, &sel, &ps.model_len);
+        if (!ps.model) {
+            set_err(err, errlen, "partition %d: a stored record does not encode",
+                    (int)p->partition);
+            return -EINVAL;
+        }
+        ps.owner = xstrdup(a->cfg->analyzer.state_dir);
+        ps.scopes = json_array();
+        const char *scope;
+        json_t *v;
+        json_object_foreach(a->scope_parts, scope, v) if (json_integer_value(v) == p->partition)
+            json_array_append_new(ps.scopes, json_string(scope));
+        ps.alerts = analyzer_alerts_export(a->alerts, in_partition, &sel);
+        int rc = partstate_publish(a->ps, &ps, PARTSTATE_MS, err, errlen);
+        partstate_clear(&ps);
+        if (rc < 0)
+            return rc;
+    }
+    a->ps_alert_changes = analyzer_alerts_changes(a->alerts);
+    return 0;
+}
+
+/* Forgets the scopes of inventory partition `partition` (and `also`) and their alerts. */
+static void forget_partition(analyzer_t *a, int32_t partition, const json_t *also)
+{
+    struct scope_sel sel = {a, partition, also};
+    if (a->ps)
+        analyzer_alerts_forget(a->alerts, in_partition, &sel);
+    const char *scope;
+    json_t *v, *tmp;
+    json_object_foreach_safe(a->scope_parts, tmp, scope, v)
+    {
+        if (!in_partition(&sel, scope))
+            continue;
+        model_drop_scope(a->model, scope);
+        analyzer_metrics_drop_scope(a->am, scope);
+        json_object_del(a->scope_parts, scope);
+    }
+    size_t i;
+    json_array_foreach(also, i, v)
+    {
+        model_drop_scope(a->model, json_string_value(v));
+        analyzer_metrics_drop_scope(a->am, json_string_value(v));
+    }
+}
+
+/* Adopts the latest published state of inventory partition `partition`, if any. */
+static void adopt_state(analyzer_t *a, int32_t partition, const char *text)
+{
+    struct partstate ps;
+    char err[512];
+    if (partstate_decode(text, strlen(text), &ps, err, sizeof err) < 0 ||
+        ps.partition != partition) {
+        LOG_WARN("state of %s [%d] not adopted: %s", a->cfg->topics.inventory, (int)partition,
+                 ps.partition != partition ? "it names another partition" : err);
+        partstate_clear(&ps);
+        return;
+    }
+    forget_partition(a, partition, ps.scopes);
+    if (model_import_scopes(a->model, ps.model, ps.model_len, err, sizeof err) < 0)
+        LOG_ERR("state of %s [%d]: %s; its scopes come back with the next pass",
+                a->cfg->topics.inventory, (int)partition, err);
+    if (analyzer_alerts_adopt(a->alerts, ps.alerts, err, sizeof err) < 0)
+        LOG_ERR("state of %s [%d]: %s", a->cfg->topics.inventory, (int)partition, err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ps.scopes, i, v)
+        json_object_set_new(a->scope_parts, json_string_value(v), json_integer(partition));
+    struct part *p = part_get(a, a->cfg->topics.inventory, partition);
+    p->next = ps.next;
+    p->saved = -1;
+    if (a->unsaved++ == 0) /* the adopted state goes into the next local checkpoint */
+        a->first_unsaved_ms = log_now_ms();
+    a->live_changed = true; /* the next pass samples every scope, the adopted ones too */
+    LOG_INFO("adopted the state of %s [%d] from %s: %zu scopes, offset %lld",
+             a->cfg->topics.inventory, (int)partition, ps.owner, json_array_size(ps.scopes),
+             (long long)ps.next);
+    partstate_clear(&ps);
+}
+
+/* After an assignment: the assigned inventory partitions take their published state; the
+ * scopes of inventory partitions not assigned to us are dropped (their owner has them). */
+static void adopt_assigned(analyzer_t *a)
+{
+    int32_t *mine = xcalloc(a->nparts + 1, sizeof *mine);
+    size_t n = 0;
+    for (size_t i = 0; i < a->nparts; i++)
+        if (a->parts[i].assigned && strcmp(a->parts[i].topic, a->cfg->topics.inventory) == 0)
+            mine[n++] = a->parts[i].partition;
+    json_t *latest = NULL;
+    char err[512];
+    if (partstate_fetch(a->ps, mine, n, PARTSTATE_MS, &latest, err, sizeof err) < 0) {
+        /* Without the state, the local model stands; the next complete passes correct it. */
+        LOG_ERR("partition state not read (%s): going on with the local state", err);
+        latest = json_object();
+    }
+    for (size_t i = 0; i < n; i++) {
+        char key[PARTSTATE_KEY_MAX];
+        partstate_key(mine[i], key, sizeof key);
+        json_t *v = json_object_get(latest, key);
+        if (v)
+            adopt_state(a, mine[i], json_string_value(v));
+    }
+    /* Scopes (and global alerts) of partitions that are not ours. */
+    const char *scope;
+    json_t *v, *tmp;
+    json_t *gone = json_array();
+    json_object_foreach_safe(a->scope_parts, tmp, scope, v)
+    {
+        bool ours = false;
+        for (size_t i = 0; i < n; i++)
+            ours = ours || json_integer_value(v) == mine[i];
+        if (!ours)
+            json_array_append_new(gone, json_integer(json_integer_value(v)));
+    }
+    bool have0 = false;
+    for (size_t i = 0; i < n; i++)
+        have0 = have0 || mine[i] == 0;
+    if (!have0)
+        json_array_append_new(gone, json_integer(0));
+    size_t i;
+    json_array_foreach(gone, i, v) forget_partition(a, (int32_t)json_integer_value(v), NULL);
+    json_decref(gone);
+    json_decref(latest);
+    free(mine);
 }
 
 /* ---- checkpoint --------------------------------------------------------------------- */
@@ -563,6 +889,20 @@ static int commit_offsets(analyzer_t *a)
     return rc;
 }
 
+/* After a completed checkpoint: older journal keys may drop; the bounds' counters. */
+static void note_bounds(analyzer_t *a)
+{
+    journal_checkpointed(a->journal);
+    struct journal_key_stats ks;
+    journal_get_key_stats(a->journal, &ks);
+    struct eventwin_stats es;
+    model_get_event_window(a->model, &es);
+    a->stats.event_ids = es.ids;
+    a->stats.events_unchecked = es.unchecked;
+    a->stats.journal_keys = ks.keys;
+    a->stats.journal_key_window_overflows = ks.window_overflows;
+}
+
 /* Makes everything applied so far durable, then commits. Returns 0 or -errno (logged). */
 static int checkpoint(analyzer_t *a)
 {
@@ -571,8 +911,21 @@ static int checkpoint(analyzer_t *a)
     const char *what;
     if (a->fatal)
         return a->fatal;
-    if (a->unsaved == 0)
+    if (a->unsaved == 0) {
+        what = "alert state";
+        /* Held notifications are spooled again; changes of the ticks are saved as the
+         * current generation's (no record was applied since it). */
+        if ((rc = analyzer_alerts_checkpoint(a->alerts, a->gen, err, sizeof err)) < 0)
+            goto fail;
+        if (a->ps && analyzer_alerts_changes(a->alerts) != a->ps_alert_changes) {
+            /* Alert transitions without new records: the partition state must carry them. */
+            what = "partition state";
+            if ((rc = analyzer_alerts_checkpoint(a->alerts, a->gen, err, sizeof err)) < 0 ||
+                (rc = publish_states(a, err, sizeof err)) < 0)
+                goto fail;
+        }
         return a->commit_pending ? commit_offsets(a) : 0;
+    }
     if (a->rrd_err) {
         /* A sample was lost: only a replay from the last checkpoint can write it. */
         a->fatal = a->rrd_err;
@@ -581,8 +934,8 @@ static int checkpoint(analyzer_t *a)
                 (unsigned long long)a->gen);
         return a->fatal;
     }
-    what = "alert state";
-    if ((rc = analyzer_alerts_checkpoint(a->alerts, err, sizeof err)) < 0) {
+    what = "alert state"; /* the new generation's: a restart from the old one picks its own */
+    if ((rc = analyzer_alerts_checkpoint(a->alerts, a->gen + 1, err, sizeof err)) < 0) {
         if (analyzer_alerts_failed(a->alerts))
             a->fatal = rc; /* only a replay from the last checkpoint emits it again */
         goto fail;
@@ -600,7 +953,7 @@ static int checkpoint(analyzer_t *a)
     }
     what = "journal sync";
     if ((rc = journal_sync(a->journal)) < 0) {
-        set_err(err, sizeof err, "%s", strerror(-rc));
+        set_err(err, sizeof err, "%s: %s", a->cfg->journal.dir, strerror(-rc));
         if (rc == -EIO) {
             /* The journal can no longer be trusted after a failed fsync; a restart reopens
              * it and replays from the last checkpoint. */
@@ -608,6 +961,9 @@ static int checkpoint(analyzer_t *a)
         }
         goto fail;
     }
+    what = "partition state";
+    if (a->ps && (rc = publish_states(a, err, sizeof err)) < 0)
+        goto fail;
     what = "model snapshot";
     char path[PATH_MAX], old[PATH_MAX];
     uint64_t gen = a->gen + 1;
@@ -616,6 +972,7 @@ static int checkpoint(analyzer_t *a)
         set_err(err, sizeof err, "path too long");
         goto fail;
     }
+    int64_t snap_start_ms = log_now_ms();
     if ((rc = model_save(a->model, path, err, sizeof err)) < 0)
         goto fail;
     what = "checkpoint file";
@@ -629,10 +986,13 @@ static int checkpoint(analyzer_t *a)
     if (a->gen > 0)
         unlink(old);
     a->gen = gen;
+    a->ckpt_cost_ms = log_now_ms() - snap_start_ms;
     for (size_t i = 0; i < a->nparts; i++)
         a->parts[i].saved = a->parts[i].next;
     a->unsaved = 0;
     a->stats.checkpoints++;
+    a->saved_effects = a->stats.effects;
+    note_bounds(a);
     if (a->ckpt_complain.failing)
         log_relief(&a->ckpt_complain, LOG_MODULE, "checkpoint %llu written; committing again",
                    (unsigned long long)gen);
@@ -662,6 +1022,32 @@ static void set_paused(analyzer_t *a, bool pause)
     LOG_INFO("consumption %s", pause ? "paused until a checkpoint succeeds" : "resumed");
 }
 
+/* Pauses the assignment while the caller holds consumption; when it lets go, reads the
+ * high watermarks from the brokers for the merge and resumes. */
+static void set_held(analyzer_t *a, bool hold)
+{
+    rd_kafka_t *rk = kafka_consumer_handle(a->consumer);
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    if (hold) {
+        rd_kafka_pause_partitions(rk, parts);
+    } else {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, parts->elems[i].topic,
+                                                 parts->elems[i].partition, &lo, &hi,
+                                                 PARTSTATE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                ordered_note_end(a->ord, parts->elems[i].topic, parts->elems[i].partition, hi);
+        }
+        if (!a->paused)
+            rd_kafka_resume_partitions(rk, parts);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    a->held = hold;
+    LOG_DEBUG("consumption %s by the caller", hold ? "held" : "released");
+}
+
 /* ---- rebalance ---------------------------------------------------------------------- */
 
 static void drop_partition_scopes(analyzer_t *a, const char *topic, int32_t partition)
@@ -682,6 +1068,21 @@ static void drop_partition_scopes(analyzer_t *a, const char *topic, int32_t part
     }
 }
 
+/* After an assignment without a state topic: partitions kept since they were lost and not
+ * given back are another analyzer's now; their scopes leave the model. */
+static void drop_unassigned(analyzer_t *a)
+{
+    for (size_t i = a->nparts; i-- > 0;) {
+        struct part *p = &a->parts[i];
+        if (p->assigned || !p->kept) {
+            p->kept = false;
+            continue;
+        }
+        drop_partition_scopes(a, p->topic, p->partition);
+        part_remove(a, p);
+    }
+}
+
 static void on_rebalance(void *ctx, enum kafka_rebalance event,
                          const rd_kafka_topic_partition_list_t *parts)
 {
@@ -689,18 +1090,46 @@ static void on_rebalance(void *ctx, enum kafka_rebalance event,
     if (event == KAFKA_ASSIGN) {
         for (int i = 0; i < parts->cnt; i++)
             part_get(a, parts->elems[i].topic, parts->elems[i].partition)->assigned = true;
+        if (a->ps)
+            adopt_assigned(a);
+        else
+            drop_unassigned(a);
+        for (int i = 0; i < parts->cnt; i++)
+            ordered_assign(a->ord, parts->elems[i].topic, parts->elems[i].partition,
+                           part_get(a, parts->elems[i].topic, parts->elems[i].partition)->next,
+                           log_now_ms());
         a->assigned_once = true;
         a->last_activity_ms = log_now_ms();
         a->paused = false; /* a new assignment starts unpaused */
+        a->reassigned = true;
         return;
     }
     if (event == KAFKA_REVOKE)
         checkpoint(a);
+    if (a->paused) {
+        /* librdkafka keeps an application pause across revoke and assign: a partition that
+         * leaves paused would come back paused, while a new assignment starts unpaused. */
+        rd_kafka_topic_partition_list_t *copy = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resume_partitions(kafka_consumer_handle(a->consumer), copy);
+        rd_kafka_topic_partition_list_destroy(copy);
+    }
     for (int i = 0; i < parts->cnt; i++) {
+        /* Queued but not applied: not covered by the checkpoint, fetched again later. */
+        ordered_revoke(a->ord, parts->elems[i].topic, parts->elems[i].partition);
         struct part *p = part_find(a, parts->elems[i].topic, parts->elems[i].partition);
         if (!p)
             continue;
         p->assigned = false;
+        /* Lost without a state topic (the session timed out, e.g. the brokers were down for
+         * longer than session.timeout.ms): the scopes and the position stay until the next
+         * assignment, which normally gives the partition back; messages below p->next are then
+         * skipped as after loading a snapshot. drop_unassigned() forgets them otherwise. */
+        if (event == KAFKA_LOST && !a->ps) {
+            p->kept = true;
+            continue;
+        }
+        if (a->ps && strcmp(p->topic, a->cfg->topics.inventory) == 0)
+            forget_partition(a, p->partition, NULL);
         drop_partition_scopes(a, p->topic, p->partition);
         part_remove(a, p);
     }
@@ -758,7 +1187,7 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         goto fail;
     }
     /* Before the Kafka clients: the sinks initialise libcurl. */
-    a->alerts = analyzer_alerts_new(cfg, a->rrd, text, sizeof text);
+    a->alerts = analyzer_alerts_new(cfg, a->rrd, a->gen, text, sizeof text);
     if (!a->alerts) {
         set_err(err, errlen, "%s", text);
         goto fail;
@@ -776,14 +1205,37 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         set_err(err, errlen, "dead-letter producer: %s", text);
         goto fail;
     }
+    if (cfg->analyzer.partition_state &&
+        !(a->ps =
+              partstate_io_new(cfg->kafka, cfg->n_kafka, cfg->topics.state, text, sizeof text))) {
+        set_err(err, errlen, "%s", text);
+        goto fail;
+    }
     a->topics[a->ntopics++] = cfg->topics.inventory;
     if (strcmp(cfg->topics.events, cfg->topics.inventory) != 0)
         a->topics[a->ntopics++] = cfg->topics.events;
+    a->ord = ordered_new(ORDERED_MAX_IDLE_MS, 0, cached_ends, a, pending_free);
     a->consumer = kafka_consumer_new(a->props, a->nprops, a->topics, a->ntopics, on_rebalance, a,
                                      text, sizeof text);
     if (!a->consumer) {
         set_err(err, errlen, "%s", text);
         goto fail;
+    }
+    if (check_checkpoint_ends(a, text, sizeof text) < 0) {
+        if (!o->new_topics) {
+            set_err(err, errlen,
+                    "%s: the topic was deleted and created again, or [kafka] bootstrap.servers "
+                    "names another cluster; its messages below the offset would be skipped. "
+                    "Correct bootstrap.servers, or, for topics that are new, move %s aside "
+                    "and use a new [analyzer] group_id (the next start analyzes them from "
+                    "their beginning)",
+                    text, a->ckpt_path);
+            goto fail;
+        }
+        LOG_WARN("the topics are new (embedded broker): starting with an empty model instead "
+                 "of checkpoint %llu",
+                 (unsigned long long)a->gen);
+        checkpoint_forget(a);
     }
     metrics_t *mx = o->metrics;
     const char *listen_at =
@@ -823,7 +1275,9 @@ int analyzer_run(analyzer_t *a)
     sdnotify_send("READY=1");
     while (!(a->o.stop && *a->o.stop) && !a->fatal) {
         rd_kafka_message_t *rkm = NULL;
-        int rc = kafka_consumer_poll(a->consumer, POLL_MS, &rkm);
+        int64_t wait = a->paused || a->held ? -1 : ordered_wait_ms(a->ord, log_now_ms());
+        int rc = kafka_consumer_poll(a->consumer, wait < 0 || wait > POLL_MS ? POLL_MS : (int)wait,
+                                     &rkm);
         int64_t now = log_now_ms();
         if (rc < 0) {
             kafka_consumer_fatal(a->consumer, text, sizeof text);
@@ -833,31 +1287,45 @@ int analyzer_run(analyzer_t *a)
         }
         if (rkm) {
             a->last_activity_ms = now;
-            handle_message(a, rkm);
-            kafka_message_free(rkm);
+            receive_message(a, rkm);
         }
+        bool hold = a->o.hold && *a->o.hold != 0;
+        if (a->assigned_once && (hold != a->held || (hold && a->reassigned))) {
+            a->reassigned = false;
+            set_held(a, hold);
+        }
+        if (a->held)
+            a->last_activity_ms = now; /* waiting for the caller is not idleness */
+        apply_ready(a, now);
         kafka_producer_poll(a->dlq, 0);
+        tell_caught_up(a, now);
         analyzer_alerts_tick(a->alerts);
         if (analyzer_alerts_failed(a->alerts) && !a->fatal) {
             a->fatal = -EIO;
-            LOG_ERR("an alert notification could not be spooled; stopping without a commit so "
-                    "that a restart replays from checkpoint %llu",
+            LOG_ERR("an alert notification could neither be spooled nor held; stopping without "
+                    "a commit so that a restart replays from checkpoint %llu",
                     (unsigned long long)a->gen);
             break;
         }
         /* A checkpoint writes the whole model: with a large one, checkpoints are spaced
-         * so that they take at most about a tenth of the time. */
+         * so that writing it takes at most about a tenth of the time (the RRD flush and
+         * the journal sync are the applied records' own work, due anyway), and while a
+         * backlog is consumed they wait for its end, at most ANALYZER_BACKLOG_MAX_MS and only while
+         * the journal holds few records in memory until its sync. */
+        bool backlog = a->lag > LIVE_LAG && now - a->first_unsaved_ms < ANALYZER_BACKLOG_MAX_MS &&
+                       a->stats.effects - a->saved_effects < ANALYZER_BACKLOG_MAX_EFFECTS;
         bool due = ((a->unsaved >= a->o.commit_records ||
                      (a->unsaved > 0 && now - a->first_unsaved_ms >= a->o.commit_interval_ms)) &&
-                    now - a->ckpt_end_ms >= 10 * a->ckpt_cost_ms) ||
-                   a->commit_pending;
+                    now - a->ckpt_end_ms >= 10 * a->ckpt_cost_ms && !backlog) ||
+                   a->commit_pending || analyzer_alerts_pending(a->alerts) ||
+                   (a->unsaved == 0 && analyzer_alerts_dirty(a->alerts)) ||
+                   (a->ps && analyzer_alerts_changes(a->alerts) != a->ps_alert_changes);
         if (due && now >= a->retry_at_ms) {
             if (checkpoint(a) < 0) {
                 a->retry_at_ms = now + RETRY_MS;
                 set_paused(a, true);
             } else {
                 a->ckpt_end_ms = log_now_ms();
-                a->ckpt_cost_ms = a->ckpt_end_ms - now;
                 a->retry_at_ms = 0;
                 set_paused(a, false);
             }
@@ -918,8 +1386,10 @@ void analyzer_free(analyzer_t *a)
 {
     if (!a)
         return;
+    ordered_free(a->ord); /* its messages before their consumer */
     kafka_consumer_free(a->consumer);
     kafka_producer_free(a->dlq);
+    partstate_io_free(a->ps);
     analyzer_alerts_free(a->alerts);
     for (size_t i = 0; i < a->ndls; i++) {
         free(a->dls[i]->key);

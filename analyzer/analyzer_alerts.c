@@ -8,18 +8,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "alerts/engine.h"
 #include "alerts/sinks.h"
 #include "analyzer/forecast.h"
+#include "fileio.h"
 #include "log.h"
 #include "xalloc.h"
 
 #define DEFAULT_FAILED_WINDOW_MS   (3600 * 1000LL) /* the built-in allocation_failed rule */
 #define DEFAULT_FORECAST_WINDOW_MS (90 * 86400 * 1000LL)
-#define TICK_MS                    100 /* least time between two ticks (and state saves) */
+#define TICK_MS                    100 /* least time between two ticks */
 
 struct analyzer_alerts {
     const struct config *cfg;
@@ -31,17 +33,22 @@ struct analyzer_alerts {
     int64_t forecast_window_ms;
     bool forecast_kind[4];   /* enum config_object: a forecast rule selects this kind */
     bool forecast_target[2]; /* enum config_forecast_target in use */
+    bool past_for;           /* a utilization rule has a `for`: backfill rounds are observed */
     json_t *forecast_at;     /* "kind/id" -> wall ms of its last forecast */
 
-    /* the current round */
+    /* the current round: its sample time (event time: observations and `for`) and the wall
+     * time it began (forecasts) */
     bool live, full;
-    int64_t round_ms;
+    int64_t sample_ms, round_ms;
 
     int64_t last_tick_ms;
-    bool dirty;     /* the engine state changed since the last save */
-    int submit_err; /* first failed spool append; sticky */
+    bool dirty;         /* the engine state changed since the last save */
+    char *state_path;   /* <state_dir>/alerts.json */
+    char *prev_path;    /* <state_dir>/alerts.prev.json: the state of the previous checkpoint */
+    uint64_t saved_gen; /* checkpoint generation of the state file */
+    int submit_err;     /* first notification a sink could neither spool nor hold; sticky */
+    uint64_t changes;   /* notifications emitted: transitions the partition state must carry */
     struct analyzer_alerts_stats st;
-    log_complain_t save_complain;
 };
 
 static int64_t wall_ms(void)
@@ -55,6 +62,7 @@ static void on_emit(void *ctx, const struct record *alert)
 {
     analyzer_alerts_t *aa = ctx;
     aa->dirty = true;
+    aa->changes++;
     int rc = sinks_submit(aa->sinks, alert);
     if (rc == -EINVAL) {
         LOG_WARN("alert %s (%s) refused by the sinks: not a valid alert",
@@ -62,7 +70,7 @@ static void on_emit(void *ctx, const struct record *alert)
         return;
     }
     if (rc < 0) {
-        LOG_ERR("alert %s (%s, %s) could not be spooled: %s", alert->u.alert.fingerprint,
+        LOG_ERR("alert %s (%s, %s) could not be spooled nor held: %s", alert->u.alert.fingerprint,
                 alert->u.alert.rule, alert->u.alert.state, strerror(-rc));
         if (!aa->submit_err)
             aa->submit_err = rc;
@@ -92,10 +100,13 @@ static void scan_rules(analyzer_alerts_t *aa)
         aa->failed_window_ms = DEFAULT_FAILED_WINDOW_MS;
         aa->forecast_kind[CONFIG_OBJECT_POOL] = true;
         aa->forecast_target[CONFIG_TARGET_FULL] = true;
+        aa->past_for = true;
         return;
     }
     for (size_t i = 0; i < cfg->n_rules; i++) {
         const struct config_rule *r = &cfg->rules[i];
+        if (r->type == CONFIG_RULE_UTILIZATION && r->for_ms > 0)
+            aa->past_for = true;
         if (r->type == CONFIG_RULE_ALLOCATION_FAILED && r->window_ms > aa->failed_window_ms)
             aa->failed_window_ms = r->window_ms;
         if (r->type == CONFIG_RULE_FORECAST) {
@@ -107,12 +118,57 @@ static void scan_rules(analyzer_alerts_t *aa)
     }
 }
 
-analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rrd, char *err,
-                                       size_t errlen)
+/* The "checkpoint" of the alert state file `path`: 1 with *gen set, 0 when the file has none
+ * (written before states were tied to checkpoints), -1 when there is no readable file. */
+static int state_checkpoint(const char *path, uint64_t *gen)
+{
+    json_t *root = json_load_file(path, 0, NULL);
+    if (!root)
+        return -1;
+    json_t *v = json_object_get(root, "checkpoint");
+    int rc = json_is_integer(v) && json_integer_value(v) >= 0 ? 1 : 0;
+    if (rc)
+        *gen = (uint64_t)json_integer_value(v);
+    json_decref(root);
+    return rc;
+}
+
+/* Makes alerts.json the state of checkpoint `gen` (or of an earlier one: a checkpoint saves
+ * the state first, so one not saved since is unchanged): a state saved for a later checkpoint
+ * that was never completed (a crash between the two) is replaced by alerts.prev.json, or
+ * removed when there is none, so that the records replayed from `gen` meet the alert state
+ * they left. */
+static void state_pick(analyzer_alerts_t *aa, uint64_t gen)
+{
+    uint64_t cur = 0, prev = 0;
+    int has_cur = state_checkpoint(aa->state_path, &cur);
+    int has_prev = state_checkpoint(aa->prev_path, &prev);
+    aa->saved_gen = has_cur == 1 ? cur : gen;
+    if (has_cur == 0 || (has_cur == 1 && cur <= gen))
+        return;
+    bool use_prev = has_prev == 0 || (has_prev == 1 && prev <= gen);
+    if (has_cur == 1)
+        LOG_INFO("alert state %s belongs to checkpoint %llu, beyond checkpoint %llu: %s",
+                 aa->state_path, (unsigned long long)cur, (unsigned long long)gen,
+                 use_prev ? "using the previous one" : "starting without alerts");
+    if (use_prev) {
+        if (rename(aa->prev_path, aa->state_path) < 0)
+            LOG_ERR("rename %s to %s: %s", aa->prev_path, aa->state_path, strerror(errno));
+        aa->saved_gen = has_prev == 1 ? prev : gen;
+    } else if (has_cur == 1) {
+        if (unlink(aa->state_path) < 0)
+            LOG_ERR("unlink %s: %s", aa->state_path, strerror(errno));
+        aa->saved_gen = gen;
+    }
+    fileio_fsync_dir(aa->cfg->analyzer.state_dir);
+}
+
+analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rrd, uint64_t gen,
+                                       char *err, size_t errlen)
 {
     analyzer_alerts_t *aa = xcalloc(1, sizeof *aa);
     char text[512];
-    char *path = NULL;
+    const char *path = NULL;
     aa->cfg = cfg;
     aa->rrd = rrd;
     aa->step_ms = cfg->rrd.step_ms > 0 ? cfg->rrd.step_ms : 300000;
@@ -123,7 +179,10 @@ analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rr
         snprintf(err, errlen, "alert sinks: %s", text);
         goto fail;
     }
-    path = xasprintf("%s/" ANALYZER_ALERTS_STATE, cfg->analyzer.state_dir);
+    aa->state_path = xasprintf("%s/" ANALYZER_ALERTS_STATE, cfg->analyzer.state_dir);
+    aa->prev_path = xasprintf("%s/" ANALYZER_ALERTS_PREV, cfg->analyzer.state_dir);
+    path = aa->state_path;
+    state_pick(aa, gen);
     aa->engine = alert_engine_new(cfg, path, NULL, on_emit, aa, text, sizeof text);
     if (!aa->engine) {
         snprintf(err, errlen, "alert state %s: %s", path, text);
@@ -136,10 +195,8 @@ analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rr
              "re-registered with Alertmanager sinks)",
              cfg->n_rules, sinks_count(aa->sinks), (unsigned long long)es.firing,
              (unsigned long long)es.pending, path, (unsigned long long)aa->st.adopted);
-    free(path);
     return aa;
 fail:
-    free(path);
     analyzer_alerts_free(aa);
     return NULL;
 }
@@ -147,6 +204,11 @@ fail:
 void analyzer_alerts_round_begin(analyzer_alerts_t *aa, time_t t, bool full)
 {
     aa->round_ms = wall_ms();
+    /* Event time, even when it runs ahead of the clock (RRD sample times only grow, so
+     * rounds closer together than a second are written a second apart): a replay of the same
+     * records must announce the same times, and so the same notification ids. The
+     * Alertmanager payload clamps times ahead of the clock (alerts/sink_payload.c). */
+    aa->sample_ms = (int64_t)t * 1000;
     aa->full = full;
     aa->live = (int64_t)t * 1000 >= aa->round_ms - ANALYZER_ALERTS_LIVE_MS - aa->step_ms;
 }
@@ -221,7 +283,7 @@ void analyzer_alerts_object(analyzer_alerts_t *aa, const struct model_object *o,
                             const struct rrd_sample *s)
 {
     enum config_object kind;
-    if (!aa->live || !object_kind(o->kind, &kind))
+    if ((!aa->live && !aa->past_for) || !object_kind(o->kind, &kind))
         return;
     struct alert_object ao = {
         .kind = kind,
@@ -236,8 +298,12 @@ void analyzer_alerts_object(analyzer_alerts_t *aa, const struct model_object *o,
         .default_netmask = o->default_netmask,
         .family = o->family,
     };
+    if (!aa->live) {
+        alert_engine_observe_past(aa->engine, &ao, s, aa->sample_ms);
+        return;
+    }
     aa->st.observed++;
-    alert_engine_observe(aa->engine, &ao, s, aa->round_ms);
+    alert_engine_observe(aa->engine, &ao, s, aa->sample_ms);
     if (aa->forecast_kind[kind])
         forecast(aa, &ao, o->kind);
 }
@@ -246,19 +312,18 @@ void analyzer_alerts_round_end(analyzer_alerts_t *aa)
 {
     if (!aa->live || !aa->full)
         return;
-    alert_engine_sweep(aa->engine, CONFIG_RULE_UTILIZATION, aa->round_ms, aa->round_ms);
-    alert_engine_sweep(aa->engine, CONFIG_RULE_CANNOT_FIT, aa->round_ms, aa->round_ms);
+    alert_engine_sweep(aa->engine, CONFIG_RULE_UTILIZATION, aa->sample_ms, aa->sample_ms);
+    alert_engine_sweep(aa->engine, CONFIG_RULE_CANNOT_FIT, aa->sample_ms, aa->sample_ms);
     /* An object is forecast at most once per step, and in this round when its last forecast
      * is a step old: one still there was forecast within the last step. */
     alert_engine_sweep(aa->engine, CONFIG_RULE_FORECAST, aa->round_ms - aa->step_ms, aa->round_ms);
 }
 
-void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,
-                            const struct model_effects *fx)
+void analyzer_alerts_effects(analyzer_alerts_t *aa, const struct model_effect *items, size_t n)
 {
     int64_t now = wall_ms();
-    for (size_t i = 0; i < fx->n; i++) {
-        const struct model_effect *e = &fx->items[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct model_effect *e = &items[i];
         int64_t ms = (int64_t)e->event_time * 1000;
         if (strcmp(e->kind, "pass") == 0) {
             const char *scope = json_string_value(json_object_get(e->data, "scope_id"));
@@ -273,54 +338,91 @@ void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,
         }
         alert_engine_effect(aa->engine, e->kind, e->data, ms);
     }
+}
+
+void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,
+                            const struct model_effects *fx)
+{
+    int64_t now = wall_ms();
+    if (fx)
+        analyzer_alerts_effects(aa, fx->items, fx->n);
+    if (rec->type == RECORD_ALLOCATION)
+        alert_engine_allocation_seen(aa->engine, rec->u.allocation.pool_id, rec->u.allocation.cidr,
+                                     now);
     if (rec->type == RECORD_EVENT && rec->scope && rec->u.event.time_ms != RECORD_UNSET) {
         alert_engine_event_seen(aa->engine, rec->scope, rec->u.event.time_ms);
         aa->dirty = true;
     }
 }
 
-static int save(analyzer_alerts_t *aa, char *err, size_t errlen)
+static int save(analyzer_alerts_t *aa, uint64_t gen, char *err, size_t errlen)
 {
     if (aa->submit_err) {
         /* The saved state must not claim a notification that never reached a spool. */
         snprintf(err, errlen, "a notification could not be spooled: %s", strerror(-aa->submit_err));
         return aa->submit_err;
     }
-    int rc = alert_engine_save(aa->engine, err, errlen);
-    if (rc == 0) {
-        aa->dirty = false;
-        if (aa->save_complain.failing)
-            log_relief(&aa->save_complain, LOG_MODULE, "alert state saved again");
+    /* Nor a notification that is held in memory only: it is spooled first. */
+    int rc = sinks_spool_held(aa->sinks, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (gen != aa->saved_gen) {
+        /* The state of the last completed checkpoint stays until the next one completes. */
+        if (rename(aa->state_path, aa->prev_path) < 0 && errno != ENOENT) {
+            rc = -errno;
+            snprintf(err, errlen, "rename %s to %s: %s", aa->state_path, aa->prev_path,
+                     strerror(errno));
+            return rc;
+        }
+        aa->saved_gen = gen;
     }
+    alert_engine_set_checkpoint(aa->engine, gen);
+    rc = alert_engine_save(aa->engine, err, errlen);
+    if (rc == 0)
+        aa->dirty = false;
     return rc;
 }
 
 void analyzer_alerts_tick(analyzer_alerts_t *aa)
 {
-    char err[512];
     int64_t now = wall_ms();
-    /* A backfill turns the loop once per message: ticks and saves are spaced instead. */
+    /* A backfill turns the loop once per message: ticks are spaced instead. */
     if (now >= aa->last_tick_ms && now - aa->last_tick_ms < TICK_MS)
         return;
     aa->last_tick_ms = now;
     alert_engine_tick(aa->engine, now);
-    if (aa->dirty && save(aa, err, sizeof err) < 0)
-        log_complain(&aa->save_complain, LOG_LEVEL_ERR, LOG_MODULE,
-                     "saving the alert state failed: %s", err);
 }
 
-int analyzer_alerts_checkpoint(analyzer_alerts_t *aa, char *err, size_t errlen)
+void analyzer_alerts_set_caught_up(analyzer_alerts_t *aa, bool caught_up)
+{
+    if (aa)
+        alert_engine_set_caught_up(aa->engine, caught_up, wall_ms());
+}
+
+int analyzer_alerts_checkpoint(analyzer_alerts_t *aa, uint64_t gen, char *err, size_t errlen)
 {
     if (aa->submit_err) {
         snprintf(err, errlen, "a notification could not be spooled: %s", strerror(-aa->submit_err));
         return aa->submit_err;
     }
-    return aa->dirty ? save(aa, err, errlen) : 0;
+    if (!aa->dirty && gen == aa->saved_gen && sinks_held(aa->sinks) == 0)
+        return 0;
+    return save(aa, gen, err, errlen); /* a failure is the checkpoint's to log */
+}
+
+bool analyzer_alerts_dirty(const analyzer_alerts_t *aa)
+{
+    return aa && aa->dirty;
 }
 
 bool analyzer_alerts_failed(const analyzer_alerts_t *aa)
 {
     return aa && aa->submit_err != 0;
+}
+
+bool analyzer_alerts_pending(const analyzer_alerts_t *aa)
+{
+    return aa && sinks_held(aa->sinks) > 0;
 }
 
 void analyzer_alerts_get_stats(const analyzer_alerts_t *aa, struct analyzer_alerts_stats *out)
@@ -336,11 +438,52 @@ void analyzer_alerts_free(analyzer_alerts_t *aa)
              "allocation failures not alerted",
              (unsigned long long)aa->st.submitted, (unsigned long long)aa->st.observed,
              (unsigned long long)aa->st.forecasts, (unsigned long long)aa->st.old_failed);
-    char err[512];
-    if (aa->engine && aa->dirty && !aa->submit_err && save(aa, err, sizeof err) < 0)
-        LOG_ERR("saving the alert state failed: %s", err);
+    /* Not saved here: the state on disk stays the one of the last checkpoint, which a
+     * restart resumes from. */
     alert_engine_free(aa->engine);
     sinks_free(aa->sinks);
     json_decref(aa->forecast_at);
+    free(aa->state_path);
+    free(aa->prev_path);
     free(aa);
+}
+
+/* ---- partition state (scale-out) ------------------------------------------------------- */
+
+uint64_t analyzer_alerts_changes(const analyzer_alerts_t *aa)
+{
+    return aa->changes;
+}
+
+json_t *analyzer_alerts_export(const analyzer_alerts_t *aa, alert_scope_fn want, void *ctx)
+{
+    return alert_engine_export(aa->engine, want, ctx);
+}
+
+size_t analyzer_alerts_forget(analyzer_alerts_t *aa, alert_scope_fn want, void *ctx)
+{
+    json_t *gone = alert_engine_export(aa->engine, want, ctx);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(gone, "alerts"), i, v)
+    {
+        const char *fp = json_string_value(json_object_get(v, "fingerprint"));
+        if (fp)
+            sinks_disown(aa->sinks, fp);
+    }
+    json_decref(gone);
+    size_t n = alert_engine_forget(aa->engine, want, ctx);
+    aa->dirty = true;
+    return n;
+}
+
+int analyzer_alerts_adopt(analyzer_alerts_t *aa, json_t *state, char *err, size_t errlen)
+{
+    int rc = alert_engine_adopt(aa->engine, state, err, errlen);
+    if (rc < 0)
+        return rc;
+    aa->dirty = true;
+    /* Alertmanager sinks re-post what fires; a fingerprint they know already is replaced. */
+    alert_engine_foreach_firing(aa->engine, on_adopt, aa);
+    return 0;
 }

@@ -65,6 +65,18 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
          METRICS_COUNTER},
         {"ipamwatch_analyzer_checkpoint_failures_total", "Checkpoints that failed.",
          METRICS_COUNTER},
+        {"ipamwatch_analyzer_event_ids", "Event ids held in the model's de-duplication window.",
+         METRICS_GAUGE},
+        {"ipamwatch_analyzer_events_unchecked_total",
+         "Events older than the de-duplication window's floor whose id was not held: applied "
+         "as new (a duplicate among them was applied again).",
+         METRICS_COUNTER},
+        {"ipamwatch_analyzer_journal_keys", "Idempotency keys held by the audit journal.",
+         METRICS_GAUGE},
+        {"ipamwatch_analyzer_journal_key_window_overflows_total",
+         "Checkpoint intervals that journaled more records than the key index keeps for "
+         "replays.",
+         METRICS_COUNTER},
     };
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
         metrics_declare(mx, fams[i].name, fams[i].type, fams[i].help, NULL);
@@ -178,6 +190,11 @@ void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,
     metrics_set(mx, "ipamwatch_analyzer_checkpoints_total", (double)s->checkpoints, NULL);
     metrics_set(mx, "ipamwatch_analyzer_checkpoint_failures_total", (double)s->checkpoint_failures,
                 NULL);
+    metrics_set(mx, "ipamwatch_analyzer_event_ids", (double)s->event_ids, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_events_unchecked_total", (double)s->events_unchecked, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_journal_keys", (double)s->journal_keys, NULL);
+    metrics_set(mx, "ipamwatch_analyzer_journal_key_window_overflows_total",
+                (double)s->journal_key_window_overflows, NULL);
     metrics_unlock(mx);
 
     rd_kafka_t *rk = kafka_consumer_handle(st->consumer);

@@ -1,11 +1,18 @@
 /* journal: the tamper-evident audit journal (append-only, hash-chained, one segment a day).
  *
- * DESIGN: appending formats the record line at once (seq, write time, prev digest) and keeps
- * it in memory; journal_sync() appends the pending lines to their segments with plain
- * write(2) on O_APPEND descriptors, fdatasyncs, then replaces HEAD (temp file, fsync,
- * rename, directory fsync). A crash can therefore leave (a) a partial last line, never
- * synced, which the next open cuts, or (b) complete records beyond HEAD's seq, which are
- * valid and make HEAD catch up at the next open. Anything else (HEAD ahead of the records,
+ * DESIGN: appending formats the record line at once (seq, write time, prev digest) into a
+ * write buffer, which goes to its segment with plain write(2) on an O_APPEND descriptor
+ * whenever it holds JOURNAL_WRITE_CHUNK bytes; journal_sync() writes the rest, fdatasyncs,
+ * then replaces HEAD (temp file, fsync, rename, directory fsync). So memory does not grow
+ * with the records between two syncs (a pass that journals a million resources holds one
+ * chunk), while durability still comes only from journal_sync(). A write that fails (disk
+ * full) is cut back and its bytes stay in the buffer, which then grows until a sync writes
+ * it. A segment is fdatasynced before the next one is written, so only the newest segment
+ * can end in unsynced bytes. A crash can therefore leave (a) a partial last line, never
+ * synced, which the next open cuts, or (b) complete records beyond HEAD's seq (written,
+ * perhaps synced, before HEAD was replaced), which are valid and make HEAD catch up at the
+ * next open; their keys are all kept by the open scan, so the replay that follows finds
+ * them journaled. Anything else (HEAD ahead of the records,
  * HEAD not matching its record) is damage, and open refuses to continue the chain so that a
  * restart cannot overwrite HEAD and hide it.
  *
@@ -13,7 +20,11 @@
  * key as journaled (its JSON string text) and the record's location (segment index << 44 |
  * byte offset). A hash hit is confirmed by re-reading that record's key (from the pending
  * buffer or with one pread), so a 64-bit collision never drops a record; hits only happen on
- * replays, so the confirmation costs nothing in steady state.
+ * replays, so the confirmation costs nothing in steady state. The keys are kept in two
+ * generations, so that old keys drop without a per-key deletion: new keys go into the current
+ * table; at journal_checkpointed(), once the current table holds at least half of the keys to
+ * keep, the previous table is dropped (its memory reused) and the current one becomes the
+ * previous one. The open scan does the same by count alone. See journal.h for what that keeps.
  *
  * Verification streams the segments with one record of lookahead, which is enough to tell
  * an edited record from an edited successor, a removed line from a swapped pair, and an
@@ -42,20 +53,22 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define SHA_LEN        32
-#define SEG_SUFFIX     ".jsonl"
-#define SEG_NAME_LEN   16 /* "YYYY-MM-DD.jsonl" */
-#define HEAD_NAME      "HEAD"
-#define HEAD_CHECK_HEX 16
-#define LOC_OFF_BITS   44
-#define LOC_OFF_MASK   ((UINT64_C(1) << LOC_OFF_BITS) - 1)
-#define LOC_MAX_SEGS   (UINT64_C(1) << (64 - LOC_OFF_BITS))
-#define TIME_MIN       INT64_C(-62135596800) /* 0001-01-01T00:00:00Z */
-#define TIME_MAX       INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
-#define RFC3339_LEN    20
-#define DAY_SECONDS    86400
+#define SHA_LEN             32
+#define SEG_SUFFIX          ".jsonl"
+#define SEG_NAME_LEN        16 /* "YYYY-MM-DD.jsonl" */
+#define HEAD_NAME           "HEAD"
+#define HEAD_CHECK_HEX      16
+#define LOC_OFF_BITS        44
+#define LOC_OFF_MASK        ((UINT64_C(1) << LOC_OFF_BITS) - 1)
+#define LOC_MAX_SEGS        (UINT64_C(1) << (64 - LOC_OFF_BITS))
+#define TIME_MIN            INT64_C(-62135596800) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX            INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define RFC3339_LEN         20
+#define DAY_SECONDS         86400
+#define JOURNAL_WRITE_CHUNK (128 * 1024) /* write(2) once the buffer holds this much */
 
 static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
+static size_t g_keys_kept_for_testing;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -493,21 +506,26 @@ struct segment {
     char name[SEG_NAME_LEN + 1];
     int64_t day;
     uint64_t size;      /* bytes on disk plus bytes pending for it */
-    uint64_t disk_size; /* bytes on disk */
+    uint64_t disk_size; /* bytes written to the file (synced or not) */
     bool linked;        /* its directory entry is durable */
+    bool dirty;         /* written since its last fdatasync */
 };
 
-struct pending {
+/* Bytes of the write buffer that go to one segment (consecutive runs differ in segment). */
+struct wrun {
     size_t seg;
-    uint64_t offset; /* where the line will start in the segment */
-    char *line;      /* with its newline */
     size_t len;
-    size_t key_off, key_len; /* the quoted key inside `line` */
 };
 
 struct key_slot {
     uint64_t hash; /* 0 = empty */
     uint64_t loc;  /* segment index << LOC_OFF_BITS | offset */
+};
+
+/* One generation of idempotency keys: open addressing, linear probing, hash 0 = empty. */
+struct key_table {
+    struct key_slot *slots;
+    size_t cap, count;
 };
 
 struct journal {
@@ -528,13 +546,17 @@ struct journal {
     uint64_t seq; /* last appended */
     unsigned char digest[SHA_LEN];
 
-    struct pending *pend;
-    size_t npend, pendcap;
-    char *wbuf;
-    size_t wcap;
+    char *wbuf; /* formatted records not written yet, in runs */
+    size_t wlen, wcap;
+    struct wrun *runs;
+    size_t nruns, runcap;
+    int werr;            /* the last write failed (-errno): no writes before the next sync */
+    uint64_t synced_seq; /* seq HEAD vouches for (the last journal_sync()) */
 
-    struct key_slot *slots;
-    size_t slot_cap, slot_count;
+    struct key_table keys[2]; /* [0] current, [1] previous generation */
+    size_t keys_kept;         /* rotate once [0] holds half of this */
+    uint64_t keys_dropped, key_window_overflows;
+    uint64_t marked_seq; /* j->seq at the last journal_checkpointed() */
 };
 
 static time_t default_clock(void *arg)
@@ -565,29 +587,47 @@ static uint64_t key_hash(const journal_t *j, const char *key, size_t len)
     return h ? h : 1;
 }
 
-static void slots_insert(journal_t *j, uint64_t hash, uint64_t loc)
+static void table_insert(struct key_table *t, uint64_t hash, uint64_t loc)
 {
-    if ((j->slot_count + 1) * 4 > j->slot_cap * 3) {
-        size_t ncap = j->slot_cap ? j->slot_cap * 2 : 1024;
+    if ((t->count + 1) * 4 > t->cap * 3) {
+        size_t ncap = t->cap ? t->cap * 2 : 1024;
         struct key_slot *ns = xcalloc(ncap, sizeof *ns);
-        for (size_t i = 0; i < j->slot_cap; i++) {
-            if (!j->slots[i].hash)
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].hash)
                 continue;
-            size_t k = j->slots[i].hash & (ncap - 1);
+            size_t k = t->slots[i].hash & (ncap - 1);
             while (ns[k].hash)
                 k = (k + 1) & (ncap - 1);
-            ns[k] = j->slots[i];
+            ns[k] = t->slots[i];
         }
-        free(j->slots);
-        j->slots = ns;
-        j->slot_cap = ncap;
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
     }
-    size_t k = hash & (j->slot_cap - 1);
-    while (j->slots[k].hash)
-        k = (k + 1) & (j->slot_cap - 1);
-    j->slots[k].hash = hash;
-    j->slots[k].loc = loc;
-    j->slot_count++;
+    size_t k = hash & (t->cap - 1);
+    while (t->slots[k].hash)
+        k = (k + 1) & (t->cap - 1);
+    t->slots[k].hash = hash;
+    t->slots[k].loc = loc;
+    t->count++;
+}
+
+/* Drops the previous generation; the current one becomes it; the dropped table's memory
+ * becomes the new, empty current one. */
+static void keys_rotate(journal_t *j)
+{
+    struct key_table old = j->keys[1];
+    j->keys_dropped += old.count;
+    j->keys[1] = j->keys[0];
+    if (old.cap)
+        memset(old.slots, 0, old.cap * sizeof *old.slots);
+    old.count = 0;
+    j->keys[0] = old;
+}
+
+static void slots_insert(journal_t *j, uint64_t hash, uint64_t loc)
+{
+    table_insert(&j->keys[0], hash, loc);
 }
 
 /* Reads the line starting at `off` in segment `seg` and compares its key. */
@@ -640,28 +680,40 @@ static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
         return false;
     if (off < j->segs[seg].disk_size)
         return disk_key_equals(j, seg, off, key, len);
-    size_t lo = 0, hi = j->npend;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct pending *p = &j->pend[mid];
-        if (p->seg < seg || (p->seg == seg && p->offset < off))
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* Not written yet: in the write buffer, in the run of its segment. */
+    size_t at = 0;
+    for (size_t r = 0; r < j->nruns; r++) {
+        const struct wrun *run = &j->runs[r];
+        if (run->seg == seg) {
+            uint64_t rel = off - j->segs[seg].disk_size;
+            if (rel >= run->len)
+                return false;
+            const char *line = j->wbuf + at + rel;
+            const char *nl = memchr(line, '\n', run->len - (size_t)rel);
+            uint64_t seq;
+            const char *k;
+            size_t klen;
+            char *owned = NULL;
+            bool equal = nl && line_seq_key(line, (size_t)(nl - line), &seq, &k, &klen, &owned) &&
+                         klen == len && memcmp(k, key, len) == 0;
+            free(owned);
+            return equal;
+        }
+        at += run->len;
     }
-    if (lo == j->npend || j->pend[lo].seg != seg || j->pend[lo].offset != off)
-        return false;
-    const struct pending *p = &j->pend[lo];
-    return p->key_len == len && memcmp(p->line + p->key_off, key, len) == 0;
+    return false;
 }
 
 static bool key_seen(journal_t *j, uint64_t hash, const char *key, size_t len)
 {
-    if (!j->slot_cap)
-        return false;
-    for (size_t k = hash & (j->slot_cap - 1); j->slots[k].hash; k = (k + 1) & (j->slot_cap - 1)) {
-        if (j->slots[k].hash == hash && key_at(j, j->slots[k].loc, key, len))
-            return true;
+    for (size_t g = 0; g < 2; g++) {
+        const struct key_table *t = &j->keys[g];
+        if (!t->cap)
+            continue;
+        for (size_t k = hash & (t->cap - 1); t->slots[k].hash; k = (k + 1) & (t->cap - 1)) {
+            if (t->slots[k].hash == hash && key_at(j, t->slots[k].loc, key, len))
+                return true;
+        }
     }
     return false;
 }
@@ -674,6 +726,7 @@ static size_t segment_push(journal_t *j, int64_t day, uint64_t size, bool linked
     s->day = day;
     s->size = s->disk_size = size;
     s->linked = linked;
+    s->dirty = false;
     return j->nsegs++;
 }
 
@@ -723,6 +776,10 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
             }
             slots_insert(j, key_hash(j, key, keylen),
                          (uint64_t)cur.seg << LOC_OFF_BITS | cur.offset);
+            /* No checkpoint is known here: keep the newest by count, and every key beyond
+             * HEAD (written since the last sync: the replay after a crash re-appends them). */
+            if (seq <= head->seq && j->keys[0].count >= j->keys_kept / 2)
+                keys_rotate(j);
             free(owned);
         }
         if (seq == head->seq && !head_found) {
@@ -816,6 +873,7 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     j->fsync = fsync;
     j->now = default_clock;
     j->key_hash = g_key_hash_for_testing ? g_key_hash_for_testing : default_key_hash;
+    j->keys_kept = g_keys_kept_for_testing ? g_keys_kept_for_testing : JOURNAL_KEYS_KEPT;
     if ((rc = fileio_mkdir_p(dir, 0700, NULL, 0)) != 0) {
         text_errbuf_set(err, errlen, "creating journal directory %s: %s", dir, strerror(-rc));
         goto fail;
@@ -877,42 +935,38 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     }
     if (journal_scan(j, &head, err, errlen) != 0)
         goto fail;
+    j->marked_seq = j->seq;
+    j->synced_seq = j->seq;
     free_names(names, nnames);
     LOG_DEBUG("opened journal %s: %zu segments, last seq %" PRIu64, dir, j->nsegs, j->seq);
     return j;
 fail:
     free_names(names, nnames);
-    j->npend = 0;
+    j->synced_seq = j->seq; /* nothing to write at close */
     journal_close(j);
     return NULL;
-}
-
-static void pending_free(journal_t *j, size_t from, size_t to)
-{
-    for (size_t i = from; i < to; i++)
-        free(j->pend[i].line);
 }
 
 void journal_close(journal_t *j)
 {
     if (!j)
         return;
-    if (j->npend) {
+    if (j->seq != j->synced_seq) {
         int rc = journal_sync(j);
         if (rc)
-            LOG_ERR("journal %s: writing %zu pending records at close: %s", j->dir, j->npend,
-                    strerror(-rc));
+            LOG_ERR("journal %s: writing %zu pending records at close: %s", j->dir,
+                    journal_pending(j), strerror(-rc));
     }
-    pending_free(j, 0, j->npend);
     if (j->fd >= 0)
         close(j->fd);
     if (j->dirfd >= 0)
         close(j->dirfd); /* releases the flock */
     EVP_MD_CTX_free(j->md);
-    free(j->pend);
+    free(j->runs);
     free(j->wbuf);
     free(j->segs);
-    free(j->slots);
+    free(j->keys[0].slots);
+    free(j->keys[1].slots);
     free(j->dir);
     free(j);
 }
@@ -928,6 +982,27 @@ void journal_set_key_hash_for_testing(uint64_t (*hash)(const char *key, size_t l
     g_key_hash_for_testing = hash;
 }
 
+void journal_set_keys_kept_for_testing(size_t keys)
+{
+    g_keys_kept_for_testing = keys;
+}
+
+void journal_checkpointed(journal_t *j)
+{
+    if (j->seq - j->marked_seq > j->keys_kept / 2)
+        j->key_window_overflows++;
+    j->marked_seq = j->seq;
+    if (j->keys[0].count >= j->keys_kept / 2)
+        keys_rotate(j);
+}
+
+void journal_get_key_stats(const journal_t *j, struct journal_key_stats *out)
+{
+    out->keys = j->keys[0].count + j->keys[1].count;
+    out->dropped = j->keys_dropped;
+    out->window_overflows = j->key_window_overflows;
+}
+
 uint64_t journal_last_seq(const journal_t *j)
 {
     return j->seq;
@@ -940,13 +1015,34 @@ void journal_last_digest(const journal_t *j, char *hex)
 
 size_t journal_pending(const journal_t *j)
 {
-    return j->npend;
+    return (size_t)(j->seq - j->synced_seq);
 }
+
+/* Reserves `n` more bytes at the end of the write buffer for segment `seg`; returns where
+ * they start (the caller fills them and then calls wbuf_commit()). */
+static char *wbuf_reserve(journal_t *j, size_t n)
+{
+    j->wbuf = xgrow(j->wbuf, &j->wcap, j->wlen + n, 1);
+    return j->wbuf + j->wlen;
+}
+
+/* Adds the `n` bytes written at the end of the buffer to the run of segment `seg`. */
+static void wbuf_commit(journal_t *j, size_t seg, size_t n)
+{
+    if (j->nruns == 0 || j->runs[j->nruns - 1].seg != seg) {
+        j->runs = xgrow(j->runs, &j->runcap, j->nruns + 1, sizeof *j->runs);
+        j->runs[j->nruns++] = (struct wrun){.seg = seg, .len = 0};
+    }
+    j->runs[j->nruns - 1].len += n;
+    j->wlen += n;
+}
+
+static int journal_write(journal_t *j);
 
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
 {
-    char *qkey = NULL, *qkind = NULL, *dtext = NULL, *head = NULL, *line = NULL;
-    char ts[RFC3339_LEN + 1], et[RFC3339_LEN + 1], prev[JOURNAL_DIGEST_HEX + 1];
+    char *qkey = NULL, *qkind = NULL;
+    char ts[RFC3339_LEN + 1], et[RFC3339_LEN + 1], head[128];
     int rc = -EINVAL;
 
     if (j->failed)
@@ -956,14 +1052,12 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
         return -EINVAL;
     if (!(qkey = json_quote(key)) || !(qkind = json_quote(kind)))
         goto out;
-    size_t qkey_len = strlen(qkey);
+    size_t qkey_len = strlen(qkey), qkind_len = strlen(qkind);
     uint64_t hash = key_hash(j, qkey, qkey_len);
     if (key_seen(j, hash, qkey, qkey_len)) {
         rc = JOURNAL_DUPLICATE;
         goto out;
     }
-    if (!(dtext = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}")))
-        goto out;
     time_t now = j->now(j->now_arg);
     if (!format_rfc3339(now, ts, sizeof ts)) {
         LOG_ERR("clock returned %lld, outside years 1..9999", (long long)now);
@@ -980,45 +1074,98 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     } else {
         seg = j->nsegs - 1;
     }
-    hex_encode(j->digest, SHA_LEN, prev);
-    head = xasprintf("{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"event_time\":\"%s\",\"kind\":%s,"
-                     "\"key\":",
-                     j->seq + 1, ts, et, qkind);
-    line = xasprintf("%s%s,\"prev\":\"%s\",\"data\":%s}\n", head, qkey, prev, dtext);
-    size_t len = strlen(line);
+    /* The line goes straight into the write buffer: head, key, prev, data, newline. */
+    int hn = snprintf(
+        head, sizeof head,
+        "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"event_time\":\"%s\",\"kind\":", j->seq + 1, ts, et);
+    if (hn < 0 || (size_t)hn >= sizeof head)
+        goto out;
+    static const char key_lit[] = ",\"key\":", prev_lit[] = ",\"prev\":\"",
+                      data_lit[] = "\",\"data\":";
+    size_t fixed = (size_t)hn + qkind_len + sizeof key_lit - 1 + qkey_len + sizeof prev_lit - 1 +
+                   JOURNAL_DIGEST_HEX + sizeof data_lit - 1;
+    char *p = wbuf_reserve(j, fixed + 256);
+    memcpy(p, head, (size_t)hn);
+    p += hn;
+    memcpy(p, qkind, qkind_len);
+    p += qkind_len;
+    memcpy(p, key_lit, sizeof key_lit - 1);
+    p += sizeof key_lit - 1;
+    memcpy(p, qkey, qkey_len);
+    p += qkey_len;
+    memcpy(p, prev_lit, sizeof prev_lit - 1);
+    p += sizeof prev_lit - 1;
+    hex_encode(j->digest, SHA_LEN, p);
+    p += JOURNAL_DIGEST_HEX;
+    memcpy(p, data_lit, sizeof data_lit - 1);
+    size_t dlen = 2;
+    if (data) {
+        size_t room = j->wcap - j->wlen - fixed;
+        dlen = json_dumpb(data, j->wbuf + j->wlen + fixed, room, JSON_COMPACT | JSON_SORT_KEYS);
+        if (dlen == 0)
+            goto out;
+        if (dlen + 2 > room) {
+            wbuf_reserve(j, fixed + dlen + 2);
+            if (json_dumpb(data, j->wbuf + j->wlen + fixed, dlen, JSON_COMPACT | JSON_SORT_KEYS) !=
+                dlen)
+                goto out;
+        }
+    } else {
+        memcpy(j->wbuf + j->wlen + fixed, "{}", 2);
+    }
+    char *line = j->wbuf + j->wlen;
+    size_t len = fixed + dlen + 2;
+    line[len - 2] = '}';
+    line[len - 1] = '\n';
     unsigned char sum[SHA_LEN];
     if ((rc = sha256(j->md, line, len - 1, sum)) != 0)
         goto out;
-    j->pend = xgrow(j->pend, &j->pendcap, j->npend + 1, sizeof *j->pend);
-    struct pending *p = &j->pend[j->npend++];
-    p->seg = seg;
-    p->offset = j->segs[seg].size;
-    p->line = line;
-    p->len = len;
-    p->key_off = strlen(head);
-    p->key_len = qkey_len;
-    line = NULL;
+    uint64_t offset = j->segs[seg].size;
+    wbuf_commit(j, seg, len);
     j->segs[seg].size += len;
     j->seq++;
     memcpy(j->digest, sum, SHA_LEN);
-    slots_insert(j, hash, (uint64_t)seg << LOC_OFF_BITS | p->offset);
+    slots_insert(j, hash, (uint64_t)seg << LOC_OFF_BITS | offset);
     rc = 0;
+    /* A failed write waits for the next sync, which retries it and reports the error. */
+    if (j->wlen >= JOURNAL_WRITE_CHUNK && !j->werr)
+        journal_write(j);
 out:
     free(qkey);
     free(qkind);
-    free(dtext);
-    free(head);
-    free(line);
     return rc;
 }
 
-/* Makes j->fd the append descriptor of segment `seg`, creating the file if needed. */
+/* Settles segment `seg` (open on j->fd): fdatasync its written bytes and, for a new segment,
+ * the directory entry. A failure poisons the journal (-EIO). */
+static int segment_settle(journal_t *j, size_t seg)
+{
+    struct segment *s = &j->segs[seg];
+    if (!s->dirty && s->linked)
+        return 0;
+    /* A new segment's directory entry must be durable too (once, even after a retry). */
+    if (j->fsync && (fdatasync(j->fd) != 0 || (!s->linked && fsync(j->dirfd) != 0))) {
+        LOG_ERR("journal %s: fsync %s: %s", j->dir, s->name, strerror(errno));
+        j->failed = -EIO;
+        return -EIO;
+    }
+    s->dirty = false;
+    s->linked = true;
+    return 0;
+}
+
+/* Makes j->fd the append descriptor of segment `seg`, creating the file if needed; the
+ * segment it leaves is settled first, so only the newest segment ends in unsynced bytes. */
 static int segment_fd(journal_t *j, size_t seg)
 {
     if (j->fd >= 0 && j->fd_seg == seg)
         return 0;
-    if (j->fd >= 0)
+    if (j->fd >= 0) {
+        int rc = segment_settle(j, j->fd_seg);
+        if (rc)
+            return rc;
         close(j->fd);
+    }
     j->fd = openat(j->dirfd, j->segs[seg].name, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (j->fd < 0 && errno == ENOENT) {
         j->fd = openat(j->dirfd, j->segs[seg].name,
@@ -1030,62 +1177,64 @@ static int segment_fd(journal_t *j, size_t seg)
     return 0;
 }
 
-int journal_sync(journal_t *j)
+/* Writes the buffer's runs to their segments. A failed write is cut back so its records can
+ * be written again whole, and they stay buffered. Returns 0 or -errno (also kept in
+ * j->werr until a write succeeds). */
+static int journal_write(journal_t *j)
 {
-    size_t done = 0;
+    size_t at = 0, r = 0;
     int rc = 0;
-
-    if (j->failed)
-        return j->failed;
-    if (j->npend == 0)
-        return 0;
-    while (done < j->npend) {
-        size_t seg = j->pend[done].seg, end = done, bytes = 0;
-        while (end < j->npend && j->pend[end].seg == seg)
-            bytes += j->pend[end++].len;
-        struct segment *s = &j->segs[seg];
-        if ((rc = segment_fd(j, seg)) != 0) {
-            LOG_ERR("journal %s: opening %s: %s", j->dir, s->name, strerror(-rc));
+    for (; r < j->nruns; r++) {
+        const struct wrun *run = &j->runs[r];
+        struct segment *s = &j->segs[run->seg];
+        if ((rc = segment_fd(j, run->seg)) != 0) {
+            if (rc != -EIO || !j->failed)
+                LOG_ERR("journal %s: opening %s: %s", j->dir, s->name, strerror(-rc));
             break;
         }
-        j->wbuf = xgrow(j->wbuf, &j->wcap, bytes, 1);
-        size_t at = 0;
-        for (size_t i = done; i < end; i++) {
-            memcpy(j->wbuf + at, j->pend[i].line, j->pend[i].len);
-            at += j->pend[i].len;
-        }
-        if ((rc = fileio_write_all(j->fd, j->wbuf, bytes)) != 0) {
+        if ((rc = fileio_write_all(j->fd, j->wbuf + at, run->len)) != 0) {
             LOG_ERR("journal %s: write %s: %s", j->dir, s->name, strerror(-rc));
-            /* Cut what reached the file so the records can be written again whole. */
             if (ftruncate(j->fd, (off_t)s->disk_size) != 0) {
                 LOG_ERR("journal %s: ftruncate %s: %s", j->dir, s->name, strerror(errno));
                 j->failed = -EIO;
             }
             break;
         }
-        /* A new segment's directory entry must be durable too (once, even after a retry). */
-        if (j->fsync && (fdatasync(j->fd) != 0 || (!s->linked && fsync(j->dirfd) != 0))) {
-            rc = -errno;
-            LOG_ERR("journal %s: fsync %s: %s", j->dir, s->name, strerror(errno));
-            j->failed = -EIO;
-            break;
-        }
-        s->disk_size += bytes;
-        s->linked = true;
-        done = end;
+        s->disk_size += run->len;
+        s->dirty = true;
+        at += run->len;
     }
-    pending_free(j, 0, done);
-    memmove(j->pend, j->pend + done, (j->npend - done) * sizeof *j->pend);
-    j->npend -= done;
-    if (rc)
+    memmove(j->wbuf, j->wbuf + at, j->wlen - at);
+    j->wlen -= at;
+    memmove(j->runs, j->runs + r, (j->nruns - r) * sizeof *j->runs);
+    j->nruns -= r;
+    j->werr = rc;
+    return rc;
+}
+
+int journal_sync(journal_t *j)
+{
+    int rc;
+
+    if (j->failed)
+        return j->failed;
+    if (j->seq == j->synced_seq)
+        return 0;
+    if ((rc = journal_write(j)) != 0)
+        return rc;
+    if (j->fd >= 0 && (rc = segment_settle(j, j->fd_seg)) != 0)
         return rc;
     struct head h = {.seq = j->seq};
     memcpy(h.digest, j->digest, SHA_LEN);
     /* HEAD goes through a fresh temp file each time, so a failure here poisons nothing: the
-     * records are durable, HEAD lags (which is allowed) and the next sync or open fixes it. */
-    if ((rc = head_write(j->dirfd, j->md, j->fsync, &h)) != 0)
+     * records are durable, HEAD lags (which is allowed) and the next sync (which writes it
+     * again) or open fixes it. */
+    if ((rc = head_write(j->dirfd, j->md, j->fsync, &h)) != 0) {
         LOG_ERR("journal %s: writing HEAD: %s", j->dir, strerror(-rc));
-    return rc;
+        return rc;
+    }
+    j->synced_seq = j->seq;
+    return 0;
 }
 
 /* ---- verification ----------------------------------------------------------------------- */

@@ -8,6 +8,19 @@
  * synced record (written atomically on every sync), so removing records at the tail is as
  * visible as editing one in the middle. Keys are idempotency keys: appending a key that is
  * already journaled is a no-op, which makes replays after a crash harmless.
+ *
+ * Only the newest keys are held (memory stays flat under a sustained stream): every key
+ * appended since the previous journal_checkpointed() call, and at least the newest
+ * JOURNAL_KEYS_KEPT / 2 (at most JOURNAL_KEYS_KEPT + what one checkpoint appends). A replay
+ * after a crash re-appends only the keys of records after the last completed checkpoint,
+ * which the reopened journal holds as long as that checkpoint interval appended at most
+ * JOURNAL_KEYS_KEPT / 2 records (the open scan keeps the newest ones by count, and every key
+ * of a record beyond HEAD: written since the last sync, however many). A checkpoint
+ * interval that appended more is counted (journal_get_key_stats(): window_overflows): had
+ * the process crashed after its journal sync but before that checkpoint completed, its
+ * replay could have journaled the oldest of those records a second time. A key older than the held ones (e.g. a CloudTrail
+ * archive published again months later) is journaled again; the model's event-id window
+ * counts those events (analyzer/model.h, events_unchecked).
  * docs/journal.md explains the format, the crash model and the costs.
  */
 #ifndef IPAMWATCH_JOURNAL_H
@@ -22,6 +35,10 @@
 
 #define JOURNAL_DIGEST_HEX 64 /* hex characters of a SHA-256 digest */
 
+/* Keys held at least (half of it) and at most (all of it, plus one checkpoint's appends):
+ * 16-byte slots in tables at most 3/4 full, about 16 MiB. */
+#define JOURNAL_KEYS_KEPT 524288
+
 /* journal_append() result when the key was already journaled (the record was skipped). */
 #define JOURNAL_DUPLICATE 1
 
@@ -32,13 +49,13 @@ typedef time_t (*journal_clock_fn)(void *arg);
 
 /* Opens the journal in `dir` (borrowed), creating the directory (0700, parents too) and an
  * empty HEAD when it does not exist yet; files are created 0600. Takes an exclusive lock on
- * the directory (one writer per journal). Scans every segment to rebuild the set of journaled
- * keys and the chain tail; cuts a torn last line (a partial write that was never synced) and
- * logs it. Refuses a journal whose synced tail is missing (HEAD ahead of the records) or whose
- * HEAD does not match its record, so a restart cannot paper over a truncation.
- * With `fsync` false nothing is fsynced (tests and throwaway demos only).
- * Returns a journal owned by the caller (journal_close()), or NULL with text in err.
- * Any thread; the journal is then used by one thread at a time. */
+ * the directory (one writer per journal). Scans every segment to rebuild the newest journaled
+ * keys (see above) and the chain tail; cuts a torn last line (a partial write that was never
+ * synced) and logs it. Refuses a journal whose synced tail is missing (HEAD ahead of the records)
+ * or whose HEAD does not match its record, so a restart cannot paper over a truncation. With
+ * `fsync` false nothing is fsynced (tests and throwaway demos only). Returns a journal owned by the
+ * caller (journal_close()), or NULL with text in err. Any thread; the journal is then used by one
+ * thread at a time. */
 journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen);
 
 /* Writes pending records (journal_sync(), logging a failure), releases the lock and frees
@@ -49,21 +66,43 @@ void journal_close(journal_t *j);
  * idempotency key, e.g. a CloudTrail event id or "overlap_opened:<pair>:<time>"; borrowed),
  * `event_time` (when the described event happened, UTC seconds) and `data` (a JSON object,
  * borrowed, may be NULL for {}). The record gets the next seq, the write time from the clock,
- * and the digest of the previous record. Nothing reaches the disk before journal_sync().
- * Returns 0 when buffered, JOURNAL_DUPLICATE when `key` is already journaled or pending
- * (nothing is added), -EINVAL on an empty or non-UTF-8 kind/key, non-object data or an event
- * time outside years 0001..9999, or the sticky error of a failed sync (-EIO).
+ * and the digest of the previous record. Its line goes into a write buffer that is written to
+ * the segment (not synced) whenever it holds a chunk of 128 KiB, so memory does not grow with
+ * the records appended between syncs; they are durable only after journal_sync(). A chunk
+ * write that fails (disk full) keeps its records buffered for the next journal_sync(), which
+ * retries it and reports the error. Returns 0 when added, JOURNAL_DUPLICATE when `key` is
+ * already journaled or pending (nothing is added), -EINVAL on an empty or non-UTF-8 kind/key,
+ * non-object data or an event time outside years 0001..9999, or the sticky error of a failed
+ * sync (-EIO).
  * The thread using the journal. */
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time,
                    json_t *data);
 
 /* Writes the buffered records to their segments, fsyncs them (and the directory when a
- * segment was created), then replaces HEAD atomically. Only after it returned 0 may the
+ * segment was created), then replaces HEAD atomically (again when a previous call wrote the
+ * records but failed at HEAD). Only after it returned 0 may the
  * caller treat the records as durable (e.g. commit the Kafka offsets they came from).
  * Returns 0 or -errno. A failed write is cut back and its records stay pending (the call may
  * be retried); a failed fsync makes the journal fail every later call with -EIO (the page
  * cache can no longer be trusted): close and reopen it. The thread using the journal. */
 int journal_sync(journal_t *j);
+
+/* Tells the journal that everything synced so far is covered by a completed checkpoint (its
+ * sources will not be replayed): the keys appended before the previous call may now drop.
+ * Call after the checkpoint that followed a journal_sync() is complete. The thread using the
+ * journal. */
+void journal_checkpointed(journal_t *j);
+
+struct journal_key_stats {
+    uint64_t keys;             /* idempotency keys held now */
+    uint64_t dropped;          /* keys dropped since the open (open scan included) */
+    uint64_t window_overflows; /* checkpoint intervals that appended more than
+                                  JOURNAL_KEYS_KEPT / 2 records (see above) */
+};
+
+/* Copies the key index counters into *out (owned by the caller). The thread using the
+ * journal. */
+void journal_get_key_stats(const journal_t *j, struct journal_key_stats *out);
 
 /* Seq of the last appended record (pending included); 0 for an empty journal. */
 uint64_t journal_last_seq(const journal_t *j);
@@ -72,7 +111,7 @@ uint64_t journal_last_seq(const journal_t *j);
  * (JOURNAL_DIGEST_HEX + 1 bytes, owned by the caller). */
 void journal_last_digest(const journal_t *j, char *hex);
 
-/* Number of records appended but not yet synced. */
+/* Number of records appended but not yet synced (written to the segment or still buffered). */
 size_t journal_pending(const journal_t *j);
 
 /* Replaces the write-time clock (default: time()). Tests only; call before appending. */
@@ -81,6 +120,10 @@ void journal_set_clock_for_testing(journal_t *j, journal_clock_fn now, void *arg
 /* Replaces the 64-bit key hash for journals opened afterwards (NULL restores the default), so
  * tests can force collisions. Tests only; not thread-safe. */
 void journal_set_key_hash_for_testing(uint64_t (*hash)(const char *key, size_t len));
+
+/* Replaces JOURNAL_KEYS_KEPT for journals opened afterwards (0 restores it), so tests can
+ * reach the bound with few records. Tests only; not thread-safe. */
+void journal_set_keys_kept_for_testing(size_t keys);
 
 /* What journal_verify() found wrong first. */
 enum journal_fault {

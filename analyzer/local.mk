@@ -12,3 +12,6 @@ libipamwatch_a_SOURCES += analyzer/report.c analyzer/report_write.c analyzer/rep
 EXTRA_DIST += docs/report.md docs/report-schema.json
 libipamwatch_a_SOURCES += analyzer/analyzer_metrics.c analyzer/analyzer_metrics.h
 libipamwatch_a_SOURCES += analyzer/analyzer_alerts.c analyzer/analyzer_alerts.h
+libipamwatch_a_SOURCES += analyzer/partstate.c analyzer/partstate.h
+libipamwatch_a_SOURCES += analyzer/ordered.c analyzer/ordered.h
+libipamwatch_a_SOURCES += analyzer/eventwin.c analyzer/eventwin.h

@@ -28,6 +28,7 @@
 #define LOG_MODULE "model"
 #include "log.h"
 
+#include "analyzer/eventwin.h"
 #include "analyzer/freespace.h"
 #include "analyzer/model.h"
 #include "analyzer/overlap.h"
@@ -37,7 +38,6 @@
 #define MODEL_FILE_VERSION  2  /* 2: resource CIDRs in their compact form; 1 still loads */
 #define MODEL_RECENT_PASSES 16 /* pass ids remembered per scope for replay detection */
 #define MODEL_MAX_STAGES    8  /* passes in progress per scope */
-#define MODEL_EVENT_KEEP_MS (7LL * 86400 * 1000)
 #define MODEL_SOURCE        "analyzer/model"
 
 /* ---- string-keyed hash map ------------------------------------------------------------ */
@@ -171,6 +171,8 @@ struct strtab {
     uint32_t *off; /* id -> offset in arena; [0] unused */
     size_t n, capoff;
     uint32_t *slots; /* open addressing, linear probing: id or 0 */
+    uint8_t *tags;   /* per slot: the top byte of its string's hash, so that a probe
+                        compares strings only when it matches */
     size_t nslots;
 };
 
@@ -179,10 +181,21 @@ static const char *st_str(const struct strtab *t, uint32_t id)
     return id ? t->arena + t->off[id] : NULL;
 }
 
+/* FNV-1a with a final mix: the table takes the low bits, which FNV-1a alone spreads poorly
+ * over ids that differ in their last characters. */
+static uint64_t st_hash(const char *s)
+{
+    uint64_t h = smap_hash(s);
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    return h ^ (h >> 33);
+}
+
 static size_t st_slot(const struct strtab *t, const char *s, uint64_t h)
 {
     size_t mask = t->nslots - 1, i = (size_t)h & mask;
-    while (t->slots[i] && strcmp(t->arena + t->off[t->slots[i]], s) != 0)
+    uint8_t tag = (uint8_t)(h >> 56);
+    while (t->slots[i] && (t->tags[i] != tag || strcmp(t->arena + t->off[t->slots[i]], s) != 0))
         i = (i + 1) & mask;
     return i;
 }
@@ -192,7 +205,7 @@ static uint32_t st_find(const struct strtab *t, const char *s)
 {
     if (!s || !t->nslots)
         return 0;
-    return t->slots[st_slot(t, s, smap_hash(s))];
+    return t->slots[st_slot(t, s, st_hash(s))];
 }
 
 /* Returns the id of `s` (borrowed), interning it when new; 0 for NULL. */
@@ -203,17 +216,23 @@ static uint32_t st_intern(struct strtab *t, const char *s)
     if ((t->n + 1) * 4 >= t->nslots * 3) {
         size_t nslots = t->nslots ? t->nslots * 2 : 1024;
         uint32_t *slots = xcalloc(nslots, sizeof *slots);
+        uint8_t *tags = xmalloc(nslots);
         for (size_t id = 1; id <= t->n; id++) {
-            size_t i = (size_t)smap_hash(t->arena + t->off[id]) & (nslots - 1);
+            uint64_t h = st_hash(t->arena + t->off[id]);
+            size_t i = (size_t)h & (nslots - 1);
             while (slots[i])
                 i = (i + 1) & (nslots - 1);
             slots[i] = (uint32_t)id;
+            tags[i] = (uint8_t)(h >> 56);
         }
         free(t->slots);
+        free(t->tags);
         t->slots = slots;
+        t->tags = tags;
         t->nslots = nslots;
     }
-    size_t i = st_slot(t, s, smap_hash(s));
+    uint64_t h = st_hash(s);
+    size_t i = st_slot(t, s, h);
     if (t->slots[i])
         return t->slots[i];
     size_t len = strlen(s) + 1;
@@ -227,7 +246,19 @@ static uint32_t st_intern(struct strtab *t, const char *s)
     t->off[++t->n] = (uint32_t)t->len;
     t->len += len;
     t->slots[i] = (uint32_t)t->n;
+    t->tags[i] = (uint8_t)(h >> 56);
     return (uint32_t)t->n;
+}
+
+/* As st_intern(), remembering the last id in *memo: consecutive resource CIDRs repeat their
+ * VPC, pool, owner, Region, type and states, so most calls end in one strcmp. */
+static uint32_t st_intern_memo(struct strtab *t, uint32_t *memo, const char *s)
+{
+    if (!s)
+        return 0;
+    if (*memo && strcmp(st_str(t, *memo), s) == 0)
+        return *memo;
+    return *memo = st_intern(t, s);
 }
 
 static void st_clear(struct strtab *t)
@@ -235,6 +266,7 @@ static void st_clear(struct strtab *t)
     free(t->arena);
     free(t->off);
     free(t->slots);
+    free(t->tags);
     memset(t, 0, sizeof *t);
 }
 
@@ -475,7 +507,8 @@ struct model {
     overlap_index_t *ov;
     struct strtab strs; /* interned strings; an id is also the overlap owner id */
     uint32_t w_noncompliant, w_vpc, w_subnet, w_managed, w_unmanaged;
-    struct smap events; /* event id -> int64_t * (event time ms) */
+    uint32_t memo[7];   /* res_make(): the last id of each repetitive field */
+    eventwin_t *events; /* event ids seen (bounded: see model.h, Events) */
     struct smap pend;   /* pair key -> struct pend_pair, during one apply */
     struct model_stats st;
     char **domain_names; /* domain id - 1 -> name (borrowed from cfg) */
@@ -489,17 +522,41 @@ void model_effects_init(struct model_effects *fx)
     memset(fx, 0, sizeof *fx);
 }
 
-void model_effects_clear(struct model_effects *fx)
+/* Releases the held effects' keys and data; the list keeps its storage. */
+static void fx_release(struct model_effects *fx)
 {
     for (size_t i = 0; i < fx->n; i++) {
         free(fx->items[i].key);
         json_decref(fx->items[i].data);
     }
-    free(fx->items);
-    memset(fx, 0, sizeof *fx);
+    fx->n = 0;
 }
 
-/* Appends an effect; `key` and `data` are stolen. */
+void model_effects_clear(struct model_effects *fx)
+{
+    fx_release(fx);
+    free(fx->items);
+    fx->items = NULL;
+    fx->cap = 0;
+}
+
+void model_effects_set_sink(struct model_effects *fx, model_effects_fn fn, void *ctx,
+                            size_t portion)
+{
+    fx->sink = fn;
+    fx->sink_ctx = fn ? ctx : NULL;
+    fx->portion = portion ? portion : MODEL_EFFECTS_PORTION;
+}
+
+void model_effects_flush(struct model_effects *fx)
+{
+    if (!fx || !fx->sink || fx->n == 0)
+        return;
+    fx->sink(fx->sink_ctx, fx->items, fx->n);
+    fx_release(fx);
+}
+
+/* Appends an effect; `key` and `data` are stolen. With a sink, a full portion goes out. */
 static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_t ms, json_t *data)
 {
     if (!fx) {
@@ -513,6 +570,8 @@ static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_
     e->key = key;
     e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
     e->data = data;
+    if (fx->sink && fx->n >= fx->portion)
+        model_effects_flush(fx);
 }
 
 static void fmt_time(int64_t ms, char *buf, size_t len)
@@ -601,6 +660,11 @@ static bool str_eq(const char *a, const char *b)
 static bool is_noncompliant(const model_t *m, const struct res *r)
 {
     return r && r->compliance == m->w_noncompliant;
+}
+
+static bool is_unmanaged(const model_t *m, const struct res *r)
+{
+    return r && r->mgmt == m->w_unmanaged;
 }
 
 /* ---- overlap membership --------------------------------------------------------------- */
@@ -713,15 +777,14 @@ static void flush_pairs(model_t *m, struct model_effects *fx, int64_t ms)
     smap_clear(&m->pend, pend_free);
 }
 
-/* Compliance transition of one resource CIDR from `old` to `neu` (either may be NULL). */
-static void compliance_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
-                          const struct res *old, const struct res *neu, int64_t ms)
+/* One resource CIDR entering (`is`) or leaving a state: effect `on` or `off` with its
+ * fields, `status` being `neu`'s `field` (its compliance or management state) or "deleted". */
+static void res_state_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
+                         const struct res *old, const struct res *neu, bool is, const char *on,
+                         const char *off, uint32_t field, int64_t ms)
 {
-    bool was = is_noncompliant(m, old), is = is_noncompliant(m, neu);
-    if (was == is)
-        return;
     const struct res *r = neu ? neu : old;
-    const char *kind = is ? "noncompliant" : "compliant";
+    const char *kind = is ? on : off;
     char t[RECORD_TIME_MAX], cidr[PREFIX_STRLEN];
     fmt_time(ms, t, sizeof t);
     prefix_t p;
@@ -736,8 +799,24 @@ static void compliance_fx(const model_t *m, struct model_effects *fx, const char
     json_set_str(d, "owner", S(m, r->owner));
     json_set_str(d, "region", S(m, r->region));
     json_set_str(d, "name", S(m, r->name));
-    json_set_str(d, "status", neu ? S(m, r->compliance) : "deleted");
+    json_set_str(d, "status", neu ? S(m, field) : "deleted");
     fx_add(fx, kind, xasprintf("%s:%s/%s/%s:%s", kind, scope_id, S(m, r->id), cidr, t), ms, d);
+}
+
+/* Compliance and management transitions of one resource CIDR from `old` to `neu` (either
+ * may be NULL): noncompliant/compliant, unmanaged/managed. */
+static void compliance_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
+                          const struct res *old, const struct res *neu, int64_t ms)
+{
+    bool was = is_noncompliant(m, old), is = is_noncompliant(m, neu);
+    if (was != is)
+        res_state_fx(m, fx, scope_id, old, neu, is, "noncompliant", "compliant",
+                     neu ? neu->compliance : 0, ms);
+    was = is_unmanaged(m, old);
+    is = is_unmanaged(m, neu);
+    if (was != is)
+        res_state_fx(m, fx, scope_id, old, neu, is, "unmanaged", "managed", neu ? neu->mgmt : 0,
+                     ms);
 }
 
 /* ---- storing records ------------------------------------------------------------------ */
@@ -833,14 +912,14 @@ static int res_make(model_t *m, const struct record *rec, struct res *out, char 
     out->len = p.len;
     out->usage = r->ip_usage;
     out->id = st_intern(&m->strs, r->resource_id);
-    out->vpc = st_intern(&m->strs, r->vpc_id);
-    out->pool = st_intern(&m->strs, r->pool_id);
     out->name = st_intern(&m->strs, r->name);
-    out->owner = st_intern(&m->strs, r->owner);
-    out->region = st_intern(&m->strs, r->region);
-    out->type = st_intern(&m->strs, r->resource_type);
-    out->compliance = st_intern(&m->strs, r->compliance_status);
-    out->mgmt = st_intern(&m->strs, r->management_state);
+    out->vpc = st_intern_memo(&m->strs, &m->memo[0], r->vpc_id);
+    out->pool = st_intern_memo(&m->strs, &m->memo[1], r->pool_id);
+    out->owner = st_intern_memo(&m->strs, &m->memo[2], r->owner);
+    out->region = st_intern_memo(&m->strs, &m->memo[3], r->region);
+    out->type = st_intern_memo(&m->strs, &m->memo[4], r->resource_type);
+    out->compliance = st_intern_memo(&m->strs, &m->memo[5], r->compliance_status);
+    out->mgmt = st_intern_memo(&m->strs, &m->memo[6], r->management_state);
     return 0;
 }
 
@@ -950,35 +1029,21 @@ static void stage_tear(model_t *m, struct scope *sc, struct stage *st, const cha
     stage_free(st);
 }
 
+/* Lets the event ids go that no scope needs: older than every scope's snapshot (such an event
+ * only yields its ledger record, which the journal's keys catch) and than the time window. */
 static void prune_events(model_t *m)
 {
-    if (m->events.n < 4096)
-        return;
     int64_t oldest = INT64_MAX;
     SMAP_FOREACH(&m->scopes, n)
     {
-        struct scope *sc = n->val;
+        const struct scope *sc = n->val;
         if (sc->snapshot_ms == RECORD_UNSET)
-            return; /* a scope without snapshot still needs every id */
+            return; /* a scope without snapshot keeps every id the count cap allows */
         if (sc->snapshot_ms < oldest)
             oldest = sc->snapshot_ms;
     }
-    if (oldest == INT64_MAX)
-        return;
-    int64_t cut = oldest - MODEL_EVENT_KEEP_MS;
-    size_t nk = 0;
-    char **keys = xcalloc(m->events.n, sizeof *keys);
-    SMAP_FOREACH(&m->events, n)
-    {
-        if (*(int64_t *)n->val < cut)
-            keys[nk++] = n->key;
-    }
-    for (size_t i = 0; i < nk; i++) {
-        char *k = xstrdup(keys[i]);
-        free(smap_del(&m->events, k));
-        free(k);
-    }
-    free(keys);
+    if (oldest != INT64_MAX)
+        eventwin_expire(m->events, oldest);
 }
 
 /* Replaces the live state of `sc` with the snapshot of `st` (which is consumed). */
@@ -1297,7 +1362,9 @@ static void add_resource(model_t *m, struct scope *sc, const struct record *rec,
     r.owner = st_intern(&m->strs, ev->account);
     r.region = st_intern(&m->strs, ev->region);
     r.pool = st_intern(&m->strs, ev->pool_id);
-    r.mgmt = ev->pool_id ? m->w_managed : m->w_unmanaged;
+    /* Without a pool the management state is IPAM's to say (the next pass): "unmanaged" is
+     * journaled from the inventory only. */
+    r.mgmt = ev->pool_id ? m->w_managed : 0;
     struct res *old = rs_get(&sc->live.res, &r);
     if (old)
         index_item(m, sc, old, false);
@@ -1321,17 +1388,39 @@ static void add_resource(model_t *m, struct scope *sc, const struct record *rec,
     }
 }
 
+/* True when the inventory (not an event) of `sc` holds allocation `aid` (or, without an id,
+ * one of `cidr`) in `pool_id`. */
+static bool alloc_in_inventory(const struct scope *sc, const char *pool_id, const char *aid,
+                               const char *cidr)
+{
+    if (!sc || !pool_id)
+        return false;
+    if (aid) {
+        char *k = key2(pool_id, aid);
+        const struct item *it = smap_get(&sc->live.allocs, k);
+        free(k);
+        return it && !str_eq(it->rec->source, MODEL_SOURCE);
+    }
+    SMAP_FOREACH(&sc->live.allocs, n)
+    {
+        const struct record *r = ((const struct item *)n->val)->rec;
+        if (str_eq(r->u.allocation.pool_id, pool_id) && str_eq(r->u.allocation.cidr, cidr) &&
+            !str_eq(r->source, MODEL_SOURCE))
+            return true;
+    }
+    return false;
+}
+
 static int apply_event(model_t *m, const struct record *rec, struct model_effects *fx, char *err,
                        size_t errlen)
 {
     const struct record_event *ev = &rec->u.event;
-    if (smap_get(&m->events, ev->event_id)) {
+    enum eventwin_result seen = eventwin_add(m->events, ev->event_id, ev->time_ms);
+    if (seen == EVENTWIN_DUPLICATE) {
         m->st.events_duplicate++;
         return 0;
     }
-    int64_t *t = xmalloc(sizeof *t);
-    *t = ev->time_ms;
-    smap_put(&m->events, ev->event_id, t);
+    /* EVENTWIN_UNCHECKED is applied as new (counted by the window; see model.h, Events). */
 
     if (!ev->parsed) {
         json_t *d = event_json(rec, NULL);
@@ -1362,8 +1451,10 @@ static int apply_event(model_t *m, const struct record *rec, struct model_effect
     bool changes = sc && (sc->snapshot_ms == RECORD_UNSET || ev->time_ms > sc->snapshot_ms);
     bool applied = false;
     const char *rid = ev->resource_id ? ev->resource_id : vpc;
+    bool in_inventory = false;
     if (str_eq(name, "AllocateIpamPoolCidr")) {
         kind = "allocation";
+        in_inventory = alloc_in_inventory(sc, ev->pool_id, ev->allocation_id, ev->cidr);
         if (changes && ev->pool_id && ev->allocation_id && ev->cidr &&
             smap_get(&sc->live.pools, ev->pool_id)) {
             struct record *a = synth(RECORD_ALLOCATION, sc, ev->time_ms);
@@ -1462,6 +1553,8 @@ static int apply_event(model_t *m, const struct record *rec, struct model_effect
         m->st.events_applied++;
     json_t *d = event_json(rec, sc);
     json_object_set_new(d, "applied", json_boolean(applied));
+    if (strcmp(kind, "allocation") == 0)
+        json_object_set_new(d, "in_inventory", json_boolean(in_inventory));
     fx_add(fx, kind, xstrdup(ev->event_id), ev->time_ms, d);
     flush_pairs(m, fx, ev->time_ms);
     return 0;
@@ -1492,6 +1585,7 @@ model_t *model_new(const struct config *cfg)
     model_t *m = xcalloc(1, sizeof *m);
     m->cfg = cfg;
     m->ov = overlap_index_new();
+    m->events = eventwin_new(EVENTWIN_DEFAULT_WINDOW_MS, EVENTWIN_DEFAULT_MAX_IDS);
     m->ndomains = cfg ? cfg->n_domains : 0;
     m->domain_names = xcalloc(m->ndomains ? m->ndomains : 1, sizeof *m->domain_names);
     for (size_t d = 0; d < m->ndomains; d++)
@@ -1510,7 +1604,7 @@ void model_free(model_t *m)
     if (!m)
         return;
     smap_clear(&m->scopes, scope_free);
-    smap_clear(&m->events, free);
+    eventwin_free(m->events);
     smap_clear(&m->pend, pend_free);
     st_clear(&m->strs);
     free(m->domain_names);
@@ -1554,6 +1648,7 @@ int model_apply(model_t *m, const struct record *rec, struct model_effects *fx, 
     if (rc < 0)
         m->st.invalid++;
     smap_clear(&m->pend, pend_free);
+    model_effects_flush(fx);
     return rc;
 }
 
@@ -1566,6 +1661,11 @@ void model_drop_scope(model_t *m, const char *scope_id)
     smap_clear(&m->pend, pend_free);
     smap_del(&m->scopes, scope_id);
     scope_free(sc);
+}
+
+void model_get_event_window(const model_t *m, struct eventwin_stats *out)
+{
+    eventwin_get_stats(m->events, out);
 }
 
 void model_get_stats(const model_t *m, struct model_stats *out)
@@ -1582,6 +1682,12 @@ void model_get_stats(const model_t *m, struct model_stats *out)
         out->resource_cidrs += sc->live.res.n;
     }
     out->overlaps = overlap_scan_all(m->ov, NULL, NULL);
+    struct eventwin_stats es;
+    eventwin_get_stats(m->events, &es);
+    out->event_ids = es.ids;
+    out->events_unchecked = es.unchecked;
+    out->event_ids_evicted = es.evicted;
+    out->event_ids_capped = es.capped;
 }
 
 /* ---- metrics -------------------------------------------------------------------------- */
@@ -1687,9 +1793,15 @@ static void space_sample(struct acc *a, unsigned netmask, struct rrd_sample *s,
 
 struct metrics_ctx {
     model_t *m;
-    uint64_t *per_owner; /* pairs per owner id */
+    uint64_t *per_owner; /* pairs per owner id; NULL when the index holds no entry */
     const struct scope **owner_scope;
 };
+
+/* Overlapping pairs of owner id `id`. */
+static uint64_t pairs_of(const struct metrics_ctx *mc, uint32_t id)
+{
+    return mc->per_owner && id ? mc->per_owner[id] : 0;
+}
 
 /* Fills the pool ancestry of `o` from `pool_id` up to its top-level pool in `sc`. */
 static void object_pools(const struct scope *sc, const char *pool_id, struct model_object *o)
@@ -1792,7 +1904,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
             acc_get(&pools, pool_id)->noncompliant++;
         prefix_t pfx;
         res_prefix(r, &pfx);
-        uint64_t ov = mc->per_owner[r->id];
+        uint64_t ov = pairs_of(mc, r->id);
         if (in_pool)
             acc_get(&pools, pool_id)->overlaps += ov;
         if (r->type == m->w_vpc) {
@@ -1917,8 +2029,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
             s.largest_free = NAN;
         }
         s.allocations = (double)a->allocations;
-        uint32_t oid = owner_find(m, n->key);
-        s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
+        s.overlaps = (double)pairs_of(mc, mc->per_owner ? owner_find(m, n->key) : 0);
         s.noncompliant = (double)a->noncompliant;
         struct model_object o = {.kind = "vpc", .id = n->key, .scope_id = sc->id};
         object_res(m, sc, a, &o);
@@ -1938,8 +2049,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
             s.free = s.size - s.used;
             s.utilization = s.size > 0 ? 100.0 * s.used / s.size : NAN;
         }
-        uint32_t oid = owner_find(m, n->key);
-        s.overlaps = oid ? (double)mc->per_owner[oid] : 0;
+        s.overlaps = (double)pairs_of(mc, mc->per_owner ? owner_find(m, n->key) : 0);
         s.noncompliant = (double)a->noncompliant;
         struct model_object o = {.kind = "subnet", .id = n->key, .scope_id = sc->id};
         object_res(m, sc, a, &o);
@@ -1957,16 +2067,23 @@ static int metrics_run(model_t *m, const char *only, model_objects_cb cb, void *
     if (only && !one)
         return 0;
     struct metrics_ctx mc = {m, NULL, NULL};
-    mc.per_owner = xcalloc(m->strs.n + 1, sizeof *mc.per_owner);
-    mc.owner_scope = xcalloc(m->strs.n + 1, sizeof *mc.owner_scope);
     SMAP_FOREACH(&m->scopes, n)
     {
-        struct scope *sc = n->val;
-        sc->m_overlaps = 0;
-        for (size_t k = 0; k < sc->live.res.n; k++)
-            mc.owner_scope[sc->live.res.v[k].id] = sc;
+        ((struct scope *)n->val)->m_overlaps = 0;
     }
-    overlap_scan_all(m->ov, tally_pair, &mc);
+    /* Pair counts cost a pass over every resource CIDR and two arrays per string: only
+     * when the overlap index holds something (a sample per pass of a large model). */
+    if (overlap_count(m->ov) > 0) {
+        mc.per_owner = xcalloc(m->strs.n + 1, sizeof *mc.per_owner);
+        mc.owner_scope = xcalloc(m->strs.n + 1, sizeof *mc.owner_scope);
+        SMAP_FOREACH(&m->scopes, n)
+        {
+            struct scope *sc = n->val;
+            for (size_t k = 0; k < sc->live.res.n; k++)
+                mc.owner_scope[sc->live.res.v[k].id] = sc;
+        }
+        overlap_scan_all(m->ov, tally_pair, &mc);
+    }
     if (one)
         metrics_scope(m, one, &mc, cb, ctx);
     else
@@ -2032,16 +2149,15 @@ static int put_record(FILE *f, const struct record *rec)
 /* Writes `s` as a JSON string (or null for NULL); runs without escapes go out in one write. */
 static void put_json_str(FILE *f, const char *s)
 {
-    static const char esc[] = "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e"
-                              "\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d"
-                              "\x1e\x1f";
     if (!s) {
         fputs("null", f);
         return;
     }
     putc_unlocked('"', f);
     for (;;) {
-        size_t run = strcspn(s, esc);
+        size_t run = 0;
+        for (unsigned char c; (c = (unsigned char)s[run]) >= 0x20 && c != '"' && c != '\\';)
+            run++;
         fwrite_unlocked(s, 1, run, f);
         s += run;
         if (!*s)
@@ -2067,14 +2183,18 @@ static int put_res(const model_t *m, FILE *f, const struct res *r)
                             r->owner, r->region, r->compliance, r->mgmt};
     fputs("{\"rc\":[", f);
     put_json_str(f, S(m, r->id));
-    putc(',', f);
+    putc_unlocked(',', f);
     put_json_str(f, cidr);
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        putc(',', f);
+        putc_unlocked(',', f);
         put_json_str(f, S(m, ids[i]));
     }
     if (isnan(r->usage))
         fputs(",null]}\n", f);
+    else if (r->usage == 0.0 && !signbit(r->usage))
+        fputs(",0]}\n", f); /* the common values, without printf's float path */
+    else if (r->usage == 1.0)
+        fputs(",1]}\n", f);
     else
         fprintf(f, ",%.17g]}\n", r->usage);
     return ferror(f) ? -EIO : 0;
@@ -2146,7 +2266,8 @@ static json_t *ms_json(int64_t ms)
     return ms == RECORD_UNSET ? json_null() : json_integer(ms);
 }
 
-static int save_to(const model_t *m, FILE *f)
+/* Writes the scopes `want` selects (every scope and the event ids when `want` is NULL). */
+static int save_to(const model_t *m, FILE *f, model_scope_fn want, void *ctx)
 {
     int rc = put_line(f, json_pack("{si}", "model", MODEL_FILE_VERSION));
     SMAP_FOREACH(&m->scopes, n)
@@ -2154,6 +2275,8 @@ static int save_to(const model_t *m, FILE *f)
         const struct scope *sc = n->val;
         if (rc)
             break;
+        if (want && !want(ctx, sc->id))
+            continue;
         json_t *recent = json_array();
         for (unsigned i = 0; i < MODEL_RECENT_PASSES; i++) {
             unsigned k = (sc->recent_pos + i) % MODEL_RECENT_PASSES; /* oldest first */
@@ -2177,12 +2300,9 @@ static int save_to(const model_t *m, FILE *f)
             rc = rc ? rc : put_snap(m, f, &st->snap);
         }
     }
-    SMAP_FOREACH(&m->events, n)
-    {
-        if (!rc)
-            rc = put_line(
-                f, json_pack("{sssI}", "event", n->key, "t", (json_int_t) * (int64_t *)n->val));
-    }
+    /* The event-id window (not with `want`: the ids belong to the events partitions). */
+    if (!rc && !want)
+        rc = eventwin_save(m->events, f);
     return rc ? rc : put_line(f, json_pack("{sb}", "end", 1));
 }
 
@@ -2199,7 +2319,7 @@ int model_save(const model_t *m, const char *path, char *err, size_t errlen)
             close(fd);
         goto fail;
     }
-    rc = save_to(m, f);
+    rc = save_to(m, f, NULL, NULL);
     if (rc) {
         snprintf(err, errlen, "model_save: writing %s: %s", tmp,
                  rc == -EINVAL ? "a stored record does not encode" : strerror(-rc));
@@ -2248,14 +2368,11 @@ static int64_t json_ms(const json_t *v)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : RECORD_UNSET;
 }
 
-model_t *model_load(const struct config *cfg, const char *path, char *err, size_t errlen)
+/* Reads model_save()'s lines from `f` into `m`; `path` names the source in errors. With `ids`
+ * (an array), a scope that is read replaces the model's scope of that id, whose id is appended
+ * to `ids`. Nothing is indexed for overlap here. Returns 0 or -EINVAL with text in `err`. */
+static int load_from(model_t *m, FILE *f, const char *path, json_t *ids, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "model_load: %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    model_t *m = model_new(cfg);
     struct scope *sc = NULL;
     struct snap *target = NULL;
     char *line = NULL;
@@ -2309,6 +2426,10 @@ model_t *model_load(const struct config *cfg, const char *path, char *err, size_
             }
             rs_put(&target->res, &r);
         } else if ((v = json_object_get(o, "scope")) && json_is_string(v)) {
+            if (ids) {
+                model_drop_scope(m, json_string_value(v));
+                json_array_append(ids, v);
+            }
             sc = scope_get(m, json_string_value(v), true);
             sc->snapshot_ms = json_ms(json_object_get(o, "snapshot_ms"));
             size_t i;
@@ -2334,10 +2455,18 @@ model_t *model_load(const struct config *cfg, const char *path, char *err, size_
             st->next = sc->stages;
             sc->stages = st;
             target = &st->snap;
+        } else if ((v = json_object_get(o, "event_ids")) && json_is_string(v)) {
+            if (eventwin_load_ids(m->events, json_string_value(v), json_string_length(v)) < 0) {
+                snprintf(err, errlen, "model_load: %s:%lu: malformed event ids", path, lineno);
+                json_decref(o);
+                goto fail;
+            }
+        } else if ((v = json_object_get(o, "event_window")) && json_is_object(v)) {
+            eventwin_load_header(m->events, json_ms(json_object_get(v, "floor_ms")),
+                                 json_ms(json_object_get(v, "newest_ms")));
         } else if ((v = json_object_get(o, "event")) && json_is_string(v)) {
-            int64_t *t = xmalloc(sizeof *t);
-            *t = json_ms(json_object_get(o, "t"));
-            free(smap_put(&m->events, json_string_value(v), t));
+            /* One id a line: what snapshots held before the window. */
+            eventwin_add(m->events, json_string_value(v), json_ms(json_object_get(o, "t")));
         } else if (json_object_get(o, "end")) {
             end = true;
         } else {
@@ -2353,14 +2482,73 @@ model_t *model_load(const struct config *cfg, const char *path, char *err, size_
         goto fail;
     }
     free(line);
-    fclose(f);
-    SMAP_FOREACH(&m->scopes, n) index_scope(m, n->val, true);
-    smap_clear(&m->pend, pend_free);
-    return m;
+    return 0;
 
 fail:
     free(line);
+    return -EINVAL;
+}
+
+model_t *model_load(const struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "model_load: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    model_t *m = model_new(cfg);
+    int rc = load_from(m, f, path, NULL, err, errlen);
     fclose(f);
-    model_free(m);
-    return NULL;
+    if (rc < 0) {
+        model_free(m);
+        return NULL;
+    }
+    SMAP_FOREACH(&m->scopes, n) index_scope(m, n->val, true);
+    smap_clear(&m->pend, pend_free);
+    return m;
+}
+
+char *model_export_scopes(const model_t *m, model_scope_fn want, void *ctx, size_t *len)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        abort();
+    int rc = save_to(m, f, want, ctx);
+    if (fclose(f) != 0 || rc < 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = size;
+    return buf;
+}
+
+int model_import_scopes(model_t *m, const char *text, size_t len, char *err, size_t errlen)
+{
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (!f) {
+        snprintf(err, errlen, "model_import_scopes: fmemopen: %s", strerror(errno));
+        return -errno;
+    }
+    json_t *ids = json_array();
+    int rc = load_from(m, f, "(partition state)", ids, err, errlen);
+    fclose(f);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        struct scope *sc = smap_get(&m->scopes, json_string_value(v));
+        if (!sc)
+            continue;
+        if (rc < 0) { /* no half-read scope stays behind */
+            smap_del(&m->scopes, json_string_value(v));
+            scope_free(sc);
+        } else {
+            index_scope(m, sc, true);
+        }
+    }
+    smap_clear(&m->pend, pend_free);
+    json_decref(ids);
+    return rc;
 }

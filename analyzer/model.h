@@ -15,6 +15,19 @@
  * idempotent: an event id seen before, and a pass id already applied or torn, change nothing
  * and produce no effects.
  *
+ * Events: the ids seen are kept in a bounded window (analyzer/eventwin.h): an id is let go
+ * once it is older than every scope's snapshot and than the newest event time minus an hour
+ * (EVENTWIN_DEFAULT_WINDOW_MS), and, whatever its age, once 262,144 newer ids arrived
+ * (EVENTWIN_DEFAULT_MAX_IDS; model_save() writes only the window). A duplicate is therefore
+ * always recognised unless its event time is at or below the largest event time let go (the
+ * floor). Such an event is applied as new and counted (events_unchecked): when it is older
+ * than its scope's snapshot it only yields its ledger record, whose key the journal still
+ * catches while it holds that key (analyzer/journal.h); when it is newer (only possible
+ * after the count cap let go an id newer than the scope's snapshot, i.e. more than 262,144
+ * events arrived since the oldest scope's last pass, event_ids_capped > 0) a duplicate
+ * allocation, release or resource change is applied a second time until the scope's next
+ * complete pass replaces its state.
+ *
  * Overlap: every resource CIDR that belongs to a routing domain ([domain] scopes: a scope id
  * or a scope type word "private"/"public"; pools: a pool id, which covers resource CIDRs
  * allocated from it or from any pool below it) is an entry of an overlap index
@@ -29,12 +42,14 @@
 #ifndef IPAMWATCH_MODEL_H
 #define IPAMWATCH_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
 
+#include "analyzer/eventwin.h"
 #include "analyzer/rrd_store.h"
 #include "config/config.h"
 #include "record.h"
@@ -46,7 +61,13 @@ typedef struct model model_t;
  *         "event_failed", "vpc_created", "vpc_deleted", "vpc_cidr_associated",
  *         "vpc_cidr_disassociated", "subnet_created", "subnet_deleted", "event" (an event that
  *         changes no modelled state), "event_unparsed", "overlap_opened", "overlap_closed",
- *         "noncompliant", "compliant", "pass", "pass_torn".
+ *         "noncompliant", "compliant", "unmanaged", "managed", "pass", "pass_torn";
+ *         "allocation" data carries "in_inventory": whether the inventory (not an event)
+ *         already held that allocation when the event arrived.
+ *         "noncompliant"/"compliant" and "unmanaged"/"managed" (a resource CIDR entering or
+ *         leaving compliance status "noncompliant" / management state "unmanaged") carry
+ *         scope_id, resource_type, resource_id, cidr, pool_id, owner, region, name and status
+ *         (the new compliance status or management state, or "deleted").
  *   key:  idempotency key: the event id for events, else "<kind>:<pair or resource>:<time>"
  *         or "<kind>:<scope>:<pass id>" for passes.
  *   event_time: when it happened (event time, or the pass start), UTC seconds.
@@ -58,30 +79,59 @@ struct model_effect {
     json_t *data; /* owned by the effects list (one reference) */
 };
 
-/* A growing list of effects, filled by model_apply(). */
+/* Receives the next `n` effects in the order they happened (`items` borrowed for the call:
+ * the keys and data are released after it returns; json_incref() a data object to keep it).
+ * Called from inside model_apply(): it must not call into the model. */
+typedef void (*model_effects_fn)(void *ctx, const struct model_effect *items, size_t n);
+
+/* Effects handed out per portion when a sink is set (model_effects_set_sink()). */
+#define MODEL_EFFECTS_PORTION 256
+
+/* The effects of model_apply(). Without a sink a growing list (every effect of the call is
+ * held in `items` until model_effects_clear()); with a sink, effects are handed to it in
+ * portions of at most `portion` while model_apply() runs and the rest before it returns, so
+ * memory stays flat however many effects one record causes (a first pass that finds a
+ * million unmanaged resources) and `n` is 0 after each call. */
 struct model_effects {
     struct model_effect *items;
     size_t n, cap;
+    model_effects_fn sink; /* NULL: accumulate */
+    void *sink_ctx;
+    size_t portion; /* with a sink: hand out once this many are held */
 };
 
 /* Counters since model_new()/model_load(); copied out by model_get_stats(). */
 struct model_stats {
-    uint64_t records;          /* records given to model_apply() */
-    uint64_t passes_applied;   /* complete passes that replaced a scope's state */
-    uint64_t passes_torn;      /* passes dropped as torn */
-    uint64_t passes_replayed;  /* passes ignored because already applied or torn */
-    uint64_t events_applied;   /* events that changed the state */
-    uint64_t events_duplicate; /* events ignored because their id was seen */
-    uint64_t events_failed;    /* events with an error code (reported only) */
-    uint64_t invalid;          /* records whose content could not be used (-EINVAL) */
+    uint64_t records;           /* records given to model_apply() */
+    uint64_t passes_applied;    /* complete passes that replaced a scope's state */
+    uint64_t passes_torn;       /* passes dropped as torn */
+    uint64_t passes_replayed;   /* passes ignored because already applied or torn */
+    uint64_t events_applied;    /* events that changed the state */
+    uint64_t events_duplicate;  /* events ignored because their id was seen */
+    uint64_t events_failed;     /* events with an error code (reported only) */
+    uint64_t events_unchecked;  /* events at or below the event-id window's floor whose id was
+                                   not found: applied as new, may have been duplicates */
+    uint64_t event_ids;         /* event ids held in the window now */
+    uint64_t event_ids_evicted; /* event ids let go (time window or count cap) */
+    uint64_t event_ids_capped;  /* of those, let go by the count cap */
+    uint64_t invalid;           /* records whose content could not be used (-EINVAL) */
     uint64_t scopes, pools, pool_cidrs, allocations, resource_cidrs; /* current sizes */
     uint64_t overlaps;                                               /* current pairs */
 };
 
-/* Zeroes `fx` (caller-owned storage). Any thread. */
+/* Zeroes `fx` (caller-owned storage): no sink. Any thread. */
 void model_effects_init(struct model_effects *fx);
-/* Frees every key and drops every data reference, leaving `fx` empty and reusable. */
+/* Frees every key and drops every data reference, leaving `fx` empty and reusable (its sink,
+ * if any, is kept). */
 void model_effects_clear(struct model_effects *fx);
+/* Makes model_apply() hand the effects to `fn` (called with `ctx`, borrowed) in portions of
+ * at most `portion` effects (0: MODEL_EFFECTS_PORTION) instead of collecting them; NULL `fn`
+ * collects again. The thread using `fx`. */
+void model_effects_set_sink(struct model_effects *fx, model_effects_fn fn, void *ctx,
+                            size_t portion);
+/* With a sink, hands the held effects to it and clears them; without one, does nothing.
+ * model_apply() calls it before returning. The thread using `fx`. */
+void model_effects_flush(struct model_effects *fx);
 
 /* Creates an empty model. `cfg` is borrowed and must outlive the model; its routing domains
  * (cfg->domains) decide overlap membership; NULL means no domains. Returns a model owned by
@@ -92,7 +142,8 @@ model_t *model_new(const struct config *cfg);
 void model_free(model_t *m);
 
 /* Applies one decoded record (`rec` borrowed; the model copies what it keeps) and appends
- * the effects it caused to `fx` (owned by the caller). Types: pass_begin, ipam, scope, pool,
+ * the effects it caused to `fx` (owned by the caller), or hands them to its sink (all of them
+ * before returning). Types: pass_begin, ipam, scope, pool,
  * pool_cidr, allocation, resource_cidr, discovered_account, pass_end, event; alert records
  * are accepted and ignored. Returns 0; -EINVAL with text in `err` when the record's content
  * cannot be used (a CIDR that does not parse, an inventory record without a scope): such a
@@ -156,9 +207,9 @@ typedef void (*model_objects_cb)(void *ctx, const struct model_object *o,
  * object's description. Returns 0. Owner thread; `cb` must not call into the model. */
 int model_metrics_objects(model_t *m, const char *scope_id, model_objects_cb cb, void *ctx);
 
-/* Writes the whole model (state, staged passes, applied pass and event ids) to `path`
- * atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno with
- * text in `err`. Owner thread. */
+/* Writes the whole model (state, staged passes, applied pass ids and the event-id window) to
+ * `path` atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno
+ * with text in `err`. Owner thread. */
 int model_save(const model_t *m, const char *path, char *err, size_t errlen);
 
 /* Reads a model written by model_save(); `cfg` as for model_new(). Overlap pairs are rebuilt
@@ -172,7 +223,28 @@ model_t *model_load(const struct config *cfg, const char *path, char *err, size_
  * no-op. Owner thread. */
 void model_drop_scope(model_t *m, const char *scope_id);
 
+/* Selects scopes by id (borrowed for the call). Returns true to select. */
+typedef bool (*model_scope_fn)(void *ctx, const char *scope_id);
+
+/* Writes the scopes `want` selects (state, staged passes, recent pass ids; not the event ids,
+ * which belong to the events partitions) in model_save()'s format into a new buffer of *len
+ * bytes, owned by the caller (free()), for the partition state (analyzer/partstate.h).
+ * Returns NULL when a stored record does not encode. Owner thread; `want` must not call into
+ * the model. */
+char *model_export_scopes(const model_t *m, model_scope_fn want, void *ctx, size_t *len);
+
+/* Reads scopes written by model_export_scopes() (`text`, `len` bytes, borrowed): each
+ * replaces the model's scope of that id (dropped first, without effects); their overlap
+ * entries are indexed silently (pairs were reported by the analyzer that found them). On a
+ * malformed text returns -EINVAL with text in `err`, and the scopes it named are gone.
+ * Returns 0. Owner thread. */
+int model_import_scopes(model_t *m, const char *text, size_t len, char *err, size_t errlen);
+
 /* Copies the counters into *out (owned by the caller). Owner thread. */
 void model_get_stats(const model_t *m, struct model_stats *out);
+
+/* Copies the event-id window's counters into *out (owned by the caller); cheaper than
+ * model_get_stats(). Owner thread. */
+void model_get_event_window(const model_t *m, struct eventwin_stats *out);
 
 #endif

@@ -3,8 +3,13 @@
  * DESIGN: a trie node is a prefix (key left-aligned in 128 bits, so IPv4 and IPv6 share the
  * code) with two children and a list of entries that carry exactly that prefix. Nodes without
  * entries exist only where two subtrees branch, so there are fewer nodes than 2n. Removal
- * splices out nodes that no longer hold entries or branch. Memory comes from two slabs (nodes,
- * entries) that recycle freed items through free lists.
+ * splices out nodes that no longer hold entries or branch. Nodes and entries live in arrays
+ * per trie (pools) and refer to each other by 32-bit index (0 = none). A key's low 64 bits
+ * are zero up to length 64 (every IPv4 prefix, the usual IPv6 VPC and subnet sizes), so such
+ * nodes take 24 bytes and only longer ones (a pool of their own, tagged in the index) 32; an
+ * entry takes 16. Freed items are recycled through free lists. An operation reserves
+ * the items it may need before it takes pointers into a pool, so that no pointer outlives a
+ * pool's reallocation.
  *
  * The batch scan (overlap_scan_array) needs no trie: CIDRs either nest or are disjoint, so in
  * (address, length) order every entry still open on a stack (its last address at or after
@@ -21,40 +26,56 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#define LOG_MODULE "overlap"
+#include "log.h"
+
 #include "overlap.h"
 #include "xalloc.h"
 
 /* Max trie depth: one node per distinct length on a path, 0..128. */
-#define OV_MAX_DEPTH  130
-#define OV_SLAB_ITEMS 4096
+#define OV_MAX_DEPTH 130
 
 struct ov_entry {
     uint32_t owner;
     uint32_t parent;
     uint32_t refs;
-    struct ov_entry *next;
+    uint32_t next; /* next entry of the node, 0 = none */
 };
 
+/* A node of length <= 64: the key's low half is zero. */
 struct ov_node {
-    uint64_t hi, lo; /* key, left-aligned; bits beyond len are zero */
-    struct ov_node *child[2];
-    struct ov_entry *entries;
+    uint64_t hi; /* key, left-aligned; bits beyond len are zero */
+    uint32_t child[2];
+    uint32_t entries; /* first entry, 0 = none */
     uint8_t len;
 };
 
-struct slab {
-    size_t elem;
-    void *free_list;
-    char *cur; /* current chunk */
-    size_t used, cur_items;
-    char **chunks;
-    size_t nchunks, cap;
+/* A node of length > 64, in the long-node pool; its index carries OV_LONG. */
+struct ov_long_node {
+    struct ov_node n;
+    uint64_t lo; /* the key's low half */
 };
 
-/* One trie with its own slabs, so that a walk over one domain touches only its memory. */
+#define OV_LONG 0x80000000u /* node index tag: the node is in the long-node pool */
+
+/* Items of one size named by index; index 0 is never handed out. Items live in chunks of
+ * OV_CHUNK (the first one grows up to that size, so that small domains stay small): a large
+ * trie never reallocates (and so never holds two copies of) its whole array. */
+#define OV_CHUNK_SHIFT 12
+#define OV_CHUNK       (1u << OV_CHUNK_SHIFT)
+
+struct pool {
+    char **chunks;
+    size_t nchunks, capchunks;
+    size_t elem;
+    size_t n, cap;      /* items handed out (slot 0 included), items the chunks hold */
+    uint32_t free_head; /* recycled items, chained through their first 4 bytes */
+};
+
+/* One trie with its own pools, so that a walk over one domain touches only its memory. */
 struct ov_tree {
-    struct ov_node *root;
-    struct slab nodes, entries;
+    uint32_t root;
+    struct pool nodes, lnodes, entries;
 };
 
 struct ov_domain {
@@ -69,48 +90,81 @@ struct overlap_index {
     size_t count;
 };
 
-static void slab_init(struct slab *s, size_t elem)
+static void pool_init(struct pool *p, size_t elem)
 {
-    memset(s, 0, sizeof *s);
-    s->elem = elem;
+    memset(p, 0, sizeof *p);
+    p->elem = elem;
+    p->n = 1;
 }
 
-static void *slab_alloc(struct slab *s)
+static void *pool_item(const struct pool *p, uint32_t i)
 {
-    if (s->free_list) {
-        void *p = s->free_list;
-        memcpy(&s->free_list, p, sizeof(void *));
-        return p;
+    return p->chunks[i >> OV_CHUNK_SHIFT] + (size_t)(i & (OV_CHUNK - 1)) * p->elem;
+}
+
+/* Makes room for k more items. Only growing the first chunk moves items: pointers into a pool
+ * stay valid across the next k pool_alloc() calls. */
+static void pool_reserve(struct pool *p, size_t k)
+{
+    while (p->n + k > p->cap) {
+        if (p->cap >= UINT32_MAX / 2) {
+            LOG_ERR("more than 2^31 trie items in one domain");
+            abort();
+        }
+        if (p->nchunks == 1 && p->cap < OV_CHUNK) {
+            p->cap *= 2;
+            p->chunks[0] = xrealloc(p->chunks[0], p->cap * p->elem);
+            continue;
+        }
+        size_t items = p->nchunks ? OV_CHUNK : 32;
+        p->chunks = xgrow(p->chunks, &p->capchunks, p->nchunks + 1, sizeof *p->chunks);
+        p->chunks[p->nchunks++] = xmalloc(items * p->elem);
+        p->cap += items;
     }
-    if (s->used == s->cur_items) {
-        /* chunks grow from 32 items, so that small domains stay small */
-        s->cur_items = s->cur_items ? s->cur_items * 2 : 32;
-        if (s->cur_items > OV_SLAB_ITEMS)
-            s->cur_items = OV_SLAB_ITEMS;
-        s->cur = xmalloc(s->elem * s->cur_items);
-        s->chunks = xgrow(s->chunks, &s->cap, s->nchunks + 1, sizeof *s->chunks);
-        s->chunks[s->nchunks++] = s->cur;
-        s->used = 0;
+}
+
+static uint32_t pool_alloc(struct pool *p)
+{
+    uint32_t i = p->free_head;
+    if (i) {
+        memcpy(&p->free_head, pool_item(p, i), sizeof p->free_head);
+        return i;
     }
-    return s->cur + s->elem * s->used++;
+    pool_reserve(p, 1);
+    return (uint32_t)p->n++;
 }
 
-static void slab_release(struct slab *s, void *p)
+static void pool_release(struct pool *p, uint32_t i)
 {
-    memcpy(p, &s->free_list, sizeof(void *));
-    s->free_list = p;
+    memcpy(pool_item(p, i), &p->free_head, sizeof p->free_head);
+    p->free_head = i;
 }
 
-static void slab_destroy(struct slab *s)
+static void pool_destroy(struct pool *p)
 {
-    for (size_t i = 0; i < s->nchunks; i++)
-        free(s->chunks[i]);
-    free(s->chunks);
+    for (size_t i = 0; i < p->nchunks; i++)
+        free(p->chunks[i]);
+    free(p->chunks);
+}
+
+static struct ov_node *node_at(const struct ov_tree *t, uint32_t i)
+{
+    if (!i)
+        return NULL;
+    if (i & OV_LONG)
+        return &((struct ov_long_node *)pool_item(&t->lnodes, i & ~OV_LONG))->n;
+    return pool_item(&t->nodes, i);
+}
+
+static struct ov_entry *entry_at(const struct ov_tree *t, uint32_t i)
+{
+    return i ? pool_item(&t->entries, i) : NULL;
 }
 
 static prefix_u128 node_key(const struct ov_node *n)
 {
-    return ((prefix_u128)n->hi << 64) | n->lo;
+    uint64_t lo = n->len > 64 ? ((const struct ov_long_node *)(const void *)n)->lo : 0;
+    return ((prefix_u128)n->hi << 64) | lo;
 }
 
 static unsigned key_bit(prefix_u128 key, unsigned i)
@@ -137,14 +191,28 @@ static prefix_u128 key_truncate(prefix_u128 key, unsigned len)
     return key & ~((((prefix_u128)1) << (128 - len)) - 1);
 }
 
-static struct ov_node *node_new(struct ov_tree *t, prefix_u128 key, unsigned len)
+/* A new node; the caller reserved room for it (pointers into the pool stay valid). */
+static uint32_t node_new(struct ov_tree *t, prefix_u128 key, unsigned len)
 {
-    struct ov_node *n = slab_alloc(&t->nodes);
-    memset(n, 0, sizeof *n);
+    bool lng = len > 64;
+    uint32_t i = pool_alloc(lng ? &t->lnodes : &t->nodes);
+    if (i & OV_LONG) {
+        LOG_ERR("more than 2^31 trie nodes in one domain");
+        abort();
+    }
+    struct ov_node *n;
+    if (lng) {
+        struct ov_long_node *l = pool_item(&t->lnodes, i);
+        l->lo = (uint64_t)key;
+        n = &l->n;
+        i |= OV_LONG;
+    } else {
+        n = pool_item(&t->nodes, i);
+    }
     n->hi = (uint64_t)(key >> 64);
-    n->lo = (uint64_t)key;
+    n->child[0] = n->child[1] = n->entries = 0;
     n->len = (uint8_t)len;
-    return n;
+    return i;
 }
 
 static uint32_t hash_id(uint32_t id)
@@ -201,8 +269,9 @@ static struct ov_domain *domain_get(overlap_index_t *idx, uint32_t id)
     d->id = id;
     d->in_use = 1;
     for (int f = 0; f < 2; f++) {
-        slab_init(&d->t[f].nodes, sizeof(struct ov_node));
-        slab_init(&d->t[f].entries, sizeof(struct ov_entry));
+        pool_init(&d->t[f].nodes, sizeof(struct ov_node));
+        pool_init(&d->t[f].lnodes, sizeof(struct ov_long_node));
+        pool_init(&d->t[f].entries, sizeof(struct ov_entry));
     }
     idx->dcount++;
     return d;
@@ -221,8 +290,9 @@ void overlap_index_free(overlap_index_t *idx)
         if (!idx->dom[i].in_use)
             continue;
         for (int f = 0; f < 2; f++) {
-            slab_destroy(&idx->dom[i].t[f].nodes);
-            slab_destroy(&idx->dom[i].t[f].entries);
+            pool_destroy(&idx->dom[i].t[f].nodes);
+            pool_destroy(&idx->dom[i].t[f].lnodes);
+            pool_destroy(&idx->dom[i].t[f].entries);
         }
     }
     free(idx->dom);
@@ -260,6 +330,7 @@ struct emitter {
     uint32_t domain;
     unsigned family;
     const struct overlap_entry *self; /* the entry inserted or removed */
+    const struct ov_tree *t;
 };
 
 static bool excluded(uint32_t o1, uint32_t p1, uint32_t o2, uint32_t p2)
@@ -283,7 +354,7 @@ static void fill_entry(struct overlap_entry *out, const struct emitter *em, cons
 static void emit_node(const struct emitter *em, const struct ov_node *n)
 {
     const struct overlap_entry *s = em->self;
-    for (const struct ov_entry *x = n->entries; x; x = x->next) {
+    for (const struct ov_entry *x = entry_at(em->t, n->entries); x; x = entry_at(em->t, x->next)) {
         if (excluded(s->owner, s->parent, x->owner, x->parent))
             continue;
         struct overlap_entry other;
@@ -300,14 +371,14 @@ static void emit_node(const struct emitter *em, const struct ov_node *n)
 /* Reports self against every entry in the subtree below n (n itself excluded). */
 static void emit_subtree(const struct emitter *em, const struct ov_node *n)
 {
-    const struct ov_node *stack[2 * OV_MAX_DEPTH];
+    uint32_t stack[2 * OV_MAX_DEPTH];
     size_t sp = 0;
     if (n->child[1])
         stack[sp++] = n->child[1];
     if (n->child[0])
         stack[sp++] = n->child[0];
     while (sp > 0) {
-        const struct ov_node *m = stack[--sp];
+        const struct ov_node *m = node_at(em->t, stack[--sp]);
         emit_node(em, m);
         if (m->child[1])
             stack[sp++] = m->child[1];
@@ -317,14 +388,14 @@ static void emit_subtree(const struct emitter *em, const struct ov_node *n)
 }
 
 /* Finds the node holding exactly (key, len), or NULL. */
-static struct ov_node *find_node(struct ov_node *n, prefix_u128 key, unsigned len)
+static struct ov_node *find_node(const struct ov_tree *t, prefix_u128 key, unsigned len)
 {
-    while (n) {
+    for (struct ov_node *n = node_at(t, t->root); n;
+         n = node_at(t, n->child[key_bit(key, n->len)])) {
         if (n->len > len || common_bits(node_key(n), key) < n->len)
             return NULL;
         if (n->len == len)
             return n;
-        n = n->child[key_bit(key, n->len)];
     }
     return NULL;
 }
@@ -338,10 +409,11 @@ unsigned overlap_refcount(const overlap_index_t *idx, const struct overlap_entry
     struct ov_domain *d = domain_find(idx, e->domain);
     if (!d)
         return 0;
-    struct ov_node *n = find_node(d->t[fam].root, key, e->prefix.len);
+    const struct ov_tree *t = &d->t[fam];
+    struct ov_node *n = find_node(t, key, e->prefix.len);
     if (!n)
         return 0;
-    for (struct ov_entry *x = n->entries; x; x = x->next)
+    for (struct ov_entry *x = entry_at(t, n->entries); x; x = entry_at(t, x->next))
         if (x->owner == e->owner)
             return x->refs;
     return 0;
@@ -357,14 +429,19 @@ int overlap_insert(overlap_index_t *idx, const struct overlap_entry *e, overlap_
     unsigned len = e->prefix.len;
     struct ov_domain *d = domain_get(idx, e->domain);
     struct ov_tree *t = &d->t[fam];
+    /* At most two new nodes and one entry: reserved now, so the pointers below stay valid. */
+    pool_reserve(&t->nodes, 2);
+    pool_reserve(&t->lnodes, 2);
+    pool_reserve(&t->entries, 1);
 
     /* One walk: remember the nodes above that contain the prefix, find or make its node. */
     struct ov_node *above[OV_MAX_DEPTH];
     size_t nabove = 0;
-    struct ov_node **link = &t->root;
+    uint32_t *link = &t->root;
     struct ov_node *target = NULL;
     while (*link) {
-        struct ov_node *n = *link;
+        uint32_t ni = *link;
+        struct ov_node *n = node_at(t, ni);
         prefix_u128 nkey = node_key(n);
         unsigned c = common_bits(nkey, key);
         if (c > n->len)
@@ -380,24 +457,26 @@ int overlap_insert(overlap_index_t *idx, const struct overlap_entry *e, overlap_
             link = &n->child[key_bit(key, n->len)];
             continue;
         }
-        struct ov_node *m = node_new(t, key, len);
+        uint32_t mi = node_new(t, key, len);
+        struct ov_node *m = node_at(t, mi);
         if (c == len) {
-            m->child[key_bit(nkey, len)] = n;
-            *link = m;
+            m->child[key_bit(nkey, len)] = ni;
+            *link = mi;
         } else {
-            struct ov_node *b = node_new(t, key_truncate(key, c), c);
-            b->child[key_bit(key, c)] = m;
-            b->child[key_bit(nkey, c)] = n;
-            *link = b;
+            uint32_t bi = node_new(t, key_truncate(key, c), c);
+            struct ov_node *b = node_at(t, bi);
+            b->child[key_bit(key, c)] = mi;
+            b->child[key_bit(nkey, c)] = ni;
+            *link = bi;
         }
         target = m;
         break;
     }
     if (!target) {
-        target = node_new(t, key, len);
-        *link = target;
+        *link = node_new(t, key, len);
+        target = node_at(t, *link);
     }
-    for (struct ov_entry *x = target->entries; x; x = x->next) {
+    for (struct ov_entry *x = entry_at(t, target->entries); x; x = entry_at(t, x->next)) {
         if (x->owner != e->owner)
             continue;
         if (x->parent != e->parent)
@@ -406,18 +485,19 @@ int overlap_insert(overlap_index_t *idx, const struct overlap_entry *e, overlap_
         return 0;
     }
     if (cb) {
-        struct emitter em = {cb, ctx, OVERLAP_CREATED, e->domain, e->prefix.family, e};
+        struct emitter em = {cb, ctx, OVERLAP_CREATED, e->domain, e->prefix.family, e, t};
         for (size_t i = 0; i < nabove; i++)
             emit_node(&em, above[i]);
         emit_node(&em, target);
         emit_subtree(&em, target);
     }
-    struct ov_entry *x = slab_alloc(&t->entries);
+    uint32_t xi = pool_alloc(&t->entries);
+    struct ov_entry *x = entry_at(t, xi);
     x->owner = e->owner;
     x->parent = e->parent;
     x->refs = 1;
     x->next = target->entries;
-    target->entries = x;
+    target->entries = xi;
     idx->count++;
     return 0;
 }
@@ -435,11 +515,11 @@ int overlap_remove(overlap_index_t *idx, const struct overlap_entry *e, overlap_
         return -ENOENT;
 
     struct ov_tree *t = &d->t[fam];
-    struct ov_node **path[OV_MAX_DEPTH];
+    uint32_t *path[OV_MAX_DEPTH];
     size_t depth = 0;
-    struct ov_node **link = &t->root;
+    uint32_t *link = &t->root;
     while (*link) {
-        struct ov_node *n = *link;
+        struct ov_node *n = node_at(t, *link);
         if (n->len > len || common_bits(node_key(n), key) < n->len)
             return -ENOENT;
         path[depth++] = link;
@@ -449,11 +529,12 @@ int overlap_remove(overlap_index_t *idx, const struct overlap_entry *e, overlap_
     }
     if (!*link)
         return -ENOENT;
-    struct ov_node *target = *link;
-    struct ov_entry **xp = &target->entries;
-    while (*xp && (*xp)->owner != e->owner)
-        xp = &(*xp)->next;
-    struct ov_entry *x = *xp;
+    struct ov_node *target = node_at(t, *link);
+    uint32_t *xp = &target->entries;
+    while (*xp && entry_at(t, *xp)->owner != e->owner)
+        xp = &entry_at(t, *xp)->next;
+    uint32_t xi = *xp;
+    struct ov_entry *x = entry_at(t, xi);
     if (!x)
         return -ENOENT;
     if (--x->refs > 0)
@@ -464,24 +545,25 @@ int overlap_remove(overlap_index_t *idx, const struct overlap_entry *e, overlap_
         /* Report with the stored parent: it decides which pairs existed. */
         struct overlap_entry self = *e;
         self.parent = x->parent;
-        struct emitter em = {cb, ctx, OVERLAP_ENDED, e->domain, e->prefix.family, &self};
+        struct emitter em = {cb, ctx, OVERLAP_ENDED, e->domain, e->prefix.family, &self, t};
         for (size_t i = 0; i + 1 < depth; i++)
-            emit_node(&em, *path[i]);
+            emit_node(&em, node_at(t, *path[i]));
         emit_node(&em, target);
         emit_subtree(&em, target);
     }
-    slab_release(&t->entries, x);
+    pool_release(&t->entries, xi);
     idx->count--;
 
     /* Splice out nodes that hold no entry and no longer branch. */
     while (depth > 0) {
         link = path[depth - 1];
-        struct ov_node *n = *link;
+        uint32_t ni = *link;
+        struct ov_node *n = node_at(t, ni);
         if (n->entries || (n->child[0] && n->child[1]))
             break;
-        struct ov_node *only = n->child[0] ? n->child[0] : n->child[1];
+        uint32_t only = n->child[0] ? n->child[0] : n->child[1];
         *link = only;
-        slab_release(&t->nodes, n);
+        pool_release(ni & OV_LONG ? &t->lnodes : &t->nodes, ni & ~OV_LONG);
         if (only)
             break;
         depth--;
@@ -490,6 +572,7 @@ int overlap_remove(overlap_index_t *idx, const struct overlap_entry *e, overlap_
 }
 
 struct scan_state {
+    const struct ov_tree *t;
     overlap_pair_cb cb;
     void *ctx;
     uint32_t domain;
@@ -501,9 +584,9 @@ struct scan_state {
 
 static void scan_node(struct scan_state *st, const struct ov_node *n)
 {
-    struct emitter em = {st->cb, st->ctx, OVERLAP_PRESENT, st->domain, st->family, NULL};
+    struct emitter em = {st->cb, st->ctx, OVERLAP_PRESENT, st->domain, st->family, NULL, st->t};
     size_t base = st->nanc;
-    for (const struct ov_entry *x = n->entries; x; x = x->next) {
+    for (const struct ov_entry *x = entry_at(st->t, n->entries); x; x = entry_at(st->t, x->next)) {
         st->anc = xgrow(st->anc, &st->cap, st->nanc + 1, sizeof *st->anc);
         struct overlap_entry *cur = &st->anc[st->nanc];
         fill_entry(cur, &em, n, x);
@@ -531,18 +614,19 @@ static void scan_node(struct scan_state *st, const struct ov_node *n)
     }
     for (int c = 0; c < 2; c++)
         if (n->child[c])
-            scan_node(st, n->child[c]);
+            scan_node(st, node_at(st->t, n->child[c]));
     st->nanc = base;
 }
 
 static size_t scan_domain(const struct ov_domain *d, overlap_pair_cb cb, void *ctx)
 {
-    struct scan_state st = {cb, ctx, d->id, 0, NULL, 0, 0, 0};
+    struct scan_state st = {NULL, cb, ctx, d->id, 0, NULL, 0, 0, 0};
     for (int f = 0; f < 2; f++) {
         if (!d->t[f].root)
             continue;
+        st.t = &d->t[f];
         st.family = f == 0 ? PREFIX_INET : PREFIX_INET6;
-        scan_node(&st, d->t[f].root);
+        scan_node(&st, node_at(st.t, d->t[f].root));
     }
     free(st.anc);
     return st.pairs;

@@ -5,8 +5,9 @@
  * trie path down to P plus the entries in P's subtree. An insert or a remove therefore walks
  * one path (at most 33 or 129 nodes, in practice the nesting depth plus a few branch nodes:
  * O(log n) for realistic data) and visits P's subtree to report the pairs it creates or ends;
- * a full scan is one depth-first walk, O(n + k). Nodes and entries come from slabs with free
- * lists, so an indexed CIDR costs about 120 bytes with no per-allocation overhead.
+ * a full scan is one depth-first walk, O(n + k). Nodes and entries come from chunked pools
+ * with free lists and refer to each other by 32-bit index, so an indexed CIDR costs about 60
+ * bytes with no per-allocation overhead.
  *
  * Identity of an entry is (domain, prefix, owner). Owner, parent and domain are integer ids
  * the caller interns (for example from "vpc-0abc" strings); 0 is reserved for "no parent".

@@ -2,7 +2,6 @@
  * The writers (JSON, CSV, HTML) are in report_write.c. See report.h for the design. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -203,7 +202,8 @@ static json_t *overlap_row(const json_t *open, const json_t *close)
     return row;
 }
 
-static json_t *noncompliant_row(const json_t *open, const json_t *close)
+/* A noncompliant or unmanaged interval of one resource CIDR. */
+static json_t *resource_state_row(const json_t *open, const json_t *close)
 {
     const json_t *d = open ? open : close;
     json_t *row = json_object();
@@ -274,22 +274,22 @@ bool report_intact(const json_t *report)
     return json_is_true(json_object_get(json_object_get(report, "integrity"), "ok"));
 }
 
-void report_integrity_line(const json_t *report, char *buf, size_t buflen)
+/* The text of one journal's integrity object `in` (borrowed), its label first. */
+static void integrity_text(const json_t *in, const char *label, char *buf, size_t buflen)
 {
-    const json_t *in = json_object_get(report, "integrity");
     const json_t *f = json_object_get(in, "fault");
     json_int_t records = json_integer_value(json_object_get(in, "records"));
     json_int_t seq = json_integer_value(json_object_get(in, "head_seq"));
     const char *digest = json_string_value(json_object_get(in, "head_digest"));
     int n;
-    if (report_intact(report))
-        n = snprintf(buf, buflen, "journal: %lld records verified, head %s (seq %lld)",
+    if (json_is_true(json_object_get(in, "ok")))
+        n = snprintf(buf, buflen, "%s: %lld records verified, head %s (seq %lld)", label,
                      (long long)records, digest ? digest : "?", (long long)seq);
     else
         n = snprintf(buf, buflen,
-                     "journal: BROKEN: %s record in %s line %lld (seq %lld): %s; %lld records "
+                     "%s: BROKEN: %s record in %s line %lld (seq %lld): %s; %lld records "
                      "verified before it, last good digest %s (seq %lld)",
-                     json_string_value(json_object_get(f, "kind")),
+                     label, json_string_value(json_object_get(f, "kind")),
                      json_string_value(json_object_get(f, "file")),
                      (long long)json_integer_value(json_object_get(f, "line")),
                      (long long)json_integer_value(json_object_get(f, "seq")),
@@ -299,6 +299,33 @@ void report_integrity_line(const json_t *report, char *buf, size_t buflen)
         /* Truncated: end it visibly. */
         if (buflen > 4)
             memcpy(buf + buflen - 4, "...", 4);
+    }
+}
+
+void report_integrity_line(const json_t *report, char *buf, size_t buflen)
+{
+    const json_t *in = json_object_get(report, "integrity");
+    const json_t *each = json_object_get(in, "journals");
+    if (json_array_size(each) < 2) {
+        integrity_text(in, "journal", buf, buflen);
+        return;
+    }
+    size_t used = 0, i;
+    const json_t *j;
+    buf[0] = '\0';
+    json_array_foreach(each, i, j)
+    {
+        if (used + 1 >= buflen)
+            break;
+        char label[1024];
+        snprintf(label, sizeof label, "journal %s",
+                 json_string_value(json_object_get(j, "journal")));
+        if (i > 0) {
+            snprintf(buf + used, buflen - used, "; ");
+            used += strlen(buf + used);
+        }
+        integrity_text(j, label, buf + used, buflen - used);
+        used += strlen(buf + used);
     }
 }
 
@@ -338,44 +365,6 @@ static int snapshot_pools(const struct config *cfg, const char *scope, json_t *p
     model_metrics_scope(m, scope, on_pool, pools);
     model_free(m);
     return 0;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Pool ids with an RRD file, sorted; *n receives the count. Owned by the caller. */
-static char **rrd_pools(const char *dir, size_t *n)
-{
-    char path[4096];
-    char **v = NULL;
-    size_t cap = 0;
-    *n = 0;
-    int len = snprintf(path, sizeof path, "%s/pool", dir);
-    if (len < 0 || (size_t)len >= sizeof path)
-        return NULL;
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return NULL;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        if (l <= 4 || strcmp(de->d_name + l - 4, ".rrd") != 0)
-            continue;
-        char *id = xstrdup(de->d_name);
-        id[l - 4] = '\0';
-        if (!rrd_store_valid_key("pool", id)) {
-            free(id);
-            continue;
-        }
-        v = xgrow(v, &cap, *n + 1, sizeof *v);
-        v[(*n)++] = id;
-    }
-    closedir(d);
-    if (*n > 1)
-        qsort(v, *n, sizeof *v, str_cmp);
-    return v;
 }
 
 static json_t *num_or_null(double v)
@@ -449,8 +438,11 @@ static json_t *utilization(const struct config *cfg, const struct report_options
                            json_t *journal_pools, char *err, size_t errlen)
 {
     size_t n = 0;
-    char **ids = rrd_pools(cfg->rrd.dir, &n);
+    char **ids = NULL;
+    int rc = rrd_store_list(cfg->rrd.dir, cfg->rrd.daemon, "pool", &ids, &n, err, errlen);
     json_t *rows = json_array();
+    if (rc < 0 && rc != -ENOENT)
+        LOG_WARN("pool utilization left out: %s", err);
     if (n == 0)
         return rows;
     rrd_store_t *st =
@@ -473,16 +465,94 @@ static json_t *utilization(const struct config *cfg, const struct report_options
         json_array_append_new(rows, v[i]);
     free(v);
     rrd_store_free(st);
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    rrd_store_list_free(ids, n);
     return rows;
 fail:
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    rrd_store_list_free(ids, n);
     json_decref(rows);
     return NULL;
+}
+
+/* ---- several journals as one stream ------------------------------------------------------ */
+
+/* The journals of a report read as one stream: each reader's next record waits in `head`;
+ * the earliest event time goes first (each journal keeps its own order), and with several
+ * journals a key seen before is skipped (two analyzers journaled the same event). */
+struct jmerge {
+    const char *const *dirs;
+    size_t n;
+    journal_reader_t **r;
+    struct journal_record *head;
+    bool *has, *done;
+    json_t *seen; /* keys already handed out; NULL with one journal */
+};
+
+static void jmerge_free(struct jmerge *m)
+{
+    for (size_t i = 0; m->r && i < m->n; i++)
+        journal_reader_free(m->r[i]);
+    free(m->r);
+    free(m->head);
+    free(m->has);
+    free(m->done);
+    json_decref(m->seen);
+}
+
+static int jmerge_open(struct jmerge *m, const char *const *dirs, size_t n, time_t to, char *err,
+                       size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->dirs = dirs;
+    m->n = n;
+    m->r = xcalloc(n, sizeof *m->r);
+    m->head = xcalloc(n, sizeof *m->head);
+    m->has = xcalloc(n, sizeof *m->has);
+    m->done = xcalloc(n, sizeof *m->done);
+    m->seen = n > 1 ? json_object() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        m->r[i] = journal_reader_new(dirs[i], 0, to, err, errlen);
+        if (!m->r[i])
+            return -EIO;
+    }
+    return 0;
+}
+
+/* The next record of the merged stream into *rec (borrowed until the next call). Returns 1,
+ * 0 at the end, or -errno with text in err. Damaged lines are logged and passed over (the
+ * verification reports them). */
+static int jmerge_next(struct jmerge *m, struct journal_record *rec, char *err, size_t errlen)
+{
+    for (;;) {
+        size_t best = m->n;
+        for (size_t i = 0; i < m->n; i++) {
+            while (!m->has[i] && !m->done[i]) {
+                char rerr[512];
+                int rc = journal_reader_next(m->r[i], &m->head[i], rerr, sizeof rerr);
+                if (rc > 0) {
+                    m->has[i] = true;
+                } else if (rc == 0) {
+                    m->done[i] = true;
+                } else if (rc == -EBADMSG) {
+                    LOG_WARN("journal %s: %s", m->dirs[i], rerr);
+                } else {
+                    snprintf(err, errlen, "journal %s: %s", m->dirs[i], rerr);
+                    return rc;
+                }
+            }
+            if (m->has[i] && (best == m->n || m->head[i].event_time < m->head[best].event_time))
+                best = i;
+        }
+        if (best == m->n)
+            return 0;
+        m->has[best] = false;
+        *rec = m->head[best];
+        if (m->seen && rec->key) {
+            if (json_object_get(m->seen, rec->key))
+                continue;
+            json_object_set_new(m->seen, rec->key, json_true());
+        }
+        return 1;
+    }
 }
 
 /* ---- the document ---------------------------------------------------------------------- */
@@ -491,58 +561,93 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
                      size_t errlen)
 {
     struct journal_verify_result vr;
-    struct transitions ov = {0}, nc = {0};
-    journal_reader_t *r = NULL;
+    struct transitions ov = {0}, nc = {0}, um = {0};
+    struct jmerge m = {0};
+    const char *const *dirs =
+        o->n_journals > 0 ? o->journals : (const char *const *)&cfg->journal.dir;
+    size_t ndirs = o->n_journals > 0 ? o->n_journals : 1;
+    json_t *each = json_array(); /* integrity of every journal */
+    uint64_t ordinal = 0;
     json_t *doc = NULL, *ledger = json_array(), *failed = json_array();
     json_t *overlaps = json_array(), *noncompliant = json_array(), *pools = json_object();
+    json_t *unmanaged = json_array();
     json_t *util = NULL;
     char verr[512];
     size_t n_alloc = 0, n_rel = 0, n_prov = 0, n_deprov = 0, n_ok = 0, n_fail_ledger = 0;
     size_t ov_opened = 0, ov_closed = 0, ov_open = 0, nc_opened = 0, nc_closed = 0, nc_open = 0;
+    size_t um_opened = 0, um_closed = 0, um_open = 0;
     time_t now = o->now ? o->now : time(NULL);
     time_t end = o->to < now ? o->to : now;
     int rc;
 
-    memset(&vr, 0, sizeof vr);
-    rc = journal_verify_range(cfg->journal.dir, o->from, o->to, &vr, verr, sizeof verr);
-    if (rc < 0 && rc != -EBADMSG) {
-        snprintf(err, errlen, "journal %s: %s", cfg->journal.dir, verr);
-        goto fail;
+    /* Every chain verified; the report's integrity is the first broken one's, else the
+     * first one's, with the counts of all of them. */
+    struct journal_verify_result first_bad = {0}, total = {0};
+    bool any_bad = false;
+    for (size_t i = 0; i < ndirs; i++) {
+        memset(&vr, 0, sizeof vr);
+        rc = journal_verify_range(dirs[i], o->from, o->to, &vr, verr, sizeof verr);
+        if (rc < 0 && rc != -EBADMSG) {
+            snprintf(err, errlen, "journal %s: %s", dirs[i], verr);
+            goto fail;
+        }
+        json_array_append_new(each, integrity_json(&vr, dirs[i]));
+        if (i == 0)
+            total = vr;
+        if (!vr.ok && !any_bad) {
+            any_bad = true;
+            first_bad = vr;
+        }
+        if (i > 0) {
+            total.records += vr.records;
+            total.segments += vr.segments;
+            total.range_records += vr.range_records;
+            total.beyond_head += vr.beyond_head;
+            total.torn_tail = total.torn_tail || vr.torn_tail;
+        }
     }
-    r = journal_reader_new(cfg->journal.dir, 0, o->to, err, errlen);
-    if (r == NULL)
+    if (any_bad) {
+        uint64_t records = total.records, segments = total.segments;
+        uint64_t range = total.range_records, beyond = total.beyond_head;
+        bool torn = total.torn_tail;
+        total = first_bad;
+        total.records = records;
+        total.segments = segments;
+        total.range_records = range;
+        total.beyond_head = beyond;
+        total.torn_tail = torn;
+    }
+    vr = total;
+    if (jmerge_open(&m, dirs, ndirs, o->to, err, errlen) < 0)
         goto fail;
     for (;;) {
         struct journal_record rec;
-        char rerr[512];
-        rc = journal_reader_next(r, &rec, rerr, sizeof rerr);
+        rc = jmerge_next(&m, &rec, err, errlen);
         if (rc == 0)
             break;
-        if (rc < 0) {
-            /* A damaged line: verification reports it; read on past it. */
-            LOG_WARN("journal: %s", rerr);
-            if (rc == -EBADMSG)
-                continue;
-            snprintf(err, errlen, "journal %s: %s", cfg->journal.dir, rerr);
+        if (rc < 0)
             goto fail;
-        }
+        /* Merge order: the tie-break of transitions at the same second. */
+        uint64_t order = ordinal++;
         const char *kind = rec.kind;
         bool in = rec.event_time >= o->from && rec.event_time < o->to;
         if (strcmp(kind, "overlap_opened") == 0 || strcmp(kind, "overlap_closed") == 0) {
             if (domain_match(cfg, o, str_of(rec.data, "domain")))
-                tr_add(&ov, rec.event_time, rec.seq, kind[8] == 'o', rec.data);
+                tr_add(&ov, rec.event_time, order, kind[8] == 'o', rec.data);
             continue;
         }
         if (!scope_match(o, rec.data))
             continue;
         if (o->scope != NULL && json_is_string(json_object_get(rec.data, "pool_id")))
             json_object_set_new(pools, str_of(rec.data, "pool_id"), json_true());
-        if (strcmp(kind, "noncompliant") == 0 || strcmp(kind, "compliant") == 0) {
+        bool nc_kind = strcmp(kind, "noncompliant") == 0 || strcmp(kind, "compliant") == 0;
+        if (nc_kind || strcmp(kind, "unmanaged") == 0 || strcmp(kind, "managed") == 0) {
             json_t *d = json_deep_copy(rec.data);
             json_object_set_new(d, "_key",
                                 json_sprintf("%s/%s/%s", str_of(d, "scope_id"),
                                              str_of(d, "resource_id"), str_of(d, "cidr")));
-            tr_add(&nc, rec.event_time, rec.seq, kind[0] == 'n', d);
+            /* noncompliant and unmanaged open an interval, compliant and managed close it */
+            tr_add(nc_kind ? &nc : &um, rec.event_time, order, kind[0] != (nc_kind ? 'c' : 'm'), d);
             json_decref(d);
             continue;
         }
@@ -569,12 +674,14 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
             }
         }
     }
-    journal_reader_free(r);
-    r = NULL;
+    jmerge_free(&m);
+    memset(&m, 0, sizeof m);
     replay(&ov, "pair", o->from, o->to, end, overlap_row, "opened", "closed", overlaps, &ov_opened,
            &ov_closed, &ov_open);
-    replay(&nc, "_key", o->from, o->to, end, noncompliant_row, "since", "until", noncompliant,
+    replay(&nc, "_key", o->from, o->to, end, resource_state_row, "since", "until", noncompliant,
            &nc_opened, &nc_closed, &nc_open);
+    replay(&um, "_key", o->from, o->to, end, resource_state_row, "since", "until", unmanaged,
+           &um_opened, &um_closed, &um_open);
     util = utilization(cfg, o, pools, err, errlen);
     if (util == NULL)
         goto fail;
@@ -604,31 +711,51 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
     json_object_set_new(c, "overlaps_open_at_end", json_integer((json_int_t)ov_open));
     json_object_set_new(c, "noncompliant", json_integer((json_int_t)json_array_size(noncompliant)));
     json_object_set_new(c, "noncompliant_at_end", json_integer((json_int_t)nc_open));
+    json_object_set_new(c, "unmanaged", json_integer((json_int_t)json_array_size(unmanaged)));
+    json_object_set_new(c, "unmanaged_at_end", json_integer((json_int_t)um_open));
     json_object_set_new(c, "pools", json_integer((json_int_t)json_array_size(util)));
     json_object_set_new(summary, "counts", c);
 
     doc = json_object();
-    json_object_set_new(doc, "integrity", integrity_json(&vr, cfg->journal.dir));
+    json_t *in = integrity_json(&vr, dirs[0]);
+    if (ndirs > 1) {
+        char *joined = xstrdup(dirs[0]);
+        for (size_t i = 1; i < ndirs; i++) {
+            char *next = xasprintf("%s, %s", joined, dirs[i]);
+            free(joined);
+            joined = next;
+        }
+        json_object_set_new(in, "journal", json_string(joined));
+        free(joined);
+        json_object_set(in, "journals", each);
+    }
+    json_object_set_new(doc, "integrity", in);
     json_object_set_new(doc, "version", json_integer(REPORT_VERSION));
     json_object_set_new(doc, "summary", summary);
     json_object_set_new(doc, "ledger", ledger);
     json_object_set_new(doc, "failed_allocations", failed);
     json_object_set_new(doc, "overlaps", overlaps);
     json_object_set_new(doc, "noncompliant", noncompliant);
+    json_object_set_new(doc, "unmanaged", unmanaged);
     json_object_set_new(doc, "utilization", util);
     tr_free(&ov);
     tr_free(&nc);
+    tr_free(&um);
     json_decref(pools);
+    json_decref(each);
     return doc;
 
 fail:
-    journal_reader_free(r);
+    jmerge_free(&m);
+    json_decref(each);
     tr_free(&ov);
     tr_free(&nc);
+    tr_free(&um);
     json_decref(ledger);
     json_decref(failed);
     json_decref(overlaps);
     json_decref(noncompliant);
+    json_decref(unmanaged);
     json_decref(pools);
     json_decref(util);
     return NULL;

@@ -35,13 +35,20 @@ struct report_options {
     time_t from, to;   /* the period [from, to), UTC seconds; to > from */
     const char *scope; /* keep only this scope id (borrowed); NULL = every scope */
     time_t now;        /* generated-at time (0 = time()) */
+    /* Journal directories to read (borrowed); none = cfg->journal.dir. Several (the
+     * journals of analyzers that split a consumer group): each chain is verified, the
+     * records are merged by event time and a record whose key an earlier one had is read
+     * once. */
+    const char *const *journals;
+    size_t n_journals;
 };
 
-/* Verifies the journal of cfg->journal.dir and gathers every section for the period and
- * scope of `o` (both borrowed). Returns the report document (a new reference owned by the
- * caller), or NULL with text in err when the journal or RRD directory cannot be read at all.
- * A broken hash chain is not an error: the document's "integrity" says so (check it with
- * report_intact()). Main thread (librrd is not thread-safe). */
+/* Verifies the journal of cfg->journal.dir (or the journals of o->journals) and gathers
+ * every section for the period and scope of `o` (both borrowed). Returns the report document
+ * (a new reference owned by the caller), or NULL with text in err when a journal or the RRD
+ * directory cannot be read at all. A broken hash chain is not an error: the document's
+ * "integrity" says so (check it with report_intact()). Main thread (librrd is not
+ * thread-safe). */
 json_t *report_build(const struct config *cfg, const struct report_options *o, char *err,
                      size_t errlen);
 
@@ -49,7 +56,8 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
 bool report_intact(const json_t *report);
 
 /* One line about the journal for stderr: "journal: N records, head DIGEST (seq S)" or
- * "journal: BROKEN: ..." (written into `buf`, owned by the caller). Any thread. */
+ * "journal: BROKEN: ..."; with several journals one such line per journal ("journal DIR:
+ * ..."), separated by "; " (written into `buf`, owned by the caller). Any thread. */
 void report_integrity_line(const json_t *report, char *buf, size_t buflen);
 
 /* Writes the document as indented JSON to `f` (borrowed). Returns 0 or -EIO. Any thread. */

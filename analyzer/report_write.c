@@ -72,6 +72,7 @@ static const struct {
     {"failed_allocations", "failed", "Failed allocations"},
     {"overlaps", "overlap", "Overlaps"},
     {"noncompliant", "noncompliant", "Noncompliant resources"},
+    {"unmanaged", "unmanaged", "Unmanaged resources"},
     {"utilization", "utilization", "Pool utilization"},
 };
 
@@ -202,7 +203,7 @@ static void html_value(FILE *f, const json_t *v)
     free(t);
 }
 
-/* Columns shown per section (the JSON has a few more). */
+/* Columns shown per section, in the order of `sections` (the JSON has a few more). */
 static const char *const html_cols[][16] = {
     {"time", "kind", "success", "principal_arn", "principal_type", "account", "region", "pool_id",
      "cidr", "allocation_id", "event_id", NULL},
@@ -211,9 +212,14 @@ static const char *const html_cols[][16] = {
     {"domain", "a", "b", "opened", "closed", "duration_s", "open_ended", NULL},
     {"resource_id", "resource_type", "cidr", "scope_id", "pool_id", "owner", "region", "since",
      "until", "resolved_as", "duration_s", NULL},
+    {"resource_id", "resource_type", "cidr", "scope_id", "owner", "region", "since", "until",
+     "resolved_as", "duration_s", NULL},
     {"pool_id", "peak_utilization", "peak_time", "end_utilization", "end_time", "end_size",
      "end_used", NULL},
 };
+
+_Static_assert(sizeof html_cols / sizeof html_cols[0] == sizeof sections / sizeof sections[0],
+               "one column list per section");
 
 static const char html_css[] =
     "body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px;color:#222;"

@@ -10,11 +10,19 @@
  * already holds newer samples (a replay after a crash) is answered with the daemon's last
  * time; the samples up to it count as skipped and the rest are sent again. librrd's
  * error state is per thread: every call is preceded by rrd_clear_error().
+ *
+ * A TCP daemon ("remote") may run on another host: nothing is done on local files. Paths
+ * are "<kind>/<id>.rrd", which the daemon resolves against its base directory; a file is
+ * created with CREATE -O (the same archive plan; "File exists" means another analyzer made
+ * it), its last update is read with INFO after a FLUSH (an INFO that finds no file means
+ * none exists; the answer is kept in the object table), series are read with FETCH and
+ * listed with LIST, and graphs pass --daemon to rrd_graph so librrd fetches through it.
  */
 #define LOG_MODULE "rrd"
 
 #include "analyzer/rrd_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,11 +34,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <rrd.h>
+#include <rrd_client.h>
 
 /* librrd 1.7.2's graph code, and fontconfig under it (partly from pango's font-loading
  * thread), keep allocations they never free; under AddressSanitizer they are not reported
@@ -85,6 +95,8 @@ struct object {
     char *path;          /* file path */
     char *wire_path;     /* path escaped for the rrdcached protocol */
     time_t last;         /* newest sample time queued or in the file */
+    time_t create_at;    /* > 0: the file could not be created yet (disk full); its first
+                            row goes before this time, rrd_store_flush() retries */
     struct queued *q;
     size_t nq, capq;
     bool dirty;         /* on the dirty list */
@@ -97,6 +109,7 @@ struct rrd_store {
     int step;
     int heartbeat;
     char *daemon; /* NULL = direct */
+    bool remote;  /* TCP daemon: files on its host, paths relative to its base directory */
     int fd;       /* rrdcached connection, -1 when closed */
     char rbuf[8192];
     size_t rlen;
@@ -231,7 +244,10 @@ int rrd_store_path(const rrd_store_t *st, const char *kind, const char *id, char
     int n;
     if (!rrd_store_valid_key(kind, id))
         return -EINVAL;
-    n = snprintf(buf, buflen, "%s/%s/%s.rrd", st->dir, kind, id);
+    if (st->remote)
+        n = snprintf(buf, buflen, "%s/%s.rrd", kind, id);
+    else
+        n = snprintf(buf, buflen, "%s/%s/%s.rrd", st->dir, kind, id);
     if (n < 0 || (size_t)n >= buflen)
         return -ENAMETOOLONG;
     return 0;
@@ -463,12 +479,19 @@ static int daemon_read_line(rrd_store_t *st, char *line, size_t cap)
     }
 }
 
-/* Sends one command line; returns the status (>= 0 lines that follow, which are read and
- * dropped) or -errno; the status message is left in `msg`. A negative daemon status
- * becomes -EIO with the message in st->err. */
-static int daemon_command(rrd_store_t *st, const char *cmd, char *msg, size_t msglen)
+/* Called with each line that follows a successful status line; returns 0 to go on or
+ * -errno to fail the command (the remaining lines are still read). */
+typedef int (*daemon_line_fn)(rrd_store_t *st, char *line, void *ctx);
+
+/* Sends one command line; returns 0 when the daemon answered with a status >= 0, the
+ * lines that follow passed to `each` (NULL: read and dropped), or -errno; the status
+ * message is left in `msg`. A negative daemon status becomes -EIO (the caller words the
+ * error from `msg`). */
+static int daemon_query(rrd_store_t *st, const char *cmd, char *msg, size_t msglen,
+                        daemon_line_fn each, void *ctx)
 {
     char line[1024];
+    int each_rc = 0;
     long status;
     char *end;
     int rc = daemon_connect(st);
@@ -493,8 +516,15 @@ static int daemon_command(rrd_store_t *st, const char *cmd, char *msg, size_t ms
         rc = daemon_read_line(st, line, sizeof line);
         if (rc < 0)
             return rc;
+        if (each != NULL && each_rc == 0)
+            each_rc = each(st, line, ctx);
     }
-    return 0;
+    return each_rc;
+}
+
+static int daemon_command(rrd_store_t *st, const char *cmd, char *msg, size_t msglen)
+{
+    return daemon_query(st, cmd, msg, msglen, NULL, NULL);
 }
 
 /* Asks the daemon to write `o`'s cached samples to its file. Missing files are not an
@@ -515,11 +545,111 @@ static int daemon_flush_file(rrd_store_t *st, const char *wire_path)
 
 /* Files -------------------------------------------------------------------------------- */
 
+/* After a failed rrd_create without librrd text: -ENOSPC with the figures in st->err when
+ * the directory of `path` has less than `need` bytes free, else -EIO. */
+static int explain_create_failure(rrd_store_t *st, const char *path, uint64_t need)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    struct statvfs sv;
+    int rc = -EIO;
+    if (slash != NULL)
+        *slash = '\0';
+    if (statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < need) {
+        set_err(st, "rrd_create %s: %s (the file needs %llu KiB, %llu KiB free in %s)", path,
+                strerror(ENOSPC), (unsigned long long)(need >> 10),
+                (unsigned long long)((uint64_t)sv.f_bavail * sv.f_frsize >> 10), dir);
+        rc = -ENOSPC;
+    }
+    free(dir);
+    return rc;
+}
+
+/* Daemon error text `msg` of command `what` on `path` into st->err; returns the errno it
+ * names (-EIO when none). A missing file is not counted as a failure. */
+static int remote_error(rrd_store_t *st, const char *what, const char *path, const char *msg)
+{
+    int rc = errno_from_text(msg);
+    set_err(st, "rrdcached %s %s: %s", what, path, msg);
+    if (rc != -ENOENT)
+        st->stats.failures++;
+    return rc;
+}
+
+/* CREATE through a TCP daemon: `argv` (argc DS and RRA definitions) as for rrd_create,
+ * never overwriting (-O). Returns 0 when created or already there, or -errno. */
+static int remote_create(rrd_store_t *st, const char *path, time_t t, int argc, char **argv)
+{
+    char *wire = wire_escape(path), *cmd, *next;
+    char msg[512];
+    int rc;
+
+    cmd = xasprintf("CREATE %s -s %d -b %lld -O", wire, st->step, (long long)(t - 1));
+    for (int i = 0; i < argc; i++) {
+        next = xasprintf("%s %s", cmd, argv[i]);
+        free(cmd);
+        cmd = next;
+    }
+    next = xasprintf("%s\n", cmd);
+    free(cmd);
+    cmd = next;
+    rc = daemon_command(st, cmd, msg, sizeof msg);
+    if (rc == 0) {
+        st->stats.created++;
+    } else if (rc == -EIO) {
+        /* Some CREATE errors span more lines than their status announces: start afresh. */
+        daemon_close(st);
+        rc = errno_from_text(msg);
+        if (rc != -EEXIST) /* else created meanwhile by another analyzer */
+            rc = remote_error(st, "CREATE", path, msg);
+        else
+            rc = 0;
+        if (strstr(msg, "recursively create") != NULL)
+            text_errbuf_set(st->err, sizeof st->err,
+                            "rrdcached at %s cannot create %s: start it with -b DIR -B -R, or "
+                            "create the directory under its base directory",
+                            st->daemon, path);
+    }
+    free(cmd);
+    free(wire);
+    return rc;
+}
+
+/* rrd_create_r2 on a local file; an existing file is kept. */
+static int local_create(rrd_store_t *st, const char *path, time_t t, int argc, char **argv)
+{
+    const int day = 86400 / st->step;
+    int rc = 0;
+
+    rrd_clear_error();
+    if (rrd_create_r2(path, (unsigned long)st->step, t - 1, 1, NULL, NULL, argc,
+                      (const char **)argv) != 0) {
+        bool no_text = !rrd_test_error();
+        rc = take_rrd_error(st, "rrd_create", path);
+        if (no_text) {
+            /* librrd gives no text when writing the new file fails: say whether the file
+             * system is too full for it (errno is gone by now). */
+            uint64_t rows = 7 * (uint64_t)day + 2 * 90 * 24 + 2 * 1100;
+            rc = explain_create_failure(st, path, rows * RRD_DS_COUNT * sizeof(double) + 4096);
+        }
+        if (rc == -EEXIST) { /* created meanwhile by another writer */
+            st->stats.failures--;
+            rc = 0;
+        }
+    } else {
+        st->stats.created++;
+        /* librrd creates files 0666 less the umask: the history is ours alone. */
+        if (chmod(path, 0600) != 0)
+            LOG_WARN("chmod 0600 %s: %s", path, strerror(errno));
+    }
+    return rc;
+}
+
 /* Creates `path` with its first row just before `t`; an existing file is kept. */
 static int create_file(rrd_store_t *st, const char *path, time_t t)
 {
     char *argv[RRD_DS_COUNT + 5];
-    int argc = 0, rc = 0;
+    int argc = 0, rc;
     const int hour = 3600 / st->step, day = 86400 / st->step;
 
     for (int i = 0; i < RRD_DS_COUNT; i++)
@@ -530,21 +660,50 @@ static int create_file(rrd_store_t *st, const char *path, time_t t)
     argv[argc++] = xasprintf("RRA:MAX:0.5:%d:%d", hour, 90 * 24);
     argv[argc++] = xasprintf("RRA:AVERAGE:0.5:%d:%d", day, 1100);
     argv[argc++] = xasprintf("RRA:MAX:0.5:%d:%d", day, 1100);
-
-    rrd_clear_error();
-    if (rrd_create_r2(path, (unsigned long)st->step, t - 1, 1, NULL, NULL, argc,
-                      (const char **)argv) != 0) {
-        rc = take_rrd_error(st, "rrd_create", path);
-        if (rc == -EEXIST) { /* created meanwhile by another writer */
-            st->stats.failures--;
-            rc = 0;
-        }
-    } else {
-        st->stats.created++;
-    }
+    rc =
+        st->remote ? remote_create(st, path, t, argc, argv) : local_create(st, path, t, argc, argv);
     for (int i = 0; i < argc; i++)
         free(argv[i]);
     return rc;
+}
+
+/* "last_update 1 <time>" of an INFO reply. */
+static int info_line(rrd_store_t *st, char *line, void *ctx)
+{
+    time_t *last = ctx;
+    char *end;
+    long long v;
+    (void)st;
+    if (strncmp(line, "last_update 1 ", 14) != 0)
+        return 0;
+    v = strtoll(line + 14, &end, 10);
+    if (end != line + 14 && v > 0)
+        *last = (time_t)v;
+    return 0;
+}
+
+/* Last update of `path` on a TCP daemon's host (INFO reads the file itself: the caller
+ * flushes first). Returns 0, -ENOENT when there is no such file, or -errno. */
+static int remote_last(rrd_store_t *st, const char *path, time_t *out)
+{
+    char *wire = wire_escape(path);
+    char *cmd = xasprintf("INFO %s\n", wire);
+    char msg[512];
+    time_t last = 0;
+    int rc = daemon_query(st, cmd, msg, sizeof msg, info_line, &last);
+    free(cmd);
+    free(wire);
+    if (rc == -EIO)
+        return remote_error(st, "INFO", path, msg);
+    if (rc < 0)
+        return rc;
+    if (last <= 0) {
+        set_err(st, "rrdcached INFO %s: no last_update in the reply", path);
+        st->stats.failures++;
+        return -EPROTO;
+    }
+    *out = last;
+    return 0;
 }
 
 /* Last update time of an existing file in *out; -ENOENT when there is none. */
@@ -552,6 +711,8 @@ static int file_last(rrd_store_t *st, const char *path, time_t *out)
 {
     struct stat sb;
     time_t last;
+    if (st->remote)
+        return remote_last(st, path, out);
     if (stat(path, &sb) != 0) {
         int rc = -errno;
         if (rc != -ENOENT)
@@ -588,7 +749,7 @@ static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t 
     }
     o = xcalloc(1, sizeof *o);
     o->key = xstrdup(key);
-    o->path = xasprintf("%s/%s.rrd", st->dir, key);
+    o->path = st->remote ? xasprintf("%s.rrd", key) : xasprintf("%s/%s.rrd", st->dir, key);
     o->wire_path = wire_escape(o->path);
     /* The daemon may hold samples of this file that a previous run sent but never saw
      * written: have them written so the file's last update is the whole truth. */
@@ -597,8 +758,14 @@ static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t 
         rc = file_last(st, o->path, &last);
     if (rc == -ENOENT && t > 0) {
         rc = create_file(st, o->path, t);
-        if (rc == 0)
+        if (rc == 0) {
             rc = file_last(st, o->path, &last);
+        } else if (rc != -EINVAL) {
+            /* Keep the samples queued: rrd_store_flush() creates the file once it can
+             * (and reports the failure until then). */
+            o->create_at = t;
+            rc = 0;
+        }
     }
     if (rc < 0)
         goto fail;
@@ -614,14 +781,22 @@ fail:
 
 /* Constructor -------------------------------------------------------------------------- */
 
+/* True for a TCP rrdcached address (not direct, not a unix socket). */
+static bool daemon_is_remote(const char *daemon)
+{
+    return daemon != NULL && daemon[0] != '\0' && daemon[0] != '/' &&
+           strncmp(daemon, "unix:", 5) != 0;
+}
+
 rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
                            size_t errlen)
 {
     rrd_store_t *st = NULL;
     char *absdir = NULL;
-    int rc;
+    bool remote = daemon_is_remote(daemon);
+    int rc = 0;
 
-    if (dir == NULL || dir[0] == '\0') {
+    if (!remote && (dir == NULL || dir[0] == '\0')) {
         snprintf(err, errlen, "rrd_store: no directory given");
         return NULL;
     }
@@ -638,11 +813,13 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
     st->complain = (log_complain_t)LOG_COMPLAIN_INIT;
     if (daemon != NULL && daemon[0] != '\0')
         st->daemon = xstrdup(daemon);
+    st->remote = remote;
 
-    rc = fileio_mkdir_p(dir, 0755, st->err, sizeof st->err);
-    for (size_t i = 0; i < KIND_COUNT && rc == 0; i++) {
+    if (!remote)
+        rc = fileio_mkdir_p(dir, 0700, st->err, sizeof st->err);
+    for (size_t i = 0; i < KIND_COUNT && rc == 0 && !remote; i++) {
         char *sub = xasprintf("%s/%s", dir, kinds[i]);
-        rc = fileio_mkdir_p(sub, 0755, st->err, sizeof st->err);
+        rc = fileio_mkdir_p(sub, 0700, st->err, sizeof st->err);
         if (rc == 0 && access(sub, W_OK | X_OK) != 0) {
             rc = -errno;
             set_err(st, "directory %s is not writable: %s", sub, strerror(errno));
@@ -651,9 +828,10 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
     }
     if (rc < 0)
         goto fail;
-    /* rrdcached resolves relative paths against its own base directory: send absolute. */
-    absdir = realpath(dir, NULL);
-    if (absdir == NULL) {
+    /* rrdcached resolves relative paths against its own base directory: send absolute,
+     * except to a TCP daemon, whose base directory is where the files are. */
+    absdir = remote ? NULL : realpath(dir, NULL);
+    if (!remote && absdir == NULL) {
         set_err(st, "realpath %s: %s", dir, strerror(errno));
         goto fail;
     }
@@ -668,8 +846,8 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
             goto fail;
         }
     }
-    LOG_DEBUG("store %s, step %d s, %s%s", st->dir, st->step, st->daemon ? "via " : "direct",
-              st->daemon ? st->daemon : "");
+    LOG_DEBUG("store %s, step %d s, %s%s", st->dir ? st->dir : "on the daemon's host", st->step,
+              st->daemon ? "via " : "direct", st->daemon ? st->daemon : "");
     return st;
 
 fail:
@@ -995,9 +1173,15 @@ int rrd_store_flush(rrd_store_t *st)
         st->stats.flushes++;
         return 0;
     }
-    for (size_t i = 0; i < st->ndirty; i++)
-        st->dirty[i]->failed = false;
-    rc = st->daemon ? flush_daemon(st) : flush_direct(st);
+    rc = 0;
+    for (size_t i = 0; i < st->ndirty && rc == 0; i++) {
+        struct object *o = st->dirty[i];
+        o->failed = false;
+        if (o->create_at > 0 && (rc = create_file(st, o->path, o->create_at)) == 0)
+            o->create_at = 0;
+    }
+    if (rc == 0)
+        rc = st->daemon ? flush_daemon(st) : flush_direct(st);
     /* Objects still holding samples stay on the dirty list for the next call. */
     for (size_t i = 0; i < st->ndirty; i++) {
         struct object *o = st->dirty[i];
@@ -1045,6 +1229,165 @@ void rrd_series_free(struct rrd_series *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A FETCH reply being parsed: the header fields, then one row a line. */
+struct fetch_reply {
+    const char *path;
+    long long start, end;
+    unsigned long step, ds_cnt;
+    char **names;
+    rrd_value_t *data;
+    size_t rows;
+};
+
+static void fetch_reply_free(struct fetch_reply *f)
+{
+    for (unsigned long j = 0; f->names != NULL && j < f->ds_cnt; j++)
+        free(f->names[j]);
+    free(f->names);
+    free(f->data);
+    f->names = NULL;
+    f->data = NULL;
+}
+
+/* Header lines "Start: N", "End: N", "Step: N", "DSCount: N", "DSName: a b ..."; rows
+ * "<time>: v v ..." (time right-aligned), one for each step after Start up to End. */
+static int fetch_line(rrd_store_t *st, char *line, void *ctx)
+{
+    struct fetch_reply *f = ctx;
+    char *p = line, *end;
+    while (*p == ' ')
+        p++;
+    if (*p >= '0' && *p <= '9') {
+        long long t = strtoll(p, &end, 10);
+        size_t row;
+        if (f->data == NULL) {
+            if (f->step == 0 || f->ds_cnt == 0 || f->names == NULL || f->end <= f->start ||
+                (f->end - f->start) / (long long)f->step > 100000000LL / (long long)f->ds_cnt)
+                goto bad;
+            f->rows = (size_t)((f->end - f->start) / (long long)f->step);
+            f->data = xmalloc((f->rows ? f->rows : 1) * f->ds_cnt * sizeof *f->data);
+            for (size_t i = 0; i < f->rows * f->ds_cnt; i++)
+                f->data[i] = NAN;
+        }
+        if (*end != ':' || t <= f->start || (t - f->start) % (long long)f->step != 0)
+            goto bad;
+        row = (size_t)((t - f->start) / (long long)f->step) - 1;
+        if (row >= f->rows)
+            goto bad;
+        p = end + 1;
+        for (unsigned long j = 0; j < f->ds_cnt; j++) {
+            double v = strtod(p, &end);
+            if (end == p)
+                goto bad;
+            f->data[row * f->ds_cnt + j] = v;
+            p = end;
+        }
+        return 0;
+    }
+    if (f->data != NULL)
+        goto bad;
+    if (strncmp(p, "Start: ", 7) == 0)
+        f->start = strtoll(p + 7, NULL, 10);
+    else if (strncmp(p, "End: ", 5) == 0)
+        f->end = strtoll(p + 5, NULL, 10);
+    else if (strncmp(p, "Step: ", 6) == 0)
+        f->step = strtoul(p + 6, NULL, 10);
+    else if (strncmp(p, "DSCount: ", 9) == 0 && f->names == NULL)
+        f->ds_cnt = strtoul(p + 9, NULL, 10);
+    else if (strncmp(p, "DSName: ", 8) == 0 && f->names == NULL && f->ds_cnt > 0 &&
+             f->ds_cnt <= 1000) {
+        char *save = NULL, *name;
+        unsigned long n = 0;
+        f->names = xcalloc(f->ds_cnt, sizeof *f->names);
+        for (name = strtok_r(p + 8, " ", &save); name != NULL && n < f->ds_cnt;
+             name = strtok_r(NULL, " ", &save))
+            f->names[n++] = xstrdup(name);
+        if (n != f->ds_cnt)
+            goto bad;
+    }
+    return 0;
+bad:
+    set_err(st, "rrdcached FETCH %s: unexpected reply line '%.200s'", f->path, line);
+    st->stats.failures++;
+    return -EPROTO;
+}
+
+/* FETCH through a TCP daemon, with rrd_fetch_r's results (the daemon flushes the file
+ * first and picks the finest archive covering the range). Returns 0, -ENOENT or -errno. */
+static int remote_fetch(rrd_store_t *st, const char *path, const char *cf, time_t *start,
+                        time_t *end, unsigned long *step, unsigned long *ds_cnt, char ***names,
+                        rrd_value_t **data)
+{
+    struct fetch_reply f = {.path = path};
+    char *wire = wire_escape(path);
+    char *cmd = xasprintf("FETCH %s %s %lld %lld\n", wire, cf, (long long)*start, (long long)*end);
+    char msg[512];
+    int rc = daemon_query(st, cmd, msg, sizeof msg, fetch_line, &f);
+    free(cmd);
+    free(wire);
+    if (rc == 0 && f.data == NULL) {
+        /* No row at all: only valid for an empty range. */
+        if (f.step == 0 || f.names == NULL || f.end != f.start) {
+            set_err(st, "rrdcached FETCH %s: incomplete reply", path);
+            st->stats.failures++;
+            rc = -EPROTO;
+        } else {
+            f.data = xmalloc(sizeof *f.data);
+        }
+    }
+    if (rc == -EIO)
+        rc = remote_error(st, "FETCH", path, msg);
+    if (rc < 0) {
+        fetch_reply_free(&f);
+        return rc;
+    }
+    *start = (time_t)f.start;
+    *end = (time_t)f.end;
+    *step = f.step;
+    *ds_cnt = f.ds_cnt;
+    *names = f.names;
+    *data = f.data;
+    return 0;
+}
+
+/* Consolidates the rows of `s` into rows of `res` seconds (a multiple of s->step) ending
+ * at multiples of `res`, as an archive of that step would: the mean (or with `max` the
+ * maximum) of the known values, unknown when fewer than half of the rows are known. */
+static void series_consolidate(struct rrd_series *s, unsigned long res, bool max)
+{
+    const size_t per = res / s->step;
+    time_t first, t0;
+    size_t rows;
+
+    if (s->rows == 0 || per < 2 || res % s->step != 0)
+        return;
+    first = rrd_series_time(s, 0);
+    t0 = (first + (time_t)res - 1) / (time_t)res * (time_t)res; /* end of the first row */
+    rows = (size_t)((rrd_series_time(s, s->rows - 1) - t0 + (time_t)res - 1) / (time_t)res) + 1;
+    for (int d = 0; d < RRD_DS_COUNT; d++) {
+        double *v = xmalloc(rows * sizeof *v);
+        size_t i = 0;
+        for (size_t r = 0; r < rows; r++) {
+            time_t row_end = t0 + (time_t)(r * res);
+            double acc = NAN;
+            size_t known = 0;
+            for (; i < s->rows && rrd_series_time(s, i) <= row_end; i++) {
+                double x = s->values[d][i];
+                if (isnan(x))
+                    continue;
+                acc = known == 0 ? x : max ? (x > acc ? x : acc) : acc + x;
+                known++;
+            }
+            v[r] = known * 2 < per ? NAN : max ? acc : acc / (double)known;
+        }
+        free(s->values[d]);
+        s->values[d] = v;
+    }
+    s->start = t0 - (time_t)res;
+    s->step = res;
+    s->rows = rows;
+}
+
 int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const char *cf, time_t start,
                     time_t end, unsigned long resolution, struct rrd_series *out)
 {
@@ -1064,21 +1407,30 @@ int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const cha
         set_err(st, "invalid fetch of %s/%s", kind ? kind : "(null)", id ? id : "(null)");
         return rc < 0 ? rc : -EINVAL;
     }
-    if (st->daemon != NULL) {
-        char *wire = wire_escape(path);
-        rc = daemon_flush_file(st, wire);
-        free(wire);
+    if (st->remote) {
+        rc = remote_fetch(st, path, cf, &s, &e, &step, &ds_cnt, &names, &data);
+        if (rc == -ENOENT)
+            set_err(st, "no RRD file for %s/%s: %s not found by rrdcached at %s", kind, id, path,
+                    st->daemon);
         if (rc < 0)
             return rc;
+    } else {
+        if (st->daemon != NULL) {
+            char *wire = wire_escape(path);
+            rc = daemon_flush_file(st, wire);
+            free(wire);
+            if (rc < 0)
+                return rc;
+        }
+        if (stat(path, &sb) != 0) {
+            rc = -errno;
+            set_err(st, "no RRD file for %s/%s: %s", kind, id, strerror(errno));
+            return rc;
+        }
+        rrd_clear_error();
+        if (rrd_fetch_r(path, cf, &s, &e, &step, &ds_cnt, &names, &data) != 0)
+            return take_rrd_error(st, "rrd_fetch", path);
     }
-    if (stat(path, &sb) != 0) {
-        rc = -errno;
-        set_err(st, "no RRD file for %s/%s: %s", kind, id, strerror(errno));
-        return rc;
-    }
-    rrd_clear_error();
-    if (rrd_fetch_r(path, cf, &s, &e, &step, &ds_cnt, &names, &data) != 0)
-        return take_rrd_error(st, "rrd_fetch", path);
     for (int i = 0; i < RRD_DS_COUNT; i++) {
         col[i] = -1;
         for (unsigned long j = 0; j < ds_cnt; j++)
@@ -1097,6 +1449,112 @@ int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const cha
         free(names[j]);
     free(names);
     free(data);
+    if (st->remote && resolution > out->step)
+        series_consolidate(out, resolution, strcmp(cf, "MAX") == 0);
+    return 0;
+}
+
+/* Listing ------------------------------------------------------------------------------ */
+
+struct id_list {
+    char **v;
+    size_t n, cap;
+};
+
+/* Adds the id of file name `name` ("<id>.rrd" with a valid id; anything else is skipped). */
+static void id_list_add(struct id_list *l, const char *name)
+{
+    size_t len = strlen(name);
+    char *id;
+    if (len <= 4 || strcmp(name + len - 4, ".rrd") != 0)
+        return;
+    id = xstrndup(name, len - 4);
+    if (!valid_id(id)) {
+        free(id);
+        return;
+    }
+    l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof *l->v);
+    l->v[l->n++] = id;
+}
+
+static int list_line(rrd_store_t *st, char *line, void *ctx)
+{
+    (void)st;
+    id_list_add(ctx, line);
+    return 0;
+}
+
+/* LIST /<kind> on the TCP daemon at `daemon`; a kind without a directory yet is empty. */
+static int list_remote(const char *daemon, const char *kind, struct id_list *l, char *err,
+                       size_t errlen)
+{
+    char msg[512];
+    char *cmd;
+    int rc;
+    rrd_store_t *st = rrd_store_new(NULL, 300, daemon, err, errlen);
+    if (st == NULL)
+        return -ECONNREFUSED;
+    cmd = xasprintf("LIST /%s\n", kind);
+    rc = daemon_query(st, cmd, msg, sizeof msg, list_line, l);
+    free(cmd);
+    if (rc == -EIO) {
+        rc = errno_from_text(msg);
+        rc = rc == -ENOENT ? 0 : remote_error(st, "LIST", kind, msg);
+    }
+    if (rc < 0)
+        snprintf(err, errlen, "%s", st->err);
+    rrd_store_free(st);
+    return rc;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void rrd_store_list_free(char **ids, size_t n)
+{
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+int rrd_store_list(const char *dir, const char *daemon, const char *kind, char ***ids, size_t *n,
+                   char *err, size_t errlen)
+{
+    struct id_list l = {NULL, 0, 0};
+    int rc = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (!valid_kind(kind) || (!daemon_is_remote(daemon) && (dir == NULL || dir[0] == '\0'))) {
+        snprintf(err, errlen, "cannot list objects of kind '%s'", kind ? kind : "(null)");
+        return -EINVAL;
+    }
+    if (daemon_is_remote(daemon)) {
+        rc = list_remote(daemon, kind, &l, err, errlen);
+    } else {
+        char *path = xasprintf("%s/%s", dir, kind);
+        DIR *d = opendir(path);
+        if (d == NULL) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        } else {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL)
+                id_list_add(&l, de->d_name);
+            closedir(d);
+        }
+        free(path);
+    }
+    if (rc < 0) {
+        rrd_store_list_free(l.v, l.n);
+        return rc;
+    }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof *l.v, cmp_id);
+    *ids = l.v;
+    *n = l.n;
     return 0;
 }
 
@@ -1197,12 +1655,13 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
                 g->id ? g->id : "(null)");
         return rc;
     }
-    if (stat(file, &sb) != 0) {
+    if (!st->remote && stat(file, &sb) != 0) {
         rc = -errno;
         set_err(st, "no RRD file for %s %s: %s: %s", g->kind, g->id, file, strerror(errno));
         return rc;
     }
-    /* Also has rrdcached write what it holds of this file. */
+    /* Also has rrdcached write what it holds of this file (and through a TCP daemon, finds
+     * out whether the file is there). */
     rc = graph_size_range(st, g, &max_size);
     if (rc < 0)
         return rc;
@@ -1223,6 +1682,8 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
     arg_add(&a, xasprintf("--lower-limit=0"));
     arg_add(&a, xasprintf("--upper-limit=100"));
     arg_add(&a, xasprintf("--watermark=ipamwatch"));
+    if (st->remote) /* librrd then fetches every DEF through the daemon */
+        arg_add(&a, xasprintf("--daemon=%s", st->daemon));
     arg_add(&a, xasprintf("DEF:util=%s:utilization:AVERAGE", esc_file));
     arg_add(&a, xasprintf("DEF:size=%s:size:AVERAGE", esc_file));
     arg_add(&a, xasprintf("AREA:util#7FB3E6:utilization"));
@@ -1272,9 +1733,21 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
     }
 
     rrd_clear_error();
+    /* Without a connection rrd_graph would read "<kind>/<id>.rrd" below the working
+     * directory: connect first and fail when the daemon is away. */
+    if (st->remote && (rrdc_connect(st->daemon) != 0 || !rrdc_is_connected(st->daemon))) {
+        rc = -ECONNREFUSED;
+        set_err(st, "graph: cannot connect to rrdcached at %s: %s", st->daemon,
+                rrd_test_error() ? rrd_get_error() : "connection failed");
+        rrd_clear_error();
+        st->stats.failures++;
+        goto fail;
+    }
     RRD_STORE_LIBRARY_ALLOCS_BEGIN();
     info = rrd_graph_v((int)a.n, a.v);
     RRD_STORE_LIBRARY_ALLOCS_END();
+    if (st->remote)
+        rrdc_disconnect();
     if (info == NULL || rrd_test_error()) {
         rc = take_rrd_error(st, "rrd_graph", file);
         goto fail;

@@ -5,9 +5,13 @@
  * rrdcached over our own socket (BATCH protocol, then FLUSH of every file written), so one
  * analyzer step over many objects costs one round trip. Replays are idempotent: a sample at
  * or before an object's newest sample is counted as skipped, never an error; rrdcached's
- * "illegal attempt to update" reply is parsed and treated the same way. Files are created
- * and read directly, so the directory must be visible to this process under the same path
- * as to rrdcached (a local daemon or a shared mount). See docs/rrd.md for the archive plan.
+ * "illegal attempt to update" reply is parsed and treated the same way. With no daemon or
+ * a unix socket, files are created and read directly, so the directory must be visible to
+ * this process under the same path as to rrdcached (a local daemon or a shared mount).
+ * With a TCP daemon (host:port) the files live on the daemon's host: every access goes
+ * through it (CREATE, INFO, FETCH, LIST; graphs with rrd_graph's --daemon), paths are
+ * relative to its base directory (rrdcached -b DIR -B -R) as <kind>/<id>.rrd, and the local
+ * directory is not used. See docs/rrd.md for the archive plan.
  */
 #ifndef IPAMWATCH_RRD_STORE_H
 #define IPAMWATCH_RRD_STORE_H
@@ -65,7 +69,9 @@ struct rrd_store_stats {
 /* Opens a store over `dir` (created if missing, with one subdirectory per kind) for
  * files with a base step of `step_s` seconds (a divisor of 3600). `daemon` NULL or ""
  * writes directly with librrd; "unix:/path" or "host:port" goes through rrdcached, which
- * is connected to here. Returns the store (owned by the caller, free with
+ * is connected to here. With "host:port" (or "[v6addr]:port") the files are on the
+ * daemon's host under its base directory and `dir` is neither created nor read (it may be
+ * NULL). Returns the store (owned by the caller, free with
  * rrd_store_free()) or NULL with a message in `err` when the directory is not writable,
  * the step is invalid or the daemon is unreachable. Any thread. */
 rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
@@ -88,9 +94,10 @@ int rrd_store_valid_key(const char *kind, const char *id);
  * sample at or before the object's newest sample (queued or on disk) is an already
  * applied replay: it is counted as skipped and 0 is returned. Once 65,536 samples are
  * queued over all objects, this calls rrd_store_flush() itself to bound memory (a backfill
- * needs no flush of its own until its end). Returns 0, -EINVAL for a bad kind, id or time,
- * or -errno when creating the file or that flush failed (text in rrd_store_error()). One
- * thread at a time per store. */
+ * needs no flush of its own until its end). A file that cannot be created yet (disk full)
+ * keeps its samples queued: rrd_store_flush() creates it, and fails until it can. Returns 0,
+ * -EINVAL for a bad kind, id or time, or -errno when that flush failed (text in
+ * rrd_store_error()). One thread at a time per store. */
 int rrd_store_update(rrd_store_t *store, const char *kind, const char *id, time_t t,
                      const struct rrd_sample *s);
 
@@ -105,6 +112,17 @@ int rrd_store_flush(rrd_store_t *store);
 /* Newest sample time of kind/id (queued or on disk) in *out. Returns 0, -ENOENT when the
  * object has no file, -EINVAL for a bad key, or -errno. One thread at a time per store. */
 int rrd_store_last(rrd_store_t *store, const char *kind, const char *id, time_t *out);
+
+/* Ids of every <kind>/<id>.rrd file, sorted, in *ids (an array of *n strings, owned by the
+ * caller: rrd_store_list_free()); names that are not valid keys are left out. Opens no
+ * store and creates nothing: reads `dir`/<kind>, or with a TCP `daemon` (host:port) asks
+ * it (LIST; a kind without any file there yet is an empty list). Returns 0, -EINVAL for a
+ * bad kind, or -errno with text in `err` (-ENOENT when the local directory is missing).
+ * Any thread. */
+int rrd_store_list(const char *dir, const char *daemon, const char *kind, char ***ids, size_t *n,
+                   char *err, size_t errlen);
+/* Frees what rrd_store_list() returned; NULL is a no-op. */
+void rrd_store_list_free(char **ids, size_t n);
 
 /* A series read back from one file: row i covers (start + i*step, start + (i+1)*step]. */
 struct rrd_series {
@@ -122,13 +140,17 @@ void rrd_series_free(struct rrd_series *s);
 /* Reads kind/id's consolidation `cf` ("AVERAGE" or "MAX") between `start` and `end` at
  * the archive closest to `resolution` seconds (0 = finest that covers the range) into
  * *out (owned by the caller, release with rrd_series_free()). Sees what rrd_store_flush()
- * wrote; through rrdcached the file is flushed by the daemon first. Returns 0, -ENOENT
+ * wrote; through rrdcached the file is flushed by the daemon first. A TCP rrdcached reads
+ * the finest archive that covers the range (its FETCH has no resolution); rows finer than
+ * `resolution` are consolidated here into `resolution`-aligned rows (mean or maximum of
+ * the known values, unknown when fewer than half are known). Returns 0, -ENOENT
  * for an unknown object, -EINVAL for bad arguments, or -errno. One thread at a time. */
 int rrd_store_fetch(rrd_store_t *store, const char *kind, const char *id, const char *cf,
                     time_t start, time_t end, unsigned long resolution, struct rrd_series *out);
 
-/* Path of kind/id's file in `buf` (for rrd_graph definitions later). Returns 0, -EINVAL
- * for a bad key or -ENAMETOOLONG. Any thread. */
+/* Path of kind/id's file in `buf` (for rrd_graph definitions later): absolute under the
+ * store's directory, or "<kind>/<id>.rrd" relative to the base directory of a TCP
+ * rrdcached. Returns 0, -EINVAL for a bad key or -ENAMETOOLONG. Any thread. */
 int rrd_store_path(const rrd_store_t *store, const char *kind, const char *id, char *buf,
                    size_t buflen);
 
@@ -161,8 +183,9 @@ void rrd_store_graph_init(struct rrd_store_graph *g);
  * the same directory, then renamed). On success stores the image size librrd reports in
  * *width and *height (either may be NULL) and returns 0; -ENOENT when the object has no
  * file (rrd_store_error() names the file looked for), -EINVAL for bad options, or -errno
- * for a librrd or file failure (text in rrd_store_error()). librrd's graph code keeps
- * process-wide state: one thread of the process at a time. */
+ * for a librrd or file failure (text in rrd_store_error()). With a TCP rrdcached the data
+ * is read through the daemon (librrd's own client connection, closed before returning).
+ * librrd's graph code keeps process-wide state: one thread of the process at a time. */
 int rrd_store_graph(rrd_store_t *store, const struct rrd_store_graph *g, const char *path,
                     int *width, int *height);
 

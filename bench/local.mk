@@ -69,3 +69,19 @@ bench-analyzer: ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) bench/model_ben
 	  ./ipamwatch$(EXEEXT) bench/render_records$(EXEEXT) bench/model_bench$(EXEEXT) \
 	  $(BENCH_ANALYZER_ITEMS)
 BENCH_ANALYZER_ITEMS = 1000000
+
+# Soak: broker, collector (100k resource CIDRs from the AWS-shaped endpoint every 30 s) and
+# analyzer as separate processes (SOAK_MODE=run: one `ipamwatch run`) for SOAK_SECONDS
+# (default 600) with 5,000 events/s produced by bench/soak_events; RSS, lag and alert
+# latency (bench/soak.sh). Not part of `make bench`: it takes ten minutes.
+EXTRA_PROGRAMS += bench/soak_events
+bench_soak_events_SOURCES = bench/soak_events.c
+bench_soak_events_LDADD = $(IPAMWATCH_LIBS)
+EXTRA_DIST += bench/soak.sh bench/soak_sink.py bench/soak_report.py bench/soak_dataset.py
+CLEANFILES += bench/soak_events$(EXEEXT)
+.PHONY: bench-soak
+bench-soak: ipamwatch$(EXEEXT) bench/soak_events$(EXEEXT)
+	@test -z "$(SANITIZER_CFLAGS)" || \
+	  echo "warning: built with sanitizers; configure without --enable-sanitizers for real figures"
+	PYTHON3='$(PYTHON3)' $(SHELL) $(top_srcdir)/bench/soak.sh $(top_srcdir) ./ipamwatch$(EXEEXT) \
+	  bench/soak_events$(EXEEXT)

@@ -12,7 +12,9 @@
  *                                            else; VmHWM after minus before, per CIDR
  *
  * --domain puts every scope of FILE into one routing domain, so that the model also keeps
- * an overlap index entry per resource CIDR (analyzer/overlap.h).
+ * an overlap index entry per resource CIDR (analyzer/overlap.h). Effects go through a sink
+ * in portions, as in the analyzer; --journal DIR (with --memory) also appends each to a
+ * journal in DIR (no fsync), so the peak includes the journal's write path and key index.
  *
  * DESIGN (framing): PARTS = 0 keeps the scopes of IN and frames each run of one scope as a
  * pass. PARTS = P > 0 splits IN into P contiguous chunks, each a scope of its own whose id
@@ -37,6 +39,7 @@
 
 #include <zlib.h>
 
+#include "analyzer/journal.h"
 #include "analyzer/model.h"
 #include "record.h"
 #include "xalloc.h"
@@ -330,7 +333,47 @@ static void count_obj(void *ctx, const char *kind, const char *id, const char *s
     (*(uint64_t *)ctx)++;
 }
 
-static int memory_mode(const struct config *cfg, const char *path)
+/* Effects sink of both modes: counts them, the most of one model_apply(), and with
+ * --journal appends each to a journal (unsynced until the end), as the analyzer does. */
+struct fx_count {
+    uint64_t total;
+    size_t this_apply, max_apply;
+    journal_t *j;
+    int jerr;
+};
+
+static void on_effects(void *ctx, const struct model_effect *items, size_t n)
+{
+    struct fx_count *c = ctx;
+    c->total += n;
+    c->this_apply += n;
+    for (size_t i = 0; c->j && i < n; i++) {
+        int rc =
+            journal_append(c->j, items[i].kind, items[i].key, items[i].event_time, items[i].data);
+        if (rc < 0 && !c->jerr)
+            c->jerr = rc;
+    }
+}
+
+static void fx_count_apply_done(struct fx_count *c)
+{
+    if (c->this_apply > c->max_apply)
+        c->max_apply = c->this_apply;
+    c->this_apply = 0;
+}
+
+static journal_t *bench_journal(const char *dir)
+{
+    char err[512];
+    if (!dir)
+        return NULL;
+    journal_t *j = journal_open(dir, false, err, sizeof err);
+    if (!j)
+        fprintf(stderr, "model_bench: %s\n", err);
+    return j;
+}
+
+static int memory_mode(const struct config *cfg, const char *path, const char *jdir)
 {
     FILE *in = fopen(path, "r");
     if (!in) {
@@ -343,8 +386,12 @@ static int memory_mode(const struct config *cfg, const char *path)
     int rc = 0;
     long before = vm_hwm_kb();
     model_t *m = model_new(cfg);
+    struct fx_count cnt = {.j = bench_journal(jdir)};
+    if (jdir && !cnt.j)
+        return 1;
     struct model_effects fx;
     model_effects_init(&fx);
+    model_effects_set_sink(&fx, on_effects, &cnt, 0);
     while (getline(&line, &cap, in) > 0) {
         struct record *rec = NULL;
         char err[512];
@@ -354,20 +401,26 @@ static int memory_mode(const struct config *cfg, const char *path)
             break;
         }
         record_free(rec);
-        model_effects_clear(&fx);
+        fx_count_apply_done(&cnt);
     }
+    if (cnt.j && (cnt.jerr || journal_sync(cnt.j) != 0))
+        rc = 1;
     long after = vm_hwm_kb();
     struct model_stats st;
     model_get_stats(m, &st);
     printf("mem_records=%" PRIu64 "\nmem_passes_applied=%" PRIu64 "\n", n, st.passes_applied);
     printf("mem_resource_cidrs=%" PRIu64 "\nmem_overlap_domains=%zu\n", st.resource_cidrs,
            cfg ? cfg->n_domains : (size_t)0);
+    printf("mem_max_effects_per_apply=%zu\nmem_effects=%" PRIu64 "\nmem_journaled=%s\n",
+           cnt.max_apply, cnt.total, cnt.j ? "yes" : "no");
     printf("mem_hwm_before_kb=%ld\nmem_hwm_after_kb=%ld\n", before, after);
     printf("mem_bytes_per_cidr=%.1f\n",
            st.resource_cidrs ? (double)(after - before) * 1024.0 / (double)st.resource_cidrs : NAN);
     if (!st.resource_cidrs)
         rc = 1;
     model_free(m);
+    model_effects_clear(&fx);
+    journal_close(cnt.j);
     free(line);
     fclose(in);
     return rc;
@@ -395,9 +448,10 @@ static int apply_mode(const struct config *cfg, const char *path)
     double t_decode = now() - t0;
 
     model_t *m = model_new(cfg);
+    struct fx_count cnt = {0};
     struct model_effects fx;
     model_effects_init(&fx);
-    size_t neffects = 0;
+    model_effects_set_sink(&fx, on_effects, &cnt, 0);
     t0 = now();
     for (size_t i = 0; i < nrec; i++) {
         char err[512];
@@ -405,9 +459,10 @@ static int apply_mode(const struct config *cfg, const char *path)
             fprintf(stderr, "model_bench: record %zu: %s\n", i + 1, err);
             return 1;
         }
-        neffects += fx.n;
-        model_effects_clear(&fx);
+        fx_count_apply_done(&cnt);
     }
+    model_effects_clear(&fx);
+    size_t neffects = (size_t)cnt.total;
     double t_apply = now() - t0;
     for (size_t i = 0; i < nrec; i++)
         record_free(recs[i]);
@@ -474,10 +529,13 @@ int main(int argc, char **argv)
         return frame_mode((unsigned)strtoul(argv[2], NULL, 10),
                           (unsigned)strtoul(argv[3], NULL, 10), argv[4]);
     bool memory = false, domain = false;
+    const char *jdir = NULL;
     int i = 1;
     for (; i < argc - 1; i++) {
         if (strcmp(argv[i], "--memory") == 0)
             memory = true;
+        else if (strcmp(argv[i], "--journal") == 0 && i + 2 < argc)
+            jdir = argv[++i];
         else if (strcmp(argv[i], "--domain") == 0)
             domain = true;
         else
@@ -485,7 +543,7 @@ int main(int argc, char **argv)
     }
     if (i != argc - 1) {
         fprintf(stderr, "usage: model_bench --frame PARTS KEEP IN\n"
-                        "       model_bench [--memory] [--domain] FILE\n");
+                        "       model_bench [--memory [--journal DIR]] [--domain] FILE\n");
         return 2;
     }
     struct bench_cfg bc;
@@ -493,7 +551,7 @@ int main(int argc, char **argv)
     if (domain && cfg_scan(&bc, argv[i]) < 0)
         return 1;
     const struct config *cfg = domain ? &bc.cfg : NULL;
-    int rc = memory ? memory_mode(cfg, argv[i]) : apply_mode(cfg, argv[i]);
+    int rc = memory ? memory_mode(cfg, argv[i], jdir) : apply_mode(cfg, argv[i]);
     cfg_clear(&bc);
     return rc;
 }

@@ -43,76 +43,41 @@ static void usage(FILE *out)
 
 int cmd_analyze(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"exit-when-idle", required_argument, NULL, 'i'},
-                                             {"commit-records", required_argument, NULL, 'n'},
-                                             {"commit-interval", required_argument, NULL, 't'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    const char *path = NULL;
-    struct analyzer_options o = {.stop = &cli_stop};
-    struct cli_overrides xs = {0};
+    static const struct option longopts[] = {
+        CLI_LONGOPT_CONFIG,          CLI_LONGOPT_EXIT_WHEN_IDLE, CLI_LONGOPT_COMMIT_RECORDS,
+        CLI_LONGOPT_COMMIT_INTERVAL, CLI_LONGOPT_HELP,           {NULL, 0, NULL, 0}};
+    struct cli_args args = {0};
     int status = EXIT_USAGE;
     char err[1024];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'X':
-            if (cli_overrides_add(&xs, optarg, "analyze") < 0)
-                goto out;
-            break;
-        case 'i':
-        case 't': {
-            int64_t ms;
-            if (units_parse_duration_ms(optarg, &ms) < 0 || ms <= 0) {
-                fprintf(stderr, "ipamwatch analyze: --%s: '%s' is not a duration (like 30s)\n",
-                        c == 'i' ? "exit-when-idle" : "commit-interval", optarg);
-                goto out;
-            }
-            if (c == 'i')
-                o.exit_when_idle_ms = ms;
-            else
-                o.commit_interval_ms = ms;
-            break;
-        }
-        case 'n': {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(optarg, &end, 10);
-            if (errno || *end || n == 0 || optarg[0] == '-') {
-                fprintf(stderr, "ipamwatch analyze: --commit-records: '%s' is not a count\n",
-                        optarg);
-                goto out;
-            }
-            o.commit_records = n;
-            break;
-        }
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             status = 0;
             goto out;
-        default:
-            usage(stderr);
-            goto out;
         }
+        int rc = cli_args_option(&args, c, optarg, "analyze");
+        if (rc == -ENOENT)
+            usage(stderr);
+        if (rc < 0)
+            goto out;
     }
-    if (optind < argc) {
-        fprintf(stderr, "ipamwatch analyze: unexpected argument '%s'\n", argv[optind]);
+    if (cli_args_finish(&args, argc, argv, "analyze") < 0) {
         usage(stderr);
         goto out;
     }
-    if (!path) {
-        fprintf(stderr, "ipamwatch analyze: a configuration file is required (-c FILE)\n");
-        usage(stderr);
-        goto out;
-    }
-    struct config *cfg = cli_load_config(path, &xs, "analyze");
+    struct analyzer_options o = {.stop = &cli_stop,
+                                 .exit_when_idle_ms = args.exit_when_idle_ms,
+                                 .commit_records = args.commit_records,
+                                 .commit_interval_ms = args.commit_interval_ms};
+    struct config *cfg = cli_load_config(args.config, &args.xs, "analyze");
     if (!cfg)
         goto out;
+    if (cli_refuse_embedded(cfg, "analyze") < 0) {
+        config_free(cfg);
+        goto out;
+    }
     cli_stop_signals();
 
     analyzer_t *a = analyzer_new(cfg, &o, err, sizeof err);
@@ -125,6 +90,6 @@ int cmd_analyze(int argc, char **argv)
     }
     config_free(cfg);
 out:
-    cli_overrides_clear(&xs);
+    cli_args_clear(&args);
     return status;
 }

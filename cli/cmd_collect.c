@@ -40,65 +40,40 @@ static void usage(FILE *out)
 
 int cmd_collect(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"once", no_argument, NULL, 'o'},
-                                             {"from-files", required_argument, NULL, 'f'},
-                                             {"from-archive", required_argument, NULL, 'a'},
-                                             {"collector-id", required_argument, NULL, 'i'},
-                                             {"help", no_argument, NULL, 'h'},
+    static const struct option longopts[] = {CLI_LONGOPT_CONFIG,       CLI_LONGOPT_ONCE,
+                                             CLI_LONGOPT_FROM_FILES,   CLI_LONGOPT_FROM_ARCHIVE,
+                                             CLI_LONGOPT_COLLECTOR_ID, CLI_LONGOPT_HELP,
                                              {NULL, 0, NULL, 0}};
-    const char *path = NULL;
-    const char *archive = NULL;
-    struct collector_options o = {.stop = &cli_stop};
-    struct cli_overrides xs = {0};
+    struct cli_args args = {0};
     int status = EXIT_USAGE;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'X':
-            if (cli_overrides_add(&xs, optarg, "collect") < 0)
-                goto out;
-            break;
-        case 'o':
-            o.once = true;
-            break;
-        case 'f':
-            o.from_files = optarg;
-            break;
-        case 'a':
-            archive = optarg;
-            break;
-        case 'i':
-            o.collector_id = optarg;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             status = 0;
             goto out;
-        default:
-            usage(stderr);
-            goto out;
         }
+        int rc = cli_args_option(&args, c, optarg, "collect");
+        if (rc == -ENOENT)
+            usage(stderr);
+        if (rc < 0)
+            goto out;
     }
-    if (optind < argc) {
-        fprintf(stderr, "ipamwatch collect: unexpected argument '%s'\n", argv[optind]);
+    if (cli_args_finish(&args, argc, argv, "collect") < 0) {
         usage(stderr);
         goto out;
     }
+    const char *archive = args.from_archive;
+    struct collector_options o = {.stop = &cli_stop,
+                                  .once = args.once,
+                                  .from_files = args.from_files,
+                                  .collector_id = args.collector_id};
     if (archive && o.from_files) {
         fprintf(stderr, "ipamwatch collect: --from-archive and --from-files exclude each other\n");
         goto out;
     }
-    if (!path) {
-        fprintf(stderr, "ipamwatch collect: a configuration file is required (-c FILE)\n");
-        usage(stderr);
-        goto out;
-    }
-    struct config *cfg = cli_load_config(path, &xs, "collect");
+    struct config *cfg = cli_load_config(args.config, &args.xs, "collect");
     if (!cfg)
         goto out;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -122,6 +97,6 @@ int cmd_collect(int argc, char **argv)
     config_free(cfg);
     curl_global_cleanup();
 out:
-    cli_overrides_clear(&xs);
+    cli_args_clear(&args);
     return status;
 }

@@ -1,7 +1,8 @@
 /* cmd_forecast: `ipamwatch forecast`: every pool with an RRD history, sorted by the date it
  * is projected to fill, as a table, CSV or JSON.
  *
- * DESIGN: the pools are the files under <[rrd] dir>/pool/; each is fitted with
+ * DESIGN: the pools are the files under <[rrd] dir>/pool/ (or pool/ under the base
+ * directory of a TCP rrdcached, [rrd] daemon = host:port); each is fitted with
  * forecast_object() over [analyzer] forecast_window (the method of the forecast alert
  * rule), and its current figures (utilization, used, size, largest free block) are the
  * newest known values of the finest archive. Pools with a date come first, earliest first
@@ -9,7 +10,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -61,43 +61,6 @@ static void forecast_usage(FILE *out)
             "  -h, --help           this help\n"
             "\n"
             "Exit status: 0 listed, 1 the RRD directory cannot be read, 2 usage.\n");
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Ids of every pool file, sorted; *n set. Returns NULL with errno when the dir fails. */
-static char **list_pools(const char *dir, size_t *n)
-{
-    char *sub = xasprintf("%s/pool", dir);
-    DIR *d = opendir(sub);
-    char **ids = NULL;
-    size_t cap = 0;
-    struct dirent *de;
-    *n = 0;
-    free(sub);
-    if (d == NULL)
-        return NULL;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len <= 4 || strcmp(de->d_name + len - 4, ".rrd") != 0)
-            continue;
-        char *id = xstrndup(de->d_name, len - 4);
-        if (!rrd_store_valid_key("pool", id)) {
-            free(id);
-            continue;
-        }
-        ids = xgrow(ids, &cap, *n + 1, sizeof *ids);
-        ids[(*n)++] = id;
-    }
-    closedir(d);
-    if (*n > 0)
-        qsort(ids, *n, sizeof *ids, cmp_str);
-    if (ids == NULL)
-        ids = xcalloc(1, sizeof *ids);
-    return ids;
 }
 
 /* Newest known value of each data source over the last two days of the finest archive. */
@@ -184,10 +147,10 @@ static double growth_pct(const struct row *r)
     return isfinite(r->r.per_month) && r->size > 0 ? 100.0 * r->r.per_month / r->size : NAN;
 }
 
-static void print_table(const struct row *rows, size_t n)
+static void print_table(FILE *out, const struct row *rows, size_t n)
 {
-    printf("%-28s %7s %23s %14s %8s %-10s %-23s %8s  %s\n", "POOL", "UTIL", "USED/SIZE",
-           "GROWTH/MONTH", "%/MONTH", "FULL ON", "RANGE", "LARGEST", "NOTE");
+    fprintf(out, "%-28s %7s %23s %14s %8s %-10s %-23s %8s  %s\n", "POOL", "UTIL", "USED/SIZE",
+            "GROWTH/MONTH", "%/MONTH", "FULL ON", "RANGE", "LARGEST", "NOTE");
     for (size_t i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         char util[16] = "-", usz[48] = "-", growth[24] = "-", gpct[16] = "-", date[16] = "-",
@@ -209,8 +172,8 @@ static void print_table(const struct row *rows, size_t n)
         }
         if (isfinite(r->largest_free))
             snprintf(largest, sizeof largest, "/%.0f", r->largest_free);
-        printf("%-28s %7s %23s %14s %8s %-10s %-23s %8s  %s\n", r->id, util, usz, growth, gpct,
-               date, range, largest, note_of(r));
+        fprintf(out, "%-28s %7s %23s %14s %8s %-10s %-23s %8s  %s\n", r->id, util, usz, growth,
+                gpct, date, range, largest, note_of(r));
     }
 }
 
@@ -321,6 +284,79 @@ static int print_json(const struct row *rows, size_t n, int64_t window_s, int64_
     return rc == 0 ? 0 : -EIO;
 }
 
+/* Fits every pool of cfg's RRD directory and sorts the rows (full now, soonest date, then
+ * by utilization). *ids_out and *rows_out are owned by the caller (rrd_store_list_free(),
+ * free()); a row's id points into *ids_out. Returns 0 or -EIO with text in err. */
+static int forecast_rows(const struct config *cfg, int64_t window_ms, int64_t horizon_ms,
+                         const struct forecast_options *fo_in, char ***ids_out,
+                         struct row **rows_out, size_t *n_out, char *err, size_t errlen)
+{
+    struct forecast_options fo = *fo_in;
+    time_t now = time(NULL);
+    size_t n = 0;
+    char **ids = NULL;
+    if (rrd_store_list(cfg->rrd.dir, cfg->rrd.daemon, "pool", &ids, &n, err, errlen) < 0)
+        return -EIO;
+    rrd_store_t *st =
+        rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err, errlen);
+    if (st == NULL) {
+        rrd_store_list_free(ids, n);
+        return -EIO;
+    }
+    struct row *rows = xcalloc(n ? n : 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        struct row *r = &rows[i];
+        int rc;
+        r->id = ids[i];
+        rc = forecast_object(st, "pool", r->id, window_ms / 1000, &fo, &r->r);
+        if (rc == 0)
+            rc = current_values(st, r->id, r);
+        if (rc < 0) {
+            r->error = rc;
+            r->utilization = r->used = r->size = r->largest_free = NAN;
+            memset(&r->r, 0, sizeof r->r);
+            r->r.per_month = r->r.slope = NAN;
+            snprintf(r->error_text, sizeof r->error_text, "%s", rrd_store_error(st));
+            LOG_WARN("pool %s: %s", r->id, r->error_text);
+            continue;
+        }
+        r->within_horizon =
+            r->r.status == FORECAST_REACHED ||
+            (r->r.status == FORECAST_DATE && r->r.date <= now + (time_t)(horizon_ms / 1000));
+    }
+    qsort(rows, n, sizeof *rows, cmp_row);
+    rrd_store_free(st);
+    *ids_out = ids;
+    *rows_out = rows;
+    *n_out = n;
+    return 0;
+}
+
+int cli_forecast_table(const struct config *cfg, FILE *out, char ***top, size_t ntop,
+                       size_t *ntop_out, char *err, size_t errlen)
+{
+    struct forecast_options fo;
+    struct row *rows = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    forecast_options_init(&fo);
+    if (forecast_rows(cfg, cfg->analyzer.forecast_window_ms, CLI_FORECAST_HORIZON_MS, &fo, &ids,
+                      &rows, &n, err, errlen) < 0)
+        return -EIO;
+    print_table(out, rows, n);
+    if (top) {
+        size_t k = 0;
+        *top = xcalloc(ntop ? ntop : 1, sizeof **top);
+        for (size_t i = 0; i < n && k < ntop; i++)
+            if (!rows[i].error)
+                (*top)[k++] = xstrdup(rows[i].id);
+        *ntop_out = k;
+    }
+    rrd_store_list_free(ids, n);
+    free(rows);
+    return ferror(out) ? -EIO : 0;
+}
+
 int cmd_forecast(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -332,16 +368,14 @@ int cmd_forecast(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     const char *path = NULL;
     enum out_format fmt = OUT_TABLE;
-    int64_t horizon_ms = 365LL * 86400 * 1000, window_ms = 0;
+    int64_t horizon_ms = CLI_FORECAST_HORIZON_MS, window_ms = 0;
     struct forecast_options fo;
     struct config *cfg = NULL;
-    rrd_store_t *st = NULL;
     struct row *rows = NULL;
     char **ids = NULL;
     size_t n = 0;
     char err[1024];
     int status = EXIT_USAGE, c;
-    time_t now = time(NULL);
 
     forecast_options_init(&fo);
     optind = 1;
@@ -416,45 +450,14 @@ int cmd_forecast(int argc, char **argv)
     if (window_ms == 0)
         window_ms = cfg->analyzer.forecast_window_ms;
 
-    ids = list_pools(cfg->rrd.dir, &n);
-    if (ids == NULL) {
-        fprintf(stderr, "ipamwatch forecast: cannot read %s/pool: %s\n", cfg->rrd.dir,
-                strerror(errno));
-        status = 1;
-        goto out;
-    }
-    st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
-                       sizeof err);
-    if (st == NULL) {
+    if (forecast_rows(cfg, window_ms, horizon_ms, &fo, &ids, &rows, &n, err, sizeof err) < 0) {
         fprintf(stderr, "ipamwatch forecast: %s\n", err);
         status = 1;
         goto out;
     }
-    rows = xcalloc(n ? n : 1, sizeof *rows);
-    for (size_t i = 0; i < n; i++) {
-        struct row *r = &rows[i];
-        int rc;
-        r->id = ids[i];
-        rc = forecast_object(st, "pool", r->id, window_ms / 1000, &fo, &r->r);
-        if (rc == 0)
-            rc = current_values(st, r->id, r);
-        if (rc < 0) {
-            r->error = rc;
-            r->utilization = r->used = r->size = r->largest_free = NAN;
-            memset(&r->r, 0, sizeof r->r);
-            r->r.per_month = r->r.slope = NAN;
-            snprintf(r->error_text, sizeof r->error_text, "%s", rrd_store_error(st));
-            LOG_WARN("pool %s: %s", r->id, r->error_text);
-            continue;
-        }
-        r->within_horizon =
-            r->r.status == FORECAST_REACHED ||
-            (r->r.status == FORECAST_DATE && r->r.date <= now + (time_t)(horizon_ms / 1000));
-    }
-    qsort(rows, n, sizeof *rows, cmp_row);
     switch (fmt) {
     case OUT_TABLE:
-        print_table(rows, n);
+        print_table(stdout, rows, n);
         break;
     case OUT_CSV:
         print_csv(rows, n);
@@ -469,12 +472,8 @@ int cmd_forecast(int argc, char **argv)
     status = fflush(stdout) == 0 ? 0 : 1;
 
 out:
-    if (ids != NULL)
-        for (size_t i = 0; i < n; i++)
-            free(ids[i]);
-    free(ids);
+    rrd_store_list_free(ids, n);
     free(rows);
-    rrd_store_free(st);
     config_free(cfg);
     return status;
 }

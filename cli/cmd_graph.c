@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "analyzer/forecast.h"
@@ -144,6 +143,144 @@ static void forecast_line(const struct forecast_result *r, char *buf, size_t len
     }
 }
 
+int cli_graph_draw(const struct config *cfg, const struct cli_graph *rq, char *done, size_t donelen)
+{
+    const char *kind = rq->kind, *id = rq->id, *out = rq->out, *format = rq->format;
+    const char *title = rq->title, *span_label = rq->span_label;
+    int64_t span = rq->span;
+    bool resource = rq->resource, want_forecast = rq->forecast;
+    time_t end = rq->end;
+    struct rrd_store_graph g;
+    rrd_store_t *st = NULL;
+    char err[1024], file[4096], title_buf[512], fc_text[512];
+    int status = EXIT_USAGE, w = 0, h = 0;
+
+    rrd_store_graph_init(&g);
+    if (rq->width)
+        g.width = rq->width;
+    if (rq->height)
+        g.height = rq->height;
+    st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
+                       sizeof err);
+    if (st == NULL) {
+        fprintf(stderr, "ipamwatch graph: %s\n", err);
+        status = 1;
+        goto out;
+    }
+    /* Find the file first (through a TCP rrdcached, on its host): a missing object is
+     * reported by the path looked for. */
+    {
+        static const char *const res_kinds[] = {"vpc", "subnet"};
+        char tried[2][4096];
+        size_t ntried = 0;
+        time_t last;
+        const char *kinds[2] = {kind, NULL};
+        size_t nk = 1;
+        if (resource) {
+            nk = 0;
+            if (strncmp(id, "subnet-", 7) != 0)
+                kinds[nk++] = res_kinds[0];
+            if (strncmp(id, "vpc-", 4) != 0)
+                kinds[nk++] = res_kinds[1];
+        }
+        kind = NULL;
+        for (size_t i = 0; i < nk; i++) {
+            int n;
+            if (!rrd_store_valid_key(kinds[i], id)) {
+                fprintf(stderr, "ipamwatch graph: '%s' is not a valid object id\n", id);
+                goto out;
+            }
+            n = rrd_store_path(st, kinds[i], id, tried[ntried], sizeof tried[ntried]);
+            if (n < 0) {
+                fprintf(stderr, "ipamwatch graph: [rrd] dir is too long\n");
+                goto out;
+            }
+            n = rrd_store_last(st, kinds[i], id, &last);
+            if (n == 0) {
+                kind = kinds[i];
+                break;
+            }
+            if (n != -ENOENT) {
+                fprintf(stderr, "ipamwatch graph: %s\n", rrd_store_error(st));
+                status = 1;
+                goto out;
+            }
+            ntried++;
+        }
+        if (kind == NULL) {
+            fprintf(stderr, "ipamwatch graph: no history for %s '%s': %s%s%s not found%s%s\n",
+                    resource ? "resource" : kinds[0], id, tried[0], ntried > 1 ? " and " : "",
+                    ntried > 1 ? tried[1] : "", cfg->rrd.daemon ? " via rrdcached at " : "",
+                    cfg->rrd.daemon ? cfg->rrd.daemon : "");
+            status = 1;
+            goto out;
+        }
+    }
+    g.kind = kind;
+    g.id = id;
+    g.end = end;
+    g.start = end - (time_t)span;
+    g.format = format;
+    thresholds(cfg, kind, id, &g.warn_pct, &g.crit_pct);
+    if (rrd_store_path(st, kind, id, file, sizeof file) < 0)
+        file[0] = '\0';
+
+    if (want_forecast) {
+        struct forecast_result r;
+        int rc = forecast_object(st, kind, id, cfg->analyzer.forecast_window_ms / 1000, NULL, &r);
+        if (rc < 0) {
+            fprintf(stderr, "ipamwatch graph: forecast of %s %s: %s\n", kind, id,
+                    rrd_store_error(st));
+            status = 1;
+            goto out;
+        }
+        if (isfinite(r.slope) && r.size > 0) {
+            g.trend_value = r.anchor;
+            g.trend_per_day = r.slope;
+            g.trend_time = r.last;
+            g.trend_from = r.last - (time_t)(cfg->analyzer.forecast_window_ms / 1000);
+            g.trend_size = r.size;
+        }
+        if (r.status == FORECAST_DATE) {
+            g.forecast_date = r.date;
+            /* Extend the x axis so the date shows, by at most the span itself. */
+            if (r.date > end) {
+                time_t want = r.date + (time_t)(span / 20);
+                g.view_end = want < end + (time_t)span ? want : end + (time_t)span;
+            }
+        }
+        forecast_line(&r, fc_text, sizeof fc_text);
+        g.forecast_text = fc_text;
+    }
+    if (title == NULL) {
+        /* "Pool ipam-pool-1 - utilization, 1 year to 2025-06-30" (the span's last UTC day). */
+        const char *noun = strcmp(kind, "vpc") == 0     ? "VPC"
+                           : strcmp(kind, "pool") == 0  ? "Pool"
+                           : strcmp(kind, "scope") == 0 ? "Scope"
+                                                        : "Subnet";
+        char day[16];
+        if (text_utc_date(end, false, day, sizeof day) != 0)
+            snprintf(day, sizeof day, "now");
+        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id, span_label,
+                 day);
+        title = title_buf;
+    }
+    g.title = title;
+
+    if (rrd_store_graph(st, &g, out, &w, &h) < 0) {
+        fprintf(stderr, "ipamwatch graph: %s\n", rrd_store_error(st));
+        status = 1;
+        goto out;
+    }
+    snprintf(done, donelen, "%s: %dx%d %s of %s %s (%s)", out, w, h,
+             strcasecmp(format, "svg") ? "PNG" : "SVG", kind, id, file);
+    status = 0;
+
+out:
+    rrd_store_free(st);
+    return status;
+}
+
 int cmd_graph(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -161,9 +298,8 @@ int cmd_graph(int argc, char **argv)
     time_t end = time(NULL);
     struct rrd_store_graph g;
     struct config *cfg = NULL;
-    rrd_store_t *st = NULL;
-    char err[1024], file[4096], title_buf[512], fc_text[512];
-    int status = EXIT_USAGE, c, w = 0, h = 0;
+    char err[1024];
+    int status = EXIT_USAGE, c;
 
     rrd_store_graph_init(&g);
     optind = 1;
@@ -256,118 +392,26 @@ int cmd_graph(int argc, char **argv)
     }
     log_init("ipamwatch-graph", config_log_level(cfg), true, false);
 
-    /* Find the file first: a missing object is reported by the path looked for. */
     {
-        static const char *const res_kinds[] = {"vpc", "subnet"};
-        char tried[2][4096];
-        size_t ntried = 0;
-        struct stat sb;
-        const char *kinds[2] = {kind, NULL};
-        size_t nk = 1;
-        if (resource) {
-            nk = 0;
-            if (strncmp(id, "subnet-", 7) != 0)
-                kinds[nk++] = res_kinds[0];
-            if (strncmp(id, "vpc-", 4) != 0)
-                kinds[nk++] = res_kinds[1];
-        }
-        kind = NULL;
-        for (size_t i = 0; i < nk; i++) {
-            int n;
-            if (!rrd_store_valid_key(kinds[i], id)) {
-                fprintf(stderr, "ipamwatch graph: '%s' is not a valid object id\n", id);
-                goto out;
-            }
-            n = snprintf(tried[ntried], sizeof tried[ntried], "%s/%s/%s.rrd", cfg->rrd.dir,
-                         kinds[i], id);
-            if (n < 0 || (size_t)n >= sizeof tried[ntried]) {
-                fprintf(stderr, "ipamwatch graph: [rrd] dir is too long\n");
-                goto out;
-            }
-            if (stat(tried[ntried], &sb) == 0) {
-                kind = kinds[i];
-                break;
-            }
-            ntried++;
-        }
-        if (kind == NULL) {
-            fprintf(stderr, "ipamwatch graph: no history for %s '%s': %s%s%s not found\n",
-                    resource ? "resource" : kinds[0], id, tried[0], ntried > 1 ? " and " : "",
-                    ntried > 1 ? tried[1] : "");
-            status = 1;
-            goto out;
-        }
+        struct cli_graph rq = {.kind = kind,
+                               .id = id,
+                               .resource = resource,
+                               .span = span,
+                               .span_label = span_label,
+                               .forecast = want_forecast,
+                               .format = format,
+                               .width = g.width,
+                               .height = g.height,
+                               .end = end,
+                               .title = title,
+                               .out = out};
+        char line[4096 + 512];
+        status = cli_graph_draw(cfg, &rq, line, sizeof line);
+        if (status == 0)
+            printf("%s\n", line);
     }
-
-    st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
-                       sizeof err);
-    if (st == NULL) {
-        fprintf(stderr, "ipamwatch graph: %s\n", err);
-        status = 1;
-        goto out;
-    }
-    g.kind = kind;
-    g.id = id;
-    g.end = end;
-    g.start = end - (time_t)span;
-    g.format = format;
-    thresholds(cfg, kind, id, &g.warn_pct, &g.crit_pct);
-    if (rrd_store_path(st, kind, id, file, sizeof file) < 0)
-        file[0] = '\0';
-
-    if (want_forecast) {
-        struct forecast_result r;
-        int rc = forecast_object(st, kind, id, cfg->analyzer.forecast_window_ms / 1000, NULL, &r);
-        if (rc < 0) {
-            fprintf(stderr, "ipamwatch graph: forecast of %s %s: %s\n", kind, id,
-                    rrd_store_error(st));
-            status = 1;
-            goto out;
-        }
-        if (isfinite(r.slope) && r.size > 0) {
-            g.trend_value = r.anchor;
-            g.trend_per_day = r.slope;
-            g.trend_time = r.last;
-            g.trend_from = r.last - (time_t)(cfg->analyzer.forecast_window_ms / 1000);
-            g.trend_size = r.size;
-        }
-        if (r.status == FORECAST_DATE) {
-            g.forecast_date = r.date;
-            /* Extend the x axis so the date shows, by at most the span itself. */
-            if (r.date > end) {
-                time_t want = r.date + (time_t)(span / 20);
-                g.view_end = want < end + (time_t)span ? want : end + (time_t)span;
-            }
-        }
-        forecast_line(&r, fc_text, sizeof fc_text);
-        g.forecast_text = fc_text;
-    }
-    if (title == NULL) {
-        /* "Pool ipam-pool-1 - utilization, 1 year to 2025-06-30" (the span's last UTC day). */
-        const char *noun = strcmp(kind, "vpc") == 0     ? "VPC"
-                           : strcmp(kind, "pool") == 0  ? "Pool"
-                           : strcmp(kind, "scope") == 0 ? "Scope"
-                                                        : "Subnet";
-        char day[16];
-        if (text_utc_date(end, false, day, sizeof day) != 0)
-            snprintf(day, sizeof day, "now");
-        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id, span_label,
-                 day);
-        title = title_buf;
-    }
-    g.title = title;
-
-    if (rrd_store_graph(st, &g, out, &w, &h) < 0) {
-        fprintf(stderr, "ipamwatch graph: %s\n", rrd_store_error(st));
-        status = 1;
-        goto out;
-    }
-    printf("%s: %dx%d %s of %s %s (%s)\n", out, w, h, strcasecmp(format, "svg") ? "PNG" : "SVG",
-           kind, id, file);
-    status = 0;
 
 out:
-    rrd_store_free(st);
     config_free(cfg);
     return status;
 }

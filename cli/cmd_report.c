@@ -26,7 +26,8 @@ static void report_usage(FILE *out)
 {
     fprintf(out,
             "usage: ipamwatch report -c FILE --from DATE --to DATE [--scope ID]\n"
-            "                        [--format csv|json|html] [-o FILE] [--strict]\n"
+            "                        [--journal DIR]... [--format csv|json|html] [-o FILE]\n"
+            "                        [--strict]\n"
             "\n"
             "Verifies the audit journal's hash chain, then writes the compliance report of the\n"
             "period [from, to): allocation ledger, failed allocations, overlaps opened and\n"
@@ -38,6 +39,9 @@ static void report_usage(FILE *out)
             "      --from DATE     start of the period, YYYY-MM-DD or RFC 3339 (inclusive)\n"
             "      --to DATE       end of the period, YYYY-MM-DD or RFC 3339 (exclusive)\n"
             "      --scope ID      only this IPAM scope (ipam-scope-...)\n"
+            "      --journal DIR   read this journal instead of [journal] dir; repeat it for\n"
+            "                      the journals of several analyzers (each chain verified,\n"
+            "                      records merged by time, one record per key)\n"
             "      --format FMT    csv, json or html (default: from the -o extension, else json)\n"
             "  -o, --output FILE   where to write the report (default: standard output)\n"
             "      --strict        refuse to write a report when the chain is broken (exit 1)\n"
@@ -75,101 +79,21 @@ static const char *format_of(const char *path)
     return "json";
 }
 
-int cmd_report(int argc, char **argv)
+int cli_report_write(const struct config *cfg, const struct report_options *o, const char *format,
+                     const char *out, bool strict, char *line, size_t linelen)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"from", required_argument, NULL, 'F'},
-                                             {"to", required_argument, NULL, 'T'},
-                                             {"scope", required_argument, NULL, 's'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"output", required_argument, NULL, 'o'},
-                                             {"strict", no_argument, NULL, 'S'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    const char *path = NULL, *out = NULL, *format = NULL, *from_s = NULL, *to_s = NULL;
-    struct report_options o = {0};
-    struct config *cfg = NULL;
     json_t *doc = NULL;
     FILE *f = NULL;
-    char err[1024], line[2048], *tmp = NULL;
-    bool strict = false;
-    int status = EXIT_USAGE, c, rc;
-
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'F':
-        case 'T':
-            if (parse_when(optarg, c == 'F' ? &o.from : &o.to) < 0) {
-                fprintf(stderr, "ipamwatch report: --%s: '%s' is not YYYY-MM-DD or RFC 3339\n",
-                        c == 'F' ? "from" : "to", optarg);
-                goto out;
-            }
-            if (c == 'F')
-                from_s = optarg;
-            else
-                to_s = optarg;
-            break;
-        case 's':
-            o.scope = optarg;
-            break;
-        case 'f':
-            if (strcasecmp(optarg, "csv") != 0 && strcasecmp(optarg, "json") != 0 &&
-                strcasecmp(optarg, "html") != 0) {
-                fprintf(stderr, "ipamwatch report: --format: '%s' is not csv, json or html\n",
-                        optarg);
-                goto out;
-            }
-            format = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'S':
-            strict = true;
-            break;
-        case 'h':
-            report_usage(stdout);
-            status = 0;
-            goto out;
-        default:
-            report_usage(stderr);
-            goto out;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "ipamwatch report: unexpected argument '%s'\n", argv[optind]);
-        goto out;
-    }
-    if (path == NULL || from_s == NULL || to_s == NULL) {
-        fprintf(stderr, "ipamwatch report: -c FILE, --from and --to are required\n");
-        report_usage(stderr);
-        goto out;
-    }
-    if (o.to <= o.from) {
-        fprintf(stderr, "ipamwatch report: --to (%s) must be after --from (%s)\n", to_s, from_s);
-        goto out;
-    }
-    if (format == NULL)
-        format = format_of(out);
-    cfg = config_load(path, NULL, 0, err, sizeof err);
-    if (cfg == NULL) {
-        fprintf(stderr, "ipamwatch: %s\n", err);
-        goto out;
-    }
-    log_init("ipamwatch-report", config_log_level(cfg), true, false);
-
-    doc = report_build(cfg, &o, err, sizeof err);
+    char err[1024], *tmp = NULL;
+    int status = 1, rc;
+    line[0] = '\0';
+    doc = report_build(cfg, o, err, sizeof err);
     if (doc == NULL) {
         fprintf(stderr, "ipamwatch report: %s\n", err);
         status = 1;
         goto out;
     }
-    report_integrity_line(doc, line, sizeof line);
-    fprintf(stderr, "%s\n", line);
+    report_integrity_line(doc, line, linelen);
     if (!report_intact(doc) && strict) {
         fprintf(stderr, "ipamwatch report: --strict: no report written\n");
         status = 1;
@@ -218,6 +142,104 @@ out:
         fclose(f);
     free(tmp);
     json_decref(doc);
+    return status;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},  {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},      {"scope", required_argument, NULL, 's'},
+        {"journal", required_argument, NULL, 'j'}, {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},  {"strict", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    const char *path = NULL, *out = NULL, *format = NULL, *from_s = NULL, *to_s = NULL;
+    struct report_options o = {0};
+    struct config *cfg = NULL;
+    char err[1024], line[2048];
+    bool strict = false;
+    int status = EXIT_USAGE, c;
+    const char **journals = NULL;
+    size_t cap_journals = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'F':
+        case 'T':
+            if (parse_when(optarg, c == 'F' ? &o.from : &o.to) < 0) {
+                fprintf(stderr, "ipamwatch report: --%s: '%s' is not YYYY-MM-DD or RFC 3339\n",
+                        c == 'F' ? "from" : "to", optarg);
+                goto out;
+            }
+            if (c == 'F')
+                from_s = optarg;
+            else
+                to_s = optarg;
+            break;
+        case 's':
+            o.scope = optarg;
+            break;
+        case 'j':
+            journals = xgrow(journals, &cap_journals, o.n_journals + 1, sizeof *journals);
+            journals[o.n_journals++] = optarg;
+            o.journals = journals;
+            break;
+        case 'f':
+            if (strcasecmp(optarg, "csv") != 0 && strcasecmp(optarg, "json") != 0 &&
+                strcasecmp(optarg, "html") != 0) {
+                fprintf(stderr, "ipamwatch report: --format: '%s' is not csv, json or html\n",
+                        optarg);
+                goto out;
+            }
+            format = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'S':
+            strict = true;
+            break;
+        case 'h':
+            report_usage(stdout);
+            status = 0;
+            goto out;
+        default:
+            report_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ipamwatch report: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (path == NULL || from_s == NULL || to_s == NULL) {
+        fprintf(stderr, "ipamwatch report: -c FILE, --from and --to are required\n");
+        report_usage(stderr);
+        goto out;
+    }
+    if (o.to <= o.from) {
+        fprintf(stderr, "ipamwatch report: --to (%s) must be after --from (%s)\n", to_s, from_s);
+        goto out;
+    }
+    if (format == NULL)
+        format = format_of(out);
+    cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "ipamwatch: %s\n", err);
+        goto out;
+    }
+    log_init("ipamwatch-report", config_log_level(cfg), true, false);
+
+    status = cli_report_write(cfg, &o, format, out, strict, line, sizeof line);
+    if (line[0])
+        fprintf(stderr, "%s\n", line);
+
+out:
     config_free(cfg);
+    free(journals);
     return status;
 }

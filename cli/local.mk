@@ -8,3 +8,9 @@ ipamwatch_SOURCES += cli/cmd_analyze.c
 ipamwatch_LDADD = $(IPAMWATCH_LIBS)
 ipamwatch_SOURCES += cli/cmd_graph.c cli/cmd_forecast.c
 ipamwatch_SOURCES += cli/cmd_report.c
+ipamwatch_SOURCES += cli/cmd_run.c
+ipamwatch_SOURCES += cli/cmd_demo.c
+# `demo` finds its data in $IPAMWATCH_DATADIR, this source tree (the binary of this build
+# tree only) or the installed pkgdatadir.
+ipamwatch_CPPFLAGS = $(AM_CPPFLAGS) -DIPAMWATCH_PKGDATADIR='"$(pkgdatadir)"' \
+	-DIPAMWATCH_SRCDIR='"$(abs_top_srcdir)"' -DIPAMWATCH_BUILDDIR='"$(abs_top_builddir)"'

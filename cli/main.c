@@ -16,13 +16,13 @@ struct command {
 static const struct command commands[] = {
     {"collect", cmd_collect, "poll AWS IPAM and CloudTrail (or read files) and publish to Kafka"},
     {"analyze", cmd_analyze, "consume Kafka records: model, RRD history, journal, alerts"},
-    {"run", NULL, "collector and analyzer in one process"},
+    {"run", cmd_run, "collector and analyzer in one process"},
     {"broker", cmd_broker, "development Kafka broker (in memory, for demo and tests)"},
     {"report", cmd_report, "compliance report for a period (CSV, JSON, HTML)"},
     {"graph", cmd_graph, "utilization graph of a pool, scope or resource (PNG, SVG)"},
     {"forecast", cmd_forecast, "projected exhaustion date of every pool"},
     {"check", cmd_check, "validate the configuration and print it with secrets redacted"},
-    {"demo", NULL, "replay the bundled organisation's three years end to end"},
+    {"demo", cmd_demo, "replay the bundled organisation's three years end to end"},
     {"version", NULL, "print the version"},
     {"help", NULL, "print this help"},
 };

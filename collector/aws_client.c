@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "collector/aws_creds.h"
 #include "collector/ec2_xml.h"
@@ -26,6 +28,7 @@
 #define AWS_BACKOFF_BASE  100
 #define AWS_BACKOFF_CAP   20000
 #define AWS_ERR_SNIPPET   200
+#define AWS_SKEW_MIN_S    60 /* a clock error smaller than this is not corrected */
 
 /* ---- Settings ----------------------------------------------------------------------- */
 
@@ -298,6 +301,7 @@ struct aws_client {
     int nidle;
     struct aws_retry_quota quota;
     uint64_t rng;
+    int64_t clock_offset_s; /* AWS time minus local time, learnt from Date headers */
     struct aws_client_stats stats;
 };
 
@@ -432,6 +436,7 @@ struct attempt {
     char snippet[AWS_ERR_SNIPPET + 1]; /* start of the body, for error text */
     size_t snip_len;
     char amzn_request_id[128];
+    char date[64]; /* the Date header */
     bool too_big;
 };
 
@@ -464,19 +469,77 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     struct attempt *a = ud;
     size_t n = size * nmemb;
     static const char key[] = "x-amzn-requestid:";
+    static const char date_key[] = "date:";
+    char *dst = NULL;
+    size_t cap = 0, skip = 0;
     if (n > sizeof key - 1 && strncasecmp(ptr, key, sizeof key - 1) == 0) {
-        const char *v = ptr + sizeof key - 1;
-        size_t vl = n - (sizeof key - 1);
+        dst = a->amzn_request_id;
+        cap = sizeof a->amzn_request_id;
+        skip = sizeof key - 1;
+    } else if (n > sizeof date_key - 1 && strncasecmp(ptr, date_key, sizeof date_key - 1) == 0) {
+        dst = a->date;
+        cap = sizeof a->date;
+        skip = sizeof date_key - 1;
+    }
+    if (dst) {
+        const char *v = ptr + skip;
+        size_t vl = n - skip;
         while (vl > 0 && (*v == ' ' || *v == '\t'))
             v++, vl--;
         while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
             vl--;
-        if (vl >= sizeof a->amzn_request_id)
-            vl = sizeof a->amzn_request_id - 1;
-        memcpy(a->amzn_request_id, v, vl);
-        a->amzn_request_id[vl] = '\0';
+        if (vl >= cap)
+            vl = cap - 1;
+        memcpy(dst, v, vl);
+        dst[vl] = '\0';
     }
     return n;
+}
+
+/* Error codes with which AWS services refuse a request signed at a time too far from
+ * theirs (the SDKs' clock-skew list). */
+static bool is_skew_code(const char *code)
+{
+    static const char *const codes[] = {"RequestTimeTooSkewed",
+                                        "RequestExpired",
+                                        "RequestInTheFuture",
+                                        "InvalidSignatureException",
+                                        "SignatureDoesNotMatch",
+                                        "AuthFailure",
+                                        NULL};
+    for (int i = 0; codes[i]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* After an answer with a clock-skew error `code`: when its Date header differs from the
+ * local clock corrected by the client's offset by AWS_SKEW_MIN_S or more, stores the new
+ * offset and returns true (the caller retries once, signing with it). */
+static bool learn_clock_offset(aws_client_t *c, const struct aws_call *cl, const char *code,
+                               const char *date)
+{
+    if (!code[0] || !date[0] || !is_skew_code(code))
+        return false;
+    time_t server = curl_getdate(date, NULL);
+    if (server == (time_t)-1)
+        return false;
+    int64_t offset = (int64_t)server - (int64_t)time(NULL);
+    pthread_mutex_lock(&c->lock);
+    int64_t old = c->clock_offset_s;
+    bool off = offset - old >= AWS_SKEW_MIN_S || old - offset >= AWS_SKEW_MIN_S;
+    if (off)
+        c->clock_offset_s = offset;
+    pthread_mutex_unlock(&c->lock);
+    if (off && offset == 0)
+        LOG_WARN("%s %s: %s: the local clock agrees with AWS again (Date: %s); signing with it",
+                 cl->service, cl->operation, code, date);
+    else if (off)
+        LOG_WARN("%s %s: %s: the local clock is %lld s %s AWS (Date: %s); signing with that "
+                 "offset from now on",
+                 cl->service, cl->operation, code, (long long)(offset < 0 ? -offset : offset),
+                 offset < 0 ? "ahead of" : "behind", date);
+    return off;
 }
 
 /* Keeps printable ASCII of untrusted text for an error message. */
@@ -522,6 +585,98 @@ static int errno_for(long status, const char *code)
 
 enum proto { PROTO_QUERY, PROTO_JSON };
 
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void hmac_sha256(const void *key, size_t keylen, const char *data, unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, strlen(data), out, &n)) {
+        fprintf(stderr, "aws: HMAC-SHA256 failed\n");
+        abort();
+    }
+}
+
+/* Signs one POST to `url` (SigV4, signed headers content-type, host, x-amz-date and, when
+ * given, x-amz-security-token and x-amz-target) as of `when`, and appends the Host,
+ * X-Amz-Date and Authorization lines to *hdrs. Used while the client corrects a clock
+ * offset: curl signs with a caller's X-Amz-Date but then sends that header twice (7.88),
+ * which AWS refuses. Returns 0 or -EINVAL (a URL without a host). */
+static int sign_v4(struct curl_slist **hdrs, const char *url, const char *region,
+                   const char *service, const struct aws_credentials *cr, const char *content_type,
+                   const char *target, const char *body, time_t when)
+{
+    const char *host = strstr(url, "://");
+    if (!host)
+        return -EINVAL;
+    host += 3;
+    size_t hostlen = strcspn(host, "/?#");
+    if (hostlen == 0 || hostlen > 255)
+        return -EINVAL;
+    const char *path = host[hostlen] == '/' ? host + hostlen : "/";
+    size_t pathlen = strcspn(path, "?#");
+    char stamp[17], day[9];
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    memcpy(day, stamp, 8);
+    day[8] = '\0';
+
+    unsigned char md[32];
+    char body_hex[65], creq_hex[65], sig_hex[65];
+    unsigned int mdlen = 0;
+    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
+    hex_encode(md, 32, body_hex);
+    char *creq = xasprintf(
+        "POST\n%.*s\n\ncontent-type:%s\nhost:%.*s\nx-amz-date:%s\n%s%s%s%s%s%s\n"
+        "content-type;host;x-amz-date%s%s\n%s",
+        (int)pathlen, path, content_type, (int)hostlen, host, stamp,
+        cr->session_token ? "x-amz-security-token:" : "",
+        cr->session_token ? cr->session_token : "", cr->session_token ? "\n" : "",
+        target ? "x-amz-target:" : "", target ? target : "", target ? "\n" : "",
+        cr->session_token ? ";x-amz-security-token" : "", target ? ";x-amz-target" : "", body_hex);
+    EVP_Digest(creq, strlen(creq), md, &mdlen, EVP_sha256(), NULL);
+    free(creq);
+    hex_encode(md, 32, creq_hex);
+    char *scope = xasprintf("%s/%s/%s/aws4_request", day, region, service);
+    char *to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, creq_hex);
+    char *key0 = xasprintf("AWS4%s", cr->secret_access_key);
+    unsigned char k1[32], k2[32];
+    hmac_sha256(key0, strlen(key0), day, k1);
+    explicit_bzero(key0, strlen(key0));
+    free(key0);
+    hmac_sha256(k1, 32, region, k2);
+    hmac_sha256(k2, 32, service, k1);
+    hmac_sha256(k1, 32, "aws4_request", k2);
+    hmac_sha256(k2, 32, to_sign, md);
+    explicit_bzero(k1, sizeof k1);
+    explicit_bzero(k2, sizeof k2);
+    hex_encode(md, 32, sig_hex);
+    free(to_sign);
+
+    char *line = xasprintf("Host: %.*s", (int)hostlen, host);
+    *hdrs = curl_slist_append(*hdrs, line);
+    free(line);
+    line = xasprintf("X-Amz-Date: %s", stamp);
+    *hdrs = curl_slist_append(*hdrs, line);
+    free(line);
+    line = xasprintf("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders="
+                     "content-type;host;x-amz-date%s%s, Signature=%s",
+                     cr->access_key_id, scope, cr->session_token ? ";x-amz-security-token" : "",
+                     target ? ";x-amz-target" : "", sig_hex);
+    *hdrs = curl_slist_append(*hdrs, line);
+    free(line);
+    free(scope);
+    return 0;
+}
+
 /* Strips a JSON error type to its code: after the last '#', before the first ':'. */
 static void aws_json_error_code(const char *type, char *code, size_t len)
 {
@@ -557,7 +712,7 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
     }
 
     struct aws_credentials cr = {0};
-    bool refreshed = false;
+    bool refreshed = false, reclocked = false;
     int taken = 0;
     char last[1024] = "";
     int last_rc = -EIO;
@@ -582,24 +737,42 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
         CURL *h = handle_take(c);
         set_common(h, &c->set.s, errbuf);
         struct curl_slist *hdrs = NULL;
-        if (proto == PROTO_QUERY) {
-            hdrs = curl_slist_append(
-                hdrs, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
-        } else {
-            char t[256];
+        const char *ctype = proto == PROTO_QUERY
+                                ? "application/x-www-form-urlencoded; charset=utf-8"
+                                : "application/x-amz-json-1.1";
+        char t[256];
+        snprintf(t, sizeof t, "Content-Type: %s", ctype);
+        hdrs = curl_slist_append(hdrs, t);
+        if (proto == PROTO_JSON) {
             snprintf(t, sizeof t, "X-Amz-Target: %s", target);
-            hdrs = curl_slist_append(hdrs, "Content-Type: application/x-amz-json-1.1");
             hdrs = curl_slist_append(hdrs, t);
         }
         char *tok_hdr = NULL;
         if (!cl->unsigned_request) {
+            pthread_mutex_lock(&c->lock);
+            int64_t offset = c->clock_offset_s;
+            pthread_mutex_unlock(&c->lock);
             if (cr.session_token) {
                 tok_hdr = xasprintf("X-Amz-Security-Token: %s", cr.session_token);
                 hdrs = curl_slist_append(hdrs, tok_hdr);
             }
-            curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
-            curl_easy_setopt(h, CURLOPT_USERNAME, cr.access_key_id);
-            curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret_access_key);
+            if (offset == 0) {
+                curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
+                curl_easy_setopt(h, CURLOPT_USERNAME, cr.access_key_id);
+                curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret_access_key);
+            } else if (sign_v4(&hdrs, url, sregion, cl->service, &cr, ctype,
+                               proto == PROTO_JSON ? target : NULL, cl->body ? cl->body : "",
+                               (time_t)((int64_t)time(NULL) + offset)) < 0) {
+                snprintf(err, errlen, "%s %s: cannot sign for %s", cl->service, cl->operation, url);
+                curl_slist_free_all(hdrs);
+                if (tok_hdr)
+                    explicit_bzero(tok_hdr, strlen(tok_hdr));
+                free(tok_hdr);
+                handle_give(c, h);
+                ec2_xml_free(a.xml);
+                aws_credentials_clear(&cr);
+                return -EINVAL;
+            }
         }
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -627,6 +800,7 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
         pthread_mutex_unlock(&c->lock);
 
         /* Judge the body. */
+        sanitize(a.amzn_request_id);
         bool body_ok = false;
         char code[128] = "", message[512] = "", rid[128] = "";
         char perr[512] = "";
@@ -647,8 +821,10 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
                 doc = a.buf ? json_loadb(a.buf, a.len, JSON_DECODE_ANY, &jerr) : NULL;
                 body_ok = doc != NULL;
                 if (!doc)
-                    snprintf(perr, sizeof perr, "%s: unparseable JSON (%s)", cl->operation,
-                             a.buf ? jerr.text : "empty body");
+                    snprintf(perr, sizeof perr, "%s: unparseable JSON (%s)%s%s%s", cl->operation,
+                             a.buf ? jerr.text : "empty body",
+                             a.amzn_request_id[0] ? " (request id " : "", a.amzn_request_id,
+                             a.amzn_request_id[0] ? ")" : "");
                 if (doc && (status < 200 || status > 299)) {
                     const char *ty = json_string_value(json_object_get(doc, "__type"));
                     const char *m = json_string_value(json_object_get(doc, "message"));
@@ -667,6 +843,7 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
         sanitize(code);
         sanitize(message);
         sanitize(rid);
+        sanitize(a.date);
 
         if ((cc == CURLE_OK) && body_ok && status >= 200 && status <= 299 && !code[0]) {
             pthread_mutex_lock(&c->lock);
@@ -691,8 +868,13 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
             status, code[0] ? code : NULL,
             cc == CURLE_WRITE_ERROR && a.too_big ? CURLE_FILESIZE_EXCEEDED : (int)cc, body_ok);
         if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR) {
-            snprintf(last, sizeof last, "%s %s: %s (%s)", cl->service, cl->operation,
-                     errbuf[0] ? errbuf : curl_easy_strerror(cc), curl_easy_strerror(cc));
+            /* An answer cut short still names its request in a header or its first bytes. */
+            const char *r = a.xml ? ec2_xml_request_id(a.xml) : NULL;
+            snprintf(rid, sizeof rid, "%s", r ? r : a.amzn_request_id);
+            sanitize(rid);
+            snprintf(last, sizeof last, "%s %s: %s (%s)%s%s%s", cl->service, cl->operation,
+                     errbuf[0] ? errbuf : curl_easy_strerror(cc), curl_easy_strerror(cc),
+                     rid[0] ? " (request id " : "", rid, rid[0] ? ")" : "");
             LOG_DEBUG("%s %s: curl: %s", cl->service, cl->operation,
                       errbuf[0] ? errbuf : curl_easy_strerror(cc));
             last_rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
@@ -703,6 +885,7 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
                       : status >= 500            ? -EIO
                                                  : errno_for(status, code);
         } else if (!body_ok) {
+            sanitize(perr); /* the parser may quote the answer */
             snprintf(last, sizeof last, "%s %s (HTTP %ld)", cl->service, perr, status);
             last_rc = -EBADMSG;
         } else {
@@ -716,6 +899,11 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
         ec2_xml_free(a.xml);
         free(a.buf);
 
+        if (!cl->unsigned_request && !reclocked && learn_clock_offset(c, cl, code, a.date)) {
+            reclocked = true;
+            attempt--; /* like a refresh, the re-signed retry does not use up an attempt */
+            continue;
+        }
         if (cls == AWS_RETRY_NO)
             break;
         if (cls == AWS_RETRY_THROTTLE) {
@@ -724,18 +912,23 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
             pthread_mutex_unlock(&c->lock);
         }
         if (cls == AWS_RETRY_EXPIRED) {
-            if (refreshed || cl->unsigned_request)
+            /* The first refresh is free; credentials that expire again (revoked sessions,
+             * a provider handing out stale ones) use up the attempts left. */
+            if (cl->unsigned_request || (refreshed && attempt >= c->max_attempts))
                 break;
-            refreshed = true;
-            LOG_INFO("%s %s: %s; refreshing credentials (%s) and retrying once", cl->service,
+            LOG_INFO("%s %s: %s; refreshing credentials (%s) and retrying", cl->service,
                      cl->operation, code, cr.source);
             aws_creds_invalidate(c->creds);
             aws_credentials_clear(&cr);
             pthread_mutex_lock(&c->lock);
             c->stats.refreshes++;
             pthread_mutex_unlock(&c->lock);
-            attempt--; /* the refresh retry does not use up an attempt */
-            continue;
+            if (!refreshed) {
+                refreshed = true;
+                attempt--; /* the first refresh retry is at once and uses up no attempt */
+                continue;
+            }
+            /* later ones are retries like any other: quota and backoff below */
         }
         if (attempt >= c->max_attempts)
             break;

@@ -5,7 +5,10 @@
  * libcurl (CURLOPT_AWS_SIGV4) and retried in the SDK "standard" style: at most
  * max_attempts, full-jitter exponential backoff (base 100 ms, cap 20 s) and a retry quota
  * shared by every call of the client (500 tokens, 5 per retry, 10 per timeout retry,
- * refunded on success). XML bodies are parsed while they arrive (ec2_xml); a response is
+ * refunded on success). A clock-skew error (RequestExpired, InvalidSignatureException, ...)
+ * whose Date header is a minute or more away from the local clock sets the client's clock
+ * offset, used for X-Amz-Date from then on, and is retried once at once, as the SDKs do.
+ * XML bodies are parsed while they arrive (ec2_xml); a response is
  * handed back only when it parsed completely. Idle curl handles are kept in a small pool so
  * connections are reused; calls may run on several threads at once.
  */
@@ -74,7 +77,8 @@ enum aws_retry_class {
     AWS_RETRY_THROTTLE,  /* throttling codes, HTTP 429 */
     AWS_RETRY_TRANSIENT, /* 5xx, transient codes, connection errors, bad bodies */
     AWS_RETRY_TIMEOUT,   /* transport timeout or stall (costs more quota) */
-    AWS_RETRY_EXPIRED,   /* expired credentials: refresh once, then retry once */
+    AWS_RETRY_EXPIRED,   /* expired credentials: refresh, then retry (the first
+                            refresh costs no attempt) */
 };
 
 /* Classifies one attempt's outcome: `http_status` (0 when no response), the AWS error

@@ -121,6 +121,7 @@ int collector_run(const struct config *cfg, const struct collector_options *o)
         .collector_id = o->collector_id ? o->collector_id : host,
         .ipam_id = cfg->collector.ipam_id,
         .stop = stop,
+        .as_of_ms = o->as_of_ms,
     };
     if (ct && !o->once && ct_lookup_start(ct, stop) < 0) {
         LOG_ERR("cloudtrail: cannot start the poller thread");

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "metrics.h"
@@ -17,6 +18,8 @@ struct collector_options {
     volatile sig_atomic_t *stop; /* set by the caller's signal handling */
     metrics_t *metrics;          /* registry to report into (borrowed); NULL = a server of
                                     its own on [metrics] listen, if set */
+    int64_t as_of_ms;            /* > 0: date the passes this time (replaying an inventory
+                                    of the past, with once) */
 };
 
 /* Runs the collector with `cfg` (borrowed) until *o->stop or, with o->once, after one pass.

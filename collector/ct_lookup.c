@@ -24,6 +24,7 @@
 
 #define CT_TARGET         "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
 #define CT_PAGE_MAX       50
+#define CT_PAGE_LIMIT     1000 /* events an answer may hold; more is not LookupEvents */
 #define CT_FIRST_LOOKBACK (90LL * 86400 * 1000) /* all that LookupEvents keeps */
 #define CT_RATE_MARGIN_MS 30                    /* per request, against arrival jitter */
 #define CT_MAX_TRANSIENT  5                     /* attempts for 5xx/transport errors */
@@ -387,11 +388,10 @@ out:
 /* ---- CloudTrail side ------------------------------------------------------------------ */
 
 /* One LookupEvents call through the pair's token bucket; throttling is waited out, other
- * transient errors are retried a few times. */
+ * transient errors are retried a few times. The last error is left in err. */
 static int lookup_call(ct_lookup_t *ct, struct ct_pair *p, const char *body, json_t **out,
-                       volatile sig_atomic_t *stop)
+                       volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    char err[1024];
     struct aws_call call = {
         .service = "cloudtrail",
         .region = p->region,
@@ -404,7 +404,7 @@ static int lookup_call(ct_lookup_t *ct, struct ct_pair *p, const char *body, jso
             return -EINTR;
         p->next_ms = log_now_ms() + ct->spacing_ms;
         count(ct, &ct->stats.requests, 1);
-        int rc = aws_client_json(p->acct->client, &call, CT_TARGET, out, err, sizeof err);
+        int rc = aws_client_json(p->acct->client, &call, CT_TARGET, out, err, errlen);
         if (rc == 0)
             return 0;
         int retry;
@@ -416,11 +416,11 @@ static int lookup_call(ct_lookup_t *ct, struct ct_pair *p, const char *body, jso
         } else if (rc == -EIO || rc == -ETIMEDOUT || rc == -EBADMSG) {
             retry = ++transient;
             if (transient >= CT_MAX_TRANSIENT) {
-                LOG_WARN("%s: %s", p->label, err);
+                size_t n = strlen(err);
+                snprintf(err + n, errlen - n, " after %d attempts", transient);
                 return rc;
             }
         } else {
-            LOG_WARN("%s: %s", p->label, err);
             return rc;
         }
         int64_t delay = aws_retry_backoff_ms(retry > 8 ? 8 : retry,
@@ -447,11 +447,10 @@ static int wait_batch(ct_lookup_t *ct, struct publisher_batch *batch, volatile s
 }
 
 /* Publishes one page's new events: pending written first, then produced, then committed
- * once every one was confirmed. Records are borrowed. */
+ * once every one was confirmed. Records are borrowed. On failure the reason is in err. */
 static int publish_page(ct_lookup_t *ct, struct ct_pair *p, struct record **recs, size_t n,
-                        volatile sig_atomic_t *stop)
+                        volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    char err[512];
     const char *topic = ct->cfg->topics.events;
     const char **ids = xcalloc(n, sizeof *ids);
     int64_t *times = xcalloc(n, sizeof *times);
@@ -464,40 +463,35 @@ static int publish_page(ct_lookup_t *ct, struct ct_pair *p, struct record **recs
         ids[i] = recs[i]->u.event.event_id;
         times[i] = recs[i]->u.event.time_ms;
     }
-    rc = topic_ends(ct->reader, topic, &ends, &np, err, sizeof err);
-    if (rc < 0) {
-        LOG_WARN("%s: %s", p->label, err);
+    rc = topic_ends(ct->reader, topic, &ends, &np, err, errlen);
+    if (rc < 0)
         goto out;
-    }
-    rc = ct_state_begin(p->st, ids, times, n, topic, ends, np, err, sizeof err);
-    if (rc < 0) {
-        LOG_ERR("%s: %s", p->label, err);
+    rc = ct_state_begin(p->st, ids, times, n, topic, ends, np, err, errlen);
+    if (rc < 0)
         goto out;
-    }
     for (size_t i = 0; i < n; i++) {
-        rc = publisher_send(ct->pub, topic, recs[i], &batch, err, sizeof err);
-        if (rc < 0) {
-            LOG_WARN("%s: %s", p->label, err);
+        rc = publisher_send(ct->pub, topic, recs[i], &batch, err, errlen);
+        if (rc < 0)
             break;
-        }
     }
     /* Whatever was queued must be reported before its fate can be judged. */
     int wrc = wait_batch(ct, &batch, stop);
     if (rc < 0 || wrc < 0) {
+        if (rc >= 0)
+            snprintf(err, errlen, "%s",
+                     wrc == -EINTR ? "stopped" : "events not confirmed by Kafka");
         rc = rc < 0 ? rc : wrc;
         goto out;
     }
     if (batch.failed) {
-        LOG_WARN("%s: %" PRIu64 " of %" PRIu64 " events not confirmed by Kafka: %s", p->label,
+        snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " events not confirmed by Kafka: %s",
                  batch.failed, batch.sent, batch.error);
         rc = -EIO;
         goto out;
     }
-    rc = ct_state_commit(p->st, err, sizeof err);
-    if (rc < 0) {
-        LOG_ERR("%s: %s", p->label, err);
+    rc = ct_state_commit(p->st, err, errlen);
+    if (rc < 0)
         goto out;
-    }
     count(ct, &ct->stats.published, n);
 out:
     free(ids);
@@ -506,21 +500,99 @@ out:
     return rc;
 }
 
-static void free_records(struct record **recs, size_t n)
+static void page_add(struct ct_lookup_page *page, struct record *rec)
 {
-    for (size_t i = 0; i < n; i++)
-        record_free(recs[i]);
+    page->recs = xgrow(page->recs, &page->cap, page->n + 1, sizeof *page->recs);
+    page->recs[page->n++] = rec;
 }
 
-/* Reads one window of a pair and publishes what is new. */
-static int poll_pair(ct_lookup_t *ct, struct ct_pair *p, volatile sig_atomic_t *stop)
+void ct_lookup_page_clear(struct ct_lookup_page *page)
 {
-    char err[512];
+    for (size_t i = 0; i < page->n; i++)
+        record_free(page->recs[i]);
+    free(page->recs);
+    free(page->next_token);
+    memset(page, 0, sizeof *page);
+}
+
+int ct_lookup_page_parse(json_t *resp, const char *account, const char *region, const char *source,
+                         ct_lookup_known_fn known, void *ctx, const char *label,
+                         struct ct_lookup_page *page, char *err, size_t errlen)
+{
+    ct_lookup_page_clear(page);
+    json_t *events = json_object_get(resp, "Events");
+    json_t *next = json_object_get(resp, "NextToken");
+    if (!json_is_array(events)) {
+        snprintf(err, errlen, "LookupEvents answer without an Events list");
+        return -EBADMSG;
+    }
+    if (next && !json_is_string(next) && !json_is_null(next)) {
+        snprintf(err, errlen, "LookupEvents answer with a NextToken that is not a string");
+        return -EBADMSG;
+    }
+    if (json_array_size(events) > CT_PAGE_LIMIT) {
+        snprintf(err, errlen, "LookupEvents answer with %zu events (%d were asked for)",
+                 json_array_size(events), CT_PAGE_MAX);
+        return -EBADMSG;
+    }
+    char why[512];
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        const char *name = json_string_value(json_object_get(ev, "EventName"));
+        if (!ct_event_is_relevant(name)) {
+            page->ignored++;
+            continue;
+        }
+        struct record *rec = ct_event_from_lookup(ev, account, region, why, sizeof why);
+        if (!rec) {
+            LOG_WARN("%s: event skipped: %s", label, why);
+            page->skipped++;
+            continue;
+        }
+        /* The record's id: EventId, or the eventID inside CloudTrailEvent. */
+        const char *id = rec->u.event.event_id;
+        bool again = known && known(ctx, id); /* published before */
+        for (size_t k = 0; k < page->n && !again; k++)
+            again = strcmp(page->recs[k]->u.event.event_id, id) == 0; /* twice in one page */
+        if (again) {
+            record_free(rec);
+            page->duplicates++;
+            continue;
+        }
+        record_str_set(&rec->source, source);
+        if (record_validate(rec, why, sizeof why) < 0) {
+            LOG_WARN("%s: event %s skipped: %s", label, id, why);
+            record_free(rec);
+            page->skipped++;
+            continue;
+        }
+        page_add(page, rec);
+    }
+    const char *tok = json_string_value(next);
+    page->next_token = tok && *tok ? xstrdup(tok) : NULL;
+    return 0;
+}
+
+static bool pair_knows(void *ctx, const char *id)
+{
+    return ct_state_known(ctx, id);
+}
+
+/* Reads one window of a pair and publishes what is new. On failure the reason is in err
+ * (the caller logs it). */
+static int poll_pair(ct_lookup_t *ct, struct ct_pair *p, volatile sig_atomic_t *stop, char *err,
+                     size_t errlen)
+{
     int rc = 0;
     if (ct_state_pending_count(p->st)) {
         rc = reconcile(ct, p, stop);
-        if (rc < 0)
+        if (rc < 0) {
+            snprintf(err, errlen, "events in flight not reconciled with %s",
+                     ct->cfg->topics.events);
             return rc;
+        }
     }
     int64_t overlap = ct->cfg->collector.cloudtrail_overlap_ms;
     int64_t now_s = wall_ms() / 1000;
@@ -529,7 +601,7 @@ static int poll_pair(ct_lookup_t *ct, struct ct_pair *p, volatile sig_atomic_t *
     if (start_s > now_s)
         start_s = now_s;
     char *token = NULL;
-    struct record *recs[CT_PAGE_MAX];
+    struct ct_lookup_page page = {0};
     size_t pages = 0, fresh = 0;
     for (;;) {
         json_t *req =
@@ -541,64 +613,34 @@ static int poll_pair(ct_lookup_t *ct, struct ct_pair *p, volatile sig_atomic_t *
         char *body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         json_t *resp = NULL;
-        rc = lookup_call(ct, p, body, &resp, stop);
+        rc = lookup_call(ct, p, body, &resp, stop, err, errlen);
         free(body);
         if (rc < 0)
             break;
         pages++;
-        json_t *events = json_object_get(resp, "Events");
-        size_t n = 0, i;
-        json_t *ev;
-        json_array_foreach(events, i, ev)
-        {
-            const char *id = json_string_value(json_object_get(ev, "EventId"));
-            const char *name = json_string_value(json_object_get(ev, "EventName"));
-            if (!ct_event_is_relevant(name)) {
-                count(ct, &ct->stats.ignored, 1);
-                continue;
-            }
-            if (!id || ct_state_known(p->st, id)) {
-                if (id)
-                    count(ct, &ct->stats.duplicates, 1);
-                continue;
-            }
-            bool again = false; /* the same id twice in one page */
-            for (size_t k = 0; k < n && !again; k++)
-                again = strcmp(recs[k]->u.event.event_id, id) == 0;
-            if (again)
-                continue;
-            struct record *rec = ct_event_from_lookup(ev, p->acct->id, p->region, err, sizeof err);
-            if (!rec) {
-                LOG_WARN("%s: event skipped: %s", p->label, err);
-                continue;
-            }
-            record_str_set(&rec->source, ct->source);
-            if (record_validate(rec, err, sizeof err) < 0) {
-                LOG_WARN("%s: event %s skipped: %s", p->label, id, err);
-                record_free(rec);
-                continue;
-            }
-            recs[n++] = rec;
-        }
-        if (n)
-            rc = publish_page(ct, p, recs, n, stop);
-        free_records(recs, n);
-        fresh += n;
-        free(token);
-        const char *next = json_string_value(json_object_get(resp, "NextToken"));
-        token = next && *next ? xstrdup(next) : NULL;
+        rc = ct_lookup_page_parse(resp, p->acct->id, p->region, ct->source, pair_knows, p->st,
+                                  p->label, &page, err, errlen);
         json_decref(resp);
+        if (rc < 0)
+            break;
+        count(ct, &ct->stats.ignored, page.ignored);
+        count(ct, &ct->stats.duplicates, page.duplicates);
+        if (page.n)
+            rc = publish_page(ct, p, page.recs, page.n, stop, err, errlen);
+        fresh += page.n;
+        free(token);
+        token = page.next_token;
+        page.next_token = NULL;
         if (rc < 0 || !token)
             break;
     }
     free(token);
+    ct_lookup_page_clear(&page);
     if (rc < 0)
         return rc;
-    rc = ct_state_advance(p->st, now_s * 1000, overlap, err, sizeof err);
-    if (rc < 0) {
-        LOG_ERR("%s: %s", p->label, err);
+    rc = ct_state_advance(p->st, now_s * 1000, overlap, err, errlen);
+    if (rc < 0)
         return rc;
-    }
     LOG_DEBUG("%s: window of %" PRId64 " s read in %zu pages, %zu new events", p->label,
               now_s - start_s, pages, fresh);
     return 0;
@@ -611,13 +653,15 @@ int ct_lookup_round(ct_lookup_t *ct, volatile sig_atomic_t *stop)
         stop = &never;
     int result = 0;
     for (size_t i = 0; i < ct->n_pairs; i++) {
-        int rc = poll_pair(ct, &ct->pairs[i], stop);
+        char err[1024] = "";
+        int rc = poll_pair(ct, &ct->pairs[i], stop, err, sizeof err);
         if (rc == -EINTR || *stop)
             return -EINTR;
         if (rc < 0) {
+            /* One line per failed poll: the call, the AWS error and its request id. */
             count(ct, &ct->stats.failures, 1);
-            LOG_WARN("%s: CloudTrail poll failed (%s); retried next round from the checkpoint",
-                     ct->pairs[i].label, strerror(-rc));
+            LOG_ERR("%s: CloudTrail poll failed: %s; retried next round from the checkpoint",
+                    ct->pairs[i].label, err[0] ? err : strerror(-rc));
             result = -EAGAIN;
         }
     }

@@ -30,11 +30,16 @@
 #define IPAMWATCH_CT_LOOKUP_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "collector/aws_client.h"
 #include "collector/aws_creds.h"
 #include "config/config.h"
+#include "record.h"
 
 typedef struct ct_lookup ct_lookup_t;
 
@@ -77,5 +82,36 @@ void ct_lookup_join(ct_lookup_t *ct);
 
 /* Copies the counters. Any thread. */
 void ct_lookup_get_stats(ct_lookup_t *ct, struct ct_lookup_stats *out);
+
+/* What one LookupEvents answer holds for the poller (ct_lookup_page_parse). */
+struct ct_lookup_page {
+    struct record **recs; /* new relevant events as valid records, in page order (owned) */
+    size_t n, cap;
+    char *next_token;    /* the answer's NextToken; NULL on the last page (owned) */
+    uint64_t ignored;    /* events not relevant to IP allocation auditing */
+    uint64_t duplicates; /* relevant events already known, or repeated in the page */
+    uint64_t skipped;    /* relevant events that made no valid record (each logged) */
+};
+
+/* Whether the event id `id` (borrowed) was already published. */
+typedef bool (*ct_lookup_known_fn)(void *ctx, const char *id);
+
+/* Reads one decoded LookupEvents answer `resp` (borrowed): every relevant event
+ * (ct_event_is_relevant of its EventName) becomes a record through ct_event_from_lookup()
+ * with `account` and `region` (borrowed; may be NULL); a record whose event id (EventId,
+ * else the eventID inside CloudTrailEvent) `known` (may be NULL) reports as published, or
+ * that the page already holds, is counted as a duplicate and dropped; the others get
+ * `source` (borrowed) as their source and are kept when record_validate() accepts them.
+ * Events that make no valid record are logged under `label` and counted. Empties `page`
+ * first. Returns 0, or -EBADMSG when `resp` is not an object with an Events array of at
+ * most 1000 events (the poller asks for 50) or its NextToken is not a string (the reason in
+ * err; the page is then empty). Any thread. */
+int ct_lookup_page_parse(json_t *resp, const char *account, const char *region, const char *source,
+                         ct_lookup_known_fn known, void *ctx, const char *label,
+                         struct ct_lookup_page *page, char *err, size_t errlen);
+
+/* Frees the records and the token a page holds and empties it, keeping nothing; a zeroed
+ * page is fine. */
+void ct_lookup_page_clear(struct ct_lookup_page *page);
 
 #endif

@@ -55,6 +55,8 @@ static int send_lent(struct pass *p, struct record *rec)
     rec->scope = (char *)p->scope_id;
     rec->source = (char *)p->opt->collector_id;
     rec->pass_id = p->res->pass_id;
+    if (p->opt->as_of_ms > 0)
+        rec->ts_ms = p->opt->as_of_ms;
     char err[512];
     int rc = publisher_send(p->pub, p->opt->topic, rec, &p->batch, err, sizeof err);
     rec->scope = rec->source = rec->pass_id = NULL;
@@ -309,7 +311,7 @@ int inventory_pass_run(const struct inventory_source *src, publisher_t *pub,
     memset(res, 0, sizeof *res);
     int64_t t0 = log_now_ms();
     struct record *clock = record_new(RECORD_PASS_BEGIN); /* wall clock in ms */
-    int64_t started_ms = clock->ts_ms;
+    int64_t started_ms = opt->as_of_ms > 0 ? opt->as_of_ms : clock->ts_ms;
     record_free(clock);
     snprintf(res->pass_id, sizeof res->pass_id, "%s-%lld", opt->collector_id,
              (long long)started_ms);

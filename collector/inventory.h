@@ -38,6 +38,8 @@ struct inventory_options {
     const char *ipam_id;      /* only this IPAM's scopes; NULL = every IPAM listed */
     volatile sig_atomic_t *stop; /* when it becomes non-zero the pass stops reading and
                                     returns -EINTR once what it queued was reported */
+    int64_t as_of_ms; /* > 0: the pass and its records are dated this time (a replay of an
+                         inventory of the past) instead of the wall clock */
 };
 
 struct inventory_result {

@@ -430,6 +430,7 @@ static int map_resource_cidr_nodes(struct record *r, const ec2_xml_t *x, int ite
             double d = t ? strtod(t, &end) : NAN;
             b->ip_usage = t && end != t && *end == '\0' ? d : NAN;
         } else if (strcmp(name, "resourceTagSet") == 0) {
+            tags = 0; /* a later duplicate set wins, as in JSON */
             node_tags(&b->tags, &tags, x, c);
         }
     }

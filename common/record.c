@@ -20,6 +20,7 @@
 
 #include "record_fields.h"
 #include "record_write.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define ID_MAX    200               /* ids, names of things */
@@ -210,6 +211,7 @@ static const struct field event_fields[] = {
 
 static const struct field alert_fields[] = {
     ID_F("fingerprint", u.alert.fingerprint, F_REQ),
+    ID_F("id", u.alert.id, 0),
     ID_F("rule", u.alert.rule, F_REQ),
     ENUM_F("state", u.alert.state, F_REQ, alert_states),
     ENUM_F("severity", u.alert.severity, F_REQ, alert_severities),
@@ -624,43 +626,11 @@ void record_free(struct record *rec)
 
 /* ---- validation ---- */
 
-/* Whether `s` is valid UTF-8 (overlong forms, surrogates and code points above U+10FFFF
- * are invalid, as jansson treats them). */
+/* Whether the NUL-terminated `s` is valid UTF-8 (as jansson judges it). */
 static bool utf8_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (p[i]) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int n;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (int k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += (size_t)n + 1;
-    }
-    return true;
+    size_t len = strlen(s);
+    return text_utf8_span(s, len) == len;
 }
 
 static int validate_str(const struct field *f, const char *s, bool full, const char *ctx,

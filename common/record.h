@@ -213,6 +213,7 @@ struct record_event {
 
 struct record_alert {
     char *fingerprint; /* required */
+    char *id;          /* optional: the notification's id (a replay repeats it) */
     char *rule;        /* required */
     char *state;       /* required: "pending", "firing" or "resolved" */
     char *severity;    /* required: "info", "warning" or "critical" */

@@ -2,6 +2,8 @@
 #include "sdnotify.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +11,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static atomic_int ready_parties = 1, ready_seen;
+static atomic_bool stopping_sent;
+
+void sdnotify_expect_ready(int parties)
+{
+    atomic_store(&ready_parties, parties < 1 ? 1 : parties);
+    atomic_store(&ready_seen, 0);
+    atomic_store(&stopping_sent, false);
+}
+
 int sdnotify_send(const char *state)
 {
+    if (strcmp(state, "READY=1") == 0 &&
+        atomic_fetch_add(&ready_seen, 1) + 1 != atomic_load(&ready_parties))
+        return 0; /* not the last of the jobs, or already announced */
+    if (strcmp(state, "STOPPING=1") == 0 && atomic_exchange(&stopping_sent, true))
+        return 0;
     const char *path = getenv("NOTIFY_SOCKET");
     if (!path || !*path)
         return 0;

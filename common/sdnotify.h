@@ -9,4 +9,10 @@
  * thread. */
 int sdnotify_send(const char *state);
 
+/* Makes "READY=1" mean ready only once `parties` (>= 1, default 1) jobs of this process each
+ * sent it: the process is announced ready once, when the last of them is, and later
+ * "READY=1" are not sent again; "STOPPING=1" is sent once. Call before the jobs start
+ * (e.g. `run`: the collector and the analyzer). Any thread. */
+void sdnotify_expect_ready(int parties);
+
 #endif

@@ -24,6 +24,12 @@ char *text_trim(char *s);
 /* True when `s` ends with `suffix` (both borrowed, NUL-terminated). Any thread. */
 bool text_ends_with(const char *s, const char *suffix);
 
+/* Returns the length of the longest prefix of the `len` bytes at `s` (borrowed) that is
+ * valid UTF-8: `len` when all of it is. Overlong forms, surrogates and code points above
+ * U+10FFFF are invalid, as jansson treats them; NUL bytes are valid characters here.
+ * Any thread. */
+size_t text_utf8_span(const char *s, size_t len);
+
 /* Writes `t` in UTC as "YYYY-MM-DD" (with_time false) or "YYYY-MM-DDTHH:MM:SSZ" into `buf`
  * of `len` bytes. Returns 0, or -EINVAL (buf set to "") when `t` cannot be broken down or
  * the text does not fit. Any thread. */

@@ -647,8 +647,19 @@ static char *read_file(const char *path, struct stat *st, size_t *len, char *err
         n += (size_t)r;
     }
     buf[n] = '\0';
-    if (memchr(buf, '\0', n)) {
-        snprintf(err, errlen, "%s: holds a NUL byte; not a text file", path);
+    const char *nul = memchr(buf, '\0', n);
+    size_t bad = text_utf8_span(buf, n);
+    if (nul || bad < n) {
+        size_t at = nul && (size_t)(nul - buf) < bad ? (size_t)(nul - buf) : bad;
+        unsigned line = 1;
+        const char *bol = buf;
+        for (const char *q = buf; q < buf + at; q++)
+            if (*q == '\n') {
+                line++;
+                bol = q + 1;
+            }
+        snprintf(err, errlen, "%s:%u: %s at column %zu; the file must be UTF-8 text", path, line,
+                 buf + at == nul ? "a NUL byte" : "not valid UTF-8", (size_t)(buf + at - bol) + 1);
         goto fail;
     }
     close(fd);

@@ -103,12 +103,14 @@ struct config_topics {
     char *events;
     char *alerts;
     char *deadletter;
+    char *state; /* per-partition analyzer state (compacted) for scale-out */
 };
 
 struct config_analyzer {
     char *group_id;
     char *state_dir;
     int64_t forecast_window_ms;
+    bool partition_state; /* publish/adopt partition state on [topics] state (scale-out) */
 };
 
 struct config_rrd {
@@ -168,6 +170,7 @@ struct config_rule {
     /* stale */
     int64_t max_pass_age_ms;
     int64_t max_event_lag_ms;
+    int64_t max_reflect_lag_ms; /* a CloudTrail allocation not in the inventory after this */
     unsigned line;
 };
 
@@ -190,6 +193,7 @@ struct config_sink {
     char *path;        /* file */
     char *ca_file;
     bool insecure_skip_verify;
+    int64_t repost_interval_ms; /* alertmanager: re-post of firing alerts */
     unsigned line;
 };
 

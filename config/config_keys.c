@@ -233,6 +233,8 @@ const struct cfg_key cfg_keys[] = {
      .flags = CFG_F_REQUIRED, .check = check_topic},
     {K(TOPICS, "deadletter", STRING, CO(topics.deadletter)), .def = "ipamwatch.deadletter",
      .flags = CFG_F_REQUIRED, .check = check_topic},
+    {K(TOPICS, "state", STRING, CO(topics.state)), .def = "ipamwatch.state",
+     .flags = CFG_F_REQUIRED, .check = check_topic},
 
     /* [analyzer] */
     {K(ANALYZER, "group_id", STRING, CO(analyzer.group_id)), .def = "ipamwatch-analyzer",
@@ -241,6 +243,7 @@ const struct cfg_key cfg_keys[] = {
      .flags = CFG_F_REQUIRED},
     {K(ANALYZER, "forecast_window", DURATION, CO(analyzer.forecast_window_ms)), .def = "90d",
      .lo = DAY(1), .hi = DAY(1100)},
+    {K(ANALYZER, "partition_state", BOOL, CO(analyzer.partition_state)), .def = "no"},
 
     /* [rrd] */
     {K(RRD, "dir", STRING, CO(rrd.dir)), .def = STATE_DIR "/rrd", .flags = CFG_F_REQUIRED},
@@ -302,6 +305,8 @@ const struct cfg_key cfg_keys[] = {
      .hi = DAY(7), .types = RT(STALE)},
     {K(RULE, "max_event_lag", DURATION, RO(max_event_lag_ms)), .def = "1h", .lo = MINS(1),
      .hi = DAY(7), .types = RT(STALE)},
+    {K(RULE, "max_reflect_lag", DURATION, RO(max_reflect_lag_ms)), .def = "1h", .lo = MINS(1),
+     .hi = DAY(7), .types = RT(STALE)},
 
     /* [sink "NAME"] */
     {K(SINK, "type", ENUM, SO(type)), .names = cfg_sink_type_names, .flags = CFG_F_REQUIRED},
@@ -328,6 +333,8 @@ const struct cfg_key cfg_keys[] = {
     {K(SINK, "ca_file", STRING, SO(ca_file)), .types = HTTP_SINKS},
     {K(SINK, "insecure_skip_verify", BOOL, SO(insecure_skip_verify)), .def = "no",
      .types = HTTP_SINKS},
+    {K(SINK, "repost_interval", DURATION, SO(repost_interval_ms)), .def = "1m", .lo = SEC(1),
+     .hi = HOUR(1), .types = ST(ALERTMANAGER)},
 };
 
 const size_t cfg_n_keys = sizeof cfg_keys / sizeof cfg_keys[0];

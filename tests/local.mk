@@ -298,3 +298,100 @@ dist-hook: dist-prune-caches
 dist-prune-caches:
 	find $(distdir) -name __pycache__ -prune -exec rm -rf {} + ; true
 .PHONY: dist-prune-caches
+
+# Safety: disk full under the analyzer, TLS verification (AWS, Kafka), secrets and file
+# modes of everything a run leaves behind, leak-checked start-run-stop cycles.
+TESTS += tests/integration/22-leaks.sh
+EXTRA_DIST += tests/integration/22-leaks.sh
+TESTS += tests/integration/21-tls.sh
+EXTRA_DIST += tests/integration/21-tls.sh
+TESTS += tests/integration/20-disk-full.sh
+EXTRA_DIST += tests/integration/20-disk-full.sh
+TESTS += tests/integration/25-secrets-modes.sh
+EXTRA_DIST += tests/integration/25-secrets-modes.sh
+
+# Faults across processes: the brokers down for a minute under a collector pass and a
+# consuming analyzer; SIGKILL storms of both daemons against an uninterrupted reference.
+TESTS += tests/integration/18-kafka-outage.sh tests/integration/19-kill-storm.sh
+EXTRA_DIST += tests/integration/18-kafka-outage.sh tests/integration/19-kill-storm.sh \
+	tests/integration/fault_check.py
+
+# `ipamwatch run`: collector and analyzer in one process, embedded or external broker.
+TESTS += tests/integration/17-run.sh
+EXTRA_DIST += tests/integration/17-run.sh
+
+# Scale-out: two analyzers hand partitions and their state (model, alerts) to each other.
+TESTS += tests/integration/23-scale-out.sh
+EXTRA_DIST += tests/integration/23-scale-out.sh tests/integration/scaleout.py
+
+# Alert sinks end to end through the analyzer (Kafka, syslog over unix and TCP, webhooks over
+# HTTPS with and without the CA), on the stale rule's allocation-not-in-inventory alert.
+TESTS += tests/integration/24-sinks.sh
+EXTRA_DIST += tests/integration/24-sinks.sh tests/integration/sinks_check.py
+check_PROGRAMS += tests/unit/test_partstate
+tests_unit_test_partstate_SOURCES = tests/unit/test_partstate.c tests/unit/testing.h
+tests_unit_test_partstate_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_partstate_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_partstate
+
+# Hostile input: XML entities, deep nesting and 50 MB streams; deep, NUL and invalid UTF-8
+# JSON in records, CloudTrail archives and pages, aws CLI files; config bytes. Each case runs
+# in a child process with a peak RSS bound. New libFuzzer targets and their corpora.
+check_PROGRAMS += tests/unit/test_hostile_xml tests/unit/test_hostile_json \
+	tests/unit/test_hostile_config
+tests_unit_test_hostile_xml_SOURCES = tests/unit/test_hostile_xml.c tests/unit/testing.h \
+	tests/unit/hostile.h
+tests_unit_test_hostile_xml_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_hostile_xml_LDADD = $(UNIT_LDADD)
+tests_unit_test_hostile_json_SOURCES = tests/unit/test_hostile_json.c tests/unit/testing.h \
+	tests/unit/hostile.h
+tests_unit_test_hostile_json_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_hostile_json_LDADD = $(UNIT_LDADD)
+tests_unit_test_hostile_config_SOURCES = tests/unit/test_hostile_config.c tests/unit/testing.h \
+	tests/unit/hostile.h
+tests_unit_test_hostile_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_hostile_config_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_hostile_xml tests/unit/test_hostile_json tests/unit/test_hostile_config
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/fuzz_common.h tests/fuzz/fuzz_ec2_xml.c \
+	tests/fuzz/fuzz_ct_archive.c tests/fuzz/fuzz_cli_files.c tests/fuzz/fuzz_ct_lookup.c
+
+# The demo against the ground truth of its generated dataset (and the generator itself).
+TESTS += tests/integration/16-demo.sh
+EXTRA_DIST += tests/integration/16-demo.sh tests/integration/demo_check.py
+
+# Disk full under a sink's spool: notifications held in memory, no commit, resumed (root).
+TESTS += tests/integration/26-spool-full.sh
+EXTRA_DIST += tests/integration/26-spool-full.sh
+
+# Event-time merge of the analyzer over partitions.
+check_PROGRAMS += tests/unit/test_ordered
+tests_unit_test_ordered_SOURCES = tests/unit/test_ordered.c tests/unit/testing.h
+tests_unit_test_ordered_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ordered_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ordered
+
+# RRD files on a shared host: analyzer, graph, forecast and report through rrdcached over TCP.
+TESTS += tests/integration/27-rrdcached-tcp.sh
+EXTRA_DIST += tests/integration/27-rrdcached-tcp.sh
+
+# Bounded replay and duplicate detection: the model's event-id window, the journal's key index.
+check_PROGRAMS += tests/unit/test_eventwin tests/unit/test_journal_keys
+tests_unit_test_eventwin_SOURCES = tests/unit/test_eventwin.c tests/unit/testing.h
+tests_unit_test_eventwin_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_eventwin_LDADD = $(UNIT_LDADD)
+tests_unit_test_journal_keys_SOURCES = tests/unit/test_journal_keys.c tests/unit/testing.h
+tests_unit_test_journal_keys_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_journal_keys_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_eventwin tests/unit/test_journal_keys
+
+# The journal's streamed write path: chunks written as appended, crash mid-stream, failed writes.
+check_PROGRAMS += tests/unit/test_journal_stream
+tests_unit_test_journal_stream_SOURCES = tests/unit/test_journal_stream.c tests/unit/testing.h
+tests_unit_test_journal_stream_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_journal_stream_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_journal_stream
+
+# A long-running collector through AWS faults: throttling, 5xx, stalls, broken answers,
+# expired and revoked credentials, clock skew; recovery in the same process.
+TESTS += tests/integration/28-aws-faults.sh
+EXTRA_DIST += tests/integration/28-aws-faults.sh tests/integration/awsfaults_check.py

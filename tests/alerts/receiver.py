@@ -1,16 +1,18 @@
 """receiver: a local endpoint for the alert sinks' notifications, checking their documented shapes.
 
-  receiver.py http --port N|0 [--port-file F] --log F [--hmac-secret S]
-      HTTP on 127.0.0.1. POST /alertmanager (Alertmanager webhook_config payload),
+  receiver.py http --port N|0 [--port-file F] --log F [--hmac-secret S] [--tls-cert PEM --tls-key KEY]
+      HTTP (HTTPS with --tls-cert) on 127.0.0.1. POST /alertmanager (Alertmanager webhook_config payload),
       /pagerduty (Events API v2), /slack (incoming webhook), /webhook (ipamwatch alert JSON
       signed with HMAC-SHA256 over "<X-Ipamwatch-Timestamp>.<body>"). Each request is
       checked; valid ones get the service's success answer (202 for PagerDuty, 200 "ok"
       otherwise; /api/v2/alerts takes Alertmanager API v2 posts), invalid ones 400 (401 for a bad signature). Every request is appended
       to the log as one JSON line: {"path", "valid", "why", "body"}.
-  receiver.py syslog --port-file F --log F
-      UDP syslog on 127.0.0.1; each datagram is parsed per RFC 5424 (header, structured
-      data with escapes, MSG) and logged as {"path": "/syslog", "valid", "why", "pri",
-      "version", "timestamp", "hostname", "app", "procid", "msgid", "sd", "msg"}.
+  receiver.py syslog --port-file F --log F [--tcp | --unix PATH]
+      UDP syslog on 127.0.0.1 (--tcp: TCP with RFC 6587 octet counting, "LEN SP MSG";
+      --unix: a unix datagram socket at PATH, the port file then holds PATH); each message
+      is parsed per RFC 5424 (header, structured data with escapes, MSG) and logged as
+      {"path": "/syslog", "valid", "why", "pri", "version", "timestamp", "hostname", "app",
+      "procid", "msgid", "sd", "msg", "transport"}.
   receiver.py query LOG EXPR
       evaluates the Python expression EXPR with `e` bound to the list of logged entries;
       exit 0 when it is true, 1 otherwise (prints the entries then).
@@ -151,6 +153,17 @@ def serve_http(args):
 
     http.server.ThreadingHTTPServer.allow_reuse_address = True
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+
+        def handle_error(request, client_address):
+            # A client that refuses the certificate aborts the handshake: logged, not fatal.
+            log(args.log, {"path": None, "valid": False, "why": "TLS handshake failed",
+                           "body": None})
+        srv.handle_error = handle_error
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
             f.write(str(srv.server_address[1]))
@@ -207,35 +220,84 @@ def parse_sd(s):
     return sd, s[i:]
 
 
+def syslog_entry(args, data, transport):
+    entry = {"path": "/syslog", "valid": False, "why": None, "transport": transport}
+    try:
+        text = data.decode("utf-8")
+        m = SYSLOG_RE.match(text)
+        if not m:
+            raise ValueError("header does not match RFC 5424")
+        pri, ver, ts, host, app, procid, msgid, rest = m.groups()
+        if int(pri) > 191 or ver != "1":
+            raise ValueError("bad PRI or VERSION")
+        if not TS_RE.match(ts):
+            raise ValueError("bad TIMESTAMP")
+        sd, rest = parse_sd(rest)
+        if rest and not rest.startswith(" "):
+            raise ValueError("no SP before MSG")
+        entry.update(valid=True, pri=int(pri), version=int(ver), timestamp=ts, hostname=host,
+                     app=app, procid=procid, msgid=msgid, sd=sd, msg=rest[1:])
+    except (ValueError, IndexError, UnicodeDecodeError) as e:
+        entry["why"] = str(e)
+        entry["raw"] = data.decode("utf-8", "replace")
+    log(args.log, entry)
+
+
+def syslog_tcp_client(args, conn):
+    """Reads RFC 6587 octet-counted frames ("LEN SP MSG") until the peer closes."""
+    buf = b""
+    with conn:
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                if buf:
+                    log(args.log, {"path": "/syslog", "valid": False, "transport": "tcp",
+                                   "why": "connection closed inside a frame",
+                                   "raw": buf.decode("utf-8", "replace")})
+                return
+            buf += chunk
+            while True:
+                sp = buf.find(b" ")
+                if sp < 0:
+                    break
+                if not buf[:sp].isdigit() or sp > 9:
+                    log(args.log, {"path": "/syslog", "valid": False, "transport": "tcp",
+                                   "why": "frame does not start with an octet count",
+                                   "raw": buf.decode("utf-8", "replace")})
+                    return
+                n = int(buf[:sp])
+                if len(buf) < sp + 1 + n:
+                    break
+                syslog_entry(args, buf[sp + 1:sp + 1 + n], "tcp")
+                buf = buf[sp + 1 + n:]
+
+
 def serve_syslog(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(sock.getsockname()[1]))
     import os
+    if args.unix:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(args.unix)
+        where = args.unix
+    elif args.tcp:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        where = str(sock.getsockname()[1])
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        where = str(sock.getsockname()[1])
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(where)
     os.rename(args.port_file + ".tmp", args.port_file)
     while True:
+        if args.tcp:
+            conn, _ = sock.accept()
+            threading.Thread(target=syslog_tcp_client, args=(args, conn), daemon=True).start()
+            continue
         data, _ = sock.recvfrom(65536)
-        entry = {"path": "/syslog", "valid": False, "why": None}
-        try:
-            text = data.decode("utf-8")
-            m = SYSLOG_RE.match(text)
-            if not m:
-                raise ValueError("header does not match RFC 5424")
-            pri, ver, ts, host, app, procid, msgid, rest = m.groups()
-            if int(pri) > 191 or ver != "1":
-                raise ValueError("bad PRI or VERSION")
-            if not TS_RE.match(ts):
-                raise ValueError("bad TIMESTAMP")
-            sd, rest = parse_sd(rest)
-            if rest and not rest.startswith(" "):
-                raise ValueError("no SP before MSG")
-            entry.update(valid=True, pri=int(pri), version=int(ver), timestamp=ts, hostname=host,
-                         app=app, procid=procid, msgid=msgid, sd=sd, msg=rest[1:])
-        except (ValueError, IndexError, UnicodeDecodeError) as e:
-            entry["why"] = str(e)
-            entry["raw"] = data.decode("utf-8", "replace")
-        log(args.log, entry)
+        syslog_entry(args, data, "unix" if args.unix else "udp")
 
 
 def query(args):
@@ -259,9 +321,14 @@ def main():
     h.add_argument("--port-file")
     h.add_argument("--log", required=True)
     h.add_argument("--hmac-secret")
+    h.add_argument("--tls-cert")
+    h.add_argument("--tls-key")
     s = sub.add_parser("syslog")
     s.add_argument("--port-file", required=True)
     s.add_argument("--log", required=True)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--tcp", action="store_true")
+    g.add_argument("--unix")
     q = sub.add_parser("query")
     q.add_argument("log")
     q.add_argument("expr")

@@ -6,7 +6,7 @@ DESIGN: one ThreadingHTTPServer; a request is routed by method, path, X-Amz-Targ
 Every signed request is verified with botocore's SigV4 (aws_auth.py); responses are rendered
 from botocore's output shapes (aws_model.py), inventory pages are slices of pre-rendered
 collections (dataset.py). Faults (throttling, 5xx, slow, truncated and malformed bodies,
-expired session tokens, clock skew) are drawn per request from one seeded generator so a run
+expired session tokens, revoked keys, clock skew) are drawn per request from one seeded generator so a run
 is repeatable; they can be changed at runtime through POST /_control. GET /_stats reports what
 clients did (per operation, per outcome, CloudTrail request rate per account and Region).
 
@@ -25,6 +25,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -52,6 +53,10 @@ LOOKUP_KEYS = (
     "AccessKeyId",
 )
 FAULT_KINDS = ("throttle", "error500", "slow", "truncate", "malformed", "expire_tokens", "skew")
+# Drawn after FAULT_KINDS and only while configured, so seeded runs of the kinds above see the
+# same faults as before these were added. revoke: the request's credentials are refused as
+# unknown (a deleted or deactivated key).
+EXTRA_FAULT_KINDS = ("revoke",)
 
 
 def parse_duration(s):
@@ -74,8 +79,8 @@ def parse_faults(spec):
             raise ValueError("fault %r needs =VALUE" % part)
         kind, val = part.split("=", 1)
         kind = kind.strip()
-        if kind not in FAULT_KINDS:
-            raise ValueError("unknown fault %r (known: %s)" % (kind, ", ".join(FAULT_KINDS)))
+        if kind not in FAULT_KINDS + EXTRA_FAULT_KINDS:
+            raise ValueError("unknown fault %r (known: %s)" % (kind, ", ".join(FAULT_KINDS + EXTRA_FAULT_KINDS)))
         arg = None
         if kind in ("slow", "skew") and re.search(r"[a-z]", val.split("@")[0]):
             dur, _, p = val.partition("@")
@@ -103,21 +108,32 @@ class Faults:
         self.rng = random.Random(seed)
         self.spec = parse_faults(spec)
         self.text = spec or ""
+        self.ops = None
 
-    def set(self, spec):
+    def set(self, spec, ops=None):
+        """Replace the faults; ops (a list of operation names) limits them to those
+        operations, None to every operation."""
         parsed = parse_faults(spec)
+        if ops is not None and (not isinstance(ops, list) or not all(isinstance(o, str) for o in ops)):
+            raise ValueError("fault_ops must be a list of operation names")
         with self.lock:
             self.spec = parsed
             self.text = spec or ""
+            self.ops = frozenset(ops) if ops is not None else None
 
-    def draw(self):
-        """{kind: argument} of the faults this request gets."""
+    def draw(self, op=None):
+        """{kind: argument} of the faults this request (of operation op) gets."""
         with self.lock:
             hit = {}
             for kind in FAULT_KINDS:
                 r = self.rng.random()
                 if kind in self.spec and r < self.spec[kind][0]:
                     hit[kind] = self.spec[kind][1]
+            for kind in EXTRA_FAULT_KINDS:
+                if kind in self.spec and self.rng.random() < self.spec[kind][0]:
+                    hit[kind] = self.spec[kind][1]
+            if self.ops is not None and op not in self.ops:
+                return {}
             return hit
 
 
@@ -438,7 +454,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             doc = json.loads(body or b"{}")
             if "faults" in doc:
-                self.ep.faults.set(doc["faults"])
+                self.ep.faults.set(doc["faults"], doc.get("fault_ops"))
             for akid in doc.get("expire", []):
                 self.ep.creds.expire(akid)
             for acct_region, items in doc.get("add_events", {}).items():
@@ -451,7 +467,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- common request steps --------------------------------------------------------------
     def pre_faults(self, op):
         """Draw this request's faults; applies skew to the server clock and sleeps for slow."""
-        hit = self.ep.faults.draw()
+        hit = self.ep.faults.draw(op)
         for k in hit:
             self.ep.stats.faults[k] += 1
         if "skew" in hit:
@@ -472,6 +488,10 @@ class Handler(BaseHTTPRequestHandler):
         if p.session and "expire_tokens" in hit:
             self.ep.creds.expire(p.access_key_id)
             raise aws_auth.AuthError("expired", "The security token included in the request is expired")
+        if "revoke" in hit:
+            with self.ep.stats.lock:
+                self.ep.stats.auth["revoked"] += 1
+            raise aws_auth.AuthError("unknown_key", "The security token included in the request is invalid.")
         return p
 
     def finish_log(self, op, status, outcome, region, account, nbytes):
@@ -1001,6 +1021,8 @@ def main(argv=None):
     ap.add_argument("--cloudtrail-rate", type=int, default=2, help="LookupEvents requests/s per account and Region")
     ap.add_argument("--cache-dir", help="where rendered big collections are cached (default DIR/.fake-aws-cache)")
     ap.add_argument("--lazy", action="store_true", help="render collections on first use, not at start")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert (default: in the same file)")
     args = ap.parse_args(argv)
     try:
         parse_faults(args.faults)
@@ -1012,6 +1034,14 @@ def main(argv=None):
         return 2
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.endpoint = ep
+    scheme = "http"
+    if args.tls_cert:
+        # The handshake runs in each request's thread, so a client that refuses the
+        # certificate fails its own connection only.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
 
     def stop(signum, frame):
         ep.stopping.set()
@@ -1021,7 +1051,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, stop)
     tmp = "%s.%d.tmp" % (args.port_file, os.getpid())
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write("http://127.0.0.1:%d\n" % srv.server_address[1])
+        f.write("%s://127.0.0.1:%d\n" % (scheme, srv.server_address[1]))
     os.replace(tmp, args.port_file)
     try:
         srv.serve_forever(poll_interval=0.2)

@@ -25,18 +25,18 @@ import json
 import os
 import random
 import sys
-import uuid
 
-HOME = "eu-central-1"
-REGIONS = ["eu-central-1", "eu-west-1"]
-ADMIN = "111111111111"
-AZ = {"eu-central-1": ["euc1-az1", "euc1-az2", "euc1-az3"], "eu-west-1": ["euw1-az1", "euw1-az2", "euw1-az3"]}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from ipamdata import (ADMIN, AZ, HOME, REGIONS, Ids, access_key_id, assumed_role_identity, carve,  # noqa: E402
+                      ct_document, eip_item, ipam_items, lookup_item, pool_item, resource_cidr_item, write_json,
+                      write_list)
+from ipamdata import ts as iso_ts  # noqa: E402
 
 
-class Gen:
+class Gen(Ids):
     def __init__(self, args):
+        super().__init__(random.Random(args.seed))
         self.a = args
-        self.rng = random.Random(args.seed)
         self.now = (
             datetime.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
             if args.now
@@ -45,32 +45,9 @@ class Gen:
         if self.now.tzinfo is None:
             self.now = self.now.replace(tzinfo=datetime.timezone.utc)
         self.truth = collections.defaultdict(collections.Counter)
-        self.used_ids = set()
-
-    def hexid(self, prefix, n=17):
-        while True:
-            v = "%s%0*x" % (prefix, n, self.rng.getrandbits(4 * n))
-            if v not in self.used_ids:
-                self.used_ids.add(v)
-                return v
-
-    def uuid(self):
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def ts(self, dt):
-        return dt.astimezone(datetime.timezone.utc).isoformat()
-
-
-def carve(state, net, prefix):
-    """Next aligned block of /prefix inside net after the cursor in state[net]; None if full."""
-    net = ipaddress.ip_network(net)
-    size = 1 << (net.max_prefixlen - prefix)
-    cur = state.get(net, int(net.network_address))
-    cur = (cur + size - 1) // size * size
-    if cur + size > int(net.broadcast_address) + 1:
-        return None
-    state[net] = cur + size
-    return ipaddress.ip_network((cur, prefix))
+        return iso_ts(dt)
 
 
 def build(args):
@@ -86,9 +63,6 @@ def build(args):
     assoc = g.hexid("ipam-res-disco-assoc-")
     created = g.now - datetime.timedelta(days=400)
 
-    def scope_arn(s):
-        return "arn:aws:ec2::%s:ipam-scope/%s" % (ADMIN, s)
-
     pools = []
     pool_cidrs = {}
     allocs = collections.defaultdict(list)
@@ -96,34 +70,7 @@ def build(args):
 
     def pool(name, cidrs, parent=None, locale="None", rules=None, desc=None, depth=1):
         pid = g.hexid("ipam-pool-")
-        p = {
-            "OwnerId": ADMIN,
-            "IpamPoolId": pid,
-            "IpamPoolArn": "arn:aws:ec2::%s:ipam-pool/%s" % (ADMIN, pid),
-            "IpamScopeArn": scope_arn(priv),
-            "IpamScopeType": "private",
-            "IpamArn": ipam_arn,
-            "IpamRegion": HOME,
-            "Locale": locale,
-            "PoolDepth": depth,
-            "State": "create-complete",
-            "Description": desc or name,
-            "AutoImport": locale != "None",
-            "AddressFamily": "ipv4",
-            "AllocationResourceTags": [],
-            "Tags": [{"Key": "Name", "Value": name}],
-        }
-        if parent:
-            p["SourceIpamPoolId"] = parent["IpamPoolId"]
-        if rules:
-            p["AllocationMinNetmaskLength"], p["AllocationMaxNetmaskLength"], p["AllocationDefaultNetmaskLength"] = rules
-        if locale != "None":
-            p["AwsService"] = "ec2"
-        order = ["OwnerId", "IpamPoolId", "SourceIpamPoolId", "IpamPoolArn", "IpamScopeArn", "IpamScopeType", "IpamArn",
-                 "IpamRegion", "Locale", "PoolDepth", "State", "Description", "AutoImport", "AddressFamily",
-                 "AllocationMinNetmaskLength", "AllocationMaxNetmaskLength", "AllocationDefaultNetmaskLength",
-                 "AllocationResourceTags", "Tags", "AwsService"]
-        p = {k: p[k] for k in order if k in p}
+        p = pool_item(pid, name, ipam_arn, priv, parent["IpamPoolId"] if parent else None, locale, rules, desc, depth)
         pools.append(p)
         pool_cidrs[pid] = [
             {
@@ -178,26 +125,8 @@ def build(args):
     vpcs_by_region = collections.defaultdict(list)
 
     def rc(region, owner, rid, name, cidr, rtype, usage, comp, mgmt, overlap, vpc, pool_id=None, tags=None):
-        item = {"IpamId": ipam_id, "IpamScopeId": priv}
-        if pool_id:
-            item["IpamPoolId"] = pool_id
-        item.update(
-            {
-                "ResourceRegion": region,
-                "ResourceOwnerId": owner,
-                "ResourceId": rid,
-                "ResourceName": name,
-                "ResourceCidr": str(cidr),
-                "ResourceType": rtype,
-                "ResourceTags": tags if tags is not None else [{"Key": "Name", "Value": name}],
-                "IpUsage": usage,
-                "ComplianceStatus": comp,
-                "ManagementState": mgmt,
-                "OverlapStatus": overlap,
-                "VpcId": vpc,
-            }
-        )
-        return item
+        return resource_cidr_item(ipam_id, priv, region, owner, rid, name, cidr, rtype, usage, comp, mgmt, overlap, vpc,
+                                  pool_id, tags)
 
     def vpc_group(region, owner, name, cidr, pool_id, comp, overlap="nonoverlapping", nsub=None, out=None):
         vid = g.hexid("vpc-")
@@ -280,34 +209,7 @@ def build(args):
     for pid in allocs:
         allocs[pid].sort(key=lambda a: ipaddress.ip_network(a["Cidr"]))
 
-    ipams = [{
-        "OwnerId": ADMIN, "IpamId": ipam_id, "IpamArn": ipam_arn, "IpamRegion": HOME,
-        "PublicDefaultScopeId": pub, "PrivateDefaultScopeId": priv, "ScopeCount": 2,
-        "Description": "Organisation IPAM (delegated admin)",
-        "OperatingRegions": [{"RegionName": r} for r in REGIONS], "State": "create-complete",
-        "Tags": [{"Key": "Name", "Value": "org-ipam"}],
-        "DefaultResourceDiscoveryId": disco, "DefaultResourceDiscoveryAssociationId": assoc,
-        "ResourceDiscoveryAssociationCount": 1,
-    }]
-    scopes = [
-        {"OwnerId": ADMIN, "IpamScopeId": pub, "IpamScopeArn": scope_arn(pub), "IpamArn": ipam_arn, "IpamRegion": HOME,
-         "IpamScopeType": "public", "IsDefault": True, "PoolCount": 0, "State": "create-complete", "Tags": []},
-        {"OwnerId": ADMIN, "IpamScopeId": priv, "IpamScopeArn": scope_arn(priv), "IpamArn": ipam_arn, "IpamRegion": HOME,
-         "IpamScopeType": "private", "IsDefault": True, "Description": "private space", "PoolCount": len(pools),
-         "State": "create-complete", "Tags": []},
-    ]
-    discoveries = [{
-        "OwnerId": ADMIN, "IpamResourceDiscoveryId": disco,
-        "IpamResourceDiscoveryArn": "arn:aws:ec2::%s:ipam-resource-discovery/%s" % (ADMIN, disco),
-        "IpamResourceDiscoveryRegion": HOME, "OperatingRegions": [{"RegionName": r} for r in REGIONS],
-        "IsDefault": True, "State": "create-complete", "Tags": [],
-    }]
-    associations = [{
-        "OwnerId": ADMIN, "IpamResourceDiscoveryAssociationId": assoc,
-        "IpamResourceDiscoveryAssociationArn": "arn:aws:ec2::%s:ipam-resource-discovery-association/%s" % (ADMIN, assoc),
-        "IpamResourceDiscoveryId": disco, "IpamId": ipam_id, "IpamArn": ipam_arn, "IpamRegion": HOME,
-        "IsDefault": True, "ResourceDiscoveryStatus": "active", "State": "associate-complete", "Tags": [],
-    }]
+    ipams, scopes, discoveries, associations = ipam_items(ipam_id, ipam_arn, pub, priv, disco, assoc, len(pools))
     discovered = []
     for region in REGIONS:
         for i, acct in enumerate(accounts):
@@ -324,10 +226,7 @@ def build(args):
     for i in range(4):
         region = REGIONS[i % 2]
         eip = g.hexid("eipalloc-")
-        public.append({"IpamId": ipam_id, "IpamScopeId": pub, "ResourceRegion": region, "ResourceOwnerId": apps[i % len(apps)],
-                       "ResourceId": eip, "ResourceName": "nat-%d" % i, "ResourceCidr": "203.0.113.%d/32" % (10 + i),
-                       "ResourceType": "eip", "ResourceTags": [], "IpUsage": 1.0, "ComplianceStatus": "unmanaged",
-                       "ManagementState": "unmanaged", "OverlapStatus": "nonoverlapping"})
+        public.append(eip_item(ipam_id, pub, region, apps[i % len(apps)], eip, i))
     return g, dict(apps=apps, accounts=accounts, ipam_id=ipam_id, priv=priv, pub=pub, disco=disco, ipams=ipams,
                    scopes=scopes, pools=pools, pool_cidrs=pool_cidrs, allocs=allocs, core=core, public=public,
                    discoveries=discoveries, associations=associations, discovered=discovered, leaf=leaf,
@@ -372,46 +271,11 @@ def filler(g, o, n):
 
 
 def ct_event(g, name, acct, region, when, user, params, response, error=None, source="ec2.amazonaws.com", resources=()):
-    rng = g.rng
-    akid = "ASIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+    akid = access_key_id(g.rng)
     role = "NetworkAdmin" if acct == ADMIN else "Deployer"
-    rid = g.uuid()
-    eid = g.uuid()
-    doc = {
-        "eventVersion": "1.10",
-        "userIdentity": {
-            "type": "AssumedRole", "principalId": "AROAEXAMPLE%s:%s" % (acct[-6:], user),
-            "arn": "arn:aws:sts::%s:assumed-role/%s/%s" % (acct, role, user), "accountId": acct, "accessKeyId": akid,
-            "sessionContext": {
-                "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE%s" % acct[-6:],
-                                  "arn": "arn:aws:iam::%s:role/%s" % (acct, role), "accountId": acct, "userName": role},
-                "attributes": {"creationDate": (when - datetime.timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                               "mfaAuthenticated": "false"}},
-        },
-        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": region,
-        "sourceIPAddress": "198.51.100.%d" % rng.randint(2, 250),
-        "userAgent": rng.choice(["aws-cli/2.15.30 md/command#ec2", "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 aws-sdk-go-v2/1.26.0"]),
-        "requestParameters": params,
-        "responseElements": None if error else response,
-        "requestID": rid,
-        "eventID": eid,
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": acct,
-        "eventCategory": "Management",
-    }
-    if error:
-        doc["errorCode"], doc["errorMessage"] = error
-    return {
-        "EventId": eid, "EventName": name, "ReadOnly": "false", "AccessKeyId": akid,
-        "EventTime": g.ts(when), "EventSource": source, "Username": user,
-        "Resources": [{"ResourceType": t, "ResourceName": n} for t, n in resources],
-        "CloudTrailEvent": json.dumps(doc, separators=(",", ":")),
-    }
+    doc = ct_document(g, name, acct, region, when, assumed_role_identity(acct, role, user, akid, when), params, response,
+                      error, source)
+    return lookup_item(doc, when, user, resources)
 
 
 def events(g, o, n):
@@ -527,38 +391,6 @@ def events(g, o, n):
             g.truth["events_failed_by_code"][json.loads(ev["CloudTrailEvent"])["errorCode"]] += 1
         g.truth["events_by_account_region"]["%s/%s" % (acct, region)] += 1
     return out
-
-
-def write_json(path, doc):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=4)
-        f.write("\n")
-
-
-def write_list(path, key, items, big=False):
-    """Write {"key": [items]} streaming, one item per line when big."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        if not big:
-            items = list(items)
-            json.dump({key: items}, f, indent=4)
-            f.write("\n")
-            return len(items)
-        f.write('{\n    "%s": [\n' % key)
-        first = True
-        buf = []
-        for it in items:
-            buf.append(("" if first else ",\n") + json.dumps(it, separators=(", ", ": ")))
-            first = False
-            n += 1
-            if len(buf) >= 10000:
-                f.write("".join(buf))
-                buf = []
-        f.write("".join(buf))
-        f.write("\n    ]\n}\n")
-    return n
 
 
 def main(argv=None):

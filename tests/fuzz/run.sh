@@ -7,7 +7,9 @@
 # tree, for SECONDS (default 20). Any crash, leak or sanitizer report fails the run; the
 # reproducer is left in tests/fuzz/ of the build tree.
 #
-# Environment (set by make): FUZZ_ENABLED, CC, FUZZ_CFLAGS, FUZZ_LIBS, top_srcdir.
+# Environment (set by make): FUZZ_ENABLED, CC, FUZZ_CFLAGS, FUZZ_LIBS, top_srcdir; optional
+# FUZZ_TARGETS, a space-separated list of target names (e.g. "ec2_xml ct_lookup") to run
+# only those.
 set -u
 seconds=${1:-20}
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -22,6 +24,10 @@ for src in "$top_srcdir"/tests/fuzz/fuzz_*.c; do
   [ -f "$src" ] || continue
   name=$(basename "$src" .c)
   short=${name#fuzz_}
+  case " ${FUZZ_TARGETS:-$short} " in
+    *" $short "*) ;;
+    *) continue ;;
+  esac
   bin=tests/fuzz/$name
   echo "fuzz: building $name"
   # shellcheck disable=SC2086 # flag lists are meant to split

@@ -1,7 +1,8 @@
 # `ipamwatch report` over a known day produced through the real pipeline (broker, kcat,
-# analyze): ledger, failures, overlap durations, noncompliance and utilization peaks match
-# the inputs in JSON (validated against docs/report-schema.json), CSV and HTML (rendered by
-# headless Chromium); a tampered journal is named on the first line, and --strict refuses.
+# analyze): ledger, failures, overlap durations, noncompliant and unmanaged resources and
+# utilization peaks match the inputs in JSON (validated against docs/report-schema.json), CSV
+# and HTML (rendered by headless Chromium); a tampered journal is named on the first line, and
+# --strict refuses.
 . "$top_srcdir/tests/integration/lib.sh"
 plan 25
 CHECK="$top_srcdir/tests/integration/report_check.py"

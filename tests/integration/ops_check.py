@@ -6,6 +6,10 @@
   ops_check.py metrics FILE NAME LABELS...   print the value of series NAME{LABELS} (k=v)
                                              in a /metrics text, exit 1 when absent
   ops_check.py notify SOCKET OUT             receive sd_notify datagrams into OUT (one a line)
+  ops_check.py committed BOOTSTRAP GROUP TOPIC...
+                                             print "COMMITTED END": the group's committed
+                                             offsets and the end offsets summed over the
+                                             topics' partitions (kafka-python, no group join)
 """
 import ipaddress
 import json
@@ -81,6 +85,14 @@ def notify(path, out):
             f.flush()
 
 
+def committed(bootstrap, group, topics):
+    from kafka import KafkaConsumer, TopicPartition
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    tps = [TopicPartition(t, p) for t in topics for p in sorted(c.partitions_for_topic(t) or ())]
+    print(sum(c.committed(tp) or 0 for tp in tps), sum(c.end_offsets(tps).values()))
+    c.close()
+
+
 def main(argv):
     if argv[1] == "port":
         port()
@@ -90,6 +102,8 @@ def main(argv):
         return metrics(argv[2], argv[3], argv[4:])
     elif argv[1] == "notify":
         notify(argv[2], argv[3])
+    elif argv[1] == "committed":
+        committed(argv[2], argv[3], argv[4:])
     return 0
 
 

@@ -30,6 +30,7 @@ CAROL = "arn:aws:iam::111111111111:user/carol"
 DAVE = "arn:aws:iam::333333333333:user/dave"
 ADMIN = "arn:aws:iam::111111111111:user/admin"
 TF = "arn:aws:sts::222222222222:assumed-role/Deployer/terraform"
+UM = "vpc-00000000000000um"
 
 
 def ts(hours=0.0, seconds=0):
@@ -84,7 +85,7 @@ def passes(scope, hours, pools, pcidrs, allocs, res):
             r["resource_id"] = rid
         r.update({"resource_owner": "111111111111", "resource_region": "eu-central-1"})
         out.append(r)
-    for rid, cidr, pool, comp in res:
+    for rid, cidr, pool, comp, *mgmt in res:
         r = env("resource_cidr", scope, ts(hours), pid)
         r.update({"scope_id": scope, "resource_type": "vpc", "resource_id": rid, "cidr": cidr,
                   "name": rid + "-name", "owner": "222222222222", "region": "eu-central-1",
@@ -92,7 +93,7 @@ def passes(scope, hours, pools, pcidrs, allocs, res):
         if pool:
             r["pool_id"] = pool
         r.update({"compliance_status": comp, "overlap_status": "nonoverlapping",
-                  "management_state": "managed", "ip_usage": 0.5})
+                  "management_state": mgmt[0] if mgmt else "managed", "ip_usage": 0.5})
         out.append(r)
     e = env("pass_end", scope, ts(hours, 5), pid)
     e["counts"] = {"scope": 1, "pool": len(pools), "pool_cidr": len(pcidrs),
@@ -113,8 +114,10 @@ def history():
                     (P2, "ipam-pool-alloc-4", "10.1.0.0/18", "custom", None)],
                    [("vpc-0000000000000001", "10.0.0.0/20", P1, "compliant"),
                     ("vpc-00000000000000nc", "10.1.0.0/20", None, "noncompliant")])
+    # S2 has an unmanaged VPC until its second pass, which no longer lists it.
     recs += passes(S2, 1 / 6, [(P3, "172.16.0.0/16", 20)], [(P3, "172.16.0.0/16")],
-                   [(P3, "ipam-pool-alloc-5", "172.16.0.0/20", "custom", None)], [])
+                   [(P3, "ipam-pool-alloc-5", "172.16.0.0/20", "custom", None)],
+                   [(UM, "172.16.128.0/20", None, "unmanaged", "unmanaged")])
     recs.append(event("ev-alice-1", "AllocateIpamPoolCidr", 1, ALICE, "AssumedRole", S1,
                       pool_id=P1, allocation_id="ipam-pool-alloc-2", cidr="10.0.16.0/20",
                       netmask_length=20))
@@ -138,6 +141,9 @@ def history():
     recs.append(event("ev-tf-3", "CreateVpc", 8, TF, "AssumedRole", S1, account="222222222222",
                       cidr="192.168.1.0/24", resource_id="vpc-00000000000000op",
                       vpc_id="vpc-00000000000000op"))
+    recs += passes(S2, 9, [(P3, "172.16.0.0/16", 20)], [(P3, "172.16.0.0/16")],
+                   [(P3, "ipam-pool-alloc-5", "172.16.0.0/20", "custom", None),
+                    (P3, "ipam-pool-alloc-6", "172.16.16.0/20", "custom", None)], [])
     # Changes nothing; makes the analyzer sample the final figures.
     recs.append(event("ev-admin-2", "ModifyIpamPool", 12, ADMIN, "IAMUser", S1, pool_id=P1))
     return recs
@@ -214,6 +220,12 @@ def check_json(path, schema_path, what):
     nc = doc["noncompliant"]
     c.eq("noncompliant", [(r["resource_id"], r["cidr"], r["since"], r["open_ended"]) for r in nc],
          [("vpc-00000000000000nc", "10.1.0.0/20", iso(0), True)])
+    um = doc["unmanaged"]
+    want_um = [] if what == "scope" else [(UM, "172.16.128.0/20", S2, "unmanaged", iso(1 / 6),
+                                           iso(9), 9 * 3600 - 600, False, "deleted")]
+    c.eq("unmanaged (id, cidr, scope, status, since, until, duration, open-ended, resolved as)",
+         [(r["resource_id"], r["cidr"], r["scope_id"], r["status"], r["since"], r["until"],
+           r["duration_s"], r["open_ended"], r["resolved_as"]) for r in um], want_um)
     util = {r["pool_id"]: r for r in doc["utilization"]}
     want_util = {P1: (25.0, 18.75), P2: (25.0, 12.5), P3: (12.5, 12.5)}
     if what == "scope":
@@ -230,8 +242,9 @@ def check_json(path, schema_path, what):
     led_rows = expect_ledger(what)
     c.eq("summary counts", (s["counts"]["ledger"], s["counts"]["failed"],
                             s["counts"]["overlaps"], s["counts"]["overlaps_open_at_end"],
-                            s["counts"]["noncompliant"], s["counts"]["pools"]),
-         (len(led_rows), 1, 2, 1, 1, len(want_util)))
+                            s["counts"]["noncompliant"], s["counts"]["pools"],
+                            s["counts"]["unmanaged"], s["counts"]["unmanaged_at_end"]),
+         (len(led_rows), 1, 2, 1, 1, len(want_util), len(want_um), 0))
     c.eq("summary scope", s["scope"], S1 if what == "scope" else None)
     c.eq("summary head digest = integrity head digest", s["journal_head_digest"],
          doc["integrity"]["head_digest"])
@@ -250,7 +263,9 @@ def check_csv(path):
     for r in rows:
         by.setdefault(r["section"], []).append(r)
     c.eq("sections", sorted(by), sorted(["ledger", "failed", "overlap", "noncompliant",
-                                         "utilization", "summary"]))
+                                         "unmanaged", "utilization", "summary"]))
+    c.eq("unmanaged rows", [(r["resource_id"], r["until"], r["resolved_as"])
+                            for r in by.get("unmanaged", [])], [(UM, iso(9), "deleted")])
     c.eq("ledger principals", [r["principal_arn"] for r in by.get("ledger", [])],
          [r[2] for r in expect_ledger("all")])
     c.eq("ledger success", [r["success"] for r in by.get("ledger", [])],
@@ -332,6 +347,7 @@ def check_html(path, png):
     c.eq("no external resources", re.findall(r'(?:src|href)="(?!data:)[^"]*"', text), [])
     c.eq("print rules", "@media print" in text, True)
     c.eq("alice in the ledger table", ALICE in text, True)
+    c.eq("the unmanaged VPC in its table", "Unmanaged resources" in text and UM in text, True)
     size = png_size(png) if os.path.exists(png) else None
     ok = size is not None and size[0] >= 1000 and size[1] >= 1000 and size[2] > 10000
     if not ok:

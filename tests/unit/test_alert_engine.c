@@ -265,13 +265,15 @@ static void test_for_duration(void **state)
     assert_int_equal(fb, 0);
     assert_int_equal(rb, 0);
 
-    /* C: the tick promotes a pending alert once `for` elapsed. */
+    /* C: `for` is judged between observations (sample time), not by the clock: ticks long
+     * after it elapsed promote nothing; the next observation still above fires. */
     const char *pc = "ipam-pool-0ccccccccccccccc3";
     observe(e, pc, 99, T0 + 40 * MIN);
     size_t firing = count(&s, NULL, "firing");
     alert_engine_tick(e, T0 + 49 * MIN);
+    alert_engine_tick(e, T0 + 2 * HOUR);
     assert_int_equal(count(&s, NULL, "firing"), firing);
-    alert_engine_tick(e, T0 + 50 * MIN);
+    observe(e, pc, 99, T0 + 50 * MIN);
     assert_int_equal(count(&s, NULL, "firing"), firing + 2); /* warning and critical */
 
     alert_engine_free(e);
@@ -286,6 +288,7 @@ static void test_repeat_interval(void **state)
                                   "warn_trigger = 50\ncrit_trigger = 99\nrepeat_interval = 1h\n");
     struct sink s = {0};
     alert_engine_t *e = engine(cfg, &s, false);
+    alert_engine_tick(e, T0); /* the wall clock */
     observe(e, POOL_A, 60, T0);
     assert_int_equal(s.n, 1);
     const char *fp = s.recs[0]->u.alert.fingerprint;
@@ -585,6 +588,178 @@ static void test_stale(void **state)
     config_free(cfg);
 }
 
+/* A replay (the analyzer behind its partitions) evaluates no stale rule; after it caught
+ * up, a condition from the replayed past fires only once it also held for the limit live,
+ * and an alert that fired before keeps its course. */
+static void test_stale_replay(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        load_cfg("[rule \"stale\"]\ntype = stale\nmax_pass_age = 1h\nmax_event_lag = 10m\n");
+    struct sink s = {0};
+    int64_t t = wall_ms();
+    alert_engine_t *e = engine(cfg, &s, false);
+    alert_engine_set_caught_up(e, false, t);
+    /* Three years of history: passes and events long ago. */
+    alert_engine_pass(e, SCOPE_1, t - 1095 * 24 * HOUR);
+    alert_engine_event_seen(e, SCOPE_1, t - 1094 * 24 * HOUR);
+    alert_engine_tick(e, t + 2 * HOUR);
+    assert_int_equal(s.n, 0);
+    /* Caught up: not raised within the limit of catching up. */
+    alert_engine_set_caught_up(e, true, t + 3 * HOUR);
+    alert_engine_tick(e, t + 3 * HOUR + 9 * MIN);
+    assert_int_equal(s.n, 0);
+    /* event_lag (10m) held live for its limit. */
+    alert_engine_tick(e, t + 3 * HOUR + 11 * MIN);
+    assert_int_equal(count(&s, "stale", "firing"), 1);
+    assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.labels, "reason"),
+                        "event_lag");
+    /* Falling behind again freezes the alerts: no resolve, no new one. */
+    alert_engine_set_caught_up(e, false, t + 4 * HOUR);
+    alert_engine_pass(e, SCOPE_1, t + 5 * HOUR + 30 * MIN);
+    alert_engine_tick(e, t + 6 * HOUR);
+    assert_int_equal(count(&s, "stale", "firing"), 1);
+    assert_int_equal(count(&s, "stale", "resolved"), 0);
+    /* Caught up again: the pass resolves it; passes stopping fire at once now. */
+    alert_engine_set_caught_up(e, true, t + 6 * HOUR);
+    alert_engine_tick(e, t + 6 * HOUR + MIN);
+    assert_int_equal(count(&s, "stale", "resolved"), 1);
+    assert_int_equal(count(&s, "stale", "firing"), 1);
+    alert_engine_tick(e, t + 6 * HOUR + 31 * MIN);
+    assert_int_equal(count(&s, "stale", "firing"), 2);
+    assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.labels, "reason"), "pass_age");
+    alert_engine_free(e);
+    sink_clear(&s);
+    config_free(cfg);
+}
+
+/* ---- stale: allocations not reflected in the inventory -------------------------------- */
+
+static json_t *alloc_event(const char *pool_id, const char *cidr, const char *aid, bool in_inv)
+{
+    json_t *d =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "scope_id", SCOPE_1, "pool_id", pool_id, "cidr",
+                  cidr, "account", "111122223333", "region", "eu-west-1", "in_inventory", in_inv);
+    if (aid)
+        json_object_set_new(d, "allocation_id", json_string(aid));
+    return d;
+}
+
+/* Feeds one allocation (or release) effect and drops the data. */
+static void alloc_fx(alert_engine_t *e, const char *kind, json_t *d, int64_t ms)
+{
+    assert_int_equal(alert_engine_effect(e, kind, d, ms), 0);
+    json_decref(d);
+}
+
+static void test_stale_reflect(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg("[rule \"st\"]\ntype = stale\nmax_pass_age = 7d\n"
+                                  "max_event_lag = 7d\nmax_reflect_lag = 30m\n"
+                                  "[rule \"other\"]\ntype = stale\npool = " POOL_B "\n"
+                                  "max_pass_age = 7d\nmax_event_lag = 7d\nmax_reflect_lag = 5m\n");
+    struct sink s = {0};
+    int64_t t = wall_ms();
+    alert_engine_t *e = engine(cfg, &s, true);
+    struct alert_engine_stats es;
+    alert_engine_pass(e, SCOPE_1, t);
+
+    /* A: waits; B: the model found it in the inventory already; C and D: released (by CIDR,
+     * by id) before the inventory listed them. */
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.0.0/24", "ipam-pool-alloc-1", false),
+             t + MIN);
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.1.0/24", "ipam-pool-alloc-2", true),
+             t + MIN);
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.2.0/24", "ipam-pool-alloc-3", false),
+             t + MIN);
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.3.0/24", "ipam-pool-alloc-4", false),
+             t + MIN);
+    alloc_fx(e, "release", alloc_event(POOL_A, "10.0.2.0/24", NULL, false), t + 2 * MIN);
+    json_t *rel = alloc_event(POOL_A, "10.0.3.0/24", "ipam-pool-alloc-4", false);
+    json_object_del(rel, "cidr");
+    alloc_fx(e, "release", rel, t + 2 * MIN);
+    /* History: a complete pass started more than max_reflect_lag after it. */
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.9.0/24", "ipam-pool-alloc-9", false),
+             t - HOUR);
+    /* Malformed: no CIDR. */
+    json_t *bad = alloc_event(POOL_A, "10.0.4.0/24", NULL, false);
+    json_object_del(bad, "cidr");
+    assert_int_equal(alert_engine_effect(e, "allocation", bad, t), -EINVAL);
+    json_decref(bad);
+    alert_engine_get_stats(e, &es);
+    assert_int_equal(es.unreflected, 1);
+
+    /* Older than 30m, but no complete pass started after the event: the inventory has not
+     * had a chance to show it (event_lag speaks for that). */
+    alert_engine_tick(e, t + 40 * MIN);
+    assert_int_equal(s.n, 0);
+    /* A pass that started after the event and did not list it: fires once. */
+    alert_engine_pass(e, SCOPE_1, t + 10 * MIN);
+    alert_engine_tick(e, t + 20 * MIN); /* only 19 minutes after the event */
+    assert_int_equal(s.n, 0);
+    alert_engine_tick(e, t + 32 * MIN);
+    assert_int_equal(count(&s, "st", "firing"), 1);
+    assert_int_equal(count(&s, "other", NULL), 0); /* selects another pool */
+    const struct record_alert *a = &s.recs[0]->u.alert;
+    assert_string_equal(record_map_get(&a->labels, "reason"), "reflect_lag");
+    assert_string_equal(record_map_get(&a->labels, "pool_id"), POOL_A);
+    assert_string_equal(record_map_get(&a->labels, "cidr"), "10.0.0.0/24");
+    assert_string_equal(record_map_get(&a->labels, "allocation_id"), "ipam-pool-alloc-1");
+    assert_string_equal(record_map_get(&a->labels, "account"), "111122223333");
+    assert_string_equal(record_map_get(&a->labels, "scope_id"), SCOPE_1);
+    assert_string_equal(s.recs[0]->scope, SCOPE_1);
+    assert_non_null(strstr(record_map_get(&a->annotations, "summary"), "10.0.0.0/24"));
+    char fp[17];
+    snprintf(fp, sizeof fp, "%s", a->fingerprint);
+    alert_engine_tick(e, t + 33 * MIN);
+    assert_int_equal(s.n, 1);
+
+    /* Restart: the tracked allocation and its firing alert come back, without a notice. */
+    char err[512] = "";
+    assert_int_equal(alert_engine_save(e, err, sizeof err), 0);
+    alert_engine_free(e);
+    e = engine(cfg, &s, true);
+    alert_engine_get_stats(e, &es);
+    assert_int_equal(es.unreflected, 1);
+    assert_int_equal(es.firing, 1);
+    alert_engine_tick(e, t + 34 * MIN);
+    assert_int_equal(s.n, 1);
+
+    /* Another pool's record with the same CIDR changes nothing; its own resolves it. */
+    alert_engine_allocation_seen(e, POOL_B, "10.0.0.0/24", t + 35 * MIN);
+    assert_int_equal(s.n, 1);
+    alert_engine_allocation_seen(e, POOL_A, "10.0.0.0/24", t + 35 * MIN);
+    assert_int_equal(count(&s, "st", "resolved"), 1);
+    assert_string_equal(s.recs[1]->u.alert.fingerprint, fp);
+    assert_non_null(record_map_get(&s.recs[1]->u.alert.annotations, "resolution"));
+    alert_engine_get_stats(e, &es);
+    assert_int_equal(es.unreflected, 0);
+    assert_int_equal(es.firing, 0);
+
+    /* A release of an allocation already firing resolves it too. */
+    alloc_fx(e, "allocation", alloc_event(POOL_A, "10.0.5.0/24", NULL, false), t + 36 * MIN);
+    alert_engine_pass(e, SCOPE_1, t + 37 * MIN);
+    alert_engine_tick(e, t + 67 * MIN);
+    assert_int_equal(count(&s, "st", "firing"), 2);
+    alloc_fx(e, "release", alloc_event(POOL_A, "10.0.5.0/24", NULL, false), t + 68 * MIN);
+    assert_int_equal(count(&s, "st", "resolved"), 2);
+
+    /* Bounded: beyond the cap allocations are counted, not tracked. */
+    for (int i = 0; i < 10001; i++) {
+        char cidr[32];
+        snprintf(cidr, sizeof cidr, "10.%d.%d.0/24", 100 + i / 256, i % 256);
+        alloc_fx(e, "allocation", alloc_event(POOL_A, cidr, NULL, false), t + 70 * MIN);
+    }
+    alert_engine_get_stats(e, &es);
+    assert_int_equal(es.unreflected, 10000);
+    assert_int_equal(es.unreflected_dropped, 1);
+    alert_engine_free(e);
+    unlink(state_path());
+    sink_clear(&s);
+    config_free(cfg);
+}
+
 /* ---- restart -------------------------------------------------------------------------- */
 
 static void test_restart(void **state)
@@ -596,6 +771,7 @@ static void test_restart(void **state)
     struct config *cfg = load_cfg(rules);
     struct sink s = {0};
     alert_engine_t *e = engine(cfg, &s, true);
+    alert_engine_tick(e, T0);   /* the wall clock */
     observe(e, POOL_A, 85, T0); /* warning fires */
     observe(e, POOL_B, 85, T0); /* warning fires */
     json_t *p1 = pair("corp", "static:corp/172.16.0.0/16", "vpc-0a1/172.16.5.0/24");
@@ -669,6 +845,235 @@ static void test_restart(void **state)
     assert_non_null(strstr(err, state_path()));
     json_decref(p1);
     json_decref(r1);
+    config_free(cfg);
+}
+
+/* ---- two clocks: conditions in event time, notifications on the wall clock ------------ */
+
+/* Number of notifications in `state` whose fingerprint is `fp`. */
+static size_t count_fp(const struct sink *s, const char *fp, const char *state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += strcmp(s->recs[i]->u.alert.fingerprint, fp) == 0 &&
+             strcmp(s->recs[i]->u.alert.state, state) == 0;
+    return n;
+}
+
+static void test_repeat_old_events(void **state)
+{
+    (void)state;
+    /* Replayed changes from long ago: each alert pages once, its reminders follow on the
+     * wall clock from that page, and a restart keeps that schedule. */
+    const char *rules = "[rule \"ov\"]\ntype = overlap\ndomain = corp\nrepeat_interval = 1h\n"
+                        "[rule \"nc\"]\ntype = noncompliant\nrepeat_interval = 1h\n"
+                        "[rule \"af\"]\ntype = allocation_failed\nwindow = 2d\n"
+                        "repeat_interval = 1h\n";
+    const int64_t W = T0 + 400 * DAY; /* the wall clock; the events are older */
+    struct config *cfg = load_cfg(rules);
+    struct sink s = {0};
+    unlink(state_path());
+    alert_engine_t *e = engine(cfg, &s, true);
+    alert_engine_tick(e, W);
+    json_t *p = pair("corp", "static:corp/172.16.0.0/16", "vpc-0a1/172.16.5.0/24");
+    json_t *r = resource("vpc-0a1", "10.0.0.0/16");
+    json_t *f = failure(POOL_A, "InvalidParameterValue");
+    assert_int_equal(alert_engine_effect(e, "overlap_opened", p, T0 - 730 * DAY), 0);
+    assert_int_equal(alert_engine_effect(e, "noncompliant", r, T0 - 365 * DAY), 0);
+    assert_int_equal(alert_engine_effect(e, "allocation_failed", f, W - 30 * HOUR), 0);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(count(&s, NULL, "firing"), 3);
+    /* The alert's start is the event's time. */
+    assert_int_equal(last_with(&s, "domain", "corp")->starts_at_ms, T0 - 730 * DAY);
+    assert_int_equal(last_with(&s, "resource_id", "vpc-0a1")->starts_at_ms, T0 - 365 * DAY);
+    char fps[3][17];
+    for (size_t i = 0; i < 3; i++)
+        snprintf(fps[i], sizeof fps[i], "%s", s.recs[i]->u.alert.fingerprint);
+
+    /* No second page right away, nor within the interval of wall time. */
+    alert_engine_tick(e, W + 100);
+    alert_engine_tick(e, W + MIN);
+    alert_engine_tick(e, W + 59 * MIN);
+    assert_int_equal(s.n, 3);
+    /* One reminder each, a repeat_interval after the page. */
+    alert_engine_tick(e, W + HOUR);
+    assert_int_equal(s.n, 6);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(count_fp(&s, fps[i], "firing"), 2);
+    alert_engine_tick(e, W + HOUR + 30 * MIN);
+    assert_int_equal(s.n, 6);
+    char err[512] = "";
+    assert_int_equal(alert_engine_save(e, err, sizeof err), 0);
+    alert_engine_free(e);
+    sink_clear(&s);
+
+    /* Restart: the replayed effects change nothing, the schedule goes on from the last
+     * reminder (due at W + 2h), and a restart long after reminds once, not once per missed
+     * interval. */
+    e = engine(cfg, &s, true);
+    assert_int_equal(alert_engine_effect(e, "overlap_opened", p, T0 - 730 * DAY), 0);
+    assert_int_equal(alert_engine_effect(e, "noncompliant", r, T0 - 365 * DAY), 0);
+    alert_engine_tick(e, W + HOUR + 40 * MIN);
+    alert_engine_tick(e, W + HOUR + 59 * MIN);
+    assert_int_equal(s.n, 0);
+    alert_engine_tick(e, W + 2 * HOUR);
+    assert_int_equal(s.n, 3);
+    alert_engine_tick(e, W + 7 * HOUR);
+    assert_int_equal(s.n, 6);
+    alert_engine_tick(e, W + 7 * HOUR + 59 * MIN);
+    assert_int_equal(s.n, 6);
+    struct alert_engine_stats st;
+    alert_engine_get_stats(e, &st);
+    assert_int_equal(st.repeats, 6);
+    assert_int_equal(st.fired, 0); /* nothing fired anew after the restart */
+
+    /* Until resolve: each fingerprint is one firing story; the resolve carries its start. */
+    assert_int_equal(alert_engine_effect(e, "overlap_closed", p, W + 8 * HOUR), 0);
+    assert_int_equal(count_fp(&s, fps[0], "resolved") + count_fp(&s, fps[1], "resolved") +
+                         count_fp(&s, fps[2], "resolved"),
+                     1);
+    assert_int_equal(last_with(&s, "domain", "corp")->starts_at_ms, T0 - 730 * DAY);
+    json_decref(p);
+    json_decref(r);
+    json_decref(f);
+    alert_engine_free(e);
+    sink_clear(&s);
+    config_free(cfg);
+}
+
+static void test_clock_stepped_back(void **state)
+{
+    (void)state;
+    /* A notification stamped after the wall clock of the next tick (the clock stepped back,
+     * or the engine ran before its first tick) waits one interval from that tick, not until
+     * the clock comes back. */
+    struct config *cfg = load_cfg("[rule \"nc\"]\ntype = noncompliant\nrepeat_interval = 1h\n");
+    struct sink s = {0};
+    alert_engine_t *e = engine(cfg, &s, false);
+    json_t *r = resource("vpc-0a1", "10.0.0.0/16");
+    assert_int_equal(alert_engine_effect(e, "noncompliant", r, T0), 0); /* stamped: real clock */
+    assert_int_equal(s.n, 1);
+    alert_engine_tick(e, T0 + MIN); /* the real clock is years later than T0 */
+    alert_engine_tick(e, T0 + 60 * MIN);
+    assert_int_equal(s.n, 1);
+    alert_engine_tick(e, T0 + 61 * MIN);
+    assert_int_equal(s.n, 2);
+    json_decref(r);
+    alert_engine_free(e);
+    sink_clear(&s);
+    config_free(cfg);
+}
+
+static void test_failed_window_backlog(void **state)
+{
+    (void)state;
+    /* The allocation_failed window is event time: while the analyzer is behind, a failure
+     * inside the window may still be on its way, so the alert stays until the stream (or,
+     * once caught up, the clock) passes the window's end; a failure folded in meanwhile is
+     * no second page. */
+    struct config *cfg = load_cfg("[rule \"af\"]\ntype = allocation_failed\nwindow = 1h\n");
+    struct sink s = {0};
+    alert_engine_t *e = engine(cfg, &s, false);
+    const int64_t W = T0 + 10 * DAY;
+    json_t *fa = failure(POOL_A, "InvalidParameterValue");
+    json_t *fb = failure(POOL_B, "InvalidParameterValue");
+    alert_engine_tick(e, W);
+    alert_engine_set_caught_up(e, false, W);
+    assert_int_equal(alert_engine_effect(e, "allocation_failed", fa, W - 50 * MIN), 0);
+    alert_engine_tick(e, W + 20 * MIN); /* window ended at W + 10m, the stream is at W - 50m */
+    assert_int_equal(count(&s, "af", "resolved"), 0);
+    assert_int_equal(alert_engine_effect(e, "allocation_failed", fa, W - 5 * MIN), 0);
+    assert_int_equal(count(&s, "af", "firing"), 1);
+    alert_engine_event_seen(e, SCOPE_1, W + 40 * MIN);
+    alert_engine_tick(e, W + 50 * MIN); /* now until W + 55m */
+    assert_int_equal(count(&s, "af", "resolved"), 0);
+    alert_engine_pass(e, SCOPE_1, W + 56 * MIN);
+    alert_engine_tick(e, W + 60 * MIN);
+    assert_int_equal(count(&s, "af", "resolved"), 1);
+    assert_int_equal(s.recs[s.n - 1]->u.alert.ends_at_ms, W + 55 * MIN);
+    assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.annotations, "failures"), "2");
+
+    /* Caught up, the clock decides. */
+    assert_int_equal(alert_engine_effect(e, "allocation_failed", fb, W + 65 * MIN), 0);
+    alert_engine_set_caught_up(e, true, W + 66 * MIN);
+    alert_engine_tick(e, W + 2 * HOUR + 4 * MIN);
+    assert_int_equal(count(&s, "af", "resolved"), 1);
+    alert_engine_tick(e, W + 2 * HOUR + 5 * MIN);
+    assert_int_equal(count(&s, "af", "resolved"), 2);
+    assert_int_equal(count(&s, "af", "firing"), 2);
+    json_decref(fa);
+    json_decref(fb);
+    alert_engine_free(e);
+    sink_clear(&s);
+    config_free(cfg);
+}
+
+static void observe_past(alert_engine_t *e, const char *id, double pct, int64_t t)
+{
+    struct alert_object o = pool(id, SCOPE_1);
+    struct rrd_sample s = util(pct);
+    assert_int_equal(alert_engine_observe_past(e, &o, &s, t), 0);
+}
+
+static void test_for_over_replay(void **state)
+{
+    (void)state;
+    /* Backfill samples start and drop pending alerts silently (rules without `for` ignore
+     * them); the first live sample fires the conditions that held for `for` in sample time,
+     * once, from when they began. */
+    struct config *cfg =
+        load_cfg("[rule \"u\"]\ntype = utilization\nwarn_trigger = 80\n"
+                 "warn_reset = 75\ncrit_trigger = 95\nfor = 15m\n"
+                 "repeat_interval = 1h\n"
+                 "[rule \"fit\"]\ntype = cannot_fit\nnetmask = 16\nrepeat_interval = 1h\n");
+    struct sink s = {0};
+    alert_engine_t *e = engine(cfg, &s, false);
+    const int64_t W = T0 + 100 * DAY;
+    const char *pc = "ipam-pool-0ccccccccccccccc3";
+    alert_engine_tick(e, W);
+    observe_past(e, POOL_A, 85, W - 30 * DAY);
+    observe_past(e, POOL_A, 78, W - 20 * DAY); /* above the reset: still on */
+    observe_past(e, POOL_B, 85, W - 10 * DAY);
+    observe_past(e, POOL_B, 60, W - 9 * DAY); /* a peak long gone */
+    observe_past(e, pc, 85, W - 5 * MIN);
+    assert_int_equal(s.n, 0); /* the past notifies nothing, not even pending */
+    struct alert_engine_stats st;
+    alert_engine_get_stats(e, &st);
+    assert_int_equal(st.pending, 2);
+    assert_int_equal(st.emitted, 0);
+
+    /* The live sample: "fit" (no `for`) fires on it alone, for each pool. */
+    observe(e, POOL_A, 85, W);
+    observe(e, POOL_B, 60, W);
+    observe(e, pc, 85, W);
+    assert_int_equal(count(&s, "fit", "firing"), 3);
+    assert_int_equal(count(&s, "u", NULL), 1);
+    const struct record_alert *a = last_with(&s, "alertname", "u");
+    assert_string_equal(a->state, "firing");
+    assert_string_equal(record_map_get(&a->labels, "pool_id"), POOL_A);
+    assert_int_equal(a->starts_at_ms, W - 30 * DAY);
+    observe(e, pc, 86, W + 9 * MIN);
+    assert_int_equal(count(&s, "u", NULL), 1);
+    observe(e, pc, 86, W + 10 * MIN); /* 15 minutes since it began, in sample time */
+    assert_int_equal(count(&s, "u", "firing"), 2);
+    a = last_with(&s, "alertname", "u");
+    assert_string_equal(record_map_get(&a->labels, "pool_id"), pc);
+    assert_int_equal(a->starts_at_ms, W - 5 * MIN);
+
+    /* An older sample neither resolves nor renews what fired. */
+    observe_past(e, POOL_A, 10, W - DAY);
+    alert_engine_get_stats(e, &st);
+    assert_int_equal(st.firing, 5);
+    assert_int_equal(st.resolved, 0);
+    /* One reminder per interval of wall time after each page. */
+    size_t n = s.n;
+    alert_engine_tick(e, W + 59 * MIN);
+    assert_int_equal(s.n, n);
+    alert_engine_tick(e, W + HOUR);
+    assert_int_equal(s.n, n + 5);
+    assert_int_equal(count(&s, "u", "firing"), 4);
+    alert_engine_free(e);
+    sink_clear(&s);
     config_free(cfg);
 }
 
@@ -908,7 +1313,13 @@ int main(void)
         cmocka_unit_test(test_allocation_failed_window),
         cmocka_unit_test(test_noncompliant),
         cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_stale_replay),
+        cmocka_unit_test(test_stale_reflect),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_repeat_old_events),
+        cmocka_unit_test(test_clock_stepped_back),
+        cmocka_unit_test(test_failed_window_backlog),
+        cmocka_unit_test(test_for_over_replay),
         cmocka_unit_test(test_fingerprint_stability),
         cmocka_unit_test(test_label_names_valid),
         cmocka_unit_test(test_selectors),

@@ -435,7 +435,7 @@ static void test_call_truncated_and_malformed_bodies_retried(void **state)
     free(ok);
 }
 
-static void test_call_expired_token_refreshes_once(void **state)
+static void test_call_expired_token_refreshed(void **state)
 {
     char *exp = ec2_error(400, "RequestExpired", "Request has expired.");
     char *ok = ts_response(200, "text/xml", page_xml);
@@ -453,10 +453,13 @@ static void test_call_expired_token_refreshes_once(void **state)
     ec2_xml_free(x);
     env_down(&e);
 
+    /* Credentials that expire again use up the attempts left, each after a refresh. */
     const char *r2[] = {exp};
     env_up(&e, r2, 1, 3, true);
     assert_int_equal(call_pools(&e, &x, err, sizeof err), -EACCES);
-    assert_int_equal(e.ts.nreq, 2); /* the first answer and one retry after the refresh */
+    assert_int_equal(e.ts.nreq, 4); /* the first answer, the free retry, two more attempts */
+    aws_client_get_stats(e.c, &st);
+    assert_int_equal(st.refreshes, 3);
     env_down(&e);
     free(exp);
     free(ok);
@@ -663,7 +666,7 @@ int main(void)
         cmocka_unit_test_setup(test_call_client_error_not_retried, clear_env),
         cmocka_unit_test_setup(test_call_gives_up_after_max_attempts, clear_env),
         cmocka_unit_test_setup(test_call_truncated_and_malformed_bodies_retried, clear_env),
-        cmocka_unit_test_setup(test_call_expired_token_refreshes_once, clear_env),
+        cmocka_unit_test_setup(test_call_expired_token_refreshed, clear_env),
         cmocka_unit_test_setup(test_call_json_protocol, clear_env),
         cmocka_unit_test_setup(test_unsigned_call, clear_env),
         cmocka_unit_test_setup(test_pagination, clear_env),

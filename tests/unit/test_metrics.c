@@ -315,11 +315,18 @@ static void test_sdnotify(void **state)
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
     assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
     setenv("NOTIFY_SOCKET", path, 1);
+    /* Ready once, when the last of two jobs is: the first job's READY is held back, and a
+     * READY after the announcement is not sent again. */
+    sdnotify_expect_ready(2);
+    assert_int_equal(sdnotify_send("READY=1"), 0);
     assert_int_equal(sdnotify_send("READY=1"), 1);
     char buf[64] = "";
     ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
     assert_int_equal(n, 7);
     assert_string_equal(buf, "READY=1");
+    assert_int_equal(sdnotify_send("READY=1"), 0);
+    assert_int_equal(recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT), -1);
+    sdnotify_expect_ready(1);
     setenv("NOTIFY_SOCKET", "relative/path", 1);
     assert_int_equal(sdnotify_send("READY=1"), -EINVAL);
     unsetenv("NOTIFY_SOCKET");

@@ -9,6 +9,7 @@
 #include "analyzer/model.h"
 #include "config/config.h"
 #include "record.h"
+#include "xalloc.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
@@ -685,6 +686,207 @@ static void overlapping(struct pass *p)
     res_rec(p, "vpc", "vpc-4", "10.0.16.0/21", "vpc-4", NULL, "noncompliant", NAN);
 }
 
+/* vpc-u 10.9.0.0/16 with management state `state` (the other resources carry none). */
+static const char *vpc_u_state;
+static void vpc_u(struct pass *p)
+{
+    struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
+    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
+    record_str_set(&r->u.resource_cidr.resource_type, "vpc");
+    record_str_set(&r->u.resource_cidr.resource_id, "vpc-u");
+    record_str_set(&r->u.resource_cidr.cidr, "10.9.0.0/16");
+    record_str_set(&r->u.resource_cidr.vpc_id, "vpc-u");
+    record_str_set(&r->u.resource_cidr.owner, "123456789012");
+    record_str_set(&r->u.resource_cidr.management_state, vpc_u_state);
+    feed(p, r);
+}
+
+static const char *status_of(const struct model_effect *e)
+{
+    return json_string_value(json_object_get(e->data, "status"));
+}
+
+static void test_unmanaged_journaled(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct pass p;
+    vpc_u_state = "unmanaged";
+    base_pass(&p, m, "pass-1", T0, vpc_u, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "unmanaged"), 1);
+    assert_int_equal(count_kind(&p.fx, "managed"), 0);
+    const struct model_effect *e = find_effect(&p.fx, "unmanaged", "vpc-u/10.9.0.0/16");
+    assert_non_null(e);
+    assert_string_equal(status_of(e), "unmanaged");
+    assert_string_equal(json_string_value(json_object_get(e->data, "owner")), "123456789012");
+    assert_string_equal(json_string_value(json_object_get(e->data, "scope_id")), SCOPE);
+    model_effects_clear(&p.fx);
+    /* Still unmanaged: nothing new. */
+    base_pass(&p, m, "pass-2", T0 + 60000, vpc_u, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "unmanaged") + count_kind(&p.fx, "managed"), 0);
+    model_effects_clear(&p.fx);
+    /* IPAM manages it now. */
+    vpc_u_state = "managed";
+    base_pass(&p, m, "pass-3", T0 + 120000, vpc_u, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "managed"), 1);
+    assert_string_equal(status_of(find_effect(&p.fx, "managed", "vpc-u/")), "managed");
+    model_effects_clear(&p.fx);
+    /* Unmanaged again, then gone. */
+    vpc_u_state = "unmanaged";
+    base_pass(&p, m, "pass-4", T0 + 180000, vpc_u, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "unmanaged"), 1);
+    model_effects_clear(&p.fx);
+    base_pass(&p, m, "pass-5", T0 + 240000, NULL, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "managed"), 1);
+    assert_string_equal(status_of(find_effect(&p.fx, "managed", "vpc-u/")), "deleted");
+    model_effects_clear(&p.fx);
+
+    /* An allocation event says whether the inventory holds the allocation already. */
+    struct model_effects fx;
+    model_effects_init(&fx);
+    struct record *r = event("ev-known", "AllocateIpamPoolCidr", T0 + 250000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-r");
+    record_str_set(&r->u.event.cidr, "10.0.64.0/18");
+    apply(m, r, &fx);
+    assert_true(json_is_true(json_object_get(fx.items[0].data, "in_inventory")));
+    model_effects_clear(&fx);
+    r = event("ev-new", "AllocateIpamPoolCidr", T0 + 260000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.128.0/20");
+    apply(m, r, &fx);
+    assert_true(json_is_false(json_object_get(fx.items[0].data, "in_inventory")));
+    model_effects_clear(&fx);
+    /* ... and an event-made allocation is not the inventory's. */
+    r = event("ev-new-again", "AllocateIpamPoolCidr", T0 + 270000);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
+    record_str_set(&r->u.event.cidr, "10.0.128.0/20");
+    apply(m, r, &fx);
+    assert_true(json_is_false(json_object_get(fx.items[0].data, "in_inventory")));
+    model_effects_clear(&fx);
+    model_free(m);
+    config_free(cfg);
+}
+
+/* 203 unmanaged VPC CIDRs 10.200.<k>.0/24 (k < 203), the first one noncompliant too. */
+#define N_UNMANAGED 203
+static void many_unmanaged(struct pass *p)
+{
+    for (int k = 0; k < N_UNMANAGED; k++) {
+        char id[32], cidr[32];
+        snprintf(id, sizeof id, "vpc-m%03d", k);
+        snprintf(cidr, sizeof cidr, "10.200.%d.0/24", k);
+        struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
+        record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
+        record_str_set(&r->u.resource_cidr.resource_type, "vpc");
+        record_str_set(&r->u.resource_cidr.resource_id, id);
+        record_str_set(&r->u.resource_cidr.cidr, cidr);
+        record_str_set(&r->u.resource_cidr.vpc_id, id);
+        record_str_set(&r->u.resource_cidr.management_state, "unmanaged");
+        record_str_set(&r->u.resource_cidr.compliance_status, k ? "compliant" : "noncompliant");
+        feed(p, r);
+    }
+}
+
+/* Effects handed out by a sink, flattened to one line each, with the portion sizes. */
+struct portions {
+    char **lines;
+    size_t n, cap;
+    size_t calls, largest;
+};
+
+static char *effect_line(const struct model_effect *e)
+{
+    char *d = json_dumps(e->data, JSON_COMPACT | JSON_SORT_KEYS);
+    char *line = xasprintf("%s|%s|%lld|%s", e->kind, e->key, (long long)e->event_time, d);
+    free(d);
+    return line;
+}
+
+static void on_portion(void *ctx, const struct model_effect *items, size_t n)
+{
+    struct portions *pt = ctx;
+    assert_true(n > 0);
+    pt->calls++;
+    if (n > pt->largest)
+        pt->largest = n;
+    for (size_t i = 0; i < n; i++) {
+        pt->lines = xgrow(pt->lines, &pt->cap, pt->n + 1, sizeof *pt->lines);
+        pt->lines[pt->n++] = effect_line(&items[i]);
+    }
+}
+
+/* Runs the same three passes (many unmanaged resources appear; one of them stays and becomes
+ * managed; all disappear) through a collecting model and one whose effects go to a sink in
+ * portions of 5: the sink sees the same effects in the same order, never more than 5 at a
+ * time, spread over many calls during one model_apply(), and nothing is left in the list. */
+static void test_effects_in_portions(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *ma = model_new(cfg), *mb = model_new(cfg);
+    struct portions pt = {0};
+    char **want = NULL;
+    size_t nwant = 0, wcap = 0;
+    static const char *const ids[] = {"pass-1", "pass-2", "pass-3"};
+    for (int k = 0; k < 3; k++) {
+        for (int side = 0; side < 2; side++) {
+            struct pass p;
+            pass_begin(&p, side ? mb : ma, ids[k], T0 + k * 60000);
+            if (side)
+                model_effects_set_sink(&p.fx, on_portion, &pt, 5);
+            scope_rec(&p);
+            if (k == 0)
+                many_unmanaged(&p);
+            if (k == 1) {
+                vpc_u_state = "managed";
+                vpc_u(&p);
+            }
+            size_t calls = pt.calls;
+            pass_end(&p, true, 0);
+            if (side) {
+                assert_int_equal(p.fx.n, 0); /* everything went to the sink */
+                if (k == 0)
+                    assert_true(pt.calls - calls >= N_UNMANAGED / 5);
+            } else {
+                for (size_t i = 0; i < p.fx.n; i++) {
+                    want = xgrow(want, &wcap, nwant + 1, sizeof *want);
+                    want[nwant++] = effect_line(&p.fx.items[i]);
+                }
+            }
+            model_effects_clear(&p.fx);
+        }
+    }
+    /* Appeared: 203 unmanaged + 1 noncompliant + pass; then 204 gone: 203 managed "deleted",
+     * 1 compliant; vpc-u never unmanaged. */
+    assert_true(nwant >= 2 * N_UNMANAGED + 2);
+    assert_int_equal(pt.n, nwant);
+    assert_true(pt.largest <= 5);
+    for (size_t i = 0; i < nwant; i++) {
+        assert_string_equal(pt.lines[i], want[i]);
+        free(want[i]);
+        free(pt.lines[i]);
+    }
+    free(want);
+    free(pt.lines);
+    struct model_stats sa, sb;
+    model_get_stats(ma, &sa);
+    model_get_stats(mb, &sb);
+    assert_int_equal(sa.passes_applied, sb.passes_applied);
+    assert_int_equal(sb.resource_cidrs, 0);
+    model_free(ma);
+    model_free(mb);
+    config_free(cfg);
+}
+
 static void test_overlap_pairs(void **state)
 {
     (void)state;
@@ -1014,6 +1216,8 @@ int main(void)
         cmocka_unit_test(test_events_between_passes),
         cmocka_unit_test(test_replay_is_idempotent),
         cmocka_unit_test(test_overlap_pairs),
+        cmocka_unit_test(test_unmanaged_journaled),
+        cmocka_unit_test(test_effects_in_portions),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_drop_scope),
         cmocka_unit_test(test_golden_records),

@@ -1,6 +1,7 @@
 /* test_report: report_build() over hand-made journals: period boundaries, scope filter,
  * overlap and noncompliance intervals that start before the period or arrive out of order
- * (backfills), closes without an opening, and CSV quoting. */
+ * (backfills), closes without an opening, CSV quoting, and the journals of several analyzers
+ * read as one. */
 #include "config.h"
 
 #include "testing.h"
@@ -274,6 +275,82 @@ static void test_malformed_line(void **state)
     json_decref(doc);
 }
 
+static void keyed(journal_t *j, const char *kind, const char *key, time_t t, const char *who)
+{
+    json_t *d = json_pack("{ss ss ss ss ss}", "scope_id", S1, "principal_arn", who, "pool_id",
+                          "ipam-pool-0a000000000000001", "cidr", "10.0.0.0/20", "event_id", key);
+    assert_int_equal(journal_append(j, kind, key, t, d), 0);
+    json_decref(d);
+}
+
+/* Two analyzers' journals: each chain verified, records merged by event time, an event both
+ * journaled counted once, an overlap opened in one and closed in the other is one interval;
+ * a broken second chain is reported as such. */
+static void test_several_journals(void **state)
+{
+    (void)state;
+    char dir_a[128], dir_b[128], err[512], line[2048];
+    snprintf(dir_a, sizeof dir_a, "%s/journal", tmpdir);
+    snprintf(dir_b, sizeof dir_b, "%s/journal-b", tmpdir);
+    journal_t *jb = journal_open(dir_b, false, err, sizeof err);
+    if (jb == NULL)
+        fail_msg("journal_open: %s", err);
+    keyed(jr, "allocation", "ev-1", FROM + 100, "first");
+    keyed(jr, "release", "ev-3", FROM + 300, "third");
+    overlap(true, FROM + 50, "corp", "moved");
+    keyed(jb, "allocation", "ev-2", FROM + 200, "second");
+    keyed(jb, "allocation", "ev-1", FROM + 100, "first"); /* journaled by both analyzers */
+    json_t *d = json_pack("{ss ss ss ss}", "domain", "corp", "pair", "moved", "a", "x", "b", "y");
+    assert_int_equal(journal_append(jb, "overlap_closed", "close-moved", FROM + 400, d), 0);
+    json_decref(d);
+    assert_int_equal(journal_sync(jb), 0);
+    assert_int_equal(journal_sync(jr), 0);
+
+    const char *dirs[] = {dir_a, dir_b};
+    struct report_options o = {
+        .from = FROM, .to = TO, .now = TO, .journals = dirs, .n_journals = 2};
+    json_t *doc = report_build(cfg, &o, err, sizeof err);
+    if (doc == NULL)
+        fail_msg("report_build: %s", err);
+    assert_true(report_intact(doc));
+    const json_t *l = json_object_get(doc, "ledger");
+    assert_int_equal(json_array_size(l), 3);
+    const char *order[] = {"first", "second", "third"};
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(str(json_array_get(l, i), "principal_arn"), order[i]);
+    const json_t *r = row_where(json_object_get(doc, "overlaps"), "pair", "moved");
+    assert_non_null(r);
+    assert_int_equal(num(r, "duration_s"), 350);
+    const json_t *in = json_object_get(doc, "integrity");
+    assert_int_equal(num(in, "records"), 6);
+    assert_int_equal(json_array_size(json_object_get(in, "journals")), 2);
+    assert_int_equal(num(json_array_get(json_object_get(in, "journals"), 1), "records"), 3);
+    report_integrity_line(doc, line, sizeof line);
+    assert_non_null(strstr(line, dir_a));
+    assert_non_null(strstr(line, "; journal "));
+    assert_non_null(strstr(strstr(line, "; journal "), dir_b));
+    json_decref(doc);
+
+    /* An edited record in the second journal: the report says its chain is broken. */
+    journal_close(jb);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"second\"/\"secnd\"/' '%s'/*.jsonl", dir_b);
+    assert_int_equal(system(cmd), 0);
+    doc = report_build(cfg, &o, err, sizeof err);
+    if (doc == NULL)
+        fail_msg("report_build: %s", err);
+    assert_false(report_intact(doc));
+    in = json_object_get(doc, "integrity");
+    assert_true(
+        json_is_true(json_object_get(json_array_get(json_object_get(in, "journals"), 0), "ok")));
+    assert_false(
+        json_is_true(json_object_get(json_array_get(json_object_get(in, "journals"), 1), "ok")));
+    report_integrity_line(doc, line, sizeof line);
+    assert_null(strchr(line, '\n'));
+    assert_non_null(strstr(strstr(line, "; journal "), "BROKEN"));
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_noncompliance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_quoting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_several_journals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,12 @@
 /* Unit tests for rrd_store: three-year backfill, replay, bad keys and failures, directly and
- * through a real rrdcached started on a unix socket in a temporary directory. */
+ * through a real rrdcached started on a unix socket in a temporary directory, and on a TCP
+ * port of 127.0.0.1 with its own base directory (files on the daemon's host). */
 #include "testing.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -112,6 +114,70 @@ static void daemon_start(void)
         usleep(50000);
     }
     fail_msg("rrdcached did not open %s within 5 s", sock_path);
+}
+
+/* A free TCP port of 127.0.0.1 (bound and released). */
+static int free_port(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+        port = ntohs(sin.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static bool port_answers(int port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Starts rrdcached on a free TCP port of 127.0.0.1 with base directory `base` (-B, and -R
+ * when `recursive`); its address goes to `addr`. */
+static void daemon_start_tcp(const char *base, bool recursive, char *addr, size_t addrlen)
+{
+    char pidf[400];
+    int port = free_port();
+    assert_true(port > 0);
+    snprintf(addr, addrlen, "127.0.0.1:%d", port);
+    snprintf(pidf, sizeof pidf, "%s.pid", base);
+    daemon_stop();
+    mkdir(base, 0700);
+    daemon_pid = fork();
+    assert_true(daemon_pid >= 0);
+    if (daemon_pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        char *argv[] = {"rrdcached", "-g",   "-l",         addr,   "-p",
+                        pidf,        "-b",   (char *)base, "-B",   "-F",
+                        "-w",        "3600", "-f",         "7200", recursive ? "-R" : NULL,
+                        NULL};
+        execvp("rrdcached", argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (port_answers(port))
+            return;
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            daemon_pid = -1;
+            fail_msg("rrdcached exited during start (status %d)", status);
+        }
+        usleep(50000);
+    }
+    fail_msg("rrdcached did not listen on %s within 5 s", addr);
 }
 
 static void daemon_stop(void)
@@ -511,6 +577,103 @@ static void test_rrdcached_down(void **state)
     rrd_store_free(st);
 }
 
+/* Through rrdcached over TCP: files created, written and read on the daemon's side under
+ * its base directory, the local directory untouched; history read back through the daemon
+ * equals what was written (hourly MAX consolidated from the fine rows FETCH returns); a
+ * fresh store finds the files through the daemon and replays nothing; listing; a daemon
+ * without -R is named in the error and the samples wait. */
+static void test_rrdcached_tcp(void **state)
+{
+    char addr[64], base[300], unused[300], err[512], path[512];
+    rrd_store_t *st, *remote, *local;
+    struct rrd_store_stats stats;
+    struct rrd_series s;
+    char **ids;
+    size_t n, nids;
+    time_t last;
+
+    snprintf(base, sizeof base, "%s/tcp-base", tmpdir);
+    snprintf(unused, sizeof unused, "%s/tcp-unused", tmpdir);
+    daemon_start_tcp(base, true, addr, sizeof addr);
+    st = rrd_store_new(unused, 300, addr, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    n = write_history(st, "pool", "ipam-pool-0123456789abcdef0");
+    n += write_history(st, "vpc", "vpc-0fedcba9876543210");
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, n);
+    assert_int_equal(stats.created, 2);
+    assert_int_equal(stats.failures, 0);
+    assert_int_equal(access(unused, F_OK), -1);
+    assert_int_equal(rrd_store_path(st, "pool", "ipam-pool-0123456789abcdef0", path, sizeof path),
+                     0);
+    assert_string_equal(path, "pool/ipam-pool-0123456789abcdef0.rrd");
+    rrd_store_free(st);
+
+    /* The files on the daemon's side, read directly and through the daemon. */
+    local = rrd_store_new(base, 300, NULL, err, sizeof err);
+    assert_non_null(local);
+    check_history(local, "pool", "ipam-pool-0123456789abcdef0");
+    check_history(local, "vpc", "vpc-0fedcba9876543210");
+    rrd_store_free(local);
+    remote = rrd_store_new(NULL, 300, addr, err, sizeof err);
+    if (remote == NULL)
+        fail_msg("rrd_store_new without a directory: %s", err);
+    check_history(remote, "pool", "ipam-pool-0123456789abcdef0");
+    check_history(remote, "vpc", "vpc-0fedcba9876543210");
+    assert_int_equal(rrd_store_last(remote, "vpc", "vpc-0fedcba9876543210", &last), 0);
+    assert_int_equal(last, T_END);
+    assert_int_equal(rrd_store_last(remote, "vpc", "vpc-0404", &last), -ENOENT);
+    assert_int_equal(
+        rrd_store_fetch(remote, "vpc", "vpc-0404", "AVERAGE", T_END - DAY, T_END, 0, &s), -ENOENT);
+    assert_non_null(strstr(rrd_store_error(remote), "vpc/vpc-0404.rrd"));
+
+    /* A fresh store (another analyzer) finds the files through the daemon: all replays. */
+    write_history(remote, "pool", "ipam-pool-0123456789abcdef0");
+    assert_int_equal(rrd_store_flush(remote), 0);
+    rrd_store_get_stats(remote, &stats);
+    assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.written, 0);
+    assert_int_equal(stats.created, 0);
+    rrd_store_free(remote);
+
+    assert_int_equal(rrd_store_list(NULL, addr, "pool", &ids, &nids, err, sizeof err), 0);
+    assert_int_equal(nids, 1);
+    assert_string_equal(ids[0], "ipam-pool-0123456789abcdef0");
+    rrd_store_list_free(ids, nids);
+    assert_int_equal(rrd_store_list(NULL, addr, "subnet", &ids, &nids, err, sizeof err), 0);
+    assert_int_equal(nids, 0);
+    rrd_store_list_free(ids, nids);
+    assert_int_equal(rrd_store_list(base, NULL, "vpc", &ids, &nids, err, sizeof err), 0);
+    assert_int_equal(nids, 1);
+    assert_string_equal(ids[0], "vpc-0fedcba9876543210");
+    rrd_store_list_free(ids, nids);
+    assert_int_equal(rrd_store_list(unused, NULL, "vpc", &ids, &nids, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, unused));
+
+    /* Without -R the daemon cannot make scope/: the error says so, the samples wait. */
+    snprintf(base, sizeof base, "%s/tcp-base-flat", tmpdir);
+    daemon_start_tcp(base, false, addr, sizeof addr);
+    st = rrd_store_new(NULL, 300, addr, err, sizeof err);
+    assert_non_null(st);
+    struct rrd_sample v = fine_sample(T_END);
+    assert_int_equal(rrd_store_update(st, "scope", "ipam-scope-0abc", T_END, &v), 0);
+    assert_true(rrd_store_flush(st) < 0);
+    if (strstr(rrd_store_error(st), "-R") == NULL || strstr(rrd_store_error(st), addr) == NULL)
+        fail_msg("unclear error: %s", rrd_store_error(st));
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 0);
+    snprintf(path, sizeof path, "%s/scope", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 1);
+    assert_int_equal(stats.created, 1);
+    rrd_store_free(st);
+    daemon_stop();
+}
+
 static void test_bad_keys(void **state)
 {
     static const struct {
@@ -661,6 +824,7 @@ int main(void)
         cmocka_unit_test_teardown(test_backfill_rrdcached, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_flush_and_newer, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_down, stop_daemon),
+        cmocka_unit_test_teardown(test_rrdcached_tcp, stop_daemon),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,6 @@
 /* test_sinks: payload shapes, webhook HMAC, RFC 5424 lines, routing, spool durability and
- * replay, retry give-up and the spool size bound of the alert sinks. */
+ * replay, retry give-up, the spool size bound, disowning, and a spool that cannot be
+ * written (notifications held in memory) of the alert sinks. */
 #define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
@@ -7,7 +8,9 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +89,26 @@ static void test_alertmanager_shape(void **state)
     a = json_array_get(j, 0);
     assert_string_equal(jstr(a, "labels", "alertname"), "utilization_high");
     assert_string_equal(jstr(a, "endsAt", NULL), "2025-03-14T12:00:00.000Z");
+    json_decref(j);
+    record_free(r);
+}
+
+/* A resolve whose times lie ahead of the wall clock (sample times past it) goes to
+ * Alertmanager with endsAt no later than now, so that Alertmanager takes it as resolved. */
+static void test_alertmanager_future_times(void **state)
+{
+    (void)state;
+    struct record *r = alert("fp1", "resolved", "warning");
+    int64_t before = r->ts_ms; /* record_new(): the wall clock */
+    r->u.alert.starts_at_ms = before + 60000;
+    r->u.alert.ends_at_ms = before + 120000;
+    json_t *j = payload(CONFIG_SINK_ALERTMANAGER, r);
+    json_t *a = json_array_get(j, 0);
+    int64_t starts = 0, ends = 0;
+    assert_int_equal(record_time_parse(jstr(a, "startsAt", NULL), &starts), 0);
+    assert_int_equal(record_time_parse(jstr(a, "endsAt", NULL), &ends), 0);
+    assert_true(starts >= before && starts < before + 60000);
+    assert_true(ends >= starts && ends < before + 60000);
     json_decref(j);
     record_free(r);
 }
@@ -372,6 +395,139 @@ static void test_spool_replay_once(void **state)
     fixture_done(&fx);
 }
 
+/* `r` with notification id `id`. */
+static struct record *with_id(struct record *r, const char *id)
+{
+    record_str_set(&r->u.alert.id, id);
+    return r;
+}
+
+/* Appends "<id> <ms>" to the ledger of spooled ids in `spool`. */
+static void ledger_add(const char *spool, const char *id, int64_t ms)
+{
+    char *p = xasprintf("%s/spooled.ids", spool);
+    FILE *f = fopen(p, "a");
+    assert_non_null(f);
+    fprintf(f, "%s %lld\n", id, (long long)ms);
+    fclose(f);
+    free(p);
+}
+
+/* Drops the last line of the ledger (a crash between the spool append and its ledger line). */
+static void ledger_drop_last(const char *spool)
+{
+    char *p = xasprintf("%s/spooled.ids", spool);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(n > 0 && buf[n - 1] == '\n');
+    n--;
+    while (n > 0 && buf[n - 1] != '\n')
+        n--;
+    assert_int_equal(truncate(p, (off_t)n), 0);
+    free(p);
+}
+
+/* A restart (the spool and its ledger reloaded) drops a notification whose id was spooled
+ * before, also when the crash came between its spool line and its ledger line; a repeat (a
+ * new id) and notifications without an id still go out; ids older than SINKS_IDS_DAYS before
+ * the newest are forgotten. */
+static void test_replay_dropped_after_restart(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_FILE);
+    char err[256];
+    struct record *x1 = with_id(alert("x", "firing", "critical"), "id-x-fire");
+    struct record *y1 = with_id(alert("y", "firing", "warning"), "id-y-fire");
+    struct record *x1r = with_id(alert("x", "firing", "critical"), "id-x-repeat1");
+    struct record *x2 = with_id(alert("x", "resolved", "critical"), "id-x-resolve");
+    struct record *z1 = with_id(alert("z", "firing", "warning"), "id-z-fire");
+    struct record *w1 = alert("w", "firing", "warning"); /* no id */
+
+    sinks_t *s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_submit(s, x1), 1);
+    assert_int_equal(sinks_submit(s, y1), 1);
+    assert_int_equal(sinks_submit(s, x1), 0); /* the same id twice in one run */
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    assert_int_equal(stat0(s).replayed, 1);
+    sinks_free(s);
+    char *ledger = xasprintf("%s/spooled.ids", fx.spool);
+    struct stat sb;
+    assert_int_equal(stat(ledger, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    /* Restart: the replayed fire goes nowhere; the repeat and the resolve go out. */
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_submit(s, x1), 0);
+    assert_int_equal(sinks_submit(s, y1), 0);
+    assert_int_equal(sinks_submit(s, x1r), 1);
+    assert_int_equal(sinks_submit(s, x2), 1);
+    assert_int_equal(sinks_submit(s, w1), 1);
+    assert_int_equal(sinks_submit(s, w1), 1); /* without an id nothing is dropped */
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.replayed, 2);
+    assert_int_equal(st.delivered, 4);
+    sinks_free(s);
+    const char *want[] = {"x/firing", "y/firing", "x/firing", "x/resolved", "w/firing", "w/firing"};
+    char lines[8][64];
+    assert_int_equal(count_lines(fx.out, lines, 8), 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(lines[i], want[i]);
+
+    /* A sink that is down keeps z spooled; the crash came before z's ledger line: the
+     * restart knows z's id from the spool itself and delivers it once. */
+    fx.sink.type = CONFIG_SINK_WEBHOOK;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_submit(s, z1), 1);
+    sinks_free(s);
+    ledger_drop_last(fx.spool);
+    fx.sink.type = CONFIG_SINK_FILE;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_submit(s, z1), 0);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    assert_int_equal(stat0(s).replayed, 1);
+    assert_int_equal(stat0(s).delivered, 1);
+    sinks_free(s);
+    assert_int_equal(count_lines(fx.out, lines, 8), 7);
+    assert_string_equal(lines[6], "z/firing");
+
+    /* The ledger keeps SINKS_IDS_DAYS before its newest id (a minute from now here), however
+     * old that one is. */
+    int64_t newest = (int64_t)time(NULL) * 1000 + 60000;
+    ledger_add(fx.spool, "id-old", newest - (SINKS_IDS_DAYS + 1) * 86400000LL);
+    ledger_add(fx.spool, "id-kept", newest - (SINKS_IDS_DAYS - 1) * 86400000LL);
+    ledger_add(fx.spool, "id-newest", newest);
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    struct record *old = with_id(alert("o", "firing", "warning"), "id-old");
+    struct record *kept = with_id(alert("k", "firing", "warning"), "id-kept");
+    assert_int_equal(sinks_submit(s, kept), 0);
+    assert_int_equal(sinks_submit(s, old), 1);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    sinks_free(s);
+    assert_int_equal(count_lines(fx.out, lines, 8), 8);
+    assert_string_equal(lines[7], "o/firing");
+
+    free(ledger);
+    record_free(old);
+    record_free(kept);
+    record_free(x1);
+    record_free(y1);
+    record_free(x1r);
+    record_free(x2);
+    record_free(z1);
+    record_free(w1);
+    fixture_done(&fx);
+}
+
 static void test_retry_max_gives_up(void **state)
 {
     (void)state;
@@ -433,19 +589,168 @@ static void test_spool_max_drops_oldest(void **state)
     fixture_done(&fx);
 }
 
+/* Disowned alerts (another analyzer owns them): queued firing notifications go (all of them
+ * on an Alertmanager sink, the repeats elsewhere), resolves stay, and the spool no longer
+ * holds what was dropped. */
+static void disown_case(enum config_sink_type type, int want_dropped, const char *const *want,
+                        size_t nwant)
+{
+    struct fixture fx;
+    fixture_init(&fx, type);
+    char err[256];
+    struct sinks_opts slow = fast;
+    slow.backoff_min_ms = slow.backoff_max_ms = 60000;
+    sinks_t *s = sinks_new_opts(&fx.cfg, &slow, err, sizeof err);
+    assert_non_null(s);
+    const char *seq[][2] = {{"x", "firing"},   {"y", "firing"}, {"x", "firing"},
+                            {"x", "resolved"}, {"x", "firing"}, {"x", "firing"}};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        struct record *r = alert(seq[i][0], seq[i][1], "critical");
+        assert_int_equal(sinks_submit(s, r), 1);
+        record_free(r);
+    }
+    assert_int_equal(sinks_flush(s, 300), -ETIMEDOUT); /* down: all six wait */
+    assert_int_equal(sinks_disown(s, "x"), want_dropped);
+    assert_int_equal(sinks_disown(s, "nobody"), 0);
+    assert_int_equal(stat0(s).spool_depth, nwant);
+    sinks_free(s);
+    /* The spool as the next start reads it. */
+    fx.sink.type = CONFIG_SINK_FILE;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    sinks_free(s);
+    char lines[8][64];
+    assert_int_equal(count_lines(fx.out, lines, 8), nwant);
+    for (size_t i = 0; i < nwant; i++)
+        assert_string_equal(lines[i], want[i]);
+    fixture_done(&fx);
+}
+
+static void test_disown(void **state)
+{
+    (void)state;
+    const char *am[] = {"y/firing", "x/resolved"};
+    disown_case(CONFIG_SINK_ALERTMANAGER, 4, am, 2);
+    const char *hook[] = {"x/firing", "y/firing", "x/resolved", "x/firing"};
+    disown_case(CONFIG_SINK_WEBHOOK, 2, hook, 4);
+}
+
+/* Caps the size any file of this process may grow to (RLIMIT_FSIZE): a write beyond it
+ * fails with EFBIG, as one on a full disk fails with ENOSPC. 0 lifts the cap. */
+static void file_size_cap(off_t max)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = max > 0 ? (rlim_t)max : rl.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static off_t spool_size(const struct fixture *fx)
+{
+    char *sp = xasprintf("%s/spool.0.jsonl", fx->spool);
+    struct stat sb;
+    assert_int_equal(stat(sp, &sb), 0);
+    free(sp);
+    return sb.st_size;
+}
+
+/* A spool that cannot be written: notifications are held in memory in order, retried by
+ * sinks_spool_held() and spooled once it can be written again; at most SINKS_HELD_MAX are
+ * held; what is still held at sinks_free() never reaches the spool. */
+static void test_spool_full_holds(void **state)
+{
+    (void)state;
+    signal(SIGXFSZ, SIG_IGN);
+    struct fixture fx;
+    fixture_init(&fx, CONFIG_SINK_WEBHOOK); /* down: nothing leaves the spool */
+    char err[512];
+    struct sinks_opts slow = fast;
+    slow.backoff_min_ms = slow.backoff_max_ms = 60000;
+    sinks_t *s = sinks_new_opts(&fx.cfg, &slow, err, sizeof err);
+    assert_non_null(s);
+    const char *seq[][2] = {{"x", "firing"}, {"y", "firing"}, {"x", "resolved"}, {"z", "firing"}};
+    struct record *r = alert(seq[0][0], seq[0][1], "critical");
+    assert_int_equal(sinks_submit(s, r), 1);
+    record_free(r);
+    assert_int_equal(sinks_spool_held(s, err, sizeof err), 0);
+
+    off_t full = spool_size(&fx);
+    file_size_cap(full + 10); /* the spool is full */
+    for (size_t i = 1; i < 3; i++) {
+        r = alert(seq[i][0], seq[i][1], "critical");
+        assert_int_equal(sinks_submit(s, r), 1); /* held, not lost */
+        record_free(r);
+    }
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.held, 2);
+    assert_int_equal(st.spool_depth, 1);
+    assert_int_equal(st.submitted, 1);
+    assert_int_equal(sinks_held(s), 2);
+    assert_int_equal(sinks_spool_held(s, err, sizeof err), -EFBIG);
+    assert_non_null(strstr(err, "/spool.0.jsonl: File too large; 2 notifications held"));
+    assert_int_equal(spool_size(&fx), full); /* no torn line was left behind */
+    file_size_cap(0);
+
+    /* Room again: the next one waits behind the held ones, which the retry spools first. */
+    r = alert(seq[3][0], seq[3][1], "critical");
+    assert_int_equal(sinks_submit(s, r), 1);
+    record_free(r);
+    assert_int_equal(sinks_held(s), 3);
+    assert_int_equal(sinks_spool_held(s, err, sizeof err), 0);
+    st = stat0(s);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.spool_depth, 4);
+    assert_int_equal(st.submitted, 4);
+
+    /* Full again, beyond the bound: one more is refused, and what is held at the end is
+     * dropped, not written behind the analyzer's back. */
+    file_size_cap(spool_size(&fx) + 10);
+    for (int i = 0; i < SINKS_HELD_MAX; i++) {
+        r = alert("w", i % 2 ? "resolved" : "firing", "critical");
+        assert_int_equal(sinks_submit(s, r), 1);
+        record_free(r);
+    }
+    r = alert("v", "firing", "critical");
+    assert_int_equal(sinks_submit(s, r), -ENOBUFS);
+    record_free(r);
+    assert_int_equal(sinks_held(s), SINKS_HELD_MAX);
+    file_size_cap(0);
+    sinks_free(s);
+
+    /* The spool as the next start reads it: the four, in submit order, once. */
+    fx.sink.type = CONFIG_SINK_FILE;
+    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    sinks_free(s);
+    char lines[8][64];
+    assert_int_equal(count_lines(fx.out, lines, 8), 4);
+    for (size_t i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s/%s", seq[i][0], seq[i][1]);
+        assert_string_equal(lines[i], want);
+    }
+    fixture_done(&fx);
+}
+
 int main(void)
 {
     log_init("test_sinks", LOG_LEVEL_ERR, true, false);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alertmanager_shape),
+        cmocka_unit_test(test_alertmanager_future_times),
         cmocka_unit_test(test_pagerduty_shape),
         cmocka_unit_test(test_slack_shape),
         cmocka_unit_test(test_webhook_body_and_hmac),
         cmocka_unit_test(test_syslog_format),
         cmocka_unit_test(test_file_sink_and_routing),
         cmocka_unit_test(test_spool_replay_once),
+        cmocka_unit_test(test_replay_dropped_after_restart),
         cmocka_unit_test(test_retry_max_gives_up),
         cmocka_unit_test(test_spool_max_drops_oldest),
+        cmocka_unit_test(test_disown),
+        cmocka_unit_test(test_spool_full_holds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,296 @@
+/* ordered: records of several partitions in event-time order while they hold a backlog.
+ * See ordered.h. */
+#include "analyzer/ordered.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+struct entry {
+    void *item;
+    int64_t offset;
+    int64_t time_ms;
+};
+
+/* One partition: a FIFO ring of entries and what is known of its position. */
+struct opart {
+    char *topic;
+    int32_t partition;
+    struct entry *ring;
+    size_t cap, head, n;
+    int64_t last_time;   /* event time of the last record pushed */
+    int64_t recv;        /* offset after the last message delivered; -1 not known */
+    int64_t lo, hi;      /* cached watermarks; -1 not known */
+    int64_t checked_ms;  /* when they were read; INT64_MIN never */
+    int64_t idle_since;  /* since when it holds the merge back; -1 not */
+    int64_t assigned_ms; /* when it was added */
+};
+
+struct ordered {
+    int64_t max_idle_ms;
+    size_t max_buffered;
+    ordered_ends_fn ends;
+    void *ctx;
+    ordered_free_fn free_item;
+    struct opart *parts; /* sorted by topic, then partition */
+    size_t nparts, capparts;
+    size_t buffered;
+};
+
+ordered_t *ordered_new(int64_t max_idle_ms, size_t max_buffered, ordered_ends_fn ends, void *ctx,
+                       ordered_free_fn free_item)
+{
+    ordered_t *o = xcalloc(1, sizeof *o);
+    o->max_idle_ms = max_idle_ms > 0 ? max_idle_ms : 0;
+    o->max_buffered = max_buffered ? max_buffered : ORDERED_MAX_BUFFERED;
+    o->ends = ends;
+    o->ctx = ctx;
+    o->free_item = free_item;
+    return o;
+}
+
+static void part_clear(ordered_t *o, struct opart *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        void *item = p->ring[(p->head + i) % p->cap].item;
+        if (o->free_item)
+            o->free_item(item);
+    }
+    o->buffered -= p->n;
+    free(p->ring);
+    free(p->topic);
+}
+
+void ordered_free(ordered_t *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->nparts; i++)
+        part_clear(o, &o->parts[i]);
+    free(o->parts);
+    free(o);
+}
+
+static int part_cmp(const char *topic, int32_t partition, const struct opart *p)
+{
+    int c = strcmp(topic, p->topic);
+    if (c)
+        return c;
+    return partition < p->partition ? -1 : partition > p->partition;
+}
+
+/* The partition, or where it would go (*at) when absent. */
+static struct opart *part_find(ordered_t *o, const char *topic, int32_t partition, size_t *at)
+{
+    size_t lo = 0, hi = o->nparts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = part_cmp(topic, partition, &o->parts[mid]);
+        if (c == 0)
+            return &o->parts[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (at)
+        *at = lo;
+    return NULL;
+}
+
+static struct opart *part_get(ordered_t *o, const char *topic, int32_t partition, int64_t now_ms)
+{
+    size_t at = 0;
+    struct opart *p = part_find(o, topic, partition, &at);
+    if (p)
+        return p;
+    o->parts = xgrow(o->parts, &o->capparts, o->nparts + 1, sizeof *o->parts);
+    memmove(&o->parts[at + 1], &o->parts[at], (o->nparts - at) * sizeof *o->parts);
+    o->nparts++;
+    p = &o->parts[at];
+    *p = (struct opart){.topic = xstrdup(topic),
+                        .partition = partition,
+                        .last_time = ORDERED_TIME_UNSET,
+                        .recv = -1,
+                        .lo = -1,
+                        .hi = -1,
+                        .checked_ms = INT64_MIN,
+                        .idle_since = -1,
+                        .assigned_ms = now_ms};
+    return p;
+}
+
+void ordered_assign(ordered_t *o, const char *topic, int32_t partition, int64_t next,
+                    int64_t now_ms)
+{
+    struct opart *p = part_get(o, topic, partition, now_ms);
+    if (p->n == 0) {
+        p->recv = next;
+        p->assigned_ms = now_ms;
+        p->idle_since = -1;
+        p->checked_ms = INT64_MIN;
+    }
+}
+
+void ordered_revoke(ordered_t *o, const char *topic, int32_t partition)
+{
+    struct opart *p = part_find(o, topic, partition, NULL);
+    if (!p)
+        return;
+    part_clear(o, p);
+    size_t i = (size_t)(p - o->parts);
+    memmove(&o->parts[i], &o->parts[i + 1], (o->nparts - i - 1) * sizeof *o->parts);
+    o->nparts--;
+}
+
+void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t offset,
+                  int64_t time_ms, void *item, int64_t now_ms)
+{
+    struct opart *p = part_get(o, topic, partition, now_ms);
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct entry *ring = xcalloc(cap, sizeof *ring);
+        for (size_t i = 0; i < p->n; i++)
+            ring[i] = p->ring[(p->head + i) % p->cap];
+        free(p->ring);
+        p->ring = ring;
+        p->cap = cap;
+        p->head = 0;
+    }
+    if (time_ms != ORDERED_TIME_UNSET)
+        p->last_time = time_ms;
+    p->ring[(p->head + p->n) % p->cap] = (struct entry){item, offset, p->last_time};
+    p->n++;
+    o->buffered++;
+    p->recv = offset + 1;
+    p->idle_since = -1;
+}
+
+void ordered_note_end(ordered_t *o, const char *topic, int32_t partition, int64_t hi)
+{
+    struct opart *p = part_find(o, topic, partition, NULL);
+    if (p && hi > p->hi)
+        p->hi = hi;
+}
+
+void ordered_skip(ordered_t *o, const char *topic, int32_t partition, int64_t offset)
+{
+    struct opart *p = part_find(o, topic, partition, NULL);
+    if (p && offset + 1 > p->recv)
+        p->recv = offset + 1;
+}
+
+/* Re-reads the watermarks of an empty partition unless they show a backlog (watermarks
+ * only grow, so a backlog seen once is still there until its records arrive). */
+static void refresh(ordered_t *o, struct opart *p, int64_t now_ms)
+{
+    bool backlog = p->hi >= 0 && p->recv >= 0 && p->recv < p->hi;
+    if (backlog || !o->ends ||
+        (p->checked_ms != INT64_MIN && now_ms - p->checked_ms < ORDERED_REFRESH_MS))
+        return;
+    int64_t lo = -1, hi = -1;
+    if (o->ends(o->ctx, p->topic, p->partition, &lo, &hi) == 0) {
+        p->lo = lo;
+        p->hi = hi > p->hi ? hi : p->hi; /* a cached value can be older than one noted */
+    }
+    p->checked_ms = now_ms;
+}
+
+/* True when the empty partition `p` is known to have delivered everything up to its high
+ * watermark. */
+static bool at_end(const struct opart *p)
+{
+    if (p->hi < 0)
+        return false;
+    if (p->recv >= 0)
+        return p->recv >= p->hi;
+    return p->lo >= 0 && p->lo >= p->hi; /* empty partition, position not known */
+}
+
+/* True while the empty partition `p` holds the merge back. */
+static bool holds_back(ordered_t *o, struct opart *p, int64_t now_ms)
+{
+    refresh(o, p, now_ms);
+    if (at_end(p)) {
+        p->idle_since = -1;
+        return false;
+    }
+    if (p->idle_since < 0)
+        p->idle_since = now_ms;
+    return now_ms - p->idle_since < o->max_idle_ms;
+}
+
+void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *partition,
+                  int64_t *offset)
+{
+    if (o->buffered == 0)
+        return NULL;
+    struct opart *best = NULL;
+    bool held = false;
+    for (size_t i = 0; i < o->nparts; i++) {
+        struct opart *p = &o->parts[i];
+        if (p->n == 0) {
+            held = holds_back(o, p, now_ms) || held;
+            continue;
+        }
+        if (!best || p->ring[p->head].time_ms < best->ring[best->head].time_ms)
+            best = p;
+    }
+    if (held && o->buffered < o->max_buffered)
+        return NULL;
+    struct entry e = best->ring[best->head];
+    best->head = (best->head + 1) % best->cap;
+    best->n--;
+    o->buffered--;
+    if (topic)
+        *topic = best->topic;
+    if (partition)
+        *partition = best->partition;
+    if (offset)
+        *offset = e.offset;
+    return e.item;
+}
+
+size_t ordered_buffered(const ordered_t *o)
+{
+    return o->buffered;
+}
+
+int64_t ordered_wait_ms(ordered_t *o, int64_t now_ms)
+{
+    if (o->buffered == 0)
+        return -1;
+    int64_t wait = -1;
+    for (size_t i = 0; i < o->nparts; i++) {
+        struct opart *p = &o->parts[i];
+        if (p->n > 0 || !holds_back(o, p, now_ms))
+            continue;
+        int64_t left = p->idle_since + o->max_idle_ms - now_ms;
+        if (wait < 0 || left < wait)
+            wait = left;
+    }
+    return wait < 0 ? 0 : wait; /* nothing holds back: the queued records can go now */
+}
+
+int64_t ordered_lag(ordered_t *o, int64_t now_ms)
+{
+    int64_t lag = (int64_t)o->buffered;
+    for (size_t i = 0; i < o->nparts; i++) {
+        struct opart *p = &o->parts[i];
+        refresh(o, p, now_ms);
+        if (p->hi >= 0 && p->recv >= 0) {
+            if (p->hi > p->recv)
+                lag += p->hi - p->recv;
+            continue;
+        }
+        if (p->n == 0 && at_end(p))
+            continue;
+        /* Not known; a partition that delivered nothing long after its assignment is
+         * taken to be at its end (librdkafka fetches it all the time). */
+        if (p->n == 0 && p->recv < 0 && now_ms - p->assigned_ms >= o->max_idle_ms)
+            continue;
+        return -1;
+    }
+    return lag;
+}

@@ -1,0 +1,298 @@
+/* test_ordered: the event-time merge over partitions: output order, the bounded wait for a
+ * partition with a backlog, the live edge, the memory bound and revokes. */
+#include "testing.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "analyzer/ordered.h"
+
+#define NPARTS 4
+
+/* Fake partitions: their watermarks. */
+struct fake {
+    int64_t lo[NPARTS], hi[NPARTS];
+    int calls;
+};
+
+static int fake_ends(void *ctx, const char *topic, int32_t partition, int64_t *lo, int64_t *hi)
+{
+    struct fake *f = ctx;
+    f->calls++;
+    if (strcmp(topic, "events") != 0 || partition < 0 || partition >= NPARTS)
+        return -1;
+    *lo = f->lo[partition];
+    *hi = f->hi[partition];
+    return 0;
+}
+
+static int freed;
+
+static void free_item(void *item)
+{
+    freed++;
+    free(item);
+}
+
+/* An item: its partition and event time, to check the order. */
+struct item {
+    int32_t partition;
+    int64_t offset;
+    int64_t time_ms;
+};
+
+static void push(ordered_t *o, int32_t partition, int64_t offset, int64_t time_ms, int64_t now)
+{
+    struct item *it = malloc(sizeof *it);
+    *it = (struct item){partition, offset, time_ms};
+    ordered_push(o, "events", partition, offset, time_ms, it, now);
+}
+
+/* Three partitions with known timestamps and all their records buffered: the output is
+ * sorted by time, ties by partition, and each partition keeps its own order. */
+static void test_merge_order(void **state)
+{
+    (void)state;
+    struct fake f = {.lo = {0, 0, 0, 0}, .hi = {4, 3, 3, 0}};
+    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    for (int p = 0; p < NPARTS; p++)
+        ordered_assign(o, "events", p, 0, 0);
+    static const int64_t t0[] = {10, 40, 40, 90}, t1[] = {20, 30, 70}, t2[] = {5, 40, 100};
+    for (int i = 0; i < 4; i++)
+        push(o, 0, i, t0[i], 1);
+    for (int i = 0; i < 3; i++)
+        push(o, 1, i, t1[i], 1);
+    for (int i = 0; i < 3; i++)
+        push(o, 2, i, t2[i], 1);
+    static const struct {
+        int32_t p;
+        int64_t t;
+    } want[] = {{2, 5},  {0, 10}, {1, 20}, {1, 30}, {0, 40},
+                {0, 40}, {2, 40}, {1, 70}, {0, 90}, {2, 100}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *topic = NULL;
+        int32_t part = -1;
+        int64_t off = -1;
+        struct item *it = ordered_pop(o, 2, &topic, &part, &off);
+        assert_non_null(it);
+        assert_string_equal(topic, "events");
+        assert_int_equal(part, it->partition);
+        assert_int_equal(off, it->offset);
+        assert_int_equal(it->partition, want[i].p);
+        assert_int_equal(it->time_ms, want[i].t);
+        free(it);
+    }
+    assert_null(ordered_pop(o, 2, NULL, NULL, NULL));
+    assert_int_equal(ordered_buffered(o), 0);
+    assert_int_equal(ordered_lag(o, 2), 0);
+    ordered_free(o);
+}
+
+/* Records without an event time follow the record before them in their partition. */
+static void test_unset_time_inherits(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {3, 2, 0, 0}};
+    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 0);
+    ordered_assign(o, "events", 1, 0, 0);
+    push(o, 0, 0, 100, 0);                /* pass begin */
+    push(o, 0, 1, ORDERED_TIME_UNSET, 0); /* its items */
+    push(o, 0, 2, ORDERED_TIME_UNSET, 0);
+    push(o, 1, 0, 50, 0);
+    push(o, 1, 1, 150, 0);
+    static const int32_t want[] = {1, 0, 0, 0, 1};
+    static const int64_t woff[] = {0, 0, 1, 2, 1};
+    for (size_t i = 0; i < 5; i++) {
+        struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
+        assert_non_null(it);
+        assert_int_equal(it->partition, want[i]);
+        assert_int_equal(it->offset, woff[i]);
+        free(it);
+    }
+    ordered_free(o);
+}
+
+/* A partition with a backlog and nothing buffered holds the merge back, but no longer than
+ * max_idle_ms; its records, once they arrive, are merged again. */
+static void test_bounded_wait(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {2, 2, 0, 0}};
+    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 1000);
+    ordered_assign(o, "events", 1, 0, 1000);
+    push(o, 0, 0, 200, 1000);
+    push(o, 0, 1, 300, 1000);
+    /* Partition 1 has two records coming (high watermark 2) and none here yet. */
+    assert_null(ordered_pop(o, 1000, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 1000), 500);
+    assert_null(ordered_pop(o, 1200, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 1200), 300);
+    assert_int_equal(ordered_lag(o, 1200), 4);
+    /* Its first record arrives in time and goes first. */
+    push(o, 1, 0, 100, 1300);
+    struct item *it = ordered_pop(o, 1300, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->partition, 1);
+    free(it);
+    /* Empty again with one record to come: waited for from now, up to 500 ms. */
+    assert_null(ordered_pop(o, 1300, NULL, NULL, NULL));
+    assert_null(ordered_pop(o, 1799, NULL, NULL, NULL));
+    it = ordered_pop(o, 1800, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->partition, 0);
+    assert_int_equal(it->time_ms, 200);
+    free(it);
+    /* Past its wait it holds nothing back until its next record. */
+    it = ordered_pop(o, 1801, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->time_ms, 300);
+    free(it);
+    push(o, 1, 1, 250, 1900);
+    it = ordered_pop(o, 1900, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->partition, 1);
+    free(it);
+    assert_int_equal(ordered_wait_ms(o, 1900), -1);
+    ordered_free(o);
+}
+
+/* At the live edge (every other partition at its high watermark) a record goes at once, and
+ * an unknown watermark is waited for (bounded) like a backlog. */
+static void test_live_edge(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {5, 7, -1, 0}, .lo = {0, 0, -1, 0}};
+    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 4, 0);
+    ordered_assign(o, "events", 1, 7, 0);
+    ordered_assign(o, "events", 3, -1, 0); /* position unknown, empty partition */
+    push(o, 0, 4, 1000, 10);
+    struct item *it = ordered_pop(o, 10, NULL, NULL, NULL);
+    assert_non_null(it);
+    free(it);
+    assert_int_equal(ordered_lag(o, 10), 0);
+    /* A partition whose watermark is not known yet holds back, up to the bound. */
+    ordered_assign(o, "events", 2, -1, 20);
+    push(o, 0, 5, 2000, 20);
+    assert_null(ordered_pop(o, 20, NULL, NULL, NULL));
+    assert_int_equal(ordered_lag(o, 20), -1);
+    f.hi[2] = 0; /* known now: empty */
+    f.lo[2] = 0;
+    it = ordered_pop(o, 30, NULL, NULL, NULL);
+    assert_non_null(it);
+    free(it);
+    /* Watermarks are re-read at most every ORDERED_REFRESH_MS for an empty partition. */
+    f.hi[2] = f.lo[2] = -1;
+    push(o, 0, 6, 3000, 40);
+    f.calls = 0;
+    for (int i = 0; i < 100; i++)
+        assert_null(ordered_pop(o, 40, NULL, NULL, NULL));
+    assert_true(f.calls > 0 && f.calls <= NPARTS);
+    ordered_free(o);
+}
+
+/* The memory bound: at max_buffered records the merge stops waiting. */
+static void test_buffer_bound(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {100, 10, 0, 0}};
+    ordered_t *o = ordered_new(500, 8, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 0);
+    ordered_assign(o, "events", 1, 0, 0);
+    for (int i = 0; i < 7; i++)
+        push(o, 0, i, i, 0);
+    assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
+    push(o, 0, 7, 7, 0);
+    struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->offset, 0);
+    free(it);
+    assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
+    ordered_free(o);
+}
+
+/* A revoked partition's records are freed, not handed out; ordered_free frees the rest. */
+static void test_revoke_frees(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {3, 3, 0, 0}};
+    freed = 0;
+    ordered_t *o = ordered_new(0, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 0);
+    ordered_assign(o, "events", 1, 0, 0);
+    for (int i = 0; i < 3; i++) {
+        push(o, 0, i, 10 * i, 0);
+        push(o, 1, i, 10 * i + 5, 0);
+    }
+    ordered_revoke(o, "events", 1);
+    assert_int_equal(freed, 3);
+    assert_int_equal(ordered_buffered(o), 3);
+    struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
+    assert_int_equal(it->partition, 0);
+    free(it);
+    ordered_free(o);
+    assert_int_equal(freed, 5);
+}
+
+/* Randomized: any interleaving of arrivals gives the same output once every partition is
+ * fully buffered (the order does not depend on fetch chunks). */
+static void test_random_interleavings(void **state)
+{
+    (void)state;
+    srand(testing_seed());
+    enum { PER = 200 };
+    int64_t times[NPARTS][PER];
+    for (int p = 0; p < NPARTS; p++) {
+        int64_t t = rand() % 100;
+        for (int i = 0; i < PER; i++) {
+            times[p][i] = (rand() % 5 == 0) ? ORDERED_TIME_UNSET : t;
+            t += rand() % 50;
+        }
+    }
+    int64_t ref_p[NPARTS * PER], ref_o[NPARTS * PER];
+    for (int round = 0; round < 20; round++) {
+        struct fake f = {.hi = {PER, PER, PER, PER}};
+        ordered_t *o = ordered_new(1000000, 0, fake_ends, &f, free_item);
+        for (int p = 0; p < NPARTS; p++)
+            ordered_assign(o, "events", p, 0, 0);
+        int next[NPARTS] = {0};
+        int out = 0, left = NPARTS * PER;
+        while (left > 0 || ordered_buffered(o) > 0) {
+            if (left > 0) {
+                int p = rand() % NPARTS;
+                int chunk = 1 + rand() % 40;
+                for (int k = 0; k < chunk && next[p] < PER; k++, left--) {
+                    push(o, p, next[p], times[p][next[p]], 0);
+                    next[p]++;
+                }
+            }
+            struct item *it;
+            while ((it = ordered_pop(o, 0, NULL, NULL, NULL))) {
+                if (round == 0) {
+                    ref_p[out] = it->partition;
+                    ref_o[out] = it->offset;
+                } else {
+                    assert_int_equal(ref_p[out], it->partition);
+                    assert_int_equal(ref_o[out], it->offset);
+                }
+                out++;
+                free(it);
+            }
+        }
+        assert_int_equal(out, NPARTS * PER);
+        ordered_free(o);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_merge_order),          cmocka_unit_test(test_unset_time_inherits),
+        cmocka_unit_test(test_bounded_wait),         cmocka_unit_test(test_live_edge),
+        cmocka_unit_test(test_buffer_bound),         cmocka_unit_test(test_revoke_frees),
+        cmocka_unit_test(test_random_interleavings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
