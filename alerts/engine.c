@@ -946,7 +946,11 @@ static int effect_allocation_failed(alert_engine_t *e, json_t *data, int64_t ms)
     return 0;
 }
 
-static int effect_compliance(alert_engine_t *e, bool bad, json_t *data, int64_t ms)
+/* A resource CIDR entering (`bad`) or leaving noncompliance, or with `unmanaged`, entering
+ * or leaving management state "unmanaged" (only for rules with `unmanaged = yes`; its alerts
+ * carry the label management_state="unmanaged", so they never share a fingerprint with the
+ * same resource's noncompliance alert). */
+static int effect_compliance(alert_engine_t *e, bool bad, bool unmanaged, json_t *data, int64_t ms)
 {
     const char *scope = jstr(data, "scope_id"), *rid = jstr(data, "resource_id");
     const char *cidr = jstr(data, "cidr"), *rtype = jstr(data, "resource_type");
@@ -955,13 +959,16 @@ static int effect_compliance(alert_engine_t *e, bool bad, json_t *data, int64_t 
         return -EINVAL;
     for (size_t i = 0; i < e->n_rules; i++) {
         const struct erule *r = &e->rules[i];
-        if (r->cfg->type != CONFIG_RULE_NONCOMPLIANT || !match_fields(r->cfg, scope, pool, region))
+        if (r->cfg->type != CONFIG_RULE_NONCOMPLIANT || (unmanaged && !r->cfg->unmanaged) ||
+            !match_fields(r->cfg, scope, pool, region))
             continue;
         struct lset l = {.n = 0};
         lset_add(&l, "scope_id", scope);
         lset_add(&l, "resource_id", rid);
         lset_add(&l, "cidr", cidr);
         lset_add(&l, "resource_type", rtype);
+        if (unmanaged)
+            lset_add(&l, "management_state", "unmanaged");
         struct alert *a = alert_get(e, r, r->cfg->severity, scope, &l, bad);
         if (!a)
             continue;
@@ -973,13 +980,19 @@ static int effect_compliance(alert_engine_t *e, bool bad, json_t *data, int64_t 
             continue;
         a->for_ms = 0;
         const char *name = jstr(data, "name");
-        annot(a, "summary", "%s %s%s%s%s is noncompliant", rtype ? rtype : "resource", rid,
-              name ? " (" : "", name ? name : "", name ? ")" : "");
-        annot(a, "description",
-              "%s of %s in %s%s%s does not comply with its IPAM pool's allocation rules or is "
-              "not managed by IPAM",
-              cidr, rid, region ? region : "an unknown region", pool ? ", pool " : "",
-              pool ? pool : "");
+        annot(a, "summary", "%s %s%s%s%s is %s", rtype ? rtype : "resource", rid, name ? " (" : "",
+              name ? name : "", name ? ")" : "",
+              unmanaged ? "not managed by IPAM" : "noncompliant");
+        if (unmanaged)
+            annot(a, "description",
+                  "%s of %s in %s is not managed by IPAM: no pool allocation covers it, so it "
+                  "escapes the pools' allocation rules and overlap planning",
+                  cidr, rid, region ? region : "an unknown region");
+        else
+            annot(a, "description",
+                  "%s of %s in %s%s%s does not comply with its IPAM pool's allocation rules", cidr,
+                  rid, region ? region : "an unknown region", pool ? ", pool " : "",
+                  pool ? pool : "");
         set_runbook(a);
         activate(e, a, ms);
     }
@@ -999,7 +1012,9 @@ int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64
     if (strcmp(kind, "allocation_failed") == 0)
         return effect_allocation_failed(e, data, event_ms);
     if (strcmp(kind, "noncompliant") == 0 || strcmp(kind, "compliant") == 0)
-        return effect_compliance(e, kind[0] == 'n', data, event_ms);
+        return effect_compliance(e, kind[0] == 'n', false, data, event_ms);
+    if (strcmp(kind, "unmanaged") == 0 || strcmp(kind, "managed") == 0)
+        return effect_compliance(e, kind[0] == 'u', true, data, event_ms);
     if (strcmp(kind, "allocation") == 0)
         return reflect_track(e, data, event_ms);
     if (strcmp(kind, "release") == 0)

@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "alerts/sink_payload.h"
 #include "fileio.h"
@@ -276,6 +278,32 @@ static int kafka_send(struct sink_conn *c, const struct record *rec, char *err, 
     return 0;
 }
 
+/* True when the last line of the file open as `fd` is the notification `id`: written by a
+ * delivery whose spool cursor a crash kept from moving (each delivery moves the cursor before
+ * the next one, so only the last line can be such a one). */
+static bool file_ends_with(int fd, const char *id)
+{
+    enum { TAIL = 65536 };
+    struct stat sb;
+    if (!id || fstat(fd, &sb) < 0 || sb.st_size < 2)
+        return false;
+    size_t n = sb.st_size < TAIL ? (size_t)sb.st_size : TAIL;
+    char *buf = xmalloc(n);
+    bool same = false;
+    ssize_t got = pread(fd, buf, n, sb.st_size - (off_t)n);
+    if (got == (ssize_t)n && buf[n - 1] == '\n') {
+        size_t start = n - 1;
+        while (start > 0 && buf[start - 1] != '\n')
+            start--;
+        json_t *j = json_loadb(buf + start, n - 1 - start, 0, NULL);
+        const char *last = json_string_value(json_object_get(j, "id"));
+        same = last && strcmp(last, id) == 0;
+        json_decref(j);
+    }
+    free(buf);
+    return same;
+}
+
 static int file_send(struct sink_conn *c, const struct record *rec, char *err, size_t errlen)
 {
     char *body = NULL;
@@ -284,11 +312,16 @@ static int file_send(struct sink_conn *c, const struct record *rec, char *err, s
         return SINK_FINAL;
     }
     int rc = 0;
-    int fd = open(c->sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(c->sink->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "open %s: %s", c->sink->path, strerror(errno));
         free(body);
         return SINK_RETRY;
+    }
+    if (file_ends_with(fd, rec->u.alert.id)) {
+        close(fd);
+        free(body);
+        return 0; /* written already, before a crash */
     }
     size_t len = strlen(body);
     body[len] = '\n'; /* json_dumps' NUL becomes the line end; length bound kept below */

@@ -100,11 +100,10 @@ static int64_t mono_ms(void)
     return log_now_ms();
 }
 
+/* Wall time in milliseconds, to the second: the ledger's clock. */
 static int64_t wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)time(NULL) * 1000;
 }
 
 static struct timespec abs_mono(int64_t ms)
@@ -250,8 +249,8 @@ static void ids_expire(struct sink *k)
 /* Remembers `id` (borrowed) as spooled at wall time `ms`, in memory only. */
 static void ids_add(struct sink *k, const char *id, int64_t ms)
 {
-    if (!id || ids_known(k, id))
-        return;
+    if (!id || ids_known(k, id) || strcspn(id, " \t\r\n") != strlen(id))
+        return; /* an id with blanks would break its ledger line: not remembered */
     k->ids = xgrow(k->ids, &k->capids, k->nids + 1, sizeof *k->ids);
     k->ids[k->nids++] = (struct spooled_id){xstrdup(id), ms};
     json_object_set_new(k->idset, id, json_true());
@@ -340,8 +339,9 @@ static char *line_id(const char *line, size_t len)
 }
 
 /* Loads the ledger, adds the ids of the spooled lines (a crash may have come between a spool
- * append and its ledger line), drops what expired and opens the ledger for appends. */
-static int ids_open(struct sink *k, char *err, size_t errlen)
+ * append and its ledger line), drops what expired and opens the ledger for appends (a ledger
+ * that cannot be rewritten, its disk full, is appended to as it is; logged). */
+static void ids_open(struct sink *k)
 {
     char *path = xasprintf("%s/" SPOOLED_IDS, k->cfg->spool_dir);
     FILE *f = fopen(path, "re");
@@ -379,12 +379,11 @@ static int ids_open(struct sink *k, char *err, size_t errlen)
     }
     ids_expire(k);
     /* Written again whole: drops a torn line, expired ids, and adds the spool's. */
-    if (ids_rewrite(k) < 0) {
-        snprintf(err, errlen, "sink %s: cannot write %s/" SPOOLED_IDS, k->cfg->name,
-                 k->cfg->spool_dir);
-        return -EIO;
-    }
-    return 0;
+    if (ids_rewrite(k) == 0)
+        return;
+    path = xasprintf("%s/" SPOOLED_IDS, k->cfg->spool_dir);
+    k->ids_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
 }
 
 /* Appends one line and syncs it. */
@@ -842,8 +841,9 @@ sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts,
             snprintf(err, errlen, "sink %s: no spool_dir", k->cfg->name);
             goto fail;
         }
-        if (spool_open(k, err, errlen) < 0 || ids_open(k, err, errlen) < 0)
+        if (spool_open(k, err, errlen) < 0)
             goto fail;
+        ids_open(k);
         k->conn = sink_conn_new(cfg, k->cfg, s->opts.http_timeout_ms, err, errlen);
         if (!k->conn)
             goto fail;

@@ -29,8 +29,10 @@
  * appended and synced right after the spool line; on open the ids of the spool's own lines are
  * added, since a crash may fall between the two writes), and sinks_submit() drops a
  * notification whose id the sink spooled before (counted as `replayed`). So a notification is
- * spooled once per sink and delivered once, or more only when a delivery was confirmed by the
- * receiver and the crash came before the cursor moved. The ledger is bounded: ids spooled
+ * spooled once per sink and delivered once; only a crash between a delivery and the cursor
+ * save sends the spool's head again: a file sink then finds it as its file's last line and
+ * does not write it twice (alerts/sink_deliver.c); webhook and Kafka receivers get the id in
+ * the payload, Alertmanager and PagerDuty merge by fingerprint. The ledger is bounded: ids spooled
  * within SINKS_IDS_DAYS of the newest one (however long the analyzer was down), at most
  * SINKS_IDS_MAX; it is rewritten once it holds twice that many lines. A replay reaches back
  * only to the last checkpoint (seconds, ANALYZER_BACKLOG_MAX_MS at most while consuming), far

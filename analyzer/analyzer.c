@@ -687,6 +687,11 @@ static void apply_ready(analyzer_t *a, int64_t now)
         handle_message(a, pm);
         pending_free(pm);
     }
+    struct ordered_stats os;
+    ordered_get_stats(a->ord, &os);
+    a->stats.order_backlog_timeouts = os.backlog_timeouts;
+    a->stats.order_unknown_timeouts = os.unknown_timeouts;
+    a->stats.order_buffer_full = os.buffer_full;
 }
 
 /* Tells the alert rules whether the consumer is caught up (live conditions such as a stale
@@ -1023,7 +1028,10 @@ static void set_paused(analyzer_t *a, bool pause)
 }
 
 /* Pauses the assignment while the caller holds consumption; when it lets go, reads the
- * high watermarks from the brokers for the merge and resumes. */
+ * high watermarks from the brokers for the merge and resumes. A partition that delivered
+ * nothing yet (a topic the caller just filled) gets its start too: the group's committed
+ * offset, else its low watermark (auto.offset.reset=earliest, unless [kafka] sets it), so
+ * the merge knows its backlog and waits for it ([analyzer] order_wait). */
 static void set_held(analyzer_t *a, bool hold)
 {
     rd_kafka_t *rk = kafka_consumer_handle(a->consumer);
@@ -1033,13 +1041,24 @@ static void set_held(analyzer_t *a, bool hold)
     if (hold) {
         rd_kafka_pause_partitions(rk, parts);
     } else {
+        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+        bool have_committed =
+            rd_kafka_committed(rk, committed, PARTSTATE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        bool earliest = !kafka_props_have(a->cfg->kafka, a->cfg->n_kafka, "auto.offset.reset");
         for (int i = 0; i < parts->cnt; i++) {
+            const char *topic = parts->elems[i].topic;
+            int32_t partition = parts->elems[i].partition;
             int64_t lo, hi;
-            if (rd_kafka_query_watermark_offsets(rk, parts->elems[i].topic,
-                                                 parts->elems[i].partition, &lo, &hi,
-                                                 PARTSTATE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
-                ordered_note_end(a->ord, parts->elems[i].topic, parts->elems[i].partition, hi);
+            if (rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, PARTSTATE_MS) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                continue;
+            ordered_note_end(a->ord, topic, partition, hi);
+            const struct part *p = part_find(a, topic, partition);
+            int64_t c = have_committed ? committed->elems[i].offset : RD_KAFKA_OFFSET_INVALID;
+            if (p && p->next < 0 && have_committed && (c >= 0 || earliest))
+                ordered_assign(a->ord, topic, partition, c > lo ? c : lo, log_now_ms());
         }
+        rd_kafka_topic_partition_list_destroy(committed);
         if (!a->paused)
             rd_kafka_resume_partitions(rk, parts);
     }
@@ -1214,7 +1233,8 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
     a->topics[a->ntopics++] = cfg->topics.inventory;
     if (strcmp(cfg->topics.events, cfg->topics.inventory) != 0)
         a->topics[a->ntopics++] = cfg->topics.events;
-    a->ord = ordered_new(ORDERED_MAX_IDLE_MS, 0, cached_ends, a, pending_free);
+    a->ord = ordered_new(ORDERED_MAX_IDLE_MS, cfg->analyzer.order_wait_ms, 0, cached_ends, a,
+                         pending_free);
     a->consumer = kafka_consumer_new(a->props, a->nprops, a->topics, a->ntopics, on_rebalance, a,
                                      text, sizeof text);
     if (!a->consumer) {

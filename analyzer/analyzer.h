@@ -5,9 +5,12 @@
  * (record_decode) and queues it in the event-time merge (analyzer/ordered.h): while several
  * partitions hold a backlog (a backfill) the record with the smallest event time among their
  * heads goes first, a partition with a backlog and nothing fetched yet holding the others back
- * for at most ORDERED_MAX_IDLE_MS (500 ms). In that order it sends what does not decode to
- * the dead-letter topic, applies the rest to the model (analyzer/model.h) and writes the
- * model's effects to the journal and its figures to the RRD files in event time: before a
+ * for at most [analyzer] order_wait (10 s) when its high watermark shows records to come,
+ * ORDERED_MAX_IDLE_MS (500 ms) while that is not known. In that order it sends what does not
+ * decode to the dead-letter topic, applies the rest to the model (analyzer/model.h) and writes the
+ * model's effects (handed out in portions while model_apply() runs, so that a record with a
+ * million of them never holds them all) to the journal and the alert engine, and its
+ * figures to the RRD files in event time: before a
  * record whose time falls in a later RRD step than the last one written, every object's
  * current figures are written at that step boundary, and after an accepted pass at the pass
  * time (that pass's scope only, unless events changed other scopes since the last sample).
@@ -58,7 +61,7 @@
 #define ANALYZER_COMMIT_INTERVAL_MS 1000 /* default time between checkpoints */
 /* Longest a checkpoint waits while a backlog (more than a thousand messages behind the high
  * watermarks) is consumed: what a crash in a backlog replays at most; and the most journal
- * records (held in memory until the checkpoint's sync) it waits with. */
+ * records (written as they come, fdatasynced by the checkpoint's sync) it waits with. */
 #define ANALYZER_BACKLOG_MAX_MS      30000
 #define ANALYZER_BACKLOG_MAX_EFFECTS 10000
 
@@ -95,6 +98,10 @@ struct analyzer_stats {
     uint64_t events_unchecked; /* events whose id the window could no longer check */
     uint64_t journal_keys;     /* idempotency keys the journal holds (current value) */
     uint64_t journal_key_window_overflows;
+    /* Event-time order given up by the merge (analyzer/ordered.h, struct ordered_stats): */
+    uint64_t order_backlog_timeouts; /* a known backlog not fetched within [analyzer] order_wait */
+    uint64_t order_unknown_timeouts; /* a partition of unknown position/watermark, 500 ms */
+    uint64_t order_buffer_full;      /* ORDERED_MAX_BUFFERED records queued */
 };
 
 typedef struct analyzer analyzer_t;

@@ -36,6 +36,9 @@ static const struct {
      "Blocks of the pool's default netmask that still fit (NaN without a default netmask)."},
 };
 
+/* Label values of ipamwatch_analyzer_order_given_up_total, in struct ordered_stats order. */
+static const char *const order_reasons[] = {"backlog_wait", "unknown_wait", "buffer_full"};
+
 analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
 {
     if (!mx)
@@ -82,6 +85,15 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
         metrics_declare(mx, fams[i].name, fams[i].type, fams[i].help, NULL);
         metrics_set(mx, fams[i].name, 0, NULL);
     }
+    metrics_declare(mx, "ipamwatch_analyzer_order_given_up_total", METRICS_COUNTER,
+                    "Times the event-time merge of partitions went on without a partition: "
+                    "backlog_wait (records known to come were not fetched within [analyzer] "
+                    "order_wait), unknown_wait (a partition of unknown position or high "
+                    "watermark, maybe empty, after 500 ms), buffer_full (too many records "
+                    "queued).",
+                    "reason");
+    for (size_t i = 0; i < sizeof order_reasons / sizeof order_reasons[0]; i++)
+        metrics_set(mx, "ipamwatch_analyzer_order_given_up_total", 0, order_reasons[i], NULL);
     metrics_declare(mx, "ipamwatch_analyzer_consumer_lag", METRICS_GAUGE,
                     "Messages between the consumer's position and the partition's high watermark.",
                     "topic,partition");
@@ -195,6 +207,11 @@ void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,
     metrics_set(mx, "ipamwatch_analyzer_journal_keys", (double)s->journal_keys, NULL);
     metrics_set(mx, "ipamwatch_analyzer_journal_key_window_overflows_total",
                 (double)s->journal_key_window_overflows, NULL);
+    const uint64_t order[] = {s->order_backlog_timeouts, s->order_unknown_timeouts,
+                              s->order_buffer_full};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        metrics_set(mx, "ipamwatch_analyzer_order_given_up_total", (double)order[i],
+                    order_reasons[i], NULL);
     metrics_unlock(mx);
 
     rd_kafka_t *rk = kafka_consumer_handle(st->consumer);

@@ -24,6 +24,7 @@ struct eventwin {
     size_t size, head, n;
     uint32_t *index; /* ring positions by fingerprint; EVENTWIN_NO_POS = empty */
     size_t index_cap;
+    bool has_floor; /* an id was let go (or a loaded window had): st.floor_ms is set */
     struct eventwin_stats st;
 };
 
@@ -156,8 +157,9 @@ static void evict_head(eventwin_t *w, bool capped)
     size_t k = index_find(w, e->fp);
     if (w->index[k] == (uint32_t)w->head)
         index_remove(w, k);
-    if (e->t_ms > w->st.floor_ms)
+    if (!w->has_floor || e->t_ms > w->st.floor_ms)
         w->st.floor_ms = e->t_ms;
+    w->has_floor = true;
     w->head = (w->head + 1) % w->size;
     w->n--;
     w->st.evicted++;
@@ -238,7 +240,7 @@ enum eventwin_result eventwin_add(eventwin_t *w, const char *id, int64_t t_ms)
     fingerprint(id, fp);
     if (held(w, fp))
         return EVENTWIN_DUPLICATE;
-    bool below = t_ms <= w->st.floor_ms;
+    bool below = w->has_floor && t_ms <= w->st.floor_ms;
     push(w, fp, t_ms);
     if (!below)
         return EVENTWIN_NEW;
@@ -305,8 +307,10 @@ int eventwin_save(const eventwin_t *w, FILE *f)
 
 void eventwin_load_header(eventwin_t *w, int64_t floor_ms, int64_t newest_ms)
 {
-    if (floor_ms > w->st.floor_ms)
+    if (floor_ms != INT64_MIN && (!w->has_floor || floor_ms > w->st.floor_ms)) {
         w->st.floor_ms = floor_ms;
+        w->has_floor = true;
+    }
     if (newest_ms > w->st.newest_ms)
         w->st.newest_ms = newest_ms;
 }

@@ -23,9 +23,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Defaults: an hour of event time (twice the collector's CloudTrail re-read span of
- * interval + overlap, plus CloudTrail's delivery delay) and 262,144 ids (about 8 MiB; at
- * 5,000 events a second, 52 s of events). */
+/* Defaults: an hour of event time (with the collector's defaults, twice its CloudTrail
+ * re-read span of cloudtrail_interval + cloudtrail_overlap = 16 min, plus CloudTrail's
+ * delivery delay of up to 15 min) and 262,144 ids (about 8 MiB; at 5,000 events a second,
+ * 52 s of events). */
 #define EVENTWIN_DEFAULT_WINDOW_MS (3600LL * 1000)
 #define EVENTWIN_DEFAULT_MAX_IDS   262144
 

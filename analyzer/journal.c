@@ -31,6 +31,8 @@
  * inserted line from the genuine record next to it.
  */
 #define LOG_MODULE "journal"
+#include "config.h"
+
 #include "analyzer/journal.h"
 
 #include <dirent.h>
@@ -1018,8 +1020,8 @@ size_t journal_pending(const journal_t *j)
     return (size_t)(j->seq - j->synced_seq);
 }
 
-/* Reserves `n` more bytes at the end of the write buffer for segment `seg`; returns where
- * they start (the caller fills them and then calls wbuf_commit()). */
+/* Makes room for `n` more bytes at the end of the write buffer; returns where they start
+ * (the caller fills them, then wbuf_commit() adds what it used). */
 static char *wbuf_reserve(journal_t *j, size_t n)
 {
     j->wbuf = xgrow(j->wbuf, &j->wcap, j->wlen + n, 1);
@@ -1039,6 +1041,24 @@ static void wbuf_commit(journal_t *j, size_t seg, size_t n)
 
 static int journal_write(journal_t *j);
 
+/* json_quote() of `s` without jansson for the usual text (printable ASCII without quotes or
+ * backslashes, which JSON leaves as it is); anything else goes through json_quote(). */
+static char *quote_text(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return json_quote(s);
+    }
+    char *q = xmalloc(n + 3);
+    q[0] = '"';
+    memcpy(q + 1, s, n);
+    q[n + 1] = '"';
+    q[n + 2] = '\0';
+    return q;
+}
+
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
 {
     char *qkey = NULL, *qkind = NULL;
@@ -1050,7 +1070,7 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     if (!kind || !*kind || !key || !*key || (data && !json_is_object(data)) ||
         !format_rfc3339(event_time, et, sizeof et))
         return -EINVAL;
-    if (!(qkey = json_quote(key)) || !(qkind = json_quote(kind)))
+    if (!(qkey = quote_text(key)) || !(qkind = quote_text(kind)))
         goto out;
     size_t qkey_len = strlen(qkey), qkind_len = strlen(qkind);
     uint64_t hash = key_hash(j, qkey, qkey_len);
@@ -1200,6 +1220,13 @@ static int journal_write(journal_t *j)
             }
             break;
         }
+#ifdef SYNC_FILE_RANGE_WRITE
+        /* Start the writeback now, so that the next sync's fdatasync has little left to
+         * wait for (advice: its failure changes nothing). */
+        if (j->fsync)
+            (void)sync_file_range(j->fd, (off_t)s->disk_size, (off_t)run->len,
+                                  SYNC_FILE_RANGE_WRITE);
+#endif
         s->disk_size += run->len;
         s->dirty = true;
         at += run->len;

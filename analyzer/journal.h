@@ -18,10 +18,10 @@
  * of a record beyond HEAD: written since the last sync, however many). A checkpoint
  * interval that appended more is counted (journal_get_key_stats(): window_overflows): had
  * the process crashed after its journal sync but before that checkpoint completed, its
- * replay could have journaled the oldest of those records a second time. A key older than the held ones (e.g. a CloudTrail
- * archive published again months later) is journaled again; the model's event-id window
- * counts those events (analyzer/model.h, events_unchecked).
- * docs/journal.md explains the format, the crash model and the costs.
+ * replay could have journaled the oldest of those records a second time. A key older than the held
+ * ones (e.g. a CloudTrail archive published again months later) is journaled again; the model's
+ * event-id window counts those events (analyzer/model.h, events_unchecked). docs/journal.md
+ * explains the format, the crash model and the costs.
  */
 #ifndef IPAMWATCH_JOURNAL_H
 #define IPAMWATCH_JOURNAL_H

@@ -1,10 +1,12 @@
 /* ordered: records of several partitions in event-time order while they hold a backlog.
  * See ordered.h. */
+#define LOG_MODULE "analyzer"
 #include "analyzer/ordered.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "xalloc.h"
 
 struct entry {
@@ -23,13 +25,19 @@ struct opart {
     int64_t recv;        /* offset after the last message delivered; -1 not known */
     int64_t lo, hi;      /* cached watermarks; -1 not known */
     int64_t checked_ms;  /* when they were read; INT64_MIN never */
-    int64_t idle_since;  /* since when it holds the merge back; -1 not */
+    bool waiting;        /* empty and not at its end: it holds the merge back */
+    bool gave_up;        /* its wait ran out and records went past it (counted) */
+    int64_t waited_ms;   /* how long it was waited for (see ORDERED_GAP_MS) */
+    int64_t asked_ms;    /* when waited_ms was brought up to date */
     int64_t assigned_ms; /* when it was added */
 };
 
 struct ordered {
-    int64_t max_idle_ms;
+    int64_t max_idle_ms, max_wait_ms;
     size_t max_buffered;
+    bool overflowing; /* popping past a waited-for partition because the queues are full */
+    struct ordered_stats stats;
+    log_complain_t complain;
     ordered_ends_fn ends;
     void *ctx;
     ordered_free_fn free_item;
@@ -38,11 +46,13 @@ struct ordered {
     size_t buffered;
 };
 
-ordered_t *ordered_new(int64_t max_idle_ms, size_t max_buffered, ordered_ends_fn ends, void *ctx,
-                       ordered_free_fn free_item)
+ordered_t *ordered_new(int64_t max_idle_ms, int64_t max_wait_ms, size_t max_buffered,
+                       ordered_ends_fn ends, void *ctx, ordered_free_fn free_item)
 {
     ordered_t *o = xcalloc(1, sizeof *o);
     o->max_idle_ms = max_idle_ms > 0 ? max_idle_ms : 0;
+    o->max_wait_ms = max_wait_ms > o->max_idle_ms ? max_wait_ms : o->max_idle_ms;
+    o->complain = (log_complain_t)LOG_COMPLAIN_INIT;
     o->max_buffered = max_buffered ? max_buffered : ORDERED_MAX_BUFFERED;
     o->ends = ends;
     o->ctx = ctx;
@@ -116,7 +126,6 @@ static struct opart *part_get(ordered_t *o, const char *topic, int32_t partition
                         .lo = -1,
                         .hi = -1,
                         .checked_ms = INT64_MIN,
-                        .idle_since = -1,
                         .assigned_ms = now_ms};
     return p;
 }
@@ -128,7 +137,7 @@ void ordered_assign(ordered_t *o, const char *topic, int32_t partition, int64_t 
     if (p->n == 0) {
         p->recv = next;
         p->assigned_ms = now_ms;
-        p->idle_since = -1;
+        p->waiting = p->gave_up = false;
         p->checked_ms = INT64_MIN;
     }
 }
@@ -164,7 +173,7 @@ void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t of
     p->n++;
     o->buffered++;
     p->recv = offset + 1;
-    p->idle_since = -1;
+    p->waiting = p->gave_up = false;
 }
 
 void ordered_note_end(ordered_t *o, const char *topic, int32_t partition, int64_t hi)
@@ -208,17 +217,59 @@ static bool at_end(const struct opart *p)
     return p->lo >= 0 && p->lo >= p->hi; /* empty partition, position not known */
 }
 
-/* True while the empty partition `p` holds the merge back. */
+/* True when records of the empty partition `p` are known to exist and to come: its position
+ * and high watermark are known and the position is below. */
+static bool backlog_known(const struct opart *p)
+{
+    return p->hi >= 0 && p->recv >= 0 && p->recv < p->hi;
+}
+
+/* How long the empty partition `p` may hold the merge back. */
+static int64_t bound(const ordered_t *o, const struct opart *p)
+{
+    return backlog_known(p) ? o->max_wait_ms : o->max_idle_ms;
+}
+
+/* True while the empty partition `p` holds the merge back; brings its wait up to date. */
 static bool holds_back(ordered_t *o, struct opart *p, int64_t now_ms)
 {
     refresh(o, p, now_ms);
     if (at_end(p)) {
-        p->idle_since = -1;
+        p->waiting = p->gave_up = false;
         return false;
     }
-    if (p->idle_since < 0)
-        p->idle_since = now_ms;
-    return now_ms - p->idle_since < o->max_idle_ms;
+    if (!p->waiting) {
+        p->waiting = true;
+        p->waited_ms = 0;
+    } else if (now_ms > p->asked_ms) {
+        int64_t gap = now_ms - p->asked_ms;
+        p->waited_ms += gap < ORDERED_GAP_MS ? gap : ORDERED_GAP_MS;
+    }
+    p->asked_ms = now_ms;
+    return p->waited_ms < bound(o, p);
+}
+
+/* Notes that records go out past the partition `p`, whose wait ran out: counted and, for a
+ * known backlog, logged once per wait. */
+static void give_up(ordered_t *o, struct opart *p)
+{
+    if (p->gave_up)
+        return;
+    p->gave_up = true;
+    if (!backlog_known(p)) {
+        o->stats.unknown_timeouts++;
+        LOG_DEBUG("%s [%d]: position or high watermark still not known after %lld ms; merging "
+                  "the other partitions without it",
+                  p->topic, (int)p->partition, (long long)p->waited_ms);
+        return;
+    }
+    o->stats.backlog_timeouts++;
+    log_complain(&o->complain, LOG_LEVEL_WARN, LOG_MODULE,
+                 "%s [%d]: nothing fetched for %lld ms ([analyzer] order_wait) though offsets "
+                 "%lld to %lld exist: the other partitions' records go on without it, out of "
+                 "event-time order",
+                 p->topic, (int)p->partition, (long long)p->waited_ms, (long long)p->recv,
+                 (long long)(p->hi - 1));
 }
 
 void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *partition,
@@ -227,11 +278,14 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     if (o->buffered == 0)
         return NULL;
     struct opart *best = NULL;
-    bool held = false;
+    bool held = false, expired = false;
     for (size_t i = 0; i < o->nparts; i++) {
         struct opart *p = &o->parts[i];
         if (p->n == 0) {
-            held = holds_back(o, p, now_ms) || held;
+            if (holds_back(o, p, now_ms))
+                held = true;
+            else if (p->waiting)
+                expired = true;
             continue;
         }
         if (!best || p->ring[p->head].time_ms < best->ring[best->head].time_ms)
@@ -239,6 +293,22 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     }
     if (held && o->buffered < o->max_buffered)
         return NULL;
+    /* One overflow lasts until no partition holds the merge back any more. */
+    if (held && !o->overflowing) {
+        o->overflowing = true;
+        o->stats.buffer_full++;
+        log_complain(&o->complain, LOG_LEVEL_WARN, LOG_MODULE,
+                     "%zu records queued for the event-time merge while a partition's are "
+                     "still to come: applying them out of order to bound the memory",
+                     o->buffered);
+    } else if (!held) {
+        o->overflowing = false;
+    }
+    for (size_t i = 0; expired && i < o->nparts; i++) {
+        struct opart *p = &o->parts[i];
+        if (p->n == 0 && p->waiting && p->waited_ms >= bound(o, p))
+            give_up(o, p);
+    }
     struct entry e = best->ring[best->head];
     best->head = (best->head + 1) % best->cap;
     best->n--;
@@ -266,7 +336,7 @@ int64_t ordered_wait_ms(ordered_t *o, int64_t now_ms)
         struct opart *p = &o->parts[i];
         if (p->n > 0 || !holds_back(o, p, now_ms))
             continue;
-        int64_t left = p->idle_since + o->max_idle_ms - now_ms;
+        int64_t left = bound(o, p) - p->waited_ms;
         if (wait < 0 || left < wait)
             wait = left;
     }
@@ -293,4 +363,9 @@ int64_t ordered_lag(ordered_t *o, int64_t now_ms)
         return -1;
     }
     return lag;
+}
+
+void ordered_get_stats(const ordered_t *o, struct ordered_stats *out)
+{
+    *out = o->stats;
 }

@@ -12,12 +12,23 @@
  * an inventory pass follow their pass-begin). A partition whose queue is empty holds the
  * merge back while it still has a backlog, i.e. while the next offset it will deliver is
  * below its high watermark (or either is not known yet): nothing is popped until a record
- * of it arrives, but at most `max_idle_ms` (ORDERED_MAX_IDLE_MS, after Kafka Streams'
- * max.task.idle.ms) from the moment it became the one holding back; after that the others go
- * on without it until its next record arrives. A partition at its high watermark holds
- * nothing back, so at the live edge a record goes out as soon as it is pushed. When the
- * queues hold `max_buffered` records the head is popped without waiting, which bounds the
- * memory at the price of order in that case only.
+ * of it arrives. How long it is waited for depends on what is known. A known backlog (its
+ * position and its high watermark both known, the position below the watermark: records
+ * exist and will come) is waited for up to `max_wait_ms` ([analyzer] order_wait, default
+ * ORDERED_MAX_WAIT_MS = 10 s): on a loaded machine one fetch can take seconds, and giving
+ * up early would apply the same records in another order on another run. A partition whose
+ * position or watermark is not known yet may as well be empty, so it is waited for only
+ * `max_idle_ms` (ORDERED_MAX_IDLE_MS, after Kafka Streams' max.task.idle.ms). Both waits
+ * count the time the caller spends asking (ordered_pop(), ordered_wait_ms()): a gap between
+ * two calls counts at most ORDERED_GAP_MS, because while the caller was busy elsewhere (a
+ * checkpoint) or paused its partitions, librdkafka fetched on or nothing could arrive, and
+ * that time says nothing about the partition. Once its wait is over the others go on
+ * without it until its next record arrives; each such expiry after which a record is handed
+ * out is counted (ordered_get_stats()) and, for a known backlog, logged rate-limited: the
+ * event-time order was given up there. A partition at its high watermark holds nothing
+ * back, so at the live edge a record goes out as soon as it is pushed. When the queues hold
+ * `max_buffered` records the head is popped without waiting, which bounds the memory at the
+ * price of order in that case only (counted and logged too).
  *
  * Watermarks come from a callback (the analyzer asks librdkafka's cached values, no broker
  * round trip), asked only for empty partitions that look caught up or unknown, at most every
@@ -34,10 +45,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ORDERED_MAX_IDLE_MS  500   /* longest wait for a partition with a backlog */
+#define ORDERED_MAX_IDLE_MS  500   /* longest wait for a partition not known to have a backlog */
+#define ORDERED_MAX_WAIT_MS  10000 /* default longest wait for a known backlog */
+#define ORDERED_GAP_MS       1000  /* most a gap between two calls counts towards a wait */
 #define ORDERED_MAX_BUFFERED 50000 /* records queued before the merge stops waiting */
 #define ORDERED_REFRESH_MS   5     /* watermark re-read interval per empty partition */
 #define ORDERED_TIME_UNSET   INT64_MIN
+
+/* Times the merge gave up event-time order (see DESIGN). */
+struct ordered_stats {
+    uint64_t backlog_timeouts; /* a known backlog was waited for max_wait_ms in vain */
+    uint64_t unknown_timeouts; /* a partition of unknown position or watermark, max_idle_ms
+                                  (it may have had nothing to deliver) */
+    uint64_t buffer_full;      /* max_buffered reached while a partition was waited for */
+};
 
 typedef struct ordered ordered_t;
 
@@ -49,13 +70,15 @@ typedef int (*ordered_ends_fn)(void *ctx, const char *topic, int32_t partition, 
 /* Frees one queued item (the caller's type). */
 typedef void (*ordered_free_fn)(void *item);
 
-/* A merge that waits at most `max_idle_ms` (<= 0: never waits) and holds at most
- * `max_buffered` records (0: ORDERED_MAX_BUFFERED). `ends` (may be NULL: every watermark is
+/* A merge that waits at most `max_wait_ms` for a partition with a known backlog and
+ * `max_idle_ms` for one whose position or watermark is not known (<= 0: never waits; a
+ * `max_wait_ms` below `max_idle_ms` is raised to it), and holds at most `max_buffered`
+ * records (0: ORDERED_MAX_BUFFERED). `ends` (may be NULL: every watermark is
  * unknown) and `ctx` (borrowed) tell watermarks; `free_item` (may be NULL) frees items
  * dropped with a partition or left at ordered_free(). Never NULL (allocation failure
  * aborts). Owned by the caller. */
-ordered_t *ordered_new(int64_t max_idle_ms, size_t max_buffered, ordered_ends_fn ends, void *ctx,
-                       ordered_free_fn free_item);
+ordered_t *ordered_new(int64_t max_idle_ms, int64_t max_wait_ms, size_t max_buffered,
+                       ordered_ends_fn ends, void *ctx, ordered_free_fn free_item);
 
 /* Frees the merge and every item still queued. NULL is a no-op. */
 void ordered_free(ordered_t *o);
@@ -92,14 +115,17 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
 /* Records queued. */
 size_t ordered_buffered(const ordered_t *o);
 
-/* Milliseconds until a queued record may be popped at the latest (0: now, the wait for a
- * partition holding the merge back ends then), or -1 when nothing is queued. For the poll
- * timeout. */
+/* Milliseconds until a queued record may be popped at the latest if the caller keeps
+ * asking (0: now, the wait for a partition holding the merge back ends then), or -1 when
+ * nothing is queued. For the poll timeout. */
 int64_t ordered_wait_ms(ordered_t *o, int64_t now_ms);
 
 /* Messages between what the merge has handed out and the high watermarks, queued ones
  * included; -1 while a partition's position or watermark is not known (and it was not
  * waited for past max_idle_ms). */
 int64_t ordered_lag(ordered_t *o, int64_t now_ms);
+
+/* Copies the counts of given-up order into *out. */
+void ordered_get_stats(const ordered_t *o, struct ordered_stats *out);
 
 #endif

@@ -235,6 +235,80 @@ static json_t *event_row(const struct journal_record *rec, bool failed)
     return row;
 }
 
+/* Ledger and failure rows until they are sorted: auditors read them by event time, so the
+ * order must not depend on the order the analyzer journaled them in (which follows Kafka
+ * partitions and fetches): event time, then event id, then journal key (unique in a
+ * journal), then merge order. */
+struct event_row_at {
+    time_t t;
+    const char *event_id; /* the row's, borrowed; NULL when none */
+    char *key;            /* the journal key, owned; NULL when none */
+    uint64_t order;
+    json_t *row; /* own reference */
+};
+
+struct event_rows {
+    struct event_row_at *v;
+    size_t n, cap;
+};
+
+/* Adds `row` (stolen) of the journal record `rec` (borrowed) read as number `order`. */
+static void er_add(struct event_rows *rs, const struct journal_record *rec, uint64_t order,
+                   json_t *row)
+{
+    rs->v = xgrow(rs->v, &rs->cap, rs->n + 1, sizeof *rs->v);
+    rs->v[rs->n++] = (struct event_row_at){
+        .t = rec->event_time,
+        .event_id = json_string_value(json_object_get(row, "event_id")),
+        .key = rec->key ? xstrdup(rec->key) : NULL,
+        .order = order,
+        .row = row,
+    };
+}
+
+static int str_cmp_null(const char *x, const char *y)
+{
+    if (!x || !y)
+        return (x != NULL) - (y != NULL);
+    return strcmp(x, y);
+}
+
+static int er_cmp(const void *a, const void *b)
+{
+    const struct event_row_at *x = a, *y = b;
+    int c;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if ((c = str_cmp_null(x->event_id, y->event_id)) != 0 || (c = str_cmp_null(x->key, y->key)))
+        return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorts the rows into a new array (owned by the caller) and empties `rs`. */
+static json_t *er_take_sorted(struct event_rows *rs)
+{
+    json_t *arr = json_array();
+    if (rs->n > 1)
+        qsort(rs->v, rs->n, sizeof *rs->v, er_cmp);
+    for (size_t i = 0; i < rs->n; i++) {
+        json_array_append_new(arr, rs->v[i].row);
+        free(rs->v[i].key);
+    }
+    free(rs->v);
+    memset(rs, 0, sizeof *rs);
+    return arr;
+}
+
+static void er_free(struct event_rows *rs)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        json_decref(rs->v[i].row);
+        free(rs->v[i].key);
+    }
+    free(rs->v);
+    memset(rs, 0, sizeof *rs);
+}
+
 static bool is_ledger_kind(const char *kind)
 {
     return strcmp(kind, "allocation") == 0 || strcmp(kind, "release") == 0 ||
@@ -445,8 +519,8 @@ static json_t *utilization(const struct config *cfg, const struct report_options
         LOG_WARN("pool utilization left out: %s", err);
     if (n == 0)
         return rows;
-    rrd_store_t *st =
-        rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err, errlen);
+    rrd_store_t *st = rrd_store_open_reader(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000),
+                                            cfg->rrd.daemon, err, errlen);
     if (st == NULL)
         goto fail;
     if (o->scope != NULL)
@@ -568,7 +642,8 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
     size_t ndirs = o->n_journals > 0 ? o->n_journals : 1;
     json_t *each = json_array(); /* integrity of every journal */
     uint64_t ordinal = 0;
-    json_t *doc = NULL, *ledger = json_array(), *failed = json_array();
+    json_t *doc = NULL, *ledger = NULL, *failed = NULL;
+    struct event_rows ledger_rows = {0}, failed_rows = {0};
     json_t *overlaps = json_array(), *noncompliant = json_array(), *pools = json_object();
     json_t *unmanaged = json_array();
     json_t *util = NULL;
@@ -657,25 +732,27 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
             json_t *row = event_row(&rec, false);
             json_object_set_new(row, "success", json_true());
             json_object_set_new(row, "applied", field(rec.data, "applied"));
-            json_array_append_new(ledger, row);
+            er_add(&ledger_rows, &rec, order, row);
             n_ok++;
             n_alloc += strcmp(kind, "allocation") == 0;
             n_rel += strcmp(kind, "release") == 0;
             n_prov += strcmp(kind, "provision") == 0;
             n_deprov += strcmp(kind, "deprovision") == 0;
         } else if (strcmp(kind, "allocation_failed") == 0 || strcmp(kind, "event_failed") == 0) {
-            json_array_append_new(failed, event_row(&rec, true));
+            er_add(&failed_rows, &rec, order, event_row(&rec, true));
             if (kind[0] == 'a') {
                 json_t *row = event_row(&rec, false);
                 json_object_set_new(row, "success", json_false());
                 json_object_set_new(row, "applied", json_false());
-                json_array_append_new(ledger, row);
+                er_add(&ledger_rows, &rec, order, row);
                 n_fail_ledger++;
             }
         }
     }
     jmerge_free(&m);
     memset(&m, 0, sizeof m);
+    ledger = er_take_sorted(&ledger_rows);
+    failed = er_take_sorted(&failed_rows);
     replay(&ov, "pair", o->from, o->to, end, overlap_row, "opened", "closed", overlaps, &ov_opened,
            &ov_closed, &ov_open);
     replay(&nc, "_key", o->from, o->to, end, resource_state_row, "since", "until", noncompliant,
@@ -748,6 +825,8 @@ json_t *report_build(const struct config *cfg, const struct report_options *o, c
 fail:
     jmerge_free(&m);
     json_decref(each);
+    er_free(&ledger_rows);
+    er_free(&failed_rows);
     tr_free(&ov);
     tr_free(&nc);
     tr_free(&um);

@@ -788,8 +788,10 @@ static bool daemon_is_remote(const char *daemon)
            strncmp(daemon, "unix:", 5) != 0;
 }
 
-rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
-                           size_t errlen)
+/* rrd_store_new() and rrd_store_open_reader(): `reader` opens an existing store without
+ * creating or requiring write access to anything. */
+static rrd_store_t *store_open(const char *dir, int step_s, const char *daemon, bool reader,
+                               char *err, size_t errlen)
 {
     rrd_store_t *st = NULL;
     char *absdir = NULL;
@@ -815,9 +817,19 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
         st->daemon = xstrdup(daemon);
     st->remote = remote;
 
-    if (!remote)
+    if (!remote && reader) {
+        struct stat sb;
+        if (stat(dir, &sb) != 0) {
+            rc = -errno;
+            set_err(st, "directory %s: %s", dir, strerror(errno));
+        } else if (!S_ISDIR(sb.st_mode)) {
+            rc = -ENOTDIR;
+            set_err(st, "%s is not a directory", dir);
+        }
+    } else if (!remote) {
         rc = fileio_mkdir_p(dir, 0700, st->err, sizeof st->err);
-    for (size_t i = 0; i < KIND_COUNT && rc == 0 && !remote; i++) {
+    }
+    for (size_t i = 0; i < KIND_COUNT && rc == 0 && !remote && !reader; i++) {
         char *sub = xasprintf("%s/%s", dir, kinds[i]);
         rc = fileio_mkdir_p(sub, 0700, st->err, sizeof st->err);
         if (rc == 0 && access(sub, W_OK | X_OK) != 0) {
@@ -854,6 +866,18 @@ fail:
     snprintf(err, errlen, "rrd_store: %s", st->err);
     rrd_store_free(st);
     return NULL;
+}
+
+rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
+                           size_t errlen)
+{
+    return store_open(dir, step_s, daemon, false, err, errlen);
+}
+
+rrd_store_t *rrd_store_open_reader(const char *dir, int step_s, const char *daemon, char *err,
+                                   size_t errlen)
+{
+    return store_open(dir, step_s, daemon, true, err, errlen);
 }
 
 void rrd_store_free(rrd_store_t *st)

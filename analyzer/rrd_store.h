@@ -76,6 +76,11 @@ struct rrd_store_stats {
  * the step is invalid or the daemon is unreachable. Any thread. */
 rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
                            size_t errlen);
+/* Opens an existing store for reading (graph, forecast, report) like rrd_store_new(), but
+ * creates nothing and needs no write access: a missing `dir` is an error naming it.
+ * Returns the store (owned by the caller) or NULL with a message in `err`. Any thread. */
+rrd_store_t *rrd_store_open_reader(const char *dir, int step_s, const char *daemon, char *err,
+                                   size_t errlen);
 /* Closes the daemon connection and frees the store; queued samples not flushed are
  * dropped (call rrd_store_flush() first). NULL is a no-op. */
 void rrd_store_free(rrd_store_t *store);

@@ -91,27 +91,9 @@ k_ms=$((t1 - t0))
 [ "$got" -eq "$lines" ] || { echo "analyzer_bench.sh: kcat consumed $got of $lines (broker trimmed partitions?)" >&2; exit 1; }
 
 mkdir -p "$tmp/a"
-cat >"$tmp/a.conf" <<EOF
-[kafka]
-bootstrap.servers = $b
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-[collector]
-state_dir = $tmp/a/collector
-[analyzer]
-group_id = bench-$$
-state_dir = $tmp/a/state
-[rrd]
-dir = $tmp/a/rrd
-step = 300s
-[journal]
-dir = $tmp/a/journal
-fsync = yes
-EOF
+. "$src/tests/integration/base_conf.sh"
+B=$b
+base_conf "$tmp/a.conf" bench "$tmp/a" rrd.step=300s journal.fsync=yes
 t0=$(now_ms)
 "$ipamwatch" analyze -c "$tmp/a.conf" --exit-when-idle 2s >"$tmp/a.out" 2>"$tmp/a.err"
 t1=$(now_ms)

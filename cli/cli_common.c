@@ -120,6 +120,29 @@ int cli_args_finish(const struct cli_args *a, int argc, char **argv, const char 
     return 0;
 }
 
+int cli_args_parse(struct cli_args *a, int argc, char **argv, const struct option *longopts,
+                   const char *cmd, void (*usage)(FILE *))
+{
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        int rc = cli_args_option(a, c, optarg, cmd);
+        if (rc == -ENOENT)
+            usage(stderr);
+        if (rc < 0)
+            return -EINVAL;
+    }
+    if (cli_args_finish(a, argc, argv, cmd) < 0) {
+        usage(stderr);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 void cli_args_clear(struct cli_args *a)
 {
     cli_overrides_clear(&a->xs);

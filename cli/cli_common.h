@@ -4,10 +4,12 @@
 #ifndef IPAMWATCH_CLI_COMMON_H
 #define IPAMWATCH_CLI_COMMON_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config/config.h"
 
@@ -62,42 +64,24 @@ enum {
 };
 
 /* `struct option` entries of the shared options, for a command's getopt_long table. */
-#define CLI_LONGOPT_CONFIG                                                                         \
+#define CLI_LONGOPT(name, has_arg, val)                                                            \
     {                                                                                              \
-        "config", required_argument, NULL, 'c'                                                     \
+        (name), (has_arg), NULL, (val)                                                             \
     }
-#define CLI_LONGOPT_HELP                                                                           \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-#define CLI_LONGOPT_ONCE                                                                           \
-    {                                                                                              \
-        "once", no_argument, NULL, CLI_OPT_ONCE                                                    \
-    }
-#define CLI_LONGOPT_FROM_FILES                                                                     \
-    {                                                                                              \
-        "from-files", required_argument, NULL, CLI_OPT_FROM_FILES                                  \
-    }
+#define CLI_LONGOPT_CONFIG     CLI_LONGOPT("config", required_argument, 'c')
+#define CLI_LONGOPT_HELP       CLI_LONGOPT("help", no_argument, 'h')
+#define CLI_LONGOPT_ONCE       CLI_LONGOPT("once", no_argument, CLI_OPT_ONCE)
+#define CLI_LONGOPT_FROM_FILES CLI_LONGOPT("from-files", required_argument, CLI_OPT_FROM_FILES)
 #define CLI_LONGOPT_FROM_ARCHIVE                                                                   \
-    {                                                                                              \
-        "from-archive", required_argument, NULL, CLI_OPT_FROM_ARCHIVE                              \
-    }
+    CLI_LONGOPT("from-archive", required_argument, CLI_OPT_FROM_ARCHIVE)
 #define CLI_LONGOPT_COLLECTOR_ID                                                                   \
-    {                                                                                              \
-        "collector-id", required_argument, NULL, CLI_OPT_COLLECTOR_ID                              \
-    }
+    CLI_LONGOPT("collector-id", required_argument, CLI_OPT_COLLECTOR_ID)
 #define CLI_LONGOPT_EXIT_WHEN_IDLE                                                                 \
-    {                                                                                              \
-        "exit-when-idle", required_argument, NULL, CLI_OPT_EXIT_WHEN_IDLE                          \
-    }
+    CLI_LONGOPT("exit-when-idle", required_argument, CLI_OPT_EXIT_WHEN_IDLE)
 #define CLI_LONGOPT_COMMIT_RECORDS                                                                 \
-    {                                                                                              \
-        "commit-records", required_argument, NULL, CLI_OPT_COMMIT_RECORDS                          \
-    }
+    CLI_LONGOPT("commit-records", required_argument, CLI_OPT_COMMIT_RECORDS)
 #define CLI_LONGOPT_COMMIT_INTERVAL                                                                \
-    {                                                                                              \
-        "commit-interval", required_argument, NULL, CLI_OPT_COMMIT_INTERVAL                        \
-    }
+    CLI_LONGOPT("commit-interval", required_argument, CLI_OPT_COMMIT_INTERVAL)
 
 /* Applies one option `c` returned by getopt_long with its argument `arg` (borrowed) to `a`.
  * Returns 0 when applied, -ENOENT when `c` is not a shared option (the caller handles it),
@@ -107,6 +91,14 @@ int cli_args_option(struct cli_args *a, int c, const char *arg, const char *cmd)
 /* After getopt_long: refuses a left-over argument and a missing -c, printing
  * "ipamwatch CMD: <reason>" to stderr. Returns 0 or -EINVAL. */
 int cli_args_finish(const struct cli_args *a, int argc, char **argv, const char *cmd);
+
+/* Parses the command line of command `cmd` into `a` with getopt_long over `longopts` (shared
+ * options only, ending in a zero entry; short options -c, -X and -h). `usage` prints the
+ * command's usage to the stream given. Returns 1 after printing the usage to stdout for
+ * -h/--help, 0 when parsed, -EINVAL after printing the reason and the usage to stderr.
+ * Strings in `a` are borrowed from argv; cli_args_clear() frees the rest. */
+int cli_args_parse(struct cli_args *a, int argc, char **argv, const struct option *longopts,
+                   const char *cmd, void (*usage)(FILE *));
 
 /* Frees what `a` owns (the overrides). */
 void cli_args_clear(struct cli_args *a);

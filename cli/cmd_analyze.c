@@ -49,22 +49,9 @@ int cmd_analyze(int argc, char **argv)
     struct cli_args args = {0};
     int status = EXIT_USAGE;
     char err[1024];
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            status = 0;
-            goto out;
-        }
-        int rc = cli_args_option(&args, c, optarg, "analyze");
-        if (rc == -ENOENT)
-            usage(stderr);
-        if (rc < 0)
-            goto out;
-    }
-    if (cli_args_finish(&args, argc, argv, "analyze") < 0) {
-        usage(stderr);
+    int rc = cli_args_parse(&args, argc, argv, longopts, "analyze", usage);
+    if (rc != 0) {
+        status = rc > 0 ? 0 : EXIT_USAGE;
         goto out;
     }
     struct analyzer_options o = {.stop = &cli_stop,

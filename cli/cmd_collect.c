@@ -46,22 +46,9 @@ int cmd_collect(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     struct cli_args args = {0};
     int status = EXIT_USAGE;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            status = 0;
-            goto out;
-        }
-        int rc = cli_args_option(&args, c, optarg, "collect");
-        if (rc == -ENOENT)
-            usage(stderr);
-        if (rc < 0)
-            goto out;
-    }
-    if (cli_args_finish(&args, argc, argv, "collect") < 0) {
-        usage(stderr);
+    int rc = cli_args_parse(&args, argc, argv, longopts, "collect", usage);
+    if (rc != 0) {
+        status = rc > 0 ? 0 : EXIT_USAGE;
         goto out;
     }
     const char *archive = args.from_archive;
@@ -79,7 +66,6 @@ int cmd_collect(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     cli_stop_signals();
 
-    int rc;
     if (archive) {
         struct ct_archive_result res;
         rc = ct_archive_collect(cfg, archive, o.collector_id, &cli_stop, &res);

@@ -357,7 +357,7 @@ static void print_alerts(const char *path)
     {
         printf("  %-26s %zu\n", rule, json_array_size(arr));
         for (size_t i = 0; i < json_array_size(arr) && i < DEMO_SUBJECTS; i++)
-            printf("      %.100s\n", json_string_value(json_array_get(arr, i)));
+            printf("      %s\n", json_string_value(json_array_get(arr, i)));
         if (json_array_size(arr) > DEMO_SUBJECTS)
             printf("      ... and %zu more\n", json_array_size(arr) - DEMO_SUBJECTS);
     }

@@ -297,8 +297,8 @@ static int forecast_rows(const struct config *cfg, int64_t window_ms, int64_t ho
     char **ids = NULL;
     if (rrd_store_list(cfg->rrd.dir, cfg->rrd.daemon, "pool", &ids, &n, err, errlen) < 0)
         return -EIO;
-    rrd_store_t *st =
-        rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err, errlen);
+    rrd_store_t *st = rrd_store_open_reader(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000),
+                                            cfg->rrd.daemon, err, errlen);
     if (st == NULL) {
         rrd_store_list_free(ids, n);
         return -EIO;

@@ -160,8 +160,8 @@ int cli_graph_draw(const struct config *cfg, const struct cli_graph *rq, char *d
         g.width = rq->width;
     if (rq->height)
         g.height = rq->height;
-    st = rrd_store_new(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
-                       sizeof err);
+    st = rrd_store_open_reader(cfg->rrd.dir, (int)(cfg->rrd.step_ms / 1000), cfg->rrd.daemon, err,
+                               sizeof err);
     if (st == NULL) {
         fprintf(stderr, "ipamwatch graph: %s\n", err);
         status = 1;

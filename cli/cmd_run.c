@@ -428,22 +428,9 @@ int cmd_run(int argc, char **argv)
         CLI_LONGOPT_HELP,           {NULL, 0, NULL, 0}};
     struct cli_args args = {0};
     int status = EXIT_USAGE;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            status = 0;
-            goto out;
-        }
-        int rc = cli_args_option(&args, c, optarg, "run");
-        if (rc == -ENOENT)
-            usage(stderr);
-        if (rc < 0)
-            goto out;
-    }
-    if (cli_args_finish(&args, argc, argv, "run") < 0) {
-        usage(stderr);
+    int rc = cli_args_parse(&args, argc, argv, longopts, "run", usage);
+    if (rc != 0) {
+        status = rc > 0 ? 0 : EXIT_USAGE;
         goto out;
     }
     status = cli_run_pipeline(&args, "run");

@@ -20,6 +20,7 @@
 #include "collector/aws_creds.h"
 #include "collector/ec2_xml.h"
 #include "log.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define AWS_MAX_JSON_BODY (64u << 20)
@@ -585,16 +586,6 @@ static int errno_for(long status, const char *code)
 
 enum proto { PROTO_QUERY, PROTO_JSON };
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void hmac_sha256(const void *key, size_t keylen, const char *data, unsigned char out[32])
 {
     unsigned int n = 32;
@@ -633,7 +624,7 @@ static int sign_v4(struct curl_slist **hdrs, const char *url, const char *region
     char body_hex[65], creq_hex[65], sig_hex[65];
     unsigned int mdlen = 0;
     EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
-    hex_encode(md, 32, body_hex);
+    text_hex_encode(md, 32, body_hex);
     char *creq = xasprintf(
         "POST\n%.*s\n\ncontent-type:%s\nhost:%.*s\nx-amz-date:%s\n%s%s%s%s%s%s\n"
         "content-type;host;x-amz-date%s%s\n%s",
@@ -644,7 +635,7 @@ static int sign_v4(struct curl_slist **hdrs, const char *url, const char *region
         cr->session_token ? ";x-amz-security-token" : "", target ? ";x-amz-target" : "", body_hex);
     EVP_Digest(creq, strlen(creq), md, &mdlen, EVP_sha256(), NULL);
     free(creq);
-    hex_encode(md, 32, creq_hex);
+    text_hex_encode(md, 32, creq_hex);
     char *scope = xasprintf("%s/%s/%s/aws4_request", day, region, service);
     char *to_sign = xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, creq_hex);
     char *key0 = xasprintf("AWS4%s", cr->secret_access_key);
@@ -658,7 +649,7 @@ static int sign_v4(struct curl_slist **hdrs, const char *url, const char *region
     hmac_sha256(k2, 32, to_sign, md);
     explicit_bzero(k1, sizeof k1);
     explicit_bzero(k2, sizeof k2);
-    hex_encode(md, 32, sig_hex);
+    text_hex_encode(md, 32, sig_hex);
     free(to_sign);
 
     char *line = xasprintf("Host: %.*s", (int)hostlen, host);

@@ -31,6 +31,7 @@
 
 #include "record.h"
 #include "record_fields.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define KS_SLOTS    128 /* hash slots per key set (power of two) */
@@ -203,37 +204,6 @@ static bool hex4(const unsigned char *p, const unsigned char *end, unsigned *out
     return true;
 }
 
-/* Length of the valid UTF-8 sequence of 2 to 4 bytes at `p`, 0 if it is not one (overlong
- * forms, surrogates, code points above U+10FFFF, truncated), as jansson checks its input. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0], cp;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[k] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 static bool plain(unsigned char c)
 {
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
@@ -304,7 +274,7 @@ static bool read_string(struct rd *r, struct span *sp)
             }
             continue;
         }
-        size_t k = utf8_seq(p, end);
+        size_t k = text_utf8_seq((const char *)p, (size_t)(end - p));
         if (k == 0)
             return false;
         p += k;

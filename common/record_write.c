@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "xalloc.h"
 
 /* Makes room for `n` more bytes plus a NUL. */
@@ -55,35 +56,6 @@ void record_write_raw(struct record_writer *w, const char *s, size_t n)
     w->len += n;
 }
 
-/* Length of the valid UTF-8 sequence starting with lead byte p[0] (>= 0x80), or 0. The
- * same rules as jansson's utf8_check_full. */
-static size_t utf8_seq(const unsigned char *p)
-{
-    unsigned c = p[0], cp;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 1;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 2;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 3;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t k = 1; k <= n; k++) {
-        if ((p[k] & 0xC0) != 0x80)
-            return 0; /* also stops at the terminating NUL */
-        cp = (cp << 6) | (p[k] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n + 1;
-}
-
 int record_write_string(struct record_writer *w, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -109,7 +81,7 @@ int record_write_string(struct record_writer *w, const char *s)
         }
         char *start = o;
         if (c >= 0x80) {
-            size_t k = utf8_seq(p);
+            size_t k = text_utf8_seq((const char *)p, 4); /* the NUL ends a sequence */
             if (k == 0) {
                 w->failed = true;
                 return -EINVAL;

@@ -110,7 +110,8 @@ struct config_analyzer {
     char *group_id;
     char *state_dir;
     int64_t forecast_window_ms;
-    bool partition_state; /* publish/adopt partition state on [topics] state (scale-out) */
+    bool partition_state;  /* publish/adopt partition state on [topics] state (scale-out) */
+    int64_t order_wait_ms; /* longest wait for a partition with a known backlog (ordered.h) */
 };
 
 struct config_rrd {
@@ -171,6 +172,8 @@ struct config_rule {
     int64_t max_pass_age_ms;
     int64_t max_event_lag_ms;
     int64_t max_reflect_lag_ms; /* a CloudTrail allocation not in the inventory after this */
+    /* noncompliant: also resources IPAM does not manage (management state "unmanaged") */
+    bool unmanaged;
     unsigned line;
 };
 

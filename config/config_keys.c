@@ -244,6 +244,8 @@ const struct cfg_key cfg_keys[] = {
     {K(ANALYZER, "forecast_window", DURATION, CO(analyzer.forecast_window_ms)), .def = "90d",
      .lo = DAY(1), .hi = DAY(1100)},
     {K(ANALYZER, "partition_state", BOOL, CO(analyzer.partition_state)), .def = "no"},
+    {K(ANALYZER, "order_wait", DURATION, CO(analyzer.order_wait_ms)), .def = "10s", .lo = 500,
+     .hi = MINS(10)},
 
     /* [rrd] */
     {K(RRD, "dir", STRING, CO(rrd.dir)), .def = STATE_DIR "/rrd", .flags = CFG_F_REQUIRED},
@@ -307,6 +309,7 @@ const struct cfg_key cfg_keys[] = {
      .hi = DAY(7), .types = RT(STALE)},
     {K(RULE, "max_reflect_lag", DURATION, RO(max_reflect_lag_ms)), .def = "1h", .lo = MINS(1),
      .hi = DAY(7), .types = RT(STALE)},
+    {K(RULE, "unmanaged", BOOL, RO(unmanaged)), .def = "no", .types = RT(NONCOMPLIANT)},
 
     /* [sink "NAME"] */
     {K(SINK, "type", ENUM, SO(type)), .names = cfg_sink_type_names, .flags = CFG_F_REQUIRED},

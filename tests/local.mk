@@ -395,3 +395,6 @@ TESTS += tests/unit/test_journal_stream
 # expired and revoked credentials, clock skew; recovery in the same process.
 TESTS += tests/integration/28-aws-faults.sh
 EXTRA_DIST += tests/integration/28-aws-faults.sh tests/integration/awsfaults_check.py
+
+# Helpers the integration scripts share besides lib.sh (checkers; the base configuration).
+EXTRA_DIST += tests/integration/checklib.py tests/integration/base_conf.sh

@@ -3,10 +3,7 @@
 # follows every page, and faults (throttling, 5xx, slow, truncated and malformed answers,
 # expired tokens) end in a complete result or one precise error line, never a crash.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore"
-  exit 0
-fi
+need_python botocore
 plan 31
 FA="$top_srcdir/tests/aws"
 TOOL="$top_builddir/tests/tools/aws_tool"

@@ -4,21 +4,14 @@
 # a permanent error, bad files and a dead cluster, stops promptly on SIGTERM without losing
 # what it confirmed, and polls.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore, kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore and python3-kafka"
-  exit 0
-fi
+need_python botocore kafka
 plan 48
 FA="$top_srcdir/tests/aws"
 DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/inventory_check.py"
 SMALL_TRUTH="$DATA/truth.json"
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$DATA/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$DATA/credentials.json"
 truth() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # --- services ------------------------------------------------------------------------------

@@ -5,10 +5,7 @@
 # published; the exit status and the summary line say so. An independent kafka-python
 # consumer checks the topic.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-kafka"
-  exit 0
-fi
+need_python kafka
 plan 13
 CK="$top_srcdir/tests/integration/archive_check.py"
 
@@ -21,10 +18,7 @@ FILES=$(jq_ 'files')
 WANT=$(jq_ 'len(events)')
 diag "archive: $FILES files, $WANT relevant events"
 
-bg "$IPAMWATCH" broker --topic ct:4 --topic ct2:4 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 10 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic ct:4 --topic ct2:4
 printf '[kafka]\nbootstrap.servers = %s\n[topics]\nevents = ct\n' "$B" >"$TMP/c.conf"
 printf '[kafka]\nbootstrap.servers = %s\n[topics]\nevents = ct2\n' "$B" >"$TMP/c2.conf"
 

@@ -4,33 +4,21 @@
 # the collector is SIGKILLed at 24 moments (half of them while events are in flight) and new
 # events keep arriving late (inside the overlap window).
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore, kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore and python3-kafka"
-  exit 0
-fi
+need_python botocore kafka
 plan 14
 FA="$top_srcdir/tests/aws"
 CK="$top_srcdir/tests/integration/ct_check.py"
 KILLS=24
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-
 "$PYTHON3" "$FA/gen_dataset.py" --out "$TMP/org" --seed 11 --events 300 --accounts 2 >/dev/null
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$TMP/org/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$TMP/org/credentials.json"
 ACCOUNTS=$("$PYTHON3" -c 'import json,sys; t=json.load(open(sys.argv[1])); print(", ".join([t["admin_account"]] + t["app_accounts"]))' "$TMP/org/truth.json")
 set -- $(echo "$ACCOUNTS" | tr -d ,)
 PAIRS="$1/eu-central-1 $1/eu-west-1 $2/eu-central-1 $2/eu-west-1 $3/eu-central-1 $3/eu-west-1"
 
-bg "$IPAMWATCH" broker --topic inv:4 --topic ct:4 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
 bg "$PYTHON3" "$FA/fake_aws.py" --data "$TMP/org" --port-file "$TMP/port" --seed 9
-for f in bootstrap port; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
-done
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:4 --topic ct:4
+wait_for_file "$TMP/port" 30 || bail "port not written"
 URL=$(cat "$TMP/port")
 STATE="$TMP/state"
 {

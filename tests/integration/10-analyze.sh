@@ -12,36 +12,13 @@ SEED=${IPAMWATCH_TEST_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 diag "seed $SEED (IPAMWATCH_TEST_SEED=$SEED to replay)"
 KNOWN_POOL=ipam-pool-051431193e6c3f339
 
-bg "$IPAMWATCH" broker --topic inv:4 --topic ev:4 --topic dlq:1 --topic bad:1 --topic badev:1 \
-  --topic badq:1 --topic stream:1 --topic none:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 10 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:4 --topic ev:4 --topic dlq:1 --topic bad:1 --topic badev:1 \
+  --topic badq:1 --topic stream:1 --topic none:1
 
 # conf NAME INVENTORY EVENTS DEADLETTER GROUP: $TMP/NAME.conf with its own state, RRD and
-# journal directories under $TMP/NAME/ (small consumer timings: toolchain facts G5/G6).
+# journal directories under $TMP/NAME/.
 conf() {
-  cat >"$TMP/$1.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = $2
-events = $3
-deadletter = $4
-[collector]
-state_dir = $TMP/$1/collector
-[analyzer]
-group_id = $5-$$
-state_dir = $TMP/$1/state
-[rrd]
-dir = $TMP/$1/rrd
-step = 60s
-[journal]
-dir = $TMP/$1/journal
-fsync = no
-EOF
+  base_conf "$TMP/$1.conf" "$5" "$TMP/$1" topics.inventory="$2" topics.events="$3" topics.deadletter="$4"
 }
 # analyze NAME ARGS...: runs analyze with output in $TMP/NAME.err
 analyze() { n=$1; shift; "$IPAMWATCH" analyze -c "$TMP/$n.conf" "$@" >"$TMP/$n.out" 2>>"$TMP/$n.err"; }

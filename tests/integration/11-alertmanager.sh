@@ -22,11 +22,12 @@ SECRET_HOOK=slack-T0KEN-$$
 SECRET_HMAC=hmac-S3CRET-$$
 
 # --- receivers and Alertmanager -------------------------------------------------------------
-bg "$PYTHON3" "$RECV" http --port-file "$TMP/r1.port" --log "$TMP/r1.log" --hmac-secret "$SECRET_HMAC"
 bg "$PYTHON3" "$RECV" syslog --port-file "$TMP/sl.port" --log "$TMP/sl.log"
-wait_for_file "$TMP/r1.port" 20 && wait_for_file "$TMP/sl.port" 20 || { echo "Bail out! receivers did not start"; exit 1; }
-R1=$(cat "$TMP/r1.port"); SL=$(cat "$TMP/sl.port")
-am_start "http://127.0.0.1:$R1/alertmanager" || { echo "Bail out! Alertmanager did not start"; exit 1; }
+start_receiver r1 --hmac-secret "$SECRET_HMAC"
+R1=$RP
+wait_for_file "$TMP/sl.port" 20 || bail "syslog receiver did not start"
+SL=$(cat "$TMP/sl.port")
+am_start "http://127.0.0.1:$R1/alertmanager" || bail "Alertmanager did not start"
 
 cat >"$TMP/all.conf" <<EOF
 [kafka]

@@ -4,7 +4,7 @@
 # missing object is a clear error; the forecast table, CSV and JSON list the pools in order
 # of exhaustion with dates within a day of the truth.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 30
+plan 31
 PY="$top_srcdir/tests/integration/graph_forecast.py"
 HIST="$top_builddir/tests/tools/rrd_history"
 # The history ends on the current hour: graphs and the horizon are relative to now.
@@ -84,6 +84,12 @@ check "missing pool: no image written" test ! -e "$TMP/nope.png"
   2>"$TMP/nope2.err"
 check "missing subnet: the error names the subnet file" grep -q "subnet/subnet-404.rrd" \
   "$TMP/nope2.err"
+sed "s|^dir = .*rrd\$|dir = $TMP/no-such-rrd|" "$TMP/c.conf" >"$TMP/nodir.conf"
+"$IPAMWATCH" graph -c "$TMP/nodir.conf" --pool ipam-pool-fast -o "$TMP/nodir.png" >/dev/null \
+  2>"$TMP/nodir.err"
+st=$?
+check "missing RRD directory: graph exits 1 naming it and creates nothing" sh -c \
+  "[ $st -eq 1 ] && grep -q '$TMP/no-such-rrd' '$TMP/nodir.err' && [ ! -e '$TMP/no-such-rrd' ]"
 check_status 2 "graph without -o is a usage error" \
   "$IPAMWATCH" graph -c "$TMP/c.conf" --pool ipam-pool-fast
 check_status 2 "graph with an unknown span is a usage error" \

@@ -10,28 +10,9 @@ SCHEMA="$top_srcdir/docs/report-schema.json"
 S1=ipam-scope-0a000000000000001
 CHROMIUM=${CHROMIUM:-chromium}
 
-bg "$IPAMWATCH" broker --topic stream:1 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
-cat >"$TMP/r.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = stream
-events = stream
-deadletter = dlq
-[analyzer]
-group_id = report-$$
-state_dir = $TMP/state
-[rrd]
-dir = $TMP/rrd
-step = 60s
-[journal]
-dir = $TMP/journal
-fsync = no
+start_broker_proc --topic stream:1 --topic dlq:1
+base_conf "$TMP/r.conf" report "$TMP" topics.inventory=stream topics.events=stream
+cat >>"$TMP/r.conf" <<EOF
 [domain "corp"]
 scopes = $S1
 static = 192.168.0.0/16

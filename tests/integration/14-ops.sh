@@ -9,54 +9,21 @@ DATA="$top_srcdir/tests/data/aws/org-small"
 OPS="$top_srcdir/tests/integration/ops_check.py"
 POOL=ipam-pool-051431193e6c3f339
 
-port() { "$PYTHON3" "$OPS" port; }
 get() { curl -s -o "$2" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$1$3"; }
 # series FILE NAME LABEL=VALUE...: value of one series in a saved /metrics text
 series() { "$PYTHON3" "$OPS" metrics "$@"; }
-# poll SECONDS CMD...: retries CMD every 0.2 s until it succeeds
-poll() {
-  n=$(($1 * 5)); shift
-  while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
-  return 1
-}
 
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
-PC=$(port); PA=$(port); PB=$(port); PP=$(port)
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
+PC=$(free_port); PA=$(free_port); PB=$(free_port); PP=$(free_port)
 
-# conf FILE BOOTSTRAP METRICS-PORT EXTRA-KAFKA-LINE
+# conf FILE BOOTSTRAP METRICS-PORT [KAFKA-KEY=VALUE]: everything under $TMP/state
 conf() {
-  cat >"$1" <<CONF
-[kafka]
-bootstrap.servers = $2
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-$4
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-[collector]
-poll_interval = 2s
-state_dir = $TMP/state/collector
-[analyzer]
-group_id = ops-$$
-state_dir = $TMP/state/analyzer
-[rrd]
-dir = $TMP/state/rrd
-step = 60s
-[journal]
-dir = $TMP/state/journal
-fsync = no
-[metrics]
-listen = 127.0.0.1:$3
-CONF
+  base_conf "$1" ops "$TMP/state" kafka.bootstrap.servers="$2" collector.poll_interval=2s \
+    analyzer.state_dir="$TMP/state/analyzer" metrics.listen="127.0.0.1:$3" ${4:+"kafka.$4"}
 }
 
 # --- 1-5: readiness before and after a pass; a pass Kafka never confirms -------------------
-conf "$TMP/dead.conf" 127.0.0.1:1 "$PB" "message.timeout.ms = 4000"
+conf "$TMP/dead.conf" 127.0.0.1:1 "$PB" message.timeout.ms=4000
 bg "$IPAMWATCH" collect -c "$TMP/dead.conf" --from-files "$DATA" 2>"$TMP/dead.err"
 DEAD=$BG_PID
 check "/healthz answers 200 {\"status\":\"ok\"} while the first pass runs" \
@@ -78,7 +45,7 @@ kill "$DEAD"
 check_status 0 "the collector stops with status 0 on SIGTERM" wait "$DEAD"
 
 # --- 6-13: the collector in poll mode, with sd_notify ------------------------------------
-conf "$TMP/c.conf" "$B" "$PC" ""
+conf "$TMP/c.conf" "$B" "$PC"
 bg "$PYTHON3" "$OPS" notify "$TMP/notify.sock" "$TMP/notify.out"
 wait_for_file "$TMP/notify.sock" 10 || sleep 1
 NOTIFY_SOCKET="$TMP/notify.sock" bg "$IPAMWATCH" collect -c "$TMP/c.conf" --from-files "$DATA" 2>"$TMP/c.err"
@@ -114,7 +81,7 @@ check "SIGHUP leaves the collector running and serving" \
   sh -c 'kill -0 "$1" && [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$2/healthz)" = 200 ]' _ "$COL" "$PC"
 
 # --- 14-21: the analyzer --------------------------------------------------------------------
-conf "$TMP/a.conf" "$B" "$PA" ""
+conf "$TMP/a.conf" "$B" "$PA"
 bg "$IPAMWATCH" analyze -c "$TMP/a.conf" 2>"$TMP/a.err"
 AN=$BG_PID
 set -- $("$PYTHON3" "$OPS" expect "$DATA" "$POOL")
@@ -139,9 +106,10 @@ check "records applied, journal appends, RRD writes and checkpoints are counted"
   _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS"
 no_errors() {
   [ "$(series "$1" ipamwatch_analyzer_dead_letters_total)" = 0 ] &&
-    [ "$(series "$1" ipamwatch_analyzer_rrd_errors_total)" = 0 ]
+    [ "$(series "$1" ipamwatch_analyzer_rrd_errors_total)" = 0 ] &&
+    [ "$(series "$1" ipamwatch_analyzer_order_given_up_total reason=backlog_wait)" = 0 ]
 }
-check "no dead letters and no RRD errors" no_errors "$TMP/a.metrics"
+check "no dead letters, no RRD errors, no event-time order given up" no_errors "$TMP/a.metrics"
 check "consumer lag is reported per partition and drains to 0" \
   poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && [ "$("$3" "$4" metrics "$2" ipamwatch_analyzer_consumer_lag topic=inv partition=0)" = 0 ]' \
   _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS"

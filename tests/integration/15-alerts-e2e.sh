@@ -40,52 +40,13 @@ check "... and passes ipamwatch check, which shows all seven rules and seven sin
   "$IPAMWATCH" "$EXAMPLE" "$TMP/check.out"
 
 # --- services ---------------------------------------------------------------------------------
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
-bg "$PYTHON3" "$RECV" http --port-file "$TMP/r1.port" --log "$TMP/r1.log" --hmac-secret "$SECRET"
-RECV_PID=$BG_PID
-wait_for_file "$TMP/r1.port" 20 || { echo "Bail out! receiver did not start"; exit 1; }
-RP=$(cat "$TMP/r1.port")
-am_start "http://127.0.0.1:$RP/alertmanager" || { echo "Bail out! Alertmanager did not start"; exit 1; }
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
+start_receiver r1 --hmac-secret "$SECRET"
+am_start "http://127.0.0.1:$RP/alertmanager" || bail "Alertmanager did not start"
 
-cat >"$TMP/a.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-[collector]
-state_dir = $TMP/collector
-[analyzer]
-group_id = alerts-e2e-$$
-state_dir = $TMP/state
-[rrd]
-dir = $TMP/rrd
-step = 60s
-[journal]
-dir = $TMP/journal
-fsync = no
-[domain "onprem"]
-scopes = private
-static = 10.200.0.0/16
-[rule "pool_full"]
-type = utilization
-pool = $BIG
-warn_trigger = 49
-warn_reset = 40
-crit_trigger = 50
-crit_reset = 45
-for = 0s
-runbook_url = https://wiki.example/ipam/{pool_id}
-[rule "onprem_overlap"]
-type = overlap
-domain = onprem
-severity = critical
+base_conf "$TMP/a.conf" alerts-e2e "$TMP"
+ae rules "$BIG" "runbook_url=https://wiki.example/ipam/{pool_id}" >>"$TMP/a.conf"
+cat >>"$TMP/a.conf" <<EOF
 [rule "alloc_failed"]
 type = allocation_failed
 window = 1h

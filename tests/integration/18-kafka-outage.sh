@@ -6,10 +6,7 @@
 # analyzer catches up on its own; its journal, RRD files and compliance report equal those
 # of a reference analyzer that read the same stream afterwards without an outage.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore, kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore and python3-kafka"
-  exit 0
-fi
+need_python botocore kafka
 plan 16
 FA="$top_srcdir/tests/aws"
 INV="$top_srcdir/tests/integration/inventory_check.py"
@@ -20,52 +17,21 @@ JT="$top_builddir/tests/tools/journal_tool"
 OUTAGE=${IPAMWATCH_OUTAGE_S:-60}
 CHUNKS=12
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-
 # A dataset of 6000 resource CIDRs served at 0.8 s a request: a pass of about 35 s.
 "$PYTHON3" "$FA/gen_dataset.py" --out "$TMP/org" --seed 18 --resource-cidrs 6000 --events 20 >/dev/null
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$TMP/org/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$TMP/org/credentials.json"
 
-bg "$IPAMWATCH" broker --topic inv:4 --topic ref:4 --topic ev:2 --topic seed:1 --topic stream:1 \
-  --topic dlq:1 --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
-BROKER=$BG_PID
 bg "$PYTHON3" "$FA/fake_aws.py" --data "$TMP/org" --port-file "$TMP/port" --faults slow=800ms
-for f in bootstrap port; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
-done
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:4 --topic ref:4 --topic ev:2 --topic seed:1 --topic stream:1 --topic dlq:1
+BROKER=$BROKER_PID
+wait_for_file "$TMP/port" 30 || bail "port not written"
 URL=$(cat "$TMP/port")
 
 # conf NAME INVENTORY EVENTS GROUP: $TMP/NAME.conf with its own state, RRD and journal
 # folders; librdkafka's reconnect and retry settings stay at their defaults.
 conf() {
-  cat >"$TMP/$1.conf" <<EOF
-[aws]
-region = eu-central-1
-endpoint_url = $URL
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = $2
-events = $3
-deadletter = dlq
-[collector]
-state_dir = $TMP/$1/collector
-[analyzer]
-group_id = $4-$$
-state_dir = $TMP/$1/state
-[rrd]
-dir = $TMP/$1/rrd
-step = 60s
-[journal]
-dir = $TMP/$1/journal
-fsync = no
-EOF
+  base_conf "$TMP/$1.conf" "$4" "$TMP/$1" topics.inventory="$2" topics.events="$3" \
+    aws.region=eu-central-1 aws.endpoint_url="$URL"
 }
 
 # --- the analyzer's input: 30 daily passes with events, fed in 12 chunks ---------------------

@@ -4,23 +4,11 @@
 # ENOSPC; once each mount is grown it resumes by itself, commits everything, and its journal,
 # RRD files and alerts equal those of a run on a roomy disk. Needs root (mount -t tmpfs).
 . "$top_srcdir/tests/integration/lib.sh"
-if [ "$(id -u)" != 0 ]; then
-  echo "1..0 # SKIP mounting a tmpfs needs root"
-  exit 0
-fi
-if ! mkdir "$TMP/probe" || ! mount -t tmpfs -o size=64k tmpfs "$TMP/probe" 2>/dev/null; then
-  echo "1..0 # SKIP mount -t tmpfs is not permitted here"
-  exit 0
-fi
-umount "$TMP/probe"
-if ! "$PYTHON3" -c 'import kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-kafka"
-  exit 0
-fi
+need_tmpfs
+need_python kafka
 plan 16
 DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/analyze_check.py"
-OPS="$top_srcdir/tests/integration/ops_check.py"
 JT="$top_builddir/tests/tools/journal_tool"
 
 RRDM="$TMP/rrd-mount" JM="$TMP/journal-mount"
@@ -31,42 +19,15 @@ trap 'unmount_all; cleanup' EXIT
 mount -t tmpfs -o size=8m,mode=0700 tmpfs "$RRDM" || { echo "Bail out! mount failed"; exit 1; }
 mount -t tmpfs -o size=256k,mode=0700 tmpfs "$JM" || { echo "Bail out! mount failed"; exit 1; }
 
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
-PORT=$("$PYTHON3" "$OPS" port)
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
+PORT=$(free_port)
 
 # conf NAME GROUP RRD-DIR JOURNAL-DIR: state and alerts under $TMP/NAME
 conf() {
-  cat >"$TMP/$1.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-[analyzer]
-group_id = $2-$$
-state_dir = $TMP/$1/state
-[rrd]
-dir = $3
-step = 3600s
-[journal]
-dir = $4
-fsync = yes
-[metrics]
-analyzer_listen = 127.0.0.1:$PORT
-[domain "corporate"]
-scopes = private
-static = 10.0.0.0/12, 172.16.0.0/16
-[rule "overlap"]
-type = overlap
-domain = corporate
-[rule "noncompliant"]
-type = noncompliant
+  base_conf "$TMP/$1.conf" "$2" "$TMP/$1" rrd.dir="$3" rrd.step=3600s journal.dir="$4" \
+    journal.fsync=yes metrics.analyzer_listen="127.0.0.1:$PORT"
+  compliance_rules >>"$TMP/$1.conf"
+  cat >>"$TMP/$1.conf" <<EOF
 [sink "file"]
 type = file
 path = $TMP/$1/alerts.jsonl
@@ -74,32 +35,14 @@ EOF
 }
 conf full full "$RRDM/rrd" "$JM/journal"
 conf ref ref "$TMP/ref/rrd" "$TMP/ref/journal"
-# offsets GROUP: "committed end" summed over both topics (kafka-python, no group join)
-offsets() {
-  "$PYTHON3" - "$B" "$1" <<'PY'
-import sys
-from kafka import KafkaConsumer, TopicPartition
-c = KafkaConsumer(bootstrap_servers=sys.argv[1], group_id=sys.argv[2], enable_auto_commit=False)
-tps = [TopicPartition(t, p) for t in ("inv", "ev") for p in sorted(c.partitions_for_topic(t) or ())]
-print(sum(c.committed(tp) or 0 for tp in tps), sum(c.end_offsets(tps).values()))
-c.close()
-PY
-}
-metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | "$PYTHON3" "$OPS" metrics /dev/stdin "$1"; }
-# poll SECONDS CMD...: retries CMD every 0.2 s until it succeeds
-poll() {
-  n=$(($1 * 5)); shift
-  while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
-  return 1
-}
+# offsets GROUP: "committed end" summed over both topics
+offsets() { committed_offsets "$1" inv ev; }
 
 # The analyzer starts on empty topics; then the journal's file system is filled to the last
 # block (its HEAD exists already) and a pass is collected.
-"$IPAMWATCH" analyze -c "$TMP/full.conf" >"$TMP/full.out" 2>"$TMP/full.err" &
-AN=$!
-CLEANUP_PIDS="$CLEANUP_PIDS $AN"
+start_analyzer full "$TMP/full.conf"
 check "the analyzer joins its group with both directories on small file systems" \
-  poll 30 grep -q 'partitions assigned' "$TMP/full.err"
+  wait_log 30 "$TMP/full.err" 'partitions assigned'
 dd if=/dev/zero of="$JM/filler" bs=4k 2>/dev/null
 "$IPAMWATCH" collect -c "$TMP/full.conf" --once --from-files "$DATA" >/dev/null 2>"$TMP/collect.err"
 check_status 0 "the collector delivers one pass" sh -c 'exit $1' _ $?
@@ -108,13 +51,11 @@ check_status 0 "the collector delivers one pass" sh -c 'exit $1' _ $?
 check "the checkpoint fails naming the RRD file and ENOSPC" \
   poll 30 grep -q "checkpoint failed (RRD flush: rrd_create $RRDM/rrd/[a-z]*/[a-z0-9-]*\.rrd: No space left on device" "$TMP/full.err"
 sleep 5
-fails=$(metric ipamwatch_analyzer_checkpoint_failures_total)
-lines=$(grep -c 'analyzer: checkpoint failed' "$TMP/full.err")
-check "it retries ($fails failed checkpoints) but logs that at most twice ($lines lines)" \
-  sh -c '[ "$1" -ge 4 ] && [ "$2" -ge 1 ] && [ "$2" -le 2 ]' _ "${fails:-0}" "$lines"
+check_retried_quietly "$PORT" "$TMP/full.err" 'analyzer: checkpoint failed' 4 \
+  "it retries but logs that at most twice"
 set -- $(offsets full-$$)
 check "no offset is committed (committed $1 of $2) and no checkpoint counted" \
-  sh -c '[ "$1" = 0 ] && [ "$2" -gt 0 ] && [ "$3" = 0 ]' _ "$1" "$2" "$(metric ipamwatch_analyzer_checkpoints_total)"
+  sh -c '[ "$1" = 0 ] && [ "$2" -gt 0 ] && [ "$3" = 0 ]' _ "$1" "$2" "$(metric "$PORT" ipamwatch_analyzer_checkpoints_total)"
 check "the analyzer keeps running and serving /healthz" \
   sh -c 'kill -0 "$1" && [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$2/healthz)" = 200 ]' _ "$AN" "$PORT"
 
@@ -130,8 +71,7 @@ check "the analyzer is still running" kill -0 "$AN"
 mount -o remount,size=16m "$JM"
 check "the analyzer resumes by itself: checkpoint written, consumption resumed" \
   poll 30 sh -c 'grep -q "checkpoint [0-9]* written; committing again" "$1" && grep -q "consumption resumed" "$1"' _ "$TMP/full.err"
-committed_all() { set -- $(offsets full-$$); [ "$1" -gt 0 ] && [ "$1" = "$2" ]; }
-check "every offset is committed" poll 20 committed_all
+check "every offset is committed" poll 20 all_committed full-$$ inv ev
 kill -TERM "$AN"
 check_status 0 "the analyzer stops with status 0 on SIGTERM" wait "$AN"
 

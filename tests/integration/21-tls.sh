@@ -5,19 +5,12 @@
 # ssl.ca.location names the CA; then the listener sees a completed handshake (it speaks no
 # Kafka, so the protocol fails after it). The sinks' TLS is covered with the sink tests.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore"
-  exit 0
-fi
+need_python botocore
 plan 12
 DATA="$top_srcdir/tests/data/aws/org-small"
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 unset SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$DATA/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$DATA/credentials.json"
 
 # cert NAME SAN: a self-signed certificate $TMP/NAME.pem with key $TMP/NAME.key
 cert() {
@@ -28,15 +21,14 @@ cert good IP:127.0.0.1
 cert other DNS:aws.example.invalid
 cert stranger IP:127.0.0.1
 
-bg "$IPAMWATCH" broker --topic inv:2 --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
 bg "$PYTHON3" "$top_srcdir/tests/aws/fake_aws.py" --data "$DATA" --port-file "$TMP/port" \
   --tls-cert "$TMP/good.pem" --tls-key "$TMP/good.key" --log "$TMP/aws.log" 2>"$TMP/aws.err"
 bg "$PYTHON3" "$top_srcdir/tests/aws/fake_aws.py" --data "$DATA" --port-file "$TMP/port-other" \
   --tls-cert "$TMP/other.pem" --tls-key "$TMP/other.key" 2>"$TMP/aws-other.err"
-for f in bootstrap port port-other; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
+start_broker_proc --topic inv:2
+for f in port port-other; do
+  wait_for_file "$TMP/$f" 30 || bail "$f not written"
 done
-B=$(cat "$TMP/bootstrap")
 URL=$(cat "$TMP/port")
 
 # conf NAME ENDPOINT [CA_FILE]

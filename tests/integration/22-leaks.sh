@@ -28,34 +28,11 @@ clean() {
 # stop_after PID SECONDS: sends SIGTERM after SECONDS and returns the exit status
 stop_after() { sleep "$2"; kill -TERM "$1" 2>/dev/null; wait "$1"; }
 
-"$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err" &
-BROKER=$!
-CLEANUP_PIDS="$CLEANUP_PIDS $BROKER"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
+BROKER=$BROKER_PID
 
-cat >"$TMP/c.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-[collector]
-poll_interval = 1s
-state_dir = $TMP/collector
-[analyzer]
-group_id = leaks-$$
-state_dir = $TMP/analyzer
-[rrd]
-dir = $TMP/rrd
-step = 60s
-[journal]
-dir = $TMP/journal
-fsync = no
+base_conf "$TMP/c.conf" leaks "$TMP" collector.poll_interval=1s
+cat >>"$TMP/c.conf" <<EOF
 [domain "corp"]
 static = 10.0.0.0/8
 [rule "util"]
@@ -70,7 +47,7 @@ domain = corp
 type = file
 path = $TMP/alerts.jsonl
 EOF
-sed -e "s/^group_id = .*/group_id = leaks-run-$$/" -e "s|$TMP/analyzer|$TMP/run-analyzer|" \
+sed -e "s/^group_id = .*/group_id = leaks-run-$$/" -e "s|$TMP/state|$TMP/run-state|" \
   -e "s|$TMP/rrd|$TMP/run-rrd|" -e "s|$TMP/journal|$TMP/run-journal|" \
   -e "s|$TMP/alerts.jsonl|$TMP/run-alerts.jsonl|" "$TMP/c.conf" >"$TMP/run.conf"
 

@@ -13,39 +13,16 @@
 . "$top_srcdir/tests/integration/alertmanager.sh"
 plan 16
 S="$top_srcdir/tests/integration/scaleout.py"
-RECV="$top_srcdir/tests/alerts/receiver.py"
 so() { "$PYTHON3" "$S" "$@"; }
 
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --topic st:1 \
-  --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
-bg "$PYTHON3" "$RECV" http --port-file "$TMP/r.port" --log "$TMP/r.log"
-wait_for_file "$TMP/r.port" 20 || { echo "Bail out! receiver did not start"; exit 1; }
-RP=$(cat "$TMP/r.port")
-am_start "http://127.0.0.1:$RP/alertmanager" || { echo "Bail out! Alertmanager did not start"; exit 1; }
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1 --topic st:1
+start_receiver r
+am_start "http://127.0.0.1:$RP/alertmanager" || bail "Alertmanager did not start"
 am_check() { am_alerts "$TMP/am.json" && so am "$TMP/am.json" "$1"; }
 for n in a b; do
-  cat >"$TMP/$n.conf" <<CONF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-state = st
-[analyzer]
-group_id = scaleout-$$
-state_dir = $TMP/state-$n
-partition_state = yes
-[rrd]
-dir = $TMP/rrd
-step = 1s
-[journal]
-dir = $TMP/journal-$n
-fsync = no
+  base_conf "$TMP/$n.conf" scaleout "$TMP" topics.state=st analyzer.state_dir="$TMP/state-$n" \
+    analyzer.partition_state=yes rrd.step=1s journal.dir="$TMP/journal-$n"
+  cat >>"$TMP/$n.conf" <<CONF
 [rule "pool_high"]
 type = utilization
 object = pool

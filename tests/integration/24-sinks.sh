@@ -8,7 +8,6 @@
 # unless `ca_file` names the certificate (then delivered, HMAC verified), refused when the
 # certificate names another host even with `ca_file`, delivered with `insecure_skip_verify`.
 . "$top_srcdir/tests/integration/lib.sh"
-. "$top_srcdir/tests/integration/alertmanager.sh" # poll
 plan 24
 DATA="$top_srcdir/tests/data/aws/org-small"
 H="$top_srcdir/tests/integration/sinks_check.py"
@@ -27,47 +26,22 @@ cert good IP:127.0.0.1
 cert other DNS:hooks.example.invalid
 
 # --- services ---------------------------------------------------------------------------------
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --topic alerts:1 \
-  --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 20 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1 --topic alerts:1
 # https NAME CERT: an HTTPS receiver logging to $TMP/NAME.log; its port in $TMP/NAME.port
-https() {
-  bg "$PYTHON3" "$RECV" http --port-file "$TMP/$1.port" --log "$TMP/$1.log" \
-    --hmac-secret "$SECRET" --tls-cert "$TMP/$2.pem" --tls-key "$TMP/$2.key"
-}
+https() { start_receiver "$1" --hmac-secret "$SECRET" --tls-cert "$TMP/$2.pem" --tls-key "$TMP/$2.key"; }
+bg "$PYTHON3" "$RECV" syslog --unix "$TMP/syslog.sock" --port-file "$TMP/unix.port" --log "$TMP/unix.log"
+bg "$PYTHON3" "$RECV" syslog --tcp --port-file "$TMP/tcp.port" --log "$TMP/tcp.log"
 https noca good
 https ca good
 https wronghost other
 https insecure other
-bg "$PYTHON3" "$RECV" syslog --unix "$TMP/syslog.sock" --port-file "$TMP/unix.port" --log "$TMP/unix.log"
-bg "$PYTHON3" "$RECV" syslog --tcp --port-file "$TMP/tcp.port" --log "$TMP/tcp.log"
-for f in noca ca wronghost insecure unix tcp; do
+for f in unix tcp; do
   wait_for_file "$TMP/$f.port" 20 || { echo "Bail out! receiver $f did not start"; exit 1; }
 done
 port() { cat "$TMP/$1.port"; }
 
-cat >"$TMP/s.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-alerts = alerts
-[collector]
-state_dir = $TMP/collector
-[analyzer]
-group_id = sinks-$$
-state_dir = $TMP/state
-[rrd]
-dir = $TMP/rrd
-step = 60s
-[journal]
-dir = $TMP/journal
-fsync = no
+base_conf "$TMP/s.conf" sinks "$TMP" topics.alerts=alerts
+cat >>"$TMP/s.conf" <<EOF
 [rule "ipam_lag"]
 type = stale
 max_pass_age = 1h

@@ -7,76 +7,36 @@
 # an analyzer aborted with SIGABRT. With umask 022 in effect, every state, spool, journal
 # and RRD directory the daemons create is 0700 and every file in them 0600.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore"
-  exit 0
-fi
+need_python botocore
 plan 14
 DATA="$top_srcdir/tests/data/aws/org-small"
-OPS="$top_srcdir/tests/integration/ops_check.py"
 umask 022
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$DATA/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$DATA/credentials.json"
 export AWS_SESSION_TOKEN="Sess10nT0ken-$$-FwoGZXIvYXdzE"
 export IPW_SASL="SaslPassw0rd-$$" IPW_PD="PdR0utingKey-$$" IPW_HMAC="HmacS3cret-$$"
-DEAD=$("$PYTHON3" "$OPS" port)
+DEAD=$(free_port)
 export IPW_SLACK="http://127.0.0.1:$DEAD/services/T0/B0/SlackT0ken-$$"
 SECRETS="$AWS_SECRET_ACCESS_KEY $AWS_SESSION_TOKEN $IPW_SASL $IPW_PD $IPW_HMAC SlackT0ken-$$"
 
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --topic alerts:1 \
-  --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
 bg "$PYTHON3" "$top_srcdir/tests/aws/fake_aws.py" --data "$DATA" --port-file "$TMP/port"
-for f in bootstrap port; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
-done
-B=$(cat "$TMP/bootstrap")
-PORT=$("$PYTHON3" "$OPS" port)
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1 --topic alerts:1
+wait_for_file "$TMP/port" 30 || bail "port not written"
+PORT=$(free_port)
 S="$TMP/s" O="$TMP/out"
 mkdir -p "$O"
 
-cat >"$TMP/c.conf" <<EOF
-[aws]
-region = eu-central-1
-endpoint_url = $(cat "$TMP/port")
-max_attempts = 1
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-sasl.username = ipamwatch
-sasl.password = \${IPW_SASL}
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-alerts = alerts
-[collector]
-state_dir = $S/collector
-[analyzer]
-group_id = secrets-$$
-state_dir = $S/analyzer
-[rrd]
-dir = $S/rrd
-step = 3600s
-[journal]
-dir = $S/journal
-fsync = no
+base_conf "$TMP/c.conf" secrets "$S" kafka.sasl.username=ipamwatch 'kafka.sasl.password=${IPW_SASL}' \
+  topics.alerts=alerts analyzer.state_dir="$S/analyzer" rrd.step=3600s aws.region=eu-central-1 \
+  aws.endpoint_url="$(cat "$TMP/port")" aws.max_attempts=1
+cat >>"$TMP/c.conf" <<EOF
 [metrics]
 analyzer_listen = 127.0.0.1:$PORT
 [log]
 level = debug
-[domain "corporate"]
-scopes = private
-static = 10.0.0.0/12, 172.16.0.0/16
-[rule "overlap"]
-type = overlap
-domain = corporate
-[rule "noncompliant"]
-type = noncompliant
+EOF
+compliance_rules >>"$TMP/c.conf"
+cat >>"$TMP/c.conf" <<EOF
 [sink "pd"]
 type = pagerduty
 url = http://127.0.0.1:$DEAD/v2/enqueue

@@ -11,15 +11,12 @@ DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/analyze_check.py"
 KNOWN_POOL=ipam-pool-051431193e6c3f339
 
-bg "$IPAMWATCH" broker --topic inv:2 --topic ev:2 --topic dlq:1 --topic stream:1 \
-  --bootstrap-file "$TMP/bootstrap" >"$TMP/broker.out" 2>"$TMP/broker.err"
-wait_for_file "$TMP/bootstrap" 10 || { echo "Bail out! broker did not start"; exit 1; }
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1 --topic stream:1
 
 # rrdcached on a free TCP port of 127.0.0.1 with its own base directory (writes held an
 # hour: only FLUSH and FLUSHALL put samples in the files).
 mkdir -p "$TMP/base" "$TMP/rrdj"
-PORT=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 bg rrdcached -g -l "127.0.0.1:$PORT" -b "$TMP/base" -B -R -F -w 3600 -f 7200 \
   -j "$TMP/rrdj" -p "$TMP/rrdcached.pid" -o "$TMP/rrdcached.log" </dev/null >/dev/null 2>&1
 # rrdc CMD...: sends each command line to the daemon, prints the replies.
@@ -37,44 +34,19 @@ for cmd in sys.argv[2:]:
         sys.stdout.write(f.readline().decode())
 EOF
 }
-i=0
-until rrdc PING 2>/dev/null | grep -q PONG; do
-  i=$((i + 1)); [ $i -lt 50 ] || { echo "Bail out! rrdcached did not start"; exit 1; }
-  sleep 0.1
-done
+pong() { rrdc PING | grep -q PONG; }
+poll 5 pong >/dev/null 2>&1 || bail "rrdcached did not start"
 
 # conf NAME GROUP [DAEMON]: $TMP/NAME.conf over the stream topic; an RRD dir of its own.
 conf() {
   mkdir -p "$TMP/$1/rrd"
-  cat >"$TMP/$1.conf" <<EOF
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 6000
-[topics]
-inventory = stream
-events = stream
-deadletter = dlq
-[collector]
-state_dir = $TMP/$1/collector
-[analyzer]
-group_id = $2-$$
-state_dir = $TMP/$1/state
-[rrd]
-dir = $TMP/$1/rrd
-step = 60s
-${3:+daemon = $3}
-[journal]
-dir = $TMP/$1/journal
-fsync = no
-EOF
+  base_conf "$TMP/$1.conf" "$2" "$TMP/$1" topics.inventory=stream topics.events=stream "${3:+rrd.daemon=$3}"
 }
 analyze() { n=$1; shift; "$IPAMWATCH" analyze -c "$TMP/$n.conf" "$@" >"$TMP/$n.out" 2>>"$TMP/$n.err"; }
 empty_dir() { [ -d "$1" ] && [ -z "$(find "$1" -mindepth 1 | head -1)" ]; }
 
 # --- a stream of 4 passes a day apart (with events between), as in 10-analyze.sh -----------
-conf col col
-sed -i 's/^inventory = stream$/inventory = inv/; s/^events = stream$/events = ev/' "$TMP/col.conf"
+base_conf "$TMP/col.conf" col "$TMP/col"
 "$IPAMWATCH" collect -c "$TMP/col.conf" --once --from-files "$DATA" 2>"$TMP/collect.err" ||
   { echo "Bail out! collect failed: $(tail -3 "$TMP/collect.err")"; exit 1; }
 "$KCAT" -C -b "$B" -t inv -e -q -X fetch.wait.max.ms=5 -f '%k\t%s\n' >"$TMP/pass.in"

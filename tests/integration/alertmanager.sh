@@ -1,17 +1,9 @@
 # alertmanager.sh: a private Prometheus Alertmanager for integration scripts (source it after
-# lib.sh). Toolchain fact G11: our own port, gossip off.
-#   poll SECONDS CMD...   retries CMD every 0.2 s until it succeeds (then once more, loudly)
-#   free_port             prints a free TCP port on 127.0.0.1
+# lib.sh, whose poll and free_port it uses). Toolchain fact G11: our own port, gossip off.
 #   am_start URL          starts Alertmanager routing every alert (one group per alert) to the
 #                         webhook URL with send_resolved; sets AMURL; returns 1 if not ready
 #   am_alerts FILE        writes GET /api/v2/alerts to FILE
 AM_BIN=${AM_BIN:-/usr/bin/prometheus-alertmanager}
-poll() {
-  t=$1; shift; i=0
-  while [ $i -lt $((t * 5)) ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1)); done
-  "$@"
-}
-free_port() { "$PYTHON3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 am_start() {
   AMPORT=$(free_port)
   cat >"$TMP/am.yml" <<AMEOF

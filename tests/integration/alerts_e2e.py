@@ -7,6 +7,10 @@
          routing domain) is added; pool ipam-pool-051431193e6c3f339 is 53 % used;
       b: the same without vpc-0e2e0e2e0e2e0e2e0, and that pool grown by 10.72.0.0/14
          (26.6 % used).
+  alerts_e2e.py rules POOL [KEY=VALUE...]
+      prints the configuration the fixtures are made for: a routing domain "onprem" (scope
+      private, static 10.200.0.0/16), a rule "pool_full" (POOL: warning from 49 %, critical
+      from 50 %, no for-duration; each KEY=VALUE added to it) and a rule "onprem_overlap".
   alerts_e2e.py event ID POOL SCOPE
       prints one failed AllocateIpamPoolCidr event record as "SCOPE<TAB>JSON" (kcat -K),
       at the current time.
@@ -24,9 +28,9 @@
 import datetime
 import json
 import os
-import shutil
 import sys
-import uuid
+
+from checklib import allocate_event, copy_inventory, json_lines, verdict
 
 BIG_POOL = "ipam-pool-051431193e6c3f339"
 OVERLAP_VPC = "vpc-0e2e0e2e0e2e0e2e0"
@@ -35,10 +39,7 @@ SCOPE = "ipam-scope-1c386bbc4cd613e30"
 
 
 def fixture(src, dst, variant):
-    inv = os.path.join(dst, "inventory")
-    if os.path.exists(inv):
-        shutil.rmtree(inv)
-    shutil.copytree(os.path.join(src, "inventory"), inv)
+    inv = copy_inventory(src, dst)
     rc_path = os.path.join(inv, "get-ipam-resource-cidrs", SCOPE + ".json")
     with open(rc_path) as f:
         doc = json.load(f)
@@ -65,35 +66,28 @@ def fixture(src, dst, variant):
             json.dump(doc, f, indent=1)
 
 
+def rules(pool, *extra):
+    print('[domain "onprem"]\nscopes = private\nstatic = 10.200.0.0/16')
+    print('[rule "pool_full"]\ntype = utilization\npool = %s' % pool)
+    print("warn_trigger = 49\nwarn_reset = 40\ncrit_trigger = 50\ncrit_reset = 45\nfor = 0s")
+    for kv in extra:
+        print("%s = %s" % tuple(kv.split("=", 1)))
+    print('[rule "onprem_overlap"]\ntype = overlap\ndomain = onprem\nseverity = critical')
+
+
 def event(event_id, pool, scope):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    t = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    rec = {
-        "v": 1, "type": "event", "scope": scope, "ts": t, "source": "collector/test",
-        "event_id": event_id, "name": "AllocateIpamPoolCidr", "time": t,
-        "account": "111111111111", "region": "eu-central-1", "caller_account": "111111111111",
-        "principal": {"type": "AssumedRole",
-                      "arn": "arn:aws:sts::111111111111:assumed-role/Deployer/terraform",
-                      "principal_id": "AROAEXAMPLE:terraform"},
-        "source_ip": "198.51.100.7", "user_agent": "terraform",
-        "request_id": str(uuid.uuid4()), "pool_id": pool, "netmask_length": 16,
-        "error_code": "InvalidParameterValue",
-        "error_message": "The allocation size is too big for the pool.", "parsed": True,
-    }
-    print(scope + "\t" + json.dumps(rec, separators=(",", ":")))
-
-
-def verdict(ok, *show):
-    if not ok:
-        for s in show:
-            print(json.dumps(s, indent=1, default=str)[:6000], file=sys.stderr)
-    return 0 if ok else 1
+    allocate_event(scope, datetime.datetime.now(datetime.timezone.utc), "111111111111", pool, 16,
+                   event_id=event_id, error_code="InvalidParameterValue",
+                   error_message="The allocation size is too big for the pool.")
 
 
 def main():
     cmd = sys.argv[1]
     if cmd == "fixture":
         fixture(sys.argv[2], sys.argv[3], sys.argv[4])
+        return 0
+    if cmd == "rules":
+        rules(*sys.argv[2:])
         return 0
     if cmd == "event":
         event(*sys.argv[2:5])
@@ -103,19 +97,12 @@ def main():
             a = [x for x in json.load(f) if x["status"]["state"] == "active"]
         return verdict(bool(eval(sys.argv[3], {"a": a})), a)
     if cmd == "notes":
-        e = []
-        for path in sys.argv[2:-1]:
-            if os.path.exists(path):
-                with open(path) as f:
-                    e += [json.loads(line) for line in f if line.strip()]
+        e = [x for path in sys.argv[2:-1] for x in json_lines(path)]
         n = [(x["body"]["fingerprint"], x["body"]["state"], x["body"]["labels"]["alertname"])
              for x in e if x["path"] == "/webhook" and x["valid"]]
         return verdict(bool(eval(sys.argv[-1], {"n": n, "e": e})), n)
     if cmd == "file":
-        r = []
-        if os.path.exists(sys.argv[2]):
-            with open(sys.argv[2]) as f:
-                r = [json.loads(line) for line in f if line.strip()]
+        r = json_lines(sys.argv[2])
         n = [(x["fingerprint"], x["state"], x["labels"]["alertname"]) for x in r]
         return verdict(bool(eval(sys.argv[3], {"n": n, "r": r})), n)
     print("usage: see the module docstring", file=sys.stderr)

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from checklib import json_lines, verdict
+
 SRC = "collector/scaleout-test"
 
 
@@ -64,24 +66,14 @@ def main():
         print(*ids(int(sys.argv[2])))
         return 0
     if cmd == "notes":
-        e = []
-        if os.path.exists(sys.argv[2]):
-            with open(sys.argv[2]) as f:
-                e = [json.loads(line) for line in f if line.strip()]
         n = [(x["body"]["fingerprint"], x["body"]["state"], x["body"]["labels"].get("pool_id"))
-             for x in e if x["path"] == "/webhook" and x["valid"]]
-        ok = bool(eval(sys.argv[3], {"n": n}))
-        if not ok:
-            print("\n".join(map(str, n)), file=sys.stderr)
-        return 0 if ok else 1
+             for x in json_lines(sys.argv[2]) if x["path"] == "/webhook" and x["valid"]]
+        return verdict(bool(eval(sys.argv[3], {"n": n})), n)
     if cmd == "am":
         with open(sys.argv[2]) as f:
             a = [(x["labels"]["pool_id"], x["status"]["state"]) for x in json.load(f)
                  if "pool_id" in x["labels"]]
-        ok = bool(eval(sys.argv[3], {"a": a}))
-        if not ok:
-            print("\n".join(map(str, a)), file=sys.stderr)
-        return 0 if ok else 1
+        return verdict(bool(eval(sys.argv[3], {"a": a})), a)
     if cmd == "journal":
         with open(sys.argv[2]) as f:
             want = {line.strip() for line in f if line.strip()}

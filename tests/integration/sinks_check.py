@@ -17,9 +17,9 @@
 import datetime
 import json
 import os
-import shutil
 import sys
-import uuid
+
+from checklib import allocate_event, copy_inventory, json_lines, verdict
 
 POOL = "ipam-pool-6f8130c4237730edf"
 CIDR = "10.64.200.0/24"
@@ -27,10 +27,7 @@ ALLOC = "ipam-pool-alloc-0516c0516c0516c0516c0516c0516c05"
 
 
 def fixture(src, dst, variant):
-    inv = os.path.join(dst, "inventory")
-    if os.path.exists(inv):
-        shutil.rmtree(inv)
-    shutil.copytree(os.path.join(src, "inventory"), inv)
+    inv = copy_inventory(src, dst)
     if variant == "b":
         path = os.path.join(inv, "get-ipam-pool-allocations", POOL + ".json")
         with open(path) as f:
@@ -43,27 +40,8 @@ def fixture(src, dst, variant):
 
 
 def event(scope, age_s):
-    t = (datetime.datetime.now(datetime.timezone.utc)
-         - datetime.timedelta(seconds=int(age_s))).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    rec = {
-        "v": 1, "type": "event", "scope": scope, "ts": t, "source": "collector/test",
-        "event_id": str(uuid.uuid4()), "name": "AllocateIpamPoolCidr", "time": t,
-        "account": "555555555555", "region": "eu-central-1", "caller_account": "555555555555",
-        "principal": {"type": "AssumedRole",
-                      "arn": "arn:aws:sts::555555555555:assumed-role/Deployer/terraform",
-                      "principal_id": "AROAEXAMPLE:terraform"},
-        "source_ip": "198.51.100.7", "user_agent": "terraform", "request_id": str(uuid.uuid4()),
-        "pool_id": POOL, "allocation_id": ALLOC, "cidr": CIDR, "netmask_length": 24,
-        "parsed": True,
-    }
-    print(scope + "\t" + json.dumps(rec, separators=(",", ":")))
-
-
-def verdict(ok, *show):
-    if not ok:
-        for s in show:
-            print(json.dumps(s, indent=1, default=str)[:6000], file=sys.stderr)
-    return 0 if ok else 1
+    when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=int(age_s))
+    allocate_event(scope, when, "555555555555", POOL, 24, allocation_id=ALLOC, cidr=CIDR)
 
 
 def load_lines(path):
@@ -89,7 +67,7 @@ def main():
         n = [(r["fingerprint"], r["state"], r["labels"].get("reason")) for _, r in k]
         return verdict(bool(eval(sys.argv[3], {"k": k, "n": n})), k)
     if cmd == "syslog":
-        s = [json.loads(line) for line in load_lines(sys.argv[2])]
+        s = json_lines(sys.argv[2])
         return verdict(bool(eval(sys.argv[3], {"s": s})), s)
     print("usage: see the module docstring", file=sys.stderr)
     return 2

@@ -11,6 +11,7 @@
 #include "alerts/engine.h"
 #include "config/config.h"
 #include "record.h"
+#include "xalloc.h"
 
 #define T0   1741946400000LL /* 2025-03-14T10:00:00Z */
 #define MIN  60000LL
@@ -541,6 +542,39 @@ static void test_noncompliant(void **state)
     config_free(cfg);
 }
 
+/* Unmanaged resources page only for rules that ask (`unmanaged = yes`), with their own
+ * fingerprint beside the same resource's noncompliance alert. */
+static void test_unmanaged(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg("[rule \"nc\"]\ntype = noncompliant\n"
+                                  "[rule \"um\"]\ntype = noncompliant\nunmanaged = yes\n");
+    struct sink s = {0};
+    alert_engine_t *e = engine(cfg, &s, false);
+    json_t *r = resource("vpc-0c3", "10.2.0.0/16");
+    assert_int_equal(alert_engine_effect(e, "unmanaged", r, T0), 0);
+    assert_int_equal(count(&s, "nc", NULL), 0);
+    assert_int_equal(count(&s, "um", "firing"), 1);
+    const struct record_alert *a = &s.recs[s.n - 1]->u.alert;
+    assert_string_equal(record_map_get(&a->labels, "management_state"), "unmanaged");
+    assert_non_null(strstr(record_map_get(&a->annotations, "summary"), "not managed by IPAM"));
+    char *fp_unmanaged = xstrdup(a->fingerprint);
+    assert_int_equal(alert_engine_effect(e, "noncompliant", r, T0), 0);
+    assert_int_equal(count(&s, "um", "firing"), 2); /* the rule also pages noncompliance */
+    assert_string_not_equal(s.recs[s.n - 1]->u.alert.fingerprint, fp_unmanaged);
+    assert_int_equal(alert_engine_effect(e, "unmanaged", r, T0 + MIN), 0); /* replay */
+    assert_int_equal(count(&s, "um", "firing"), 2);
+    assert_int_equal(alert_engine_effect(e, "managed", r, T0 + HOUR), 0);
+    assert_int_equal(count(&s, "um", "resolved"), 1);
+    assert_string_equal(s.recs[s.n - 1]->u.alert.fingerprint, fp_unmanaged);
+    assert_int_equal(count(&s, "nc", "resolved"), 0);
+    free(fp_unmanaged);
+    json_decref(r);
+    alert_engine_free(e);
+    sink_clear(&s);
+    config_free(cfg);
+}
+
 /* ---- stale ---------------------------------------------------------------------------- */
 
 static void test_stale(void **state)
@@ -612,8 +646,7 @@ static void test_stale_replay(void **state)
     /* event_lag (10m) held live for its limit. */
     alert_engine_tick(e, t + 3 * HOUR + 11 * MIN);
     assert_int_equal(count(&s, "stale", "firing"), 1);
-    assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.labels, "reason"),
-                        "event_lag");
+    assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.labels, "reason"), "event_lag");
     /* Falling behind again freezes the alerts: no resolve, no new one. */
     alert_engine_set_caught_up(e, false, t + 4 * HOUR);
     alert_engine_pass(e, SCOPE_1, t + 5 * HOUR + 30 * MIN);
@@ -1311,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_forecast),
         cmocka_unit_test(test_overlap_pairs),
         cmocka_unit_test(test_allocation_failed_window),
+        cmocka_unit_test(test_unmanaged),
         cmocka_unit_test(test_noncompliant),
         cmocka_unit_test(test_stale),
         cmocka_unit_test(test_stale_replay),

@@ -1,7 +1,7 @@
 /* Unit tests for the pieces that wire alerts into the analyzer: object descriptions from the
  * model (model_metrics_objects), the engine's list of firing alerts after a restart
- * (alert_engine_foreach_firing) and Alertmanager re-posts of adopted alerts without a
- * notification (sinks_adopt_firing). */
+ * (alert_engine_foreach_firing), notification ids that a replay after a crash repeats, and
+ * Alertmanager re-posts of adopted alerts without a notification (sinks_adopt_firing). */
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -394,6 +394,68 @@ static void test_foreach_firing_after_restart(void **state)
     config_free(cfg);
 }
 
+/* Notification ids, in emission order. */
+struct ids {
+    char id[8][32];
+    char state[8][16];
+    size_t n;
+};
+
+static void capture_id(void *ctx, const struct record *rec)
+{
+    struct ids *v = ctx;
+    if (v->n >= 8)
+        return;
+    assert_non_null(rec->u.alert.id);
+    snprintf(v->id[v->n], sizeof v->id[v->n], "%s", rec->u.alert.id);
+    snprintf(v->state[v->n], sizeof v->state[v->n], "%s", rec->u.alert.state);
+    v->n++;
+}
+
+/* What a run after a crash does: the state of the last checkpoint, the same records again,
+ * on a later wall clock. The fire, the repeat and the resolve carry the same ids as in the
+ * first run (the sinks drop them as spooled before); the three ids differ from each other. */
+static void test_notification_ids_replay(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        load_cfg("[rule \"util\"]\ntype = utilization\nwarn_trigger = 80\ncrit_trigger = 90\n"
+                 "for = 0s\nrepeat_interval = 1h\n");
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/alerts-ids.json", tmpdir);
+    unlink(path);
+    struct alert_object a = pool_obj("ipam-pool-0a");
+    struct rrd_sample warm = util(85), cool = util(10);
+    const int64_t hour = 3600 * 1000;
+    struct ids run[2];
+    for (int r = 0; r < 2; r++) {
+        int64_t wall = T0 + r * 10 * hour; /* the second run comes ten hours later */
+        memset(&run[r], 0, sizeof run[r]);
+        alert_engine_t *e = alert_engine_new(cfg, path, NULL, capture_id, &run[r], err, sizeof err);
+        assert_non_null(e);
+        if (r == 0)
+            assert_int_equal(alert_engine_save(e, err, sizeof err), 0); /* the checkpoint */
+        alert_engine_tick(e, wall);
+        alert_engine_observe(e, &a, &warm, T0 + 1000); /* fires */
+        alert_engine_tick(e, wall + hour + 2000);      /* repeats */
+        alert_engine_observe(e, &a, &cool, T0 + 5000); /* resolves */
+        alert_engine_free(e); /* killed: nothing saved after the checkpoint */
+    }
+    assert_int_equal(run[0].n, 3);
+    assert_int_equal(run[1].n, 3);
+    const char *want[] = {"firing", "firing", "resolved"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(run[0].state[i], want[i]);
+        assert_string_equal(run[1].state[i], want[i]);
+        assert_string_equal(run[0].id[i], run[1].id[i]);
+        assert_int_equal(strlen(run[0].id[i]), 16);
+    }
+    assert_string_not_equal(run[0].id[0], run[0].id[1]);
+    assert_string_not_equal(run[0].id[1], run[0].id[2]);
+    assert_string_not_equal(run[0].id[0], run[0].id[2]);
+    config_free(cfg);
+}
+
 /* ---- sinks_adopt_firing: a tiny HTTP server standing in for Alertmanager --------------- */
 
 struct server {
@@ -580,6 +642,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_object_descriptions),
         cmocka_unit_test(test_foreach_firing_after_restart),
+        cmocka_unit_test(test_notification_ids_replay),
         cmocka_unit_test(test_adopt_reposts_without_notifying),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -465,6 +467,75 @@ static void test_call_expired_token_refreshed(void **state)
     free(ok);
 }
 
+/* `resp` (freed) with a Date header `ahead_s` seconds from now after its status line. */
+static char *with_date(char *resp, long ahead_s)
+{
+    time_t when = time(NULL) + ahead_s;
+    struct tm tm;
+    char date[64];
+    gmtime_r(&when, &tm);
+    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    const char *eol = strstr(resp, "\r\n") + 2;
+    size_t n = strlen(resp) + strlen(date) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(eol - resp), resp, date, eol);
+    free(resp);
+    return out;
+}
+
+/* The X-Amz-Date of a request as seconds since the epoch; -1 when there is not exactly one. */
+static long amz_date_of(const char *req)
+{
+    const char *at = strstr(req, "X-Amz-Date: ");
+    if (!at || strstr(at + 1, "X-Amz-Date:"))
+        return -1;
+    struct tm tm = {0};
+    if (!strptime(at + 12, "%Y%m%dT%H%M%SZ", &tm))
+        return -1;
+    return (long)timegm(&tm);
+}
+
+static void test_call_clock_skew_corrected(void **state)
+{
+    (void)state;
+    char *skewed = with_date(ec2_error(400, "RequestExpired", "Request has expired."), 3600);
+    char *ok = ts_response(200, "text/xml", page_xml);
+    char *denied = with_date(ec2_error(401, "AuthFailure", "AWS was not able to validate."), 3600);
+    const char *resp[] = {skewed, ok, ok, denied};
+    struct env e;
+    env_up(&e, resp, 4, 1, true); /* one attempt: the re-signed retry is extra */
+    ec2_xml_t *x = NULL;
+    char err[512] = "";
+    int rc = call_pools(&e, &x, err, sizeof err);
+    if (rc != 0)
+        fail_msg("call failed: %s", err);
+    ec2_xml_free(x);
+    /* The retry and the next call are signed an hour ahead, with one X-Amz-Date each. */
+    rc = call_pools(&e, &x, err, sizeof err);
+    if (rc != 0)
+        fail_msg("second call failed: %s", err);
+    ec2_xml_free(x);
+    assert_int_equal(e.ts.nreq, 3);
+    long now = (long)time(NULL);
+    for (int i = 1; i < 3; i++) {
+        long d = amz_date_of(e.ts.requests[i]);
+        if (d < now + 3590 || d > now + 3610)
+            fail_msg("request %d: X-Amz-Date %ld, want about %ld", i, d, now + 3600);
+        assert_non_null(strstr(e.ts.requests[i], "/eu-central-1/ec2/aws4_request, SignedHeaders="
+                                                 "content-type;host;x-amz-date;x-amz-security-"
+                                                 "token, Signature="));
+        assert_non_null(strstr(e.ts.requests[i], "X-Amz-Security-Token: " TOKEN));
+    }
+    /* A skew code whose Date agrees with the corrected clock is an ordinary failure. */
+    assert_int_equal(call_pools(&e, &x, err, sizeof err), -EACCES);
+    assert_int_equal(e.ts.nreq, 4);
+    assert_non_null(strstr(err, "AuthFailure"));
+    env_down(&e);
+    free(skewed);
+    free(ok);
+    free(denied);
+}
+
 static void test_call_json_protocol(void **state)
 {
     char *thr = ts_response(400, "application/x-amz-json-1.1",
@@ -667,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup(test_call_gives_up_after_max_attempts, clear_env),
         cmocka_unit_test_setup(test_call_truncated_and_malformed_bodies_retried, clear_env),
         cmocka_unit_test_setup(test_call_expired_token_refreshed, clear_env),
+        cmocka_unit_test_setup(test_call_clock_skew_corrected, clear_env),
         cmocka_unit_test_setup(test_call_json_protocol, clear_env),
         cmocka_unit_test_setup(test_unsigned_call, clear_env),
         cmocka_unit_test_setup(test_pagination, clear_env),

@@ -1,7 +1,7 @@
 /* Unit tests for the journal's streamed write path: records reach their segment in chunks
  * as they are appended (HEAD only at a sync), duplicates are found on disk and in the write
  * buffer, a crash in the middle of a stream is recovered and replayed without duplicates,
- * and a failed chunk write keeps its records for the next sync. */
+ * a failed chunk write keeps its records for the next sync, and keys match as JSON text. */
 #define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
@@ -280,12 +280,53 @@ static void test_failed_chunk_write_kept(void **state)
     expect_keys_in_order(f, FIRST + BULK);
 }
 
+/* Keys are matched as their JSON text: plain keys (quoted without jansson) and keys that
+ * need escaping are duplicates of themselves in the buffer, on disk and after a reopen, and
+ * read back unchanged. */
+static void test_key_text(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = {
+        "ev-0123",
+        "overlap_opened:corp:a/10.0.0.0/8|b/10.1.0.0/16:2024-03-01T00:00:00.000Z",
+        "with \"quotes\"",
+        "back\\slash",
+        "tab\there",
+        "\xc3\xbcnicode",
+        "del\x7f",
+        "~{}[]"};
+    enum { NKEYS = sizeof keys / sizeof keys[0] };
+    journal_t *j = open_journal(f);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < NKEYS; i++)
+            assert_int_equal(journal_append(j, "event", keys[i], NOW, NULL),
+                             round ? JOURNAL_DUPLICATE : 0);
+        if (round == 1) {
+            assert_int_equal(journal_sync(j), 0);
+            journal_close(j);
+            j = open_journal(f);
+        }
+    }
+    journal_close(j);
+    char err[512];
+    journal_reader_t *r = journal_reader_new(f->dir, 0, 0, err, sizeof err);
+    assert_non_null(r);
+    struct journal_record rec;
+    for (size_t i = 0; i < NKEYS; i++) {
+        assert_int_equal(journal_reader_next(r, &rec, err, sizeof err), 1);
+        assert_string_equal(rec.key, keys[i]);
+    }
+    assert_int_equal(journal_reader_next(r, &rec, err, sizeof err), 0);
+    journal_reader_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_written_as_appended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_chunk_write_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_text, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

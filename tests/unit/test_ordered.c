@@ -1,5 +1,6 @@
-/* test_ordered: the event-time merge over partitions: output order, the bounded wait for a
- * partition with a backlog, the live edge, the memory bound and revokes. */
+/* test_ordered: the event-time merge over partitions: output order, the bounded waits for a
+ * partition with a known backlog and for one not known, what counts towards a wait, the live
+ * edge, the memory bound, revokes, and the same order whatever the fetch timing. */
 #include "testing.h"
 
 #include <stdbool.h>
@@ -54,7 +55,7 @@ static void test_merge_order(void **state)
 {
     (void)state;
     struct fake f = {.lo = {0, 0, 0, 0}, .hi = {4, 3, 3, 0}};
-    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
     for (int p = 0; p < NPARTS; p++)
         ordered_assign(o, "events", p, 0, 0);
     static const int64_t t0[] = {10, 40, 40, 90}, t1[] = {20, 30, 70}, t2[] = {5, 40, 100};
@@ -93,7 +94,7 @@ static void test_unset_time_inherits(void **state)
 {
     (void)state;
     struct fake f = {.hi = {3, 2, 0, 0}};
-    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
     ordered_assign(o, "events", 0, 0, 0);
     ordered_assign(o, "events", 1, 0, 0);
     push(o, 0, 0, 100, 0);                /* pass begin */
@@ -113,22 +114,24 @@ static void test_unset_time_inherits(void **state)
     ordered_free(o);
 }
 
-/* A partition with a backlog and nothing buffered holds the merge back, but no longer than
- * max_idle_ms; its records, once they arrive, are merged again. */
+/* A partition with a known backlog and nothing buffered holds the merge back, but no longer
+ * than max_wait_ms; its records, once they arrive, are merged again. The give-up is
+ * counted once per wait. */
 static void test_bounded_wait(void **state)
 {
     (void)state;
     struct fake f = {.hi = {2, 2, 0, 0}};
-    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    struct ordered_stats st;
+    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
     ordered_assign(o, "events", 0, 0, 1000);
     ordered_assign(o, "events", 1, 0, 1000);
     push(o, 0, 0, 200, 1000);
     push(o, 0, 1, 300, 1000);
     /* Partition 1 has two records coming (high watermark 2) and none here yet. */
     assert_null(ordered_pop(o, 1000, NULL, NULL, NULL));
-    assert_int_equal(ordered_wait_ms(o, 1000), 500);
+    assert_int_equal(ordered_wait_ms(o, 1000), 2000);
     assert_null(ordered_pop(o, 1200, NULL, NULL, NULL));
-    assert_int_equal(ordered_wait_ms(o, 1200), 300);
+    assert_int_equal(ordered_wait_ms(o, 1200), 1800);
     assert_int_equal(ordered_lag(o, 1200), 4);
     /* Its first record arrives in time and goes first. */
     push(o, 1, 0, 100, 1300);
@@ -136,25 +139,103 @@ static void test_bounded_wait(void **state)
     assert_non_null(it);
     assert_int_equal(it->partition, 1);
     free(it);
-    /* Empty again with one record to come: waited for from now, up to 500 ms. */
+    /* Empty again with one record to come: waited for from now, up to 2000 ms, well past
+     * the 500 ms that a partition of unknown watermark gets. */
     assert_null(ordered_pop(o, 1300, NULL, NULL, NULL));
-    assert_null(ordered_pop(o, 1799, NULL, NULL, NULL));
-    it = ordered_pop(o, 1800, NULL, NULL, NULL);
+    for (int64_t t = 1400; t < 3300; t += 100)
+        assert_null(ordered_pop(o, t, NULL, NULL, NULL));
+    assert_null(ordered_pop(o, 3299, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 3299), 1);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.backlog_timeouts, 0);
+    it = ordered_pop(o, 3300, NULL, NULL, NULL);
     assert_non_null(it);
     assert_int_equal(it->partition, 0);
     assert_int_equal(it->time_ms, 200);
     free(it);
     /* Past its wait it holds nothing back until its next record. */
-    it = ordered_pop(o, 1801, NULL, NULL, NULL);
+    it = ordered_pop(o, 3301, NULL, NULL, NULL);
     assert_non_null(it);
     assert_int_equal(it->time_ms, 300);
     free(it);
-    push(o, 1, 1, 250, 1900);
-    it = ordered_pop(o, 1900, NULL, NULL, NULL);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.backlog_timeouts, 1); /* one wait given up, two records past it */
+    assert_int_equal(st.unknown_timeouts, 0);
+    assert_int_equal(st.buffer_full, 0);
+    push(o, 1, 1, 250, 3400);
+    it = ordered_pop(o, 3400, NULL, NULL, NULL);
     assert_non_null(it);
     assert_int_equal(it->partition, 1);
     free(it);
-    assert_int_equal(ordered_wait_ms(o, 1900), -1);
+    assert_int_equal(ordered_wait_ms(o, 3400), -1);
+    ordered_free(o);
+}
+
+/* A partition whose position or high watermark is not known yet (it may be empty) is waited
+ * for only max_idle_ms; once its watermark shows a backlog it gets max_wait_ms. */
+static void test_unknown_short_wait(void **state)
+{
+    (void)state;
+    struct fake f = {.lo = {0, -1, 0, 0}, .hi = {3, -1, 0, 0}};
+    struct ordered_stats st;
+    ordered_t *o = ordered_new(500, 5000, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 0);
+    ordered_assign(o, "events", 1, -1, 0);
+    push(o, 0, 0, 10, 0);
+    assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 0), 500);
+    assert_null(ordered_pop(o, 499, NULL, NULL, NULL));
+    struct item *it = ordered_pop(o, 500, NULL, NULL, NULL);
+    assert_non_null(it);
+    free(it);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.unknown_timeouts, 1);
+    assert_int_equal(st.backlog_timeouts, 0);
+    /* Its first record arrives: the position is known now, and with the high watermark
+     * above it the next wait is the long one. */
+    f.lo[1] = 0;
+    f.hi[1] = 10;
+    push(o, 1, 4, 20, 600);
+    push(o, 0, 1, 30, 600);
+    it = ordered_pop(o, 600, NULL, NULL, NULL);
+    assert_int_equal(it->partition, 1);
+    free(it);
+    for (int64_t t = 600; t < 5600; t += 250)
+        assert_null(ordered_pop(o, t, NULL, NULL, NULL));
+    it = ordered_pop(o, 5600, NULL, NULL, NULL);
+    assert_non_null(it);
+    assert_int_equal(it->partition, 0);
+    free(it);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.unknown_timeouts, 1);
+    assert_int_equal(st.backlog_timeouts, 1);
+    ordered_free(o);
+}
+
+/* Only the time the caller spends asking counts: a long gap between two calls (a checkpoint
+ * that took a minute, a pause) counts ORDERED_GAP_MS, so a backlog is still waited for
+ * after it. */
+static void test_gap_counts_little(void **state)
+{
+    (void)state;
+    struct fake f = {.hi = {1, 1, 0, 0}};
+    ordered_t *o = ordered_new(500, 3000, 0, fake_ends, &f, free_item);
+    ordered_assign(o, "events", 0, 0, 0);
+    ordered_assign(o, "events", 1, 0, 0);
+    push(o, 0, 0, 10, 0);
+    assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
+    assert_null(ordered_pop(o, 60000, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 60000), 3000 - ORDERED_GAP_MS);
+    assert_null(ordered_pop(o, 600000, NULL, NULL, NULL));
+    assert_int_equal(ordered_wait_ms(o, 600000), 3000 - 2 * ORDERED_GAP_MS);
+    /* The record comes after all: the merge kept the order. */
+    push(o, 1, 0, 5, 600001);
+    struct item *it = ordered_pop(o, 600001, NULL, NULL, NULL);
+    assert_int_equal(it->partition, 1);
+    free(it);
+    struct ordered_stats st;
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.backlog_timeouts + st.unknown_timeouts + st.buffer_full, 0);
     ordered_free(o);
 }
 
@@ -164,7 +245,7 @@ static void test_live_edge(void **state)
 {
     (void)state;
     struct fake f = {.hi = {5, 7, -1, 0}, .lo = {0, 0, -1, 0}};
-    ordered_t *o = ordered_new(500, 0, fake_ends, &f, free_item);
+    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
     ordered_assign(o, "events", 0, 4, 0);
     ordered_assign(o, "events", 1, 7, 0);
     ordered_assign(o, "events", 3, -1, 0); /* position unknown, empty partition */
@@ -198,7 +279,7 @@ static void test_buffer_bound(void **state)
 {
     (void)state;
     struct fake f = {.hi = {100, 10, 0, 0}};
-    ordered_t *o = ordered_new(500, 8, fake_ends, &f, free_item);
+    ordered_t *o = ordered_new(500, 2000, 8, fake_ends, &f, free_item);
     ordered_assign(o, "events", 0, 0, 0);
     ordered_assign(o, "events", 1, 0, 0);
     for (int i = 0; i < 7; i++)
@@ -210,6 +291,17 @@ static void test_buffer_bound(void **state)
     assert_int_equal(it->offset, 0);
     free(it);
     assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
+    /* Full again and again while the same partition is waited for: one overflow. */
+    for (int i = 8; i < 12; i++) {
+        push(o, 0, i, i, 0);
+        it = ordered_pop(o, 0, NULL, NULL, NULL);
+        assert_non_null(it);
+        free(it);
+    }
+    struct ordered_stats st;
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.buffer_full, 1);
+    assert_int_equal(st.backlog_timeouts, 0);
     ordered_free(o);
 }
 
@@ -219,7 +311,7 @@ static void test_revoke_frees(void **state)
     (void)state;
     struct fake f = {.hi = {3, 3, 0, 0}};
     freed = 0;
-    ordered_t *o = ordered_new(0, 0, fake_ends, &f, free_item);
+    ordered_t *o = ordered_new(0, 0, 0, fake_ends, &f, free_item);
     ordered_assign(o, "events", 0, 0, 0);
     ordered_assign(o, "events", 1, 0, 0);
     for (int i = 0; i < 3; i++) {
@@ -254,7 +346,7 @@ static void test_random_interleavings(void **state)
     int64_t ref_p[NPARTS * PER], ref_o[NPARTS * PER];
     for (int round = 0; round < 20; round++) {
         struct fake f = {.hi = {PER, PER, PER, PER}};
-        ordered_t *o = ordered_new(1000000, 0, fake_ends, &f, free_item);
+        ordered_t *o = ordered_new(1000000, 1000000, 0, fake_ends, &f, free_item);
         for (int p = 0; p < NPARTS; p++)
             ordered_assign(o, "events", p, 0, 0);
         int next[NPARTS] = {0};
@@ -286,13 +378,73 @@ static void test_random_interleavings(void **state)
     }
 }
 
+/* Randomized: partitions whose fetches come seconds apart (a loaded machine), with the
+ * caller asking every 50 ms: while no fetch takes longer than max_wait_ms the output is the
+ * same for every schedule, and no wait is given up. */
+static void test_slow_fetches_same_order(void **state)
+{
+    (void)state;
+    srand(testing_seed() + 1);
+    enum { PER = 150, STEP = 50, MAX_GAP = 4000 };
+    int64_t times[NPARTS][PER];
+    for (int p = 0; p < NPARTS; p++) {
+        int64_t t = rand() % 1000;
+        for (int i = 0; i < PER; i++) {
+            times[p][i] = t;
+            t += rand() % 300;
+        }
+    }
+    int64_t ref_p[NPARTS * PER], ref_o[NPARTS * PER];
+    for (int round = 0; round < 10; round++) {
+        struct fake f = {.hi = {PER, PER, PER, PER}};
+        ordered_t *o = ordered_new(500, 10000, 0, fake_ends, &f, free_item);
+        for (int p = 0; p < NPARTS; p++)
+            ordered_assign(o, "events", p, 0, 0);
+        int next[NPARTS] = {0}, chunk_end[NPARTS] = {0};
+        int64_t arrive[NPARTS] = {0};
+        int out = 0;
+        for (int64_t now = 0; out < NPARTS * PER; now += STEP) {
+            assert_true(now < 10000000);
+            for (int p = 0; p < NPARTS; p++) {
+                if (next[p] == PER || arrive[p] > now)
+                    continue;
+                if (next[p] == chunk_end[p]) { /* schedule this partition's next fetch */
+                    chunk_end[p] = next[p] + 1 + rand() % 40;
+                    chunk_end[p] = chunk_end[p] > PER ? PER : chunk_end[p];
+                    arrive[p] = now + rand() % MAX_GAP;
+                    continue;
+                }
+                for (; next[p] < chunk_end[p]; next[p]++)
+                    push(o, p, next[p], times[p][next[p]], now);
+            }
+            struct item *it;
+            while ((it = ordered_pop(o, now, NULL, NULL, NULL))) {
+                if (round == 0) {
+                    ref_p[out] = it->partition;
+                    ref_o[out] = it->offset;
+                } else {
+                    assert_int_equal(ref_p[out], it->partition);
+                    assert_int_equal(ref_o[out], it->offset);
+                }
+                out++;
+                free(it);
+            }
+        }
+        struct ordered_stats st;
+        ordered_get_stats(o, &st);
+        assert_int_equal(st.backlog_timeouts + st.unknown_timeouts + st.buffer_full, 0);
+        ordered_free(o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_order),          cmocka_unit_test(test_unset_time_inherits),
         cmocka_unit_test(test_bounded_wait),         cmocka_unit_test(test_live_edge),
         cmocka_unit_test(test_buffer_bound),         cmocka_unit_test(test_revoke_frees),
-        cmocka_unit_test(test_random_interleavings),
+        cmocka_unit_test(test_random_interleavings), cmocka_unit_test(test_unknown_short_wait),
+        cmocka_unit_test(test_gap_counts_little),    cmocka_unit_test(test_slow_fetches_same_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

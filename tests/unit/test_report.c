@@ -1,7 +1,7 @@
 /* test_report: report_build() over hand-made journals: period boundaries, scope filter,
  * overlap and noncompliance intervals that start before the period or arrive out of order
- * (backfills), closes without an opening, CSV quoting, and the journals of several analyzers
- * read as one. */
+ * (backfills), closes without an opening, CSV quoting, the journals of several analyzers
+ * read as one, and the ledger in event-time order whatever the journal's order. */
 #include "config.h"
 
 #include "testing.h"
@@ -351,6 +351,122 @@ static void test_several_journals(void **state)
     json_decref(doc);
 }
 
+/* One ledger event with its own journal key and event id (NULL: none). */
+static void ledger_event(journal_t *j, const char *kind, const char *key, time_t t,
+                         const char *event_id, const char *who)
+{
+    json_t *d = json_pack("{ss ss ss ss}", "scope_id", S1, "principal_arn", who, "pool_id",
+                          "ipam-pool-0a000000000000001", "cidr", "10.0.0.0/20");
+    if (event_id)
+        json_object_set_new(d, "event_id", json_string(event_id));
+    assert_int_equal(journal_append(j, kind, key, t, d), 0);
+    json_decref(d);
+}
+
+/* The events below, in the order the ledger must list them. */
+static const struct {
+    const char *kind, *key;
+    time_t dt;
+    const char *event_id, *who;
+} ledger_events[] = {
+    {"allocation", "k-z1", 50, "ev-z", "who-z1"}, /* one event id, two keys */
+    {"deprovision", "k-z2", 50, "ev-z", "who-z2"},
+    {"allocation", "k-n", 100, NULL, "who-n"}, /* no event id: first of its second */
+    {"allocation_failed", "k-a", 100, "ev-a", "who-a"},
+    {"release", "k-b", 100, "ev-b", "who-b"},
+    {"provision", "k-d", 200, "ev-d", "who-d"},
+    {"allocation", "k-c", 300, "ev-c", "who-c"},
+};
+#define N_LEDGER_EVENTS (sizeof ledger_events / sizeof ledger_events[0])
+
+/* The rows of `arr` without their journal seq (which follows the journal's order), as text. */
+static char *rows_without_seq(const json_t *arr)
+{
+    json_t *copy = json_deep_copy(arr);
+    size_t i;
+    json_t *row;
+    json_array_foreach(copy, i, row) json_object_del(row, "seq");
+    char *text = json_dumps(copy, JSON_SORT_KEYS);
+    json_decref(copy);
+    return text;
+}
+
+/* `names` appear in `text` in this order. */
+static void assert_in_order(const char *text, const char *const *names, size_t n)
+{
+    const char *at = text;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strstr(at, names[i]);
+        if (p == NULL)
+            fail_msg("%s missing or out of order", names[i]);
+        at = p + strlen(names[i]);
+    }
+}
+
+/* The ledger and the failures are listed by event time, then event id, then journal key,
+ * whatever order the journal holds them in (a backfill journals the events of several
+ * partitions interleaved): in JSON, CSV and HTML; two journals holding the same events in
+ * other orders give the same rows. */
+static void test_ledger_event_time_order(void **state)
+{
+    (void)state;
+    static const size_t journaled[] = {6, 4, 1, 3, 5, 0, 2}; /* an order of a backfill */
+    for (size_t i = 0; i < N_LEDGER_EVENTS; i++) {
+        size_t k = journaled[i];
+        ledger_event(jr, ledger_events[k].kind, ledger_events[k].key, FROM + ledger_events[k].dt,
+                     ledger_events[k].event_id, ledger_events[k].who);
+    }
+    json_t *doc = build(NULL);
+    const json_t *l = json_object_get(doc, "ledger");
+    assert_int_equal(json_array_size(l), N_LEDGER_EVENTS);
+    const char *names[N_LEDGER_EVENTS];
+    for (size_t i = 0; i < N_LEDGER_EVENTS; i++) {
+        names[i] = ledger_events[i].who;
+        assert_string_equal(str(json_array_get(l, i), "principal_arn"), names[i]);
+    }
+    assert_int_equal(num(json_array_get(l, 0), "seq"), 6); /* seq still names the record */
+    const json_t *failed = json_object_get(doc, "failed_allocations");
+    assert_int_equal(json_array_size(failed), 1);
+    assert_string_equal(str(json_array_get(failed, 0), "principal_arn"), "who-a");
+
+    for (int html = 0; html <= 1; html++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        assert_int_equal(html ? report_write_html(doc, NULL, 0, f) : report_write_csv(doc, f), 0);
+        fclose(f);
+        assert_in_order(buf, names, N_LEDGER_EVENTS);
+        free(buf);
+    }
+
+    /* The same events journaled in the reverse order, in a second journal. */
+    char dir_b[128], err[512];
+    snprintf(dir_b, sizeof dir_b, "%s/journal-b", tmpdir);
+    journal_t *jb = journal_open(dir_b, false, err, sizeof err);
+    if (jb == NULL)
+        fail_msg("journal_open: %s", err);
+    for (size_t i = N_LEDGER_EVENTS; i-- > 0;) {
+        size_t k = journaled[i];
+        ledger_event(jb, ledger_events[k].kind, ledger_events[k].key, FROM + ledger_events[k].dt,
+                     ledger_events[k].event_id, ledger_events[k].who);
+    }
+    assert_int_equal(journal_sync(jb), 0);
+    journal_close(jb);
+    const char *dirs[] = {dir_b};
+    struct report_options o = {
+        .from = FROM, .to = TO, .now = TO, .journals = dirs, .n_journals = 1};
+    json_t *doc_b = report_build(cfg, &o, err, sizeof err);
+    if (doc_b == NULL)
+        fail_msg("report_build: %s", err);
+    char *ta = rows_without_seq(l), *tb = rows_without_seq(json_object_get(doc_b, "ledger"));
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    json_decref(doc_b);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_quoting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_journals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_event_time_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

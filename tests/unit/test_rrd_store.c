@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -78,11 +79,41 @@ static bool socket_answers(const char *path)
 
 static void daemon_stop(void);
 
+/* Forks rrdcached with `argv` (NULL-terminated) and standard input and output (and error,
+ * when `quiet`) on /dev/null, then waits up to 5 s until `answers(addr)` connects; fails the
+ * test when the daemon exits first or never answers. */
+static void daemon_spawn(char *const argv[], bool quiet, bool (*answers)(const char *),
+                         const char *addr)
+{
+    daemon_pid = fork();
+    assert_true(daemon_pid >= 0);
+    if (daemon_pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        if (quiet)
+            dup2(devnull, 2);
+        execvp("rrdcached", argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (answers(addr))
+            return;
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            daemon_pid = -1;
+            fail_msg("rrdcached exited during start (status %d)", status);
+        }
+        usleep(50000);
+    }
+    fail_msg("rrdcached did not answer on %s within 5 s", addr);
+}
+
 /* Starts rrdcached in the foreground on `sock_path` with a journal; writes happen only
  * when asked for (write interval one hour), so a missing FLUSH shows in the files. */
 static void daemon_start(void)
 {
-    char base[300], pidf[400], journal[400], logf[400];
+    char base[300], pidf[400], journal[400], logf[400], listen[320];
     snprintf(base, sizeof base, "%s/daemon", tmpdir);
     snprintf(pidf, sizeof pidf, "%s/rrdcached.pid", base);
     snprintf(journal, sizeof journal, "%s/journal", base);
@@ -91,29 +122,10 @@ static void daemon_start(void)
     unlink(sock_path);
     mkdir(base, 0755);
     mkdir(journal, 0755);
-    daemon_pid = fork();
-    assert_true(daemon_pid >= 0);
-    if (daemon_pid == 0) {
-        char listen[320];
-        int devnull = open("/dev/null", O_RDWR);
-        snprintf(listen, sizeof listen, "unix:%s", sock_path);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        execlp("rrdcached", "rrdcached", "-g", "-l", listen, "-p", pidf, "-b", base, "-j", journal,
-               "-F", "-w", "3600", "-f", "7200", "-o", logf, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        int status;
-        if (socket_answers(sock_path))
-            return;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            fail_msg("rrdcached exited during start (status %d)", status);
-        }
-        usleep(50000);
-    }
-    fail_msg("rrdcached did not open %s within 5 s", sock_path);
+    snprintf(listen, sizeof listen, "unix:%s", sock_path);
+    char *argv[] = {"rrdcached", "-g", "-l", listen, "-p", pidf,   "-b", base, "-j",
+                    journal,     "-F", "-w", "3600", "-f", "7200", "-o", logf, NULL};
+    daemon_spawn(argv, false, socket_answers, sock_path);
 }
 
 /* A free TCP port of 127.0.0.1 (bound and released). */
@@ -130,8 +142,10 @@ static int free_port(void)
     return port;
 }
 
-static bool port_answers(int port)
+/* True when 127.0.0.1:PORT (`addr`) accepts a connection. */
+static bool port_answers(const char *addr)
 {
+    int port = atoi(strrchr(addr, ':') + 1);
     struct sockaddr_in sin = {.sin_family = AF_INET,
                               .sin_port = htons((uint16_t)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -153,31 +167,11 @@ static void daemon_start_tcp(const char *base, bool recursive, char *addr, size_
     snprintf(pidf, sizeof pidf, "%s.pid", base);
     daemon_stop();
     mkdir(base, 0700);
-    daemon_pid = fork();
-    assert_true(daemon_pid >= 0);
-    if (daemon_pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        char *argv[] = {"rrdcached", "-g",   "-l",         addr,   "-p",
-                        pidf,        "-b",   (char *)base, "-B",   "-F",
-                        "-w",        "3600", "-f",         "7200", recursive ? "-R" : NULL,
-                        NULL};
-        execvp("rrdcached", argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        int status;
-        if (port_answers(port))
-            return;
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            fail_msg("rrdcached exited during start (status %d)", status);
-        }
-        usleep(50000);
-    }
-    fail_msg("rrdcached did not listen on %s within 5 s", addr);
+    char *argv[] = {"rrdcached", "-g",   "-l",         addr,   "-p",
+                    pidf,        "-b",   (char *)base, "-B",   "-F",
+                    "-w",        "3600", "-f",         "7200", recursive ? "-R" : NULL,
+                    NULL};
+    daemon_spawn(argv, true, port_answers, addr);
 }
 
 static void daemon_stop(void)
@@ -275,6 +269,25 @@ static bool same(double got, double want)
     return fabs(got - want) <= 1e-9 * (fabs(want) > 1 ? fabs(want) : 1);
 }
 
+/* A store over `dir` (through `daemon` unless NULL) holding write_history() of a pool and a
+ * VPC, flushed: both files created, every sample written. Sets `*n` to the samples and
+ * `stats` to the store's counters. */
+static rrd_store_t *store_with_two_histories(const char *dir, const char *daemon, size_t *n,
+                                             struct rrd_store_stats *stats)
+{
+    char err[512];
+    rrd_store_t *st = rrd_store_new(dir, 300, daemon, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    *n = write_history(st, "pool", "ipam-pool-0123456789abcdef0");
+    *n += write_history(st, "vpc", "vpc-0fedcba9876543210");
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, stats);
+    assert_int_equal(stats->written, *n);
+    assert_int_equal(stats->created, 2);
+    return st;
+}
+
 /* Reads the history back with `reader` (a store without rrdcached, so what it sees is what
  * the files hold) and compares it with what was written. */
 static void check_history(rrd_store_t *reader, const char *kind, const char *id)
@@ -367,16 +380,8 @@ static void backfill_and_replay(const char *daemon)
     time_t last;
 
     snprintf(dir, sizeof dir, "%s/rrd-%s", tmpdir, daemon ? "cached" : "direct");
-    st = rrd_store_new(dir, 300, daemon, err, sizeof err);
-    if (st == NULL)
-        fail_msg("rrd_store_new: %s", err);
-    n = write_history(st, "pool", "ipam-pool-0123456789abcdef0");
-    n += write_history(st, "vpc", "vpc-0fedcba9876543210");
-    assert_int_equal(rrd_store_flush(st), 0);
-    rrd_store_get_stats(st, &stats);
-    assert_int_equal(stats.written, n);
+    st = store_with_two_histories(dir, daemon, &n, &stats);
     assert_int_equal(stats.skipped, 0);
-    assert_int_equal(stats.created, 2);
     assert_int_equal(rrd_store_last(st, "pool", "ipam-pool-0123456789abcdef0", &last), 0);
     assert_int_equal(last, T_END);
 
@@ -595,15 +600,7 @@ static void test_rrdcached_tcp(void **state)
     snprintf(base, sizeof base, "%s/tcp-base", tmpdir);
     snprintf(unused, sizeof unused, "%s/tcp-unused", tmpdir);
     daemon_start_tcp(base, true, addr, sizeof addr);
-    st = rrd_store_new(unused, 300, addr, err, sizeof err);
-    if (st == NULL)
-        fail_msg("rrd_store_new: %s", err);
-    n = write_history(st, "pool", "ipam-pool-0123456789abcdef0");
-    n += write_history(st, "vpc", "vpc-0fedcba9876543210");
-    assert_int_equal(rrd_store_flush(st), 0);
-    rrd_store_get_stats(st, &stats);
-    assert_int_equal(stats.written, n);
-    assert_int_equal(stats.created, 2);
+    st = store_with_two_histories(unused, addr, &n, &stats);
     assert_int_equal(stats.failures, 0);
     assert_int_equal(access(unused, F_OK), -1);
     assert_int_equal(rrd_store_path(st, "pool", "ipam-pool-0123456789abcdef0", path, sizeof path),
