@@ -398,3 +398,7 @@ EXTRA_DIST += tests/integration/28-aws-faults.sh tests/integration/awsfaults_che
 
 # Helpers the integration scripts share besides lib.sh (checkers; the base configuration).
 EXTRA_DIST += tests/integration/checklib.py tests/integration/base_conf.sh
+
+# Alert sinks slow and answering errors while alerts fire and resolve: retried, nothing lost.
+TESTS += tests/integration/29-sink-faults.sh
+EXTRA_DIST += tests/integration/29-sink-faults.sh

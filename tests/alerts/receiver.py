@@ -1,12 +1,16 @@
 """receiver: a local endpoint for the alert sinks' notifications, checking their documented shapes.
 
   receiver.py http --port N|0 [--port-file F] --log F [--hmac-secret S] [--tls-cert PEM --tls-key KEY]
+                   [--fail-first N] [--delay S [--delay-posts M]]
       HTTP (HTTPS with --tls-cert) on 127.0.0.1. POST /alertmanager (Alertmanager webhook_config payload),
       /pagerduty (Events API v2), /slack (incoming webhook), /webhook (ipamwatch alert JSON
       signed with HMAC-SHA256 over "<X-Ipamwatch-Timestamp>.<body>"). Each request is
       checked; valid ones get the service's success answer (202 for PagerDuty, 200 "ok"
       otherwise; /api/v2/alerts takes Alertmanager API v2 posts), invalid ones 400 (401 for a bad signature). Every request is appended
       to the log as one JSON line: {"path", "valid", "why", "body"}.
+      Faults, in the order of the posts: --fail-first N answers the first N posts 500 and 503
+      in turn; --delay S then holds the next M posts (--delay-posts, default 1) S seconds
+      before answering. A faulted post is logged on arrival with "fault": the status or "delay".
   receiver.py syslog --port-file F --log F [--tcp | --unix PATH]
       UDP syslog on 127.0.0.1 (--tcp: TCP with RFC 6587 octet counting, "LEN SP MSG";
       --unix: a unix datagram socket at PATH, the port file then holds PATH); each message
@@ -30,6 +34,19 @@ import time
 import urllib.parse
 
 LOCK = threading.Lock()
+POSTS = [0]  # posts seen, for the faults of the first ones
+
+
+def next_fault(args):
+    """The fault the next post gets: an HTTP status, "delay" or None."""
+    with LOCK:
+        POSTS[0] += 1
+        i = POSTS[0]
+    if i <= args.fail_first:
+        return 500 if i % 2 else 503
+    if args.delay and i <= args.fail_first + args.delay_posts:
+        return "delay"
+    return None
 
 
 def log(path, entry):
@@ -145,11 +162,22 @@ def serve_http(args):
                     why = "unknown path"
             if why is not None:
                 status, text = (401 if why == "bad signature" else 400), why.encode()
-            log(args.log, {"path": path, "valid": why is None, "why": why, "body": body})
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
+            entry = {"path": path, "valid": why is None, "why": why, "body": body}
+            fault = next_fault(args)
+            if fault is not None:
+                entry["fault"] = fault
+            log(args.log, entry)
+            if fault == "delay":
+                time.sleep(args.delay)
+            elif fault is not None:
+                status, text = fault, b"injected fault"
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+            except OSError:
+                pass  # a delayed post's client gave up
 
     http.server.ThreadingHTTPServer.allow_reuse_address = True
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -323,6 +351,9 @@ def main():
     h.add_argument("--hmac-secret")
     h.add_argument("--tls-cert")
     h.add_argument("--tls-key")
+    h.add_argument("--fail-first", type=int, default=0)
+    h.add_argument("--delay", type=float, default=0)
+    h.add_argument("--delay-posts", type=int, default=1)
     s = sub.add_parser("syslog")
     s.add_argument("--port-file", required=True)
     s.add_argument("--log", required=True)

@@ -57,7 +57,7 @@ check "alerts: no stale alert, not even one resolved during the replay" \
   "$PYTHON3" "$CK" quiet "$D" "$top_srcdir/config/demo.conf"
 check "alerts: each pages once until its resolve, though its changes are up to three years old" \
   "$PYTHON3" "$CK" once "$D"
-check "report: the last quarter's counts, principals and top-pool utilization equal the truth" \
+check "report: the last quarter's counts, principals, overlap intervals and utilization peaks equal the truth" \
   "$PYTHON3" "$CK" report "$D"
 check "graphs: 1d 1w 1m 1y 3y PNGs and a 3y SVG of each top pool, one size, the filling pool among them" \
   "$PYTHON3" "$CK" graphs "$D"

@@ -6,7 +6,7 @@ Usage: demo_check.py replay DATASET          archive replayed onto inventory-sta
        demo_check.py alerts OUT CONF         alerts.jsonl: every planted alert, nothing else
        demo_check.py quiet OUT CONF          alerts.jsonl: no alert of the types that must not fire
        demo_check.py once OUT                alerts.jsonl: one firing notification per alert until its resolve
-       demo_check.py report OUT              report.csv / report.html: the quarter's figures
+       demo_check.py report OUT              report.csv / report.html: the quarter's figures, overlaps, peaks
        demo_check.py graphs OUT              graphs/: every span of the top pools, valid images
        demo_check.py forecast OUT            forecast.txt: the planted pool fills within weeks
 OUT is the demo's output folder; the dataset is OUT/dataset. Exit 0 when the check holds,
@@ -372,6 +372,37 @@ def cmd_report(out):
         got = util.get(pid, {}).get("end_utilization")
         if not got or abs(float(got) - t["utilization"]) > 0.01:
             bad("pool %s (%s): end utilization %s, truth %.4f" % (pid, t["name"], got, t["utilization"]))
+    # Overlap intervals: each planted pair once, opened (and closed) at the generator's event
+    # times to the second; a closed one lasts closed - opened, an open one until the period's end.
+    end = when(summary["period.to"])
+    overlaps = [r for r in rows if r["section"] == "overlap"]
+    if len(overlaps) != len(rep["overlap_intervals"]):
+        bad("report: %d overlap rows, truth %d" % (len(overlaps), len(rep["overlap_intervals"])))
+    for t in rep["overlap_intervals"]:
+        ids = [s["resource"] for s in t["pair"]]
+        got = [r for r in overlaps if all(i in r["pair"] + r["a"] + r["b"] for i in ids)]
+        if len(got) != 1:
+            bad("report: %d overlap rows for %s, truth 1" % (len(got), " / ".join(ids)))
+            continue
+        r = got[0]
+        opened = when(t["opened"])
+        want_closed = when(t["closed"]) if t["closed"] else None
+        want_dur = int(((want_closed or end) - opened).total_seconds())
+        if not r["opened"] or when(r["opened"]) != opened:
+            bad("overlap %s: opened %s, truth %s" % (" / ".join(ids), r["opened"], t["opened"]))
+        if (when(r["closed"]) if r["closed"] else None) != want_closed:
+            bad("overlap %s: closed %r, truth %s" % (" / ".join(ids), r["closed"], t["closed"]))
+        if r["open_ended"] != ("false" if want_closed else "true") or int(r["duration_s"] or -1) != want_dur:
+            bad("overlap %s: duration_s %s open_ended %s, truth %d %s" % (" / ".join(ids), r["duration_s"],
+                                                                       r["open_ended"], want_dur, not want_closed))
+    # Peaks over the period (RRD MAX rows): at least the highest state a day of the period
+    # ended in, at most the highest momentary state from the day before the period (a MAX row
+    # can reach back before the period's start, and can hold a change undone within minutes).
+    for pid, t in rep["peak_utilization"].items():
+        got = util.get(pid, {}).get("peak_utilization")
+        if not got or not t["peak_daily"] - 0.01 <= float(got) <= t["peak_momentary"] + 0.01:
+            bad("pool %s (%s): peak utilization %s, truth %.4f (up to %.4f)" % (
+                pid, t["name"], got, t["peak_daily"], t["peak_momentary"]))
     with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
         html = f.read()
     digest = summary.get("journal_head_digest", "")
