@@ -336,7 +336,11 @@ ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
         fprintf(stderr, "ec2_xml: xmlCreatePushParserCtxt: out of memory\n");
         abort();
     }
-    xmlCtxtUseOptions(x->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    /* AWS answers in UTF-8 whatever the declaration says: ignoring the declared encoding
+     * keeps a page's meaning independent of how the network cut it into chunks (libxml2's
+     * push parser handles an unknown declared encoding differently by chunk size). */
+    xmlCtxtUseOptions(x->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                   XML_PARSE_IGNORE_ENC);
     x->ctxt->replaceEntities = 0;
     x->ctxt->loadsubset = 0;
     x->ctxt->validate = 0;
