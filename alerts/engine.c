@@ -56,6 +56,7 @@ struct erule {
     const struct config_rule *cfg;
     char **lkeys, **lvals;
     size_t nlabels;
+    uint64_t sent_firing, sent_resolved; /* notifications emitted (alert_engine_rule_counts) */
 };
 
 struct stale_scope {
@@ -379,6 +380,13 @@ static void emit(alert_engine_t *e, const struct alert *a, const char *state, in
                  int64_t ends_ms)
 {
     e->st.emitted++;
+    if (a->rule) { /* the rule's own entry: a->rule points into e->rules */
+        struct erule *r = &e->rules[a->rule - e->rules];
+        if (strcmp(state, "firing") == 0)
+            r->sent_firing++;
+        else if (strcmp(state, "resolved") == 0)
+            r->sent_resolved++;
+    }
     if (!e->emit)
         return;
     struct record *rec = alert_record(e, a, state, now_ms, ends_ms);
@@ -1809,6 +1817,30 @@ void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *
             out->pending += a->state == ST_PENDING;
             out->firing += a->state == ST_FIRING;
         }
+}
+
+size_t alert_engine_rule_counts(const alert_engine_t *e, alert_rule_count_fn fn, void *ctx)
+{
+    if (e->n_rules == 0)
+        return 0;
+    struct alert_rule_count *c = xcalloc(e->n_rules, sizeof *c);
+    for (size_t i = 0; i < e->n_rules; i++) {
+        c[i].rule = e->rules[i].cfg->name;
+        c[i].sent_firing = e->rules[i].sent_firing;
+        c[i].sent_resolved = e->rules[i].sent_resolved;
+    }
+    for (size_t b = 0; b < e->nbuckets; b++)
+        for (const struct alert *a = e->buckets[b]; a; a = a->next) {
+            if (!a->rule)
+                continue; /* its rule is gone: resolved at the next tick */
+            struct alert_rule_count *rc = &c[a->rule - e->rules];
+            rc->pending += a->state == ST_PENDING;
+            rc->firing += a->state == ST_FIRING;
+        }
+    for (size_t i = 0; i < e->n_rules; i++)
+        fn(ctx, &c[i]);
+    free(c);
+    return e->n_rules;
 }
 
 /* ---- partition state (scale-out) ------------------------------------------------------- */

@@ -218,6 +218,25 @@ size_t alert_engine_foreach_firing(const alert_engine_t *e, alert_emit_fn fn, vo
 /* Copies the counters into *out (owned by the caller). Owner thread. */
 void alert_engine_get_stats(const alert_engine_t *e, struct alert_engine_stats *out);
 
+/* One rule's alerts and notifications, for /metrics. */
+struct alert_rule_count {
+    const char *rule;       /* the rule's name, borrowed from the engine's configuration */
+    uint64_t pending;       /* alerts pending now */
+    uint64_t firing;        /* alerts firing now */
+    uint64_t sent_firing;   /* firing notifications emitted since alert_engine_new() (repeats
+                               included) */
+    uint64_t sent_resolved; /* resolved notifications emitted since alert_engine_new() */
+};
+
+/* Receives one rule's figures (`c` borrowed for the call). Must not call into the engine. */
+typedef void (*alert_rule_count_fn)(void *ctx, const struct alert_rule_count *c);
+
+/* Calls `fn` with `ctx` once per rule in use (the configured ones in file order, else the
+ * built-in ones), also for a rule without any alert, so every rule has its figures. Alerts
+ * whose rule no longer exists (a state from an older configuration, resolved at the next
+ * alert_engine_tick()) are not counted. Returns the number of rules. Owner thread. */
+size_t alert_engine_rule_counts(const alert_engine_t *e, alert_rule_count_fn fn, void *ctx);
+
 /* Writes the fingerprint of `rule` and a label set (n `keys`/`values`, borrowed, any
  * order; the engine's alerts include `alertname` and `severity`): the first 16 lower-case
  * hex digits of SHA-256 over the rule name and the labels sorted by name, and a NUL, into

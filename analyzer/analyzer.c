@@ -1354,6 +1354,7 @@ int analyzer_run(analyzer_t *a)
             struct analyzer_metrics_state ms = {.stats = &a->stats,
                                                 .rrd = a->rrd,
                                                 .consumer = a->consumer,
+                                                .alerts = a->alerts,
                                                 .assigned_once = a->assigned_once,
                                                 .paused = a->paused,
                                                 .fatal = a->fatal};

@@ -35,6 +35,10 @@ struct analyzer_alerts {
     bool forecast_target[2]; /* enum config_forecast_target in use */
     bool past_for;           /* a utilization rule has a `for`: backfill rounds are observed */
     json_t *forecast_at;     /* "kind/id" -> wall ms of its last forecast */
+    /* pool id -> {"scope": scope id, "seconds": until full by the last forecast of target full
+     * that could judge; null: never (flat or shrinking); "unknown": it no longer can} */
+    json_t *exhaustion;
+    uint64_t exhaustion_version; /* bumped whenever `exhaustion` changes */
 
     /* the current round: its sample time (event time: observations and `for`) and the wall
      * time it began (forecasts) */
@@ -173,6 +177,7 @@ analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rr
     aa->rrd = rrd;
     aa->step_ms = cfg->rrd.step_ms > 0 ? cfg->rrd.step_ms : 300000;
     aa->forecast_at = json_object();
+    aa->exhaustion = json_object();
     scan_rules(aa);
     aa->sinks = sinks_new(cfg, text, sizeof text);
     if (!aa->sinks) {
@@ -230,6 +235,32 @@ static bool object_kind(const char *kind, enum config_object *out)
     return false;
 }
 
+/* Notes the time until pool `ao` is full from a forecast of target full that ended in
+ * `status` (`days` as handed to the engine) for analyzer_alerts_exhaustion(). A forecast that
+ * cannot judge (too little history, no size) leaves a pool never judged out and turns a judged
+ * one "unknown". */
+static void note_exhaustion(analyzer_alerts_t *aa, const struct alert_object *ao,
+                            enum forecast_status status, double days)
+{
+    json_t *v;
+    if (status == FORECAST_DATE || status == FORECAST_REACHED)
+        v = json_real(days > 0 ? days * 86400.0 : 0.0);
+    else if (status == FORECAST_FLAT || status == FORECAST_SHRINKING)
+        v = json_null();
+    else if (json_object_get(aa->exhaustion, ao->id))
+        v = json_string("unknown");
+    else
+        return;
+    json_t *old = json_object_get(json_object_get(aa->exhaustion, ao->id), "seconds");
+    if (old && json_equal(old, v)) {
+        json_decref(v);
+        return;
+    }
+    json_object_set_new(aa->exhaustion, ao->id,
+                        json_pack("{s:s,s:o}", "scope", ao->scope_id, "seconds", v));
+    aa->exhaustion_version++;
+}
+
 /* Days from `now_s` to `t`; `none` when t is 0 (no date). */
 static double days_to(time_t t, time_t now_s, double none)
 {
@@ -274,6 +305,8 @@ static void forecast(analyzer_alerts_t *aa, const struct alert_object *ao, const
             low = days_to(fr.date_early, now_s, NAN);
             high = days_to(fr.date_late, now_s, INFINITY);
         }
+        if (ao->kind == CONFIG_OBJECT_POOL && target == CONFIG_TARGET_FULL)
+            note_exhaustion(aa, ao, fr.status, days);
         alert_engine_forecast(aa->engine, ao, (enum config_forecast_target)target, days, low, high,
                               aa->round_ms);
     }
@@ -443,9 +476,38 @@ void analyzer_alerts_free(analyzer_alerts_t *aa)
     alert_engine_free(aa->engine);
     sinks_free(aa->sinks);
     json_decref(aa->forecast_at);
+    json_decref(aa->exhaustion);
     free(aa->state_path);
     free(aa->prev_path);
     free(aa);
+}
+
+size_t analyzer_alerts_rule_counts(const analyzer_alerts_t *aa, alert_rule_count_fn fn, void *ctx)
+{
+    return alert_engine_rule_counts(aa->engine, fn, ctx);
+}
+
+int analyzer_alerts_sink_stats(analyzer_alerts_t *aa, size_t i, struct sinks_stat *out)
+{
+    return sinks_stats(aa->sinks, i, out);
+}
+
+uint64_t analyzer_alerts_exhaustion(const analyzer_alerts_t *aa, analyzer_alerts_exhaustion_fn fn,
+                                    void *ctx)
+{
+    if (fn) {
+        const char *pool;
+        json_t *v;
+        json_object_foreach(aa->exhaustion, pool, v)
+        {
+            json_t *sec = json_object_get(v, "seconds");
+            fn(ctx, pool, json_string_value(json_object_get(v, "scope")),
+               json_is_null(sec)     ? INFINITY
+               : json_is_number(sec) ? json_number_value(sec)
+                                     : NAN);
+        }
+    }
+    return aa->exhaustion_version;
 }
 
 /* ---- partition state (scale-out) ------------------------------------------------------- */
@@ -472,6 +534,15 @@ size_t analyzer_alerts_forget(analyzer_alerts_t *aa, alert_scope_fn want, void *
             sinks_disown(aa->sinks, fp);
     }
     json_decref(gone);
+    const char *pool;
+    void *tmp;
+    json_object_foreach_safe(aa->exhaustion, tmp, pool, v)
+    {
+        if (want(ctx, json_string_value(json_object_get(v, "scope")))) {
+            json_object_del(aa->exhaustion, pool);
+            aa->exhaustion_version++;
+        }
+    }
     size_t n = alert_engine_forget(aa->engine, want, ctx);
     aa->dirty = true;
     return n;

@@ -53,6 +53,7 @@
 #include <time.h>
 
 #include "alerts/engine.h"
+#include "alerts/sinks.h"
 #include "analyzer/model.h"
 #include "analyzer/rrd_store.h"
 #include "config/config.h"
@@ -150,6 +151,31 @@ void analyzer_alerts_get_stats(const analyzer_alerts_t *aa, struct analyzer_aler
  * restart resumes from (call analyzer_run() to the end for a final checkpoint). NULL is a
  * no-op. Analyzer thread. */
 void analyzer_alerts_free(analyzer_alerts_t *aa);
+
+/* alert_engine_rule_counts() on the analyzer's engine: per rule, its alerts pending and firing
+ * now and the notifications emitted since the start. Returns the number of rules. Analyzer
+ * thread; `fn` must not call into `aa`. */
+size_t analyzer_alerts_rule_counts(const analyzer_alerts_t *aa, alert_rule_count_fn fn, void *ctx);
+
+/* sinks_stats() of sink `i` of the analyzer's sinks: 0, or -ENOENT past the last one. Any
+ * thread. */
+int analyzer_alerts_sink_stats(analyzer_alerts_t *aa, size_t i, struct sinks_stat *out);
+
+/* Receives one pool's time to exhaustion: `pool_id` and `scope_id` borrowed for the call;
+ * `seconds` until it is full by its last forecast (0: full already), INFINITY when its trend
+ * does not grow (flat or shrinking), NAN when a later forecast could no longer judge (its
+ * history was too short or its size unknown). */
+typedef void (*analyzer_alerts_exhaustion_fn)(void *ctx, const char *pool_id, const char *scope_id,
+                                              double seconds);
+
+/* Calls `fn` (may be NULL) with `ctx` once per pool that a forecast of target full judged
+ * (forecast rules of pools with `target = full`, the built-in `forecast` rule among them; at
+ * most once per pool per RRD step, in live rounds, once its history holds enough days). A pool
+ * is reported until its scope is forgotten (analyzer_alerts_forget()). Returns a version that
+ * changes whenever what `fn` would be told changes, so a caller may skip the walk while it
+ * stays the same. Analyzer thread; `fn` must not call into `aa`. */
+uint64_t analyzer_alerts_exhaustion(const analyzer_alerts_t *aa, analyzer_alerts_exhaustion_fn fn,
+                                    void *ctx);
 
 /* Notifications emitted since the start: when it moved, the alert part of the partition state
  * changed. Analyzer thread. */

@@ -17,7 +17,8 @@
 
 struct analyzer_metrics {
     metrics_t *mx;
-    json_t *locales; /* pool id -> locale ("" when none) */
+    json_t *pools; /* pool id -> [locale, name] its gauges carry ("" when none or unknown) */
+    uint64_t exhaustion_version; /* analyzer_alerts_exhaustion() when last exported */
     int64_t last_tick_ms;
     int64_t last_check_ms;
     char kafka_error[256]; /* last failed reachability check; "" when it answered */
@@ -35,6 +36,24 @@ static const struct {
     {"ipamwatch_pool_default_netmask_fits",
      "Blocks of the pool's default netmask that still fit (NaN without a default netmask)."},
 };
+#define POOL_LABELS "scope_id,pool_id,pool_name,locale"
+#define EXHAUSTION  "ipamwatch_pool_exhaustion_seconds"
+
+/* Per-sink families; the values come from struct sinks_stat (see update_sinks()). */
+static const struct {
+    const char *name, *help;
+    enum metrics_type type;
+} sink_fams[] = {
+    {"ipamwatch_sink_retries_total", "Failed delivery attempts that were retried.",
+     METRICS_COUNTER},
+    {"ipamwatch_sink_spool_depth", "Notifications in the spool waiting for delivery.",
+     METRICS_GAUGE},
+    {"ipamwatch_sink_held",
+     "Notifications held in memory because the spool could not be written (disk full).",
+     METRICS_GAUGE},
+};
+/* Label values of ipamwatch_sink_deliveries_total. */
+static const char *const sink_outcomes[] = {"delivered", "failed", "dropped"};
 
 /* Label values of ipamwatch_analyzer_order_given_up_total, in struct ordered_stats order. */
 static const char *const order_reasons[] = {"backlog_wait", "unknown_wait", "buffer_full"};
@@ -45,7 +64,7 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
         return NULL;
     analyzer_metrics_t *am = xcalloc(1, sizeof *am);
     am->mx = mx;
-    am->locales = json_object();
+    am->pools = json_object();
     static const struct {
         const char *name, *help;
         enum metrics_type type;
@@ -98,8 +117,26 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
                     "Messages between the consumer's position and the partition's high watermark.",
                     "topic,partition");
     for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
-        metrics_declare(mx, pool_gauges[i].name, METRICS_GAUGE, pool_gauges[i].help,
-                        "scope_id,pool_id,locale");
+        metrics_declare(mx, pool_gauges[i].name, METRICS_GAUGE, pool_gauges[i].help, POOL_LABELS);
+    metrics_declare(mx, EXHAUSTION, METRICS_GAUGE,
+                    "Seconds until the pool is full by its last forecast (forecast rules of "
+                    "target full; 0 when full, +Inf when its trend does not grow, NaN when a "
+                    "later forecast could no longer judge); absent before the first forecast "
+                    "that could judge.",
+                    POOL_LABELS);
+    metrics_declare(mx, "ipamwatch_alerts", METRICS_GAUGE,
+                    "Alerts now pending or firing, by rule (every severity and object together).",
+                    "rule,state");
+    metrics_declare(mx, "ipamwatch_alert_notifications_total", METRICS_COUNTER,
+                    "Firing (repeats included) and resolved notifications the rule engine "
+                    "emitted since the start, by rule.",
+                    "rule,state");
+    metrics_declare(mx, "ipamwatch_sink_deliveries_total", METRICS_COUNTER,
+                    "Notifications a sink delivered, gave up on (failed: retry_max passed or a "
+                    "final error), or dropped from a spool at spool_max.",
+                    "sink,outcome");
+    for (size_t i = 0; i < sizeof sink_fams / sizeof sink_fams[0]; i++)
+        metrics_declare(mx, sink_fams[i].name, sink_fams[i].type, sink_fams[i].help, "sink");
     metrics_set_ready(mx, "analyzer", "no partition assigned yet", 0);
     return am;
 }
@@ -108,7 +145,7 @@ void analyzer_metrics_free(analyzer_metrics_t *am)
 {
     if (!am)
         return;
-    json_decref(am->locales);
+    json_decref(am->pools);
     free(am);
 }
 
@@ -116,13 +153,37 @@ void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec)
 {
     if (!am || rec->type != RECORD_POOL || !rec->u.pool.pool_id)
         return;
-    const char *locale = rec->u.pool.locale ? rec->u.pool.locale : "";
-    json_t *old = json_object_get(am->locales, rec->u.pool.pool_id);
-    if (old && strcmp(json_string_value(old), locale) == 0)
+    const struct record_pool *p = &rec->u.pool;
+    const char *locale = p->locale ? p->locale : "";
+    /* The name the alerts and reports give a pool (analyzer/model.c): Name tag, else its
+     * description. */
+    const char *name = record_map_get(&p->tags, "Name");
+    if (!name)
+        name = p->description ? p->description : "";
+    json_t *old = json_object_get(am->pools, p->pool_id);
+    if (old && strcmp(json_string_value(json_array_get(old, 0)), locale) == 0 &&
+        strcmp(json_string_value(json_array_get(old, 1)), name) == 0)
         return;
-    if (old) /* the locale changed: the old series would linger under the old label */
-        metrics_drop(am->mx, "pool_id", rec->u.pool.pool_id);
-    json_object_set_new(am->locales, rec->u.pool.pool_id, json_string(locale));
+    if (old) { /* renamed or moved: the old series would linger under the old labels */
+        metrics_drop(am->mx, "pool_id", p->pool_id);
+        am->exhaustion_version = 0; /* export the dropped figure again at the next tick */
+    }
+    json_object_set_new(am->pools, p->pool_id, json_pack("[s,s]", locale, name));
+}
+
+/* Locale and name of pool `id`, borrowed from am->pools. A pool seen before its record (the
+ * pools of a loaded snapshot) is entered with "" for both, so that its record drops the series
+ * labelled so. */
+static void pool_labels(analyzer_metrics_t *am, const char *id, const char **locale,
+                        const char **name)
+{
+    json_t *p = json_object_get(am->pools, id);
+    if (!p) {
+        p = json_pack("[s,s]", "", "");
+        json_object_set_new(am->pools, id, p);
+    }
+    *locale = json_string_value(json_array_get(p, 0));
+    *name = json_string_value(json_array_get(p, 1));
 }
 
 void analyzer_metrics_object(void *ctx, const char *kind, const char *id, const char *scope_id,
@@ -131,13 +192,13 @@ void analyzer_metrics_object(void *ctx, const char *kind, const char *id, const 
     analyzer_metrics_t *am = ctx;
     if (!am || strcmp(kind, "pool") != 0)
         return;
-    json_t *loc = json_object_get(am->locales, id);
-    const char *locale = loc ? json_string_value(loc) : "";
+    const char *locale, *name;
+    pool_labels(am, id, &locale, &name);
     const char *sid = scope_id ? scope_id : "";
     const double v[] = {s->size, s->used, s->utilization, s->largest_free, s->default_fits};
     metrics_lock(am->mx);
     for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
-        metrics_set(am->mx, pool_gauges[i].name, v[i], sid, id, locale, NULL);
+        metrics_set(am->mx, pool_gauges[i].name, v[i], sid, id, name, locale, NULL);
     metrics_unlock(am->mx);
 }
 
@@ -145,6 +206,40 @@ void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id)
 {
     if (am)
         metrics_drop(am->mx, "scope_id", scope_id);
+}
+
+static void set_rule(void *ctx, const struct alert_rule_count *c)
+{
+    metrics_t *mx = ctx;
+    metrics_set(mx, "ipamwatch_alerts", (double)c->pending, c->rule, "pending", NULL);
+    metrics_set(mx, "ipamwatch_alerts", (double)c->firing, c->rule, "firing", NULL);
+    metrics_set(mx, "ipamwatch_alert_notifications_total", (double)c->sent_firing, c->rule,
+                "firing", NULL);
+    metrics_set(mx, "ipamwatch_alert_notifications_total", (double)c->sent_resolved, c->rule,
+                "resolved", NULL);
+}
+
+/* The sinks' deliveries, retries, spool depth and held notifications. Registry locked. */
+static void update_sinks(metrics_t *mx, analyzer_alerts_t *aa)
+{
+    struct sinks_stat ss;
+    for (size_t i = 0; analyzer_alerts_sink_stats(aa, i, &ss) == 0; i++) {
+        const uint64_t outcome[] = {ss.delivered, ss.failed, ss.dropped};
+        for (size_t j = 0; j < sizeof sink_outcomes / sizeof sink_outcomes[0]; j++)
+            metrics_set(mx, "ipamwatch_sink_deliveries_total", (double)outcome[j], ss.name,
+                        sink_outcomes[j], NULL);
+        const uint64_t fig[] = {ss.retries, ss.spool_depth, ss.held};
+        for (size_t j = 0; j < sizeof sink_fams / sizeof sink_fams[0]; j++)
+            metrics_set(mx, sink_fams[j].name, (double)fig[j], ss.name, NULL);
+    }
+}
+
+static void set_exhaustion(void *ctx, const char *pool_id, const char *scope_id, double seconds)
+{
+    analyzer_metrics_t *am = ctx;
+    const char *locale, *name;
+    pool_labels(am, pool_id, &locale, &name);
+    metrics_set(am->mx, EXHAUSTION, seconds, scope_id ? scope_id : "", pool_id, name, locale, NULL);
 }
 
 /* Lag per assigned partition from cached watermarks; returns the assignment's size and
@@ -212,6 +307,13 @@ void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         metrics_set(mx, "ipamwatch_analyzer_order_given_up_total", (double)order[i],
                     order_reasons[i], NULL);
+    if (st->alerts) {
+        analyzer_alerts_rule_counts(st->alerts, set_rule, mx);
+        update_sinks(mx, st->alerts);
+        uint64_t version = analyzer_alerts_exhaustion(st->alerts, NULL, NULL);
+        if (version != am->exhaustion_version)
+            am->exhaustion_version = analyzer_alerts_exhaustion(st->alerts, set_exhaustion, am);
+    }
     metrics_unlock(mx);
 
     rd_kafka_t *rk = kafka_consumer_handle(st->consumer);

@@ -1,7 +1,9 @@
 /* analyzer_metrics: what the analyze job reports on /metrics and /readyz: records applied
- * and dead-lettered, journal appends, RRD writes and errors, checkpoints, consumer lag, and
- * per pool its size, used, utilization, largest free block and the default-size blocks that
- * still fit (labelled scope_id, pool_id, locale). Readiness: partitions assigned, Kafka
+ * and dead-lettered, journal appends, RRD writes and errors, checkpoints, consumer lag; per
+ * pool its size, used, utilization, largest free block, the default-size blocks that still
+ * fit and the time until it is full by its forecast (labelled scope_id, pool_id, pool_name,
+ * locale); alerts pending and firing and notifications by rule; per sink its deliveries,
+ * retries, spool depth and notifications held in memory. Readiness: partitions assigned, Kafka
  * answering, checkpoints succeeding and the loop turning. Every function is a no-op when
  * given NULL ([metrics] listen not set), so the analyzer pays nothing then. */
 #ifndef IPAMWATCH_ANALYZER_METRICS_H
@@ -11,6 +13,7 @@
 #include <stdint.h>
 
 #include "analyzer/analyzer.h"
+#include "analyzer/analyzer_alerts.h"
 #include "analyzer/rrd_store.h"
 #include "kafka.h"
 #include "metrics.h"
@@ -26,7 +29,8 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx);
 /* Frees the reporter (not the registry). NULL is a no-op. */
 void analyzer_metrics_free(analyzer_metrics_t *am);
 
-/* Notes what the gauges need from a record (`rec` borrowed): a pool's locale. */
+/* Notes what the gauges need from a record (`rec` borrowed): a pool's locale and name (its
+ * Name tag, else its description). */
 void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec);
 
 /* A model_metrics_cb (ctx: the reporter): sets the pool gauges of a "pool" object. */
@@ -41,12 +45,14 @@ struct analyzer_metrics_state {
     const struct analyzer_stats *stats;
     rrd_store_t *rrd;
     kafka_consumer_t *consumer;
-    bool assigned_once; /* the group gave us an assignment at least once */
-    bool paused;        /* consumption paused: checkpoints failing */
-    int fatal;          /* -errno: stopping without a commit */
+    analyzer_alerts_t *alerts; /* rules and sinks; NULL: no alert figures */
+    bool assigned_once;        /* the group gave us an assignment at least once */
+    bool paused;               /* consumption paused: checkpoints failing */
+    int fatal;                 /* -errno: stopping without a commit */
 };
 
-/* Call every loop turn: at most once a second it copies the counters, reads the consumer
+/* Call every loop turn: at most once a second it copies the counters (the alert and sink
+ * figures from st->alerts, the times to exhaustion when they changed), reads the consumer
  * lag from librdkafka's cached watermarks, checks every few seconds that Kafka answers (a
  * watermark query of one assigned partition, bounded at 500 ms) and sets readiness. */
 void analyzer_metrics_tick(analyzer_metrics_t *am, int64_t now_ms,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "xalloc.h"
 
 #define EVENTWIN_SAVE_CHUNK 1024 /* ids per "event_ids" line */
@@ -53,45 +54,41 @@ static uint64_t load_le64(const unsigned char *p, size_t n)
     return v;
 }
 
+#define EVENTWIN_C1 UINT64_C(0x87c37b91114253d5)
+#define EVENTWIN_C2 UINT64_C(0x4cf5ad432745937f)
+
+/* The scrambling of a block's first (k1) and second (k2) 8 bytes, in the body and the tail. */
+static uint64_t mix_k1(uint64_t k1)
+{
+    return rotl64(k1 * EVENTWIN_C1, 31) * EVENTWIN_C2;
+}
+
+static uint64_t mix_k2(uint64_t k2)
+{
+    return rotl64(k2 * EVENTWIN_C2, 33) * EVENTWIN_C1;
+}
+
 static void fingerprint(const char *s, uint64_t out[2])
 {
-    const uint64_t c1 = UINT64_C(0x87c37b91114253d5), c2 = UINT64_C(0x4cf5ad432745937f);
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), nblocks = len / 16;
     uint64_t h1 = 0, h2 = 0;
     for (size_t i = 0; i < nblocks; i++) {
-        uint64_t k1 = load_le64(p + 16 * i, 8), k2 = load_le64(p + 16 * i + 8, 8);
-        k1 *= c1;
-        k1 = rotl64(k1, 31);
-        k1 *= c2;
-        h1 ^= k1;
+        h1 ^= mix_k1(load_le64(p + 16 * i, 8));
         h1 = rotl64(h1, 27);
         h1 += h2;
         h1 = h1 * 5 + 0x52dce729;
-        k2 *= c2;
-        k2 = rotl64(k2, 33);
-        k2 *= c1;
-        h2 ^= k2;
+        h2 ^= mix_k2(load_le64(p + 16 * i + 8, 8));
         h2 = rotl64(h2, 31);
         h2 += h1;
         h2 = h2 * 5 + 0x38495ab5;
     }
     const unsigned char *tail = p + 16 * nblocks;
     size_t rest = len & 15;
-    if (rest > 8) {
-        uint64_t k2 = load_le64(tail + 8, rest - 8);
-        k2 *= c2;
-        k2 = rotl64(k2, 33);
-        k2 *= c1;
-        h2 ^= k2;
-    }
-    if (rest > 0) {
-        uint64_t k1 = load_le64(tail, rest > 8 ? 8 : rest);
-        k1 *= c1;
-        k1 = rotl64(k1, 31);
-        k1 *= c2;
-        h1 ^= k1;
-    }
+    if (rest > 8)
+        h2 ^= mix_k2(load_le64(tail + 8, rest - 8));
+    if (rest > 0)
+        h1 ^= mix_k1(load_le64(tail, rest > 8 ? 8 : rest));
     h1 ^= (uint64_t)len;
     h2 ^= (uint64_t)len;
     h1 += h2;
@@ -276,11 +273,13 @@ void eventwin_get_stats(const eventwin_t *w, struct eventwin_stats *out)
     out->ids = w->n;
 }
 
+/* Writes `v` as 16 hex digits, most significant first, and a NUL. */
 static void put_hex64(char *out, uint64_t v)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = digits[v & 15];
+    unsigned char be[8];
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        be[i] = (unsigned char)v;
+    text_hex_encode(be, sizeof be, out);
 }
 
 int eventwin_save(const eventwin_t *w, FILE *f)
@@ -288,7 +287,7 @@ int eventwin_save(const eventwin_t *w, FILE *f)
     if (fprintf(f, "{\"event_window\":{\"floor_ms\":%" PRId64 ",\"newest_ms\":%" PRId64 "}}\n",
                 w->st.floor_ms, w->st.newest_ms) < 0)
         return -EIO;
-    char buf[EVENTWIN_SAVE_CHUNK * EVENTWIN_HEX_PER_ID];
+    char buf[EVENTWIN_SAVE_CHUNK * EVENTWIN_HEX_PER_ID + 1]; /* + put_hex64's last NUL */
     for (size_t i = 0; i < w->n;) {
         size_t k = 0;
         for (; k < EVENTWIN_SAVE_CHUNK && i < w->n; k++, i++) {

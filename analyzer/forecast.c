@@ -220,6 +220,20 @@ static void theil_sen(const struct day *d, const double *y, size_t nd, double z,
     free(s);
 }
 
+/* Widens the band [*lo, *hi] around `slope` to at least what the daily resolution allows:
+ * each daily point places its value only within its UTC day, so the growth seen over the
+ * fitted `span` days may have taken a day more or less (span +-1 days). A zero slope is
+ * left alone (no change is exact), and no sign changes: the status never depends on it. */
+static void resolution_floor(double slope, double span, double *lo, double *hi)
+{
+    if (slope == 0 || !(span > FORECAST_RESOLUTION_DAYS))
+        return;
+    double slower = slope * span / (span + FORECAST_RESOLUTION_DAYS);
+    double faster = slope * span / (span - FORECAST_RESOLUTION_DAYS);
+    *lo = fmin(*lo, fmin(slower, faster));
+    *hi = fmax(*hi, fmax(slower, faster));
+}
+
 /* Time `days` after `from`, or 0 when beyond FORECAST_MAX_YEARS or not finite. */
 static time_t project(time_t from, double days)
 {
@@ -295,6 +309,7 @@ int forecast_fit(const struct forecast_point *pts, size_t n, const struct foreca
     out->steps = cap_steps(days, nd, yc, &last_step);
     theil_sen(days, yc, nd, z_two_sided(o->confidence), &out->slope, &out->slope_lo,
               &out->slope_hi);
+    resolution_floor(out->slope, days[nd - 1].x - days[0].x, &out->slope_lo, &out->slope_hi);
     out->per_month = out->slope * FORECAST_DAYS_PER_MONTH;
 
     /* Anchor at the newest day: median of the real values since the newest step, each
@@ -330,6 +345,13 @@ int forecast_fit(const struct forecast_point *pts, size_t n, const struct foreca
         out->status = FORECAST_DATE;
         out->date_early = project(out->last, rest / out->slope_hi);
         out->date_late = project(out->last, rest / out->slope_lo);
+        /* The date is stated to the day and starts from the newest day's level, not an
+         * instant's: at least a day either side (never before the newest point). */
+        time_t day = (time_t)(FORECAST_RESOLUTION_DAYS * DAY_S);
+        if (out->date_early > out->date - day)
+            out->date_early = out->date - day > out->last ? out->date - day : out->last;
+        if (out->date_late != 0 && out->date_late < out->date + day)
+            out->date_late = out->date + day;
         fmt_day(out->date, d0, sizeof d0);
         fmt_day(out->date_early, d1, sizeof d1);
         if (out->date_late)

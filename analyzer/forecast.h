@@ -8,7 +8,14 @@
  * (the median of all daily moves) before the trend is fitted. The factor is high enough
  * that noise (a spike up and back) is never taken for a step. The trend is the Theil-Sen slope
  * (median of all pairwise slopes) of the step-capped daily series; its confidence band is Sen's
- * distribution-free interval (ranks from the normal approximation of Kendall's S). The line is
+ * distribution-free interval (ranks from the normal approximation of Kendall's S), widened to
+ * at least the history's resolution: on an exact line every pairwise slope is equal and Sen's
+ * band is a single value, which would state the date to the second. A daily point only places
+ * its value within its UTC day (FORECAST_RESOLUTION_DAYS), so the growth seen over a fitted
+ * span of S days may have taken S +- 1 days: the band holds at least slope*S/(S+1) to
+ * slope*S/(S-1), and the early/late dates lie at least a day either side of the date (it is
+ * stated to the day, from the newest day's level). Noisy histories have a wider Sen band and
+ * keep it; the floor never changes a status (a zero slope has none). The line is
  * anchored at the median residual of the real values since the last capped step, so a large
  * allocation counts in full as space used, but not as growth. A date is projected only when the
  * whole band is above zero: a band below zero is "shrinking", a band containing zero is "flat". The
@@ -29,6 +36,8 @@
 #define FORECAST_STEP_FACTOR 10.0
 /* Non-zero daily moves needed before any move can be called a step. */
 #define FORECAST_MIN_MOVES 5
+/* Time resolution of the daily history in days: the floor of the confidence band. */
+#define FORECAST_RESOLUTION_DAYS 1.0
 /* Projections further out than this are "flat" (no date). */
 #define FORECAST_MAX_YEARS 100
 /* Average days per month, for growth per month. */
@@ -66,13 +75,15 @@ struct forecast_result {
     double used, size;  /* newest known observed values (NAN when none) */
     double level;       /* the target level (NAN when unknown) */
     double slope;       /* trend, units per day (NAN when no fit) */
-    double slope_lo;    /* lower end of the slope's confidence band */
+    double slope_lo;    /* lower end of the slope's confidence band (with the floor) */
     double slope_hi;    /* upper end */
     double per_month;   /* slope * FORECAST_DAYS_PER_MONTH */
     double anchor;      /* trend value at `last` */
     time_t date;        /* when the trend reaches `level`; 0 = no date */
-    time_t date_early;  /* with the upper slope; 0 = no date */
-    time_t date_late;   /* with the lower slope; 0 = open-ended (or no date) */
+    time_t date_early;  /* with the upper slope, at least a day before `date` (not before
+                           `last`); 0 = no date */
+    time_t date_late;   /* with the lower slope, at least a day after `date`; 0 = open-ended
+                           (or no date) */
 };
 
 /* Fills *o with the defaults (level NAN, 100 %, confidence 0.90, 7 days). Any thread. */

@@ -1,8 +1,11 @@
 /* journal: the tamper-evident audit journal (append-only, hash-chained, one segment a day).
  *
  * DESIGN: appending formats the record line at once (seq, write time, prev digest) into a
- * write buffer, which goes to its segment with plain write(2) on an O_APPEND descriptor
- * whenever it holds JOURNAL_WRITE_CHUNK bytes; journal_sync() writes the rest, fdatasyncs,
+ * write buffer, without jansson for the usual record (common/record_write.h quotes the kind,
+ * key and data strings; the data's keys are sorted here; the bytes are those jansson's
+ * JSON_COMPACT | JSON_SORT_KEYS dump gave, which the hash chain depends on). The buffer goes
+ * to its segment with plain write(2) on an O_APPEND descriptor whenever it holds
+ * JOURNAL_WRITE_CHUNK bytes; journal_sync() writes the rest, fdatasyncs,
  * then replaces HEAD (temp file, fsync, rename, directory fsync). So memory does not grow
  * with the records between two syncs (a pass that journals a million resources holds one
  * chunk), while durability still comes only from journal_sync(). A write that fails (disk
@@ -52,6 +55,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "record_write.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -73,16 +77,6 @@ static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
 static size_t g_keys_kept_for_testing;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 static int hex_value(char c)
 {
@@ -258,12 +252,12 @@ static int head_format(EVP_MD_CTX *ctx, const struct head *h, char *buf, size_t 
 {
     char hex[JOURNAL_DIGEST_HEX + 1], check[2 * SHA_LEN + 1];
     unsigned char sum[SHA_LEN];
-    hex_encode(h->digest, SHA_LEN, hex);
+    text_hex_encode(h->digest, SHA_LEN, hex);
     char body[128];
     int n = snprintf(body, sizeof body, "%" PRIu64 " %s", h->seq, hex);
     if (n < 0 || (size_t)n >= sizeof body || sha256(ctx, body, (size_t)n, sum) != 0)
         return -EIO;
-    hex_encode(sum, SHA_LEN, check);
+    text_hex_encode(sum, SHA_LEN, check);
     n = snprintf(buf, len, "%s %.*s\n", body, HEAD_CHECK_HEX, check);
     return (n < 0 || (size_t)n >= len) ? -ENOSPC : n;
 }
@@ -547,6 +541,10 @@ struct journal {
 
     uint64_t seq; /* last appended */
     unsigned char digest[SHA_LEN];
+
+    struct record_writer lw; /* scratch: kind, key, seq and data text of the record */
+    time_t ts_t, et_t;       /* the last times formatted, and their text ("" none) */
+    char ts_text[RFC3339_LEN + 1], et_text[RFC3339_LEN + 1];
 
     char *wbuf; /* formatted records not written yet, in runs */
     size_t wlen, wcap;
@@ -966,6 +964,7 @@ void journal_close(journal_t *j)
     EVP_MD_CTX_free(j->md);
     free(j->runs);
     free(j->wbuf);
+    record_writer_free(&j->lw);
     free(j->segs);
     free(j->keys[0].slots);
     free(j->keys[1].slots);
@@ -1012,7 +1011,7 @@ uint64_t journal_last_seq(const journal_t *j)
 
 void journal_last_digest(const journal_t *j, char *hex)
 {
-    hex_encode(j->digest, SHA_LEN, hex);
+    text_hex_encode(j->digest, SHA_LEN, hex);
 }
 
 size_t journal_pending(const journal_t *j)
@@ -1041,47 +1040,156 @@ static void wbuf_commit(journal_t *j, size_t seg, size_t n)
 
 static int journal_write(journal_t *j);
 
-/* json_quote() of `s` without jansson for the usual text (printable ASCII without quotes or
- * backslashes, which JSON leaves as it is); anything else goes through json_quote(). */
-static char *quote_text(const char *s)
+/* ---- appending -------------------------------------------------------------------------- */
+
+/* Nesting and object size the data writer handles itself (its sort array is on the stack);
+ * anything larger goes to jansson. Effects are flat objects of about ten fields. */
+#define DATA_MAX_DEPTH 8
+#define DATA_MAX_KEYS  32
+
+/* Formats `t` as format_rfc3339() does through a one-entry cache (`*cached`, `text` of
+ * RFC3339_LEN + 1 bytes, "" when empty): the records of one pass share their event time, and
+ * the write time changes once a second. False outside years 1..9999. */
+static bool format_time_cached(time_t t, time_t *cached, char *text)
 {
-    size_t n = 0;
-    for (; s[n]; n++) {
-        unsigned char c = (unsigned char)s[n];
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-            return json_quote(s);
+    if (text[0] && *cached == t)
+        return true;
+    if (!format_rfc3339(t, text, RFC3339_LEN + 1)) {
+        text[0] = '\0';
+        return false;
     }
-    char *q = xmalloc(n + 3);
-    q[0] = '"';
-    memcpy(q + 1, s, n);
-    q[n + 1] = '"';
-    q[n + 2] = '\0';
-    return q;
+    *cached = t;
+    return true;
 }
+
+struct data_key {
+    const char *key;
+    size_t len;
+    json_t *value;
+};
+
+/* jansson's JSON_SORT_KEYS order: bytes compared unsigned, a prefix first. */
+static int data_key_cmp(const struct data_key *a, const struct data_key *b)
+{
+    int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return r ? r : (a->len > b->len) - (a->len < b->len);
+}
+
+static bool write_data(struct record_writer *w, json_t *v, int depth);
+
+static bool write_data_object(struct record_writer *w, json_t *o, int depth)
+{
+    struct data_key keys[DATA_MAX_KEYS];
+    size_t n = 0;
+    if (depth >= DATA_MAX_DEPTH || json_object_size(o) > DATA_MAX_KEYS)
+        return false;
+    for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
+        struct data_key k = {json_object_iter_key(it), json_object_iter_key_len(it),
+                             json_object_iter_value(it)};
+        if (n == DATA_MAX_KEYS)
+            return false;
+        size_t i = n++; /* insertion sort: objects are small */
+        while (i > 0 && data_key_cmp(&keys[i - 1], &k) > 0) {
+            keys[i] = keys[i - 1];
+            i--;
+        }
+        keys[i] = k;
+    }
+    record_write_raw(w, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            record_write_raw(w, ",", 1);
+        /* A key with a NUL byte is left to jansson (the writer takes C strings). */
+        if (strlen(keys[i].key) != keys[i].len || record_write_string(w, keys[i].key) != 0)
+            return false;
+        record_write_raw(w, ":", 1);
+        if (!write_data(w, keys[i].value, depth + 1))
+            return false;
+    }
+    record_write_raw(w, "}", 1);
+    return true;
+}
+
+/* Appends `v` as json_dumpb(v, JSON_COMPACT | JSON_SORT_KEYS) prints it, byte for byte.
+ * Returns false for what it leaves to jansson: reals (jansson's "%.17g" text), strings and
+ * keys holding NUL bytes or invalid UTF-8, nesting deeper than DATA_MAX_DEPTH, objects of
+ * more than DATA_MAX_KEYS keys; the writer's text is then unusable. */
+static bool write_data(struct record_writer *w, json_t *v, int depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return write_data_object(w, v, depth);
+    case JSON_ARRAY: {
+        if (depth >= DATA_MAX_DEPTH)
+            return false;
+        record_write_raw(w, "[", 1);
+        for (size_t i = 0, n = json_array_size(v); i < n; i++) {
+            if (i)
+                record_write_raw(w, ",", 1);
+            if (!write_data(w, json_array_get(v, i), depth + 1))
+                return false;
+        }
+        record_write_raw(w, "]", 1);
+        return true;
+    }
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        return strlen(s) == json_string_length(v) && record_write_string(w, s) == 0;
+    }
+    case JSON_INTEGER:
+        record_write_int(w, (int64_t)json_integer_value(v));
+        return true;
+    case JSON_TRUE:
+        record_write_raw(w, "true", 4);
+        return true;
+    case JSON_FALSE:
+        record_write_raw(w, "false", 5);
+        return true;
+    case JSON_NULL:
+        record_write_raw(w, "null", 4);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Copies `n` bytes to `p` and returns the end. */
+static char *put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
 {
-    char *qkey = NULL, *qkind = NULL;
-    char ts[RFC3339_LEN + 1], et[RFC3339_LEN + 1], head[128];
+    struct record_writer *w = &j->lw;
+    char *jtext = NULL;
     int rc = -EINVAL;
 
     if (j->failed)
         return j->failed;
     if (!kind || !*kind || !key || !*key || (data && !json_is_object(data)) ||
-        !format_rfc3339(event_time, et, sizeof et))
+        !format_time_cached(event_time, &j->et_t, j->et_text))
         return -EINVAL;
-    if (!(qkey = quote_text(key)) || !(qkind = quote_text(kind)))
-        goto out;
-    size_t qkey_len = strlen(qkey), qkind_len = strlen(qkind);
-    uint64_t hash = key_hash(j, qkey, qkey_len);
-    if (key_seen(j, hash, qkey, qkey_len)) {
-        rc = JOURNAL_DUPLICATE;
-        goto out;
-    }
+    /* The kind and the key as JSON strings, quoted as jansson quotes them; the key's text is
+     * what the index hashes. Then the seq's digits and the data's text, in the same scratch
+     * buffer, copied into the line below. */
+    record_writer_reset(w);
+    if (record_write_string(w, kind) != 0)
+        return -EINVAL;
+    size_t qkind_len = w->len;
+    if (record_write_string(w, key) != 0)
+        return -EINVAL;
+    size_t qkey_len = w->len - qkind_len;
+    uint64_t hash = key_hash(j, w->buf + qkind_len, qkey_len);
+    if (key_seen(j, hash, w->buf + qkind_len, qkey_len))
+        return JOURNAL_DUPLICATE;
     time_t now = j->now(j->now_arg);
-    if (!format_rfc3339(now, ts, sizeof ts)) {
+    if (!format_time_cached(now, &j->ts_t, j->ts_text)) {
         LOG_ERR("clock returned %lld, outside years 1..9999", (long long)now);
-        goto out;
+        return -EINVAL;
     }
     /* The write day picks the segment, but never an earlier one than the last: appending to
      * an old segment would break append-only (see docs/journal.md). */
@@ -1089,54 +1197,56 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     size_t seg;
     if (j->nsegs == 0 || day > j->segs[j->nsegs - 1].day) {
         if (j->nsegs + 1 >= LOC_MAX_SEGS)
-            goto out;
+            return -EINVAL;
         seg = segment_push(j, day, 0, false);
     } else {
         seg = j->nsegs - 1;
     }
-    /* The line goes straight into the write buffer: head, key, prev, data, newline. */
-    int hn = snprintf(
-        head, sizeof head,
-        "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"event_time\":\"%s\",\"kind\":", j->seq + 1, ts, et);
-    if (hn < 0 || (size_t)hn >= sizeof head)
-        goto out;
-    static const char key_lit[] = ",\"key\":", prev_lit[] = ",\"prev\":\"",
-                      data_lit[] = "\",\"data\":";
-    size_t fixed = (size_t)hn + qkind_len + sizeof key_lit - 1 + qkey_len + sizeof prev_lit - 1 +
-                   JOURNAL_DIGEST_HEX + sizeof data_lit - 1;
-    char *p = wbuf_reserve(j, fixed + 256);
-    memcpy(p, head, (size_t)hn);
-    p += hn;
-    memcpy(p, qkind, qkind_len);
-    p += qkind_len;
-    memcpy(p, key_lit, sizeof key_lit - 1);
-    p += sizeof key_lit - 1;
-    memcpy(p, qkey, qkey_len);
-    p += qkey_len;
-    memcpy(p, prev_lit, sizeof prev_lit - 1);
-    p += sizeof prev_lit - 1;
-    hex_encode(j->digest, SHA_LEN, p);
-    p += JOURNAL_DIGEST_HEX;
-    memcpy(p, data_lit, sizeof data_lit - 1);
-    size_t dlen = 2;
-    if (data) {
-        size_t room = j->wcap - j->wlen - fixed;
-        dlen = json_dumpb(data, j->wbuf + j->wlen + fixed, room, JSON_COMPACT | JSON_SORT_KEYS);
-        if (dlen == 0)
+    size_t seq_at = w->len;
+    record_write_int(w, (int64_t)(j->seq + 1));
+    size_t seq_len = w->len - seq_at, data_at = w->len, dlen;
+    const char *dtext;
+    if (!data) {
+        record_write_raw(w, "{}", 2);
+    } else if (!write_data(w, data, 0)) {
+        /* What the writer leaves to jansson (reals, NUL bytes, deep nesting). */
+        if (!(jtext = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS)))
             goto out;
-        if (dlen + 2 > room) {
-            wbuf_reserve(j, fixed + dlen + 2);
-            if (json_dumpb(data, j->wbuf + j->wlen + fixed, dlen, JSON_COMPACT | JSON_SORT_KEYS) !=
-                dlen)
-                goto out;
-        }
-    } else {
-        memcpy(j->wbuf + j->wlen + fixed, "{}", 2);
     }
-    char *line = j->wbuf + j->wlen;
-    size_t len = fixed + dlen + 2;
-    line[len - 2] = '}';
-    line[len - 1] = '\n';
+    if (jtext) {
+        dtext = jtext;
+        dlen = strlen(jtext);
+    } else {
+        dtext = w->buf + data_at;
+        dlen = w->len - data_at;
+    }
+    /* The line: {"seq":N,"ts":"..","event_time":"..","kind":..,"key":..,"prev":"..","data":..}
+     * and a newline, straight into the write buffer. */
+    static const char seq_lit[] = "{\"seq\":", ts_lit[] = ",\"ts\":\"",
+                      et_lit[] = "\",\"event_time\":\"", kind_lit[] = "\",\"kind\":",
+                      key_lit[] = ",\"key\":", prev_lit[] = ",\"prev\":\"",
+                      data_lit[] = "\",\"data\":";
+    size_t len = sizeof seq_lit - 1 + seq_len + sizeof ts_lit - 1 + RFC3339_LEN + sizeof et_lit -
+                 1 + RFC3339_LEN + sizeof kind_lit - 1 + qkind_len + sizeof key_lit - 1 + qkey_len +
+                 sizeof prev_lit - 1 + JOURNAL_DIGEST_HEX + sizeof data_lit - 1 + dlen + 2;
+    char *line = wbuf_reserve(j, len + 1), *p = line;
+    p = PUT_LIT(p, seq_lit);
+    p = put(p, w->buf + seq_at, seq_len);
+    p = PUT_LIT(p, ts_lit);
+    p = put(p, j->ts_text, RFC3339_LEN);
+    p = PUT_LIT(p, et_lit);
+    p = put(p, j->et_text, RFC3339_LEN);
+    p = PUT_LIT(p, kind_lit);
+    p = put(p, w->buf, qkind_len);
+    p = PUT_LIT(p, key_lit);
+    p = put(p, w->buf + qkind_len, qkey_len);
+    p = PUT_LIT(p, prev_lit);
+    text_hex_encode(j->digest, SHA_LEN, p); /* its NUL is overwritten next */
+    p += JOURNAL_DIGEST_HEX;
+    p = PUT_LIT(p, data_lit);
+    p = put(p, dtext, dlen);
+    *p++ = '}';
+    *p++ = '\n';
     unsigned char sum[SHA_LEN];
     if ((rc = sha256(j->md, line, len - 1, sum)) != 0)
         goto out;
@@ -1151,8 +1261,7 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     if (j->wlen >= JOURNAL_WRITE_CHUNK && !j->werr)
         journal_write(j);
 out:
-    free(qkey);
-    free(qkind);
+    free(jtext);
     return rc;
 }
 
@@ -1572,7 +1681,7 @@ int journal_verify_range(const char *dir, time_t from, time_t to, struct journal
     if (!faulted)
         verify_end(&v, torn, w.n);
     if (v.have_last)
-        hex_encode(v.last_hash, SHA_LEN, res->head_digest);
+        text_hex_encode(v.last_hash, SHA_LEN, res->head_digest);
     if (res->ok) {
         rc = 0;
     } else {

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +589,28 @@ static void json_set_str(json_t *o, const char *k, const char *v)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
+/* Concatenates the strings given up to a NULL; the result is owned by the caller. Effect keys
+ * are built once per journaled resource, a million in a first pass, so without printf. */
+static char *str_join(const char *first, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        n += strlen(s);
+    va_end(ap);
+    char *out = xmalloc(n + 1), *o = out;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *)) {
+        size_t k = strlen(s);
+        memcpy(o, s, k);
+        o += k;
+    }
+    va_end(ap);
+    *o = '\0';
+    return out;
+}
+
 static char *key2(const char *a, const char *b)
 {
     return xasprintf("%s|%s", a ? a : "", b ? b : "");
@@ -800,7 +823,9 @@ static void res_state_fx(const model_t *m, struct model_effects *fx, const char 
     json_set_str(d, "region", S(m, r->region));
     json_set_str(d, "name", S(m, r->name));
     json_set_str(d, "status", neu ? S(m, field) : "deleted");
-    fx_add(fx, kind, xasprintf("%s:%s/%s/%s:%s", kind, scope_id, S(m, r->id), cidr, t), ms, d);
+    /* Every stored resource CIDR has an id (res_make() refuses one without). */
+    fx_add(fx, kind, str_join(kind, ":", scope_id, "/", S(m, r->id), "/", cidr, ":", t, NULL), ms,
+           d);
 }
 
 /* Compliance and management transitions of one resource CIDR from `old` to `neu` (either
@@ -2146,58 +2171,86 @@ static int put_record(FILE *f, const struct record *rec)
     return rc;
 }
 
-/* Writes `s` as a JSON string (or null for NULL); runs without escapes go out in one write. */
-static void put_json_str(FILE *f, const char *s)
+/* Room put_json_str() needs for `s`: six bytes per byte (\u00XX) and the quotes. */
+static size_t json_str_room(const char *s)
 {
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    putc_unlocked('"', f);
+    return s ? 6 * strlen(s) + 2 : 4;
+}
+
+/* Writes `s` as a JSON string (or null for NULL) at `o`, which has json_str_room(s) bytes;
+ * returns the end. Quotes and backslashes are escaped with a backslash, other control
+ * characters as \u00xx. */
+static char *put_json_str(char *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s)
+        return memcpy(o, "null", 4), o + 4;
+    *o++ = '"';
     for (;;) {
         size_t run = 0;
         for (unsigned char c; (c = (unsigned char)s[run]) >= 0x20 && c != '"' && c != '\\';)
             run++;
-        fwrite_unlocked(s, 1, run, f);
+        memcpy(o, s, run);
+        o += run;
         s += run;
         if (!*s)
             break;
         unsigned char c = (unsigned char)*s++;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else
-            fprintf(f, "\\u%04x", c);
+        *o++ = '\\';
+        if (c == '"' || c == '\\') {
+            *o++ = (char)c;
+        } else {
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
+        }
     }
-    putc_unlocked('"', f);
+    *o++ = '"';
+    return o;
 }
 
 /* One resource CIDR in its compact form: {"rc":[id,cidr,type,vpc,pool,name,owner,region,
- * compliance,management,ip_usage]}, absent values null. */
+ * compliance,management,ip_usage]}, absent values null. The line is built in memory and
+ * written at once: a snapshot holds a line per resource CIDR, up to a million. */
 static int put_res(const model_t *m, FILE *f, const struct res *r)
 {
     char cidr[PREFIX_STRLEN];
     prefix_t p;
     res_prefix(r, &p);
     prefix_format(&p, cidr, sizeof cidr);
-    const uint32_t ids[] = {r->type,  r->vpc,    r->pool,       r->name,
-                            r->owner, r->region, r->compliance, r->mgmt};
-    fputs("{\"rc\":[", f);
-    put_json_str(f, S(m, r->id));
-    putc_unlocked(',', f);
-    put_json_str(f, cidr);
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        putc_unlocked(',', f);
-        put_json_str(f, S(m, ids[i]));
+    const char *v[] = {S(m, r->id),         cidr,          S(m, r->type),  S(m, r->vpc),
+                       S(m, r->pool),       S(m, r->name), S(m, r->owner), S(m, r->region),
+                       S(m, r->compliance), S(m, r->mgmt)};
+    enum { N = sizeof v / sizeof v[0] };
+    size_t need = 64; /* punctuation and the usage */
+    for (size_t i = 0; i < N; i++)
+        need += json_str_room(v[i]) + 1;
+    char stack[2048];
+    char *buf = need <= sizeof stack ? stack : xmalloc(need), *o = buf;
+    memcpy(o, "{\"rc\":[", 7);
+    o += 7;
+    for (size_t i = 0; i < N; i++) {
+        if (i)
+            *o++ = ',';
+        o = put_json_str(o, v[i]);
     }
-    if (isnan(r->usage))
-        fputs(",null]}\n", f);
-    else if (r->usage == 0.0 && !signbit(r->usage))
-        fputs(",0]}\n", f); /* the common values, without printf's float path */
-    else if (r->usage == 1.0)
-        fputs(",1]}\n", f);
-    else
-        fprintf(f, ",%.17g]}\n", r->usage);
-    return ferror(f) ? -EIO : 0;
+    if (isnan(r->usage)) {
+        memcpy(o, ",null]}\n", 8);
+        o += 8;
+    } else if ((r->usage == 0.0 && !signbit(r->usage)) || r->usage == 1.0) {
+        /* the common values, without printf's float path */
+        memcpy(o, r->usage == 1.0 ? ",1]}\n" : ",0]}\n", 5);
+        o += 5;
+    } else {
+        int n = snprintf(o, need - (size_t)(o - buf), ",%.17g]}\n", r->usage);
+        o += n > 0 ? n : 0;
+    }
+    size_t len = (size_t)(o - buf);
+    int rc = fwrite_unlocked(buf, 1, len, f) == len ? 0 : -EIO;
+    if (buf != stack)
+        free(buf);
+    return rc;
 }
 
 static int put_snap(const model_t *m, FILE *f, const struct snap *s)

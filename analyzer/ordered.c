@@ -1,5 +1,16 @@
 /* ordered: records of several partitions in event-time order while they hold a backlog.
- * See ordered.h. */
+ * See ordered.h.
+ *
+ * DESIGN: a pop is done once per applied record (a million in a backlog of 160 partitions),
+ * so it does not scan every partition: the non-empty partitions sit in a binary min-heap on
+ * (head time, index in `parts`), which is the order the scan used (ties: the partition that
+ * sorts first), rebuilt when a partition is added or removed (indices move). Whether an
+ * empty partition holds the merge back is asked of each empty partition once per `now_ms`
+ * and kept (`eval_*`): asking again at the same time changes nothing (holds_back() only
+ * counts time that passed, refresh() re-reads after ORDERED_REFRESH_MS), so the result
+ * (held, expired, shortest wait left) stays valid until time moves, a pop empties a
+ * partition, a push fills one or another call changes one; ordered_pop() and
+ * ordered_wait_ms() share it. */
 #define LOG_MODULE "analyzer"
 #include "analyzer/ordered.h"
 
@@ -30,6 +41,7 @@ struct opart {
     int64_t waited_ms;   /* how long it was waited for (see ORDERED_GAP_MS) */
     int64_t asked_ms;    /* when waited_ms was brought up to date */
     int64_t assigned_ms; /* when it was added */
+    size_t heap_at;      /* its place in the heap while it is not empty */
 };
 
 struct ordered {
@@ -44,6 +56,12 @@ struct ordered {
     struct opart *parts; /* sorted by topic, then partition */
     size_t nparts, capparts;
     size_t buffered;
+    size_t *heap; /* indices of the non-empty partitions, by (head time, index) */
+    size_t nheap, capheap;
+    bool eval_valid; /* eval_held/eval_expired hold for every empty partition at eval_ms */
+    bool eval_held, eval_expired;
+    int64_t eval_ms;
+    int64_t eval_wait; /* the shortest wait left of a partition that holds back; -1 none */
 };
 
 ordered_t *ordered_new(int64_t max_idle_ms, int64_t max_wait_ms, size_t max_buffered,
@@ -79,7 +97,82 @@ void ordered_free(ordered_t *o)
     for (size_t i = 0; i < o->nparts; i++)
         part_clear(o, &o->parts[i]);
     free(o->parts);
+    free(o->heap);
     free(o);
+}
+
+/* ---- the heap of non-empty partitions -------------------------------------------------- */
+
+/* True when partition index `a` goes out before `b`: smaller head time, then smaller index. */
+static bool heap_before(const ordered_t *o, size_t a, size_t b)
+{
+    const struct opart *pa = &o->parts[a], *pb = &o->parts[b];
+    int64_t ta = pa->ring[pa->head].time_ms, tb = pb->ring[pb->head].time_ms;
+    return ta < tb || (ta == tb && a < b);
+}
+
+static void heap_set(ordered_t *o, size_t at, size_t part)
+{
+    o->heap[at] = part;
+    o->parts[part].heap_at = at;
+}
+
+static void heap_up(ordered_t *o, size_t at)
+{
+    size_t part = o->heap[at];
+    while (at > 0) {
+        size_t up = (at - 1) / 2;
+        if (!heap_before(o, part, o->heap[up]))
+            break;
+        heap_set(o, at, o->heap[up]);
+        at = up;
+    }
+    heap_set(o, at, part);
+}
+
+static void heap_down(ordered_t *o, size_t at)
+{
+    size_t part = o->heap[at];
+    for (;;) {
+        size_t c = 2 * at + 1;
+        if (c >= o->nheap)
+            break;
+        if (c + 1 < o->nheap && heap_before(o, o->heap[c + 1], o->heap[c]))
+            c++;
+        if (!heap_before(o, o->heap[c], part))
+            break;
+        heap_set(o, at, o->heap[c]);
+        at = c;
+    }
+    heap_set(o, at, part);
+}
+
+static void heap_push(ordered_t *o, size_t part)
+{
+    o->heap = xgrow(o->heap, &o->capheap, o->nheap + 1, sizeof *o->heap);
+    heap_set(o, o->nheap++, part);
+    heap_up(o, o->nheap - 1);
+}
+
+/* Puts the top back in place after its head changed, or drops it when it became empty. */
+static void heap_top_changed(ordered_t *o)
+{
+    if (o->parts[o->heap[0]].n == 0) {
+        if (--o->nheap == 0)
+            return;
+        heap_set(o, 0, o->heap[o->nheap]);
+    }
+    heap_down(o, 0); /* the root has no parent to move above */
+}
+
+/* Rebuilds the heap after partitions were added or removed (their indices moved). */
+static void heap_rebuild(ordered_t *o)
+{
+    o->nheap = 0;
+    for (size_t i = 0; i < o->nparts; i++) {
+        if (o->parts[i].n > 0)
+            heap_push(o, i);
+    }
 }
 
 static int part_cmp(const char *topic, int32_t partition, const struct opart *p)
@@ -127,6 +220,8 @@ static struct opart *part_get(ordered_t *o, const char *topic, int32_t partition
                         .hi = -1,
                         .checked_ms = INT64_MIN,
                         .assigned_ms = now_ms};
+    heap_rebuild(o);
+    o->eval_valid = false; /* a new empty partition */
     return p;
 }
 
@@ -134,6 +229,7 @@ void ordered_assign(ordered_t *o, const char *topic, int32_t partition, int64_t 
                     int64_t now_ms)
 {
     struct opart *p = part_get(o, topic, partition, now_ms);
+    o->eval_valid = false;
     if (p->n == 0) {
         p->recv = next;
         p->assigned_ms = now_ms;
@@ -151,6 +247,8 @@ void ordered_revoke(ordered_t *o, const char *topic, int32_t partition)
     size_t i = (size_t)(p - o->parts);
     memmove(&o->parts[i], &o->parts[i + 1], (o->nparts - i - 1) * sizeof *o->parts);
     o->nparts--;
+    heap_rebuild(o);
+    o->eval_valid = false;
 }
 
 void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t offset,
@@ -170,7 +268,10 @@ void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t of
     if (time_ms != ORDERED_TIME_UNSET)
         p->last_time = time_ms;
     p->ring[(p->head + p->n) % p->cap] = (struct entry){item, offset, p->last_time};
-    p->n++;
+    if (p->n++ == 0) {
+        heap_push(o, (size_t)(p - o->parts));
+        o->eval_valid = false; /* one empty partition fewer */
+    }
     o->buffered++;
     p->recv = offset + 1;
     p->waiting = p->gave_up = false;
@@ -181,11 +282,13 @@ void ordered_note_end(ordered_t *o, const char *topic, int32_t partition, int64_
     struct opart *p = part_find(o, topic, partition, NULL);
     if (p && hi > p->hi)
         p->hi = hi;
+    o->eval_valid = false;
 }
 
 void ordered_skip(ordered_t *o, const char *topic, int32_t partition, int64_t offset)
 {
     struct opart *p = part_find(o, topic, partition, NULL);
+    o->eval_valid = false;
     if (p && offset + 1 > p->recv)
         p->recv = offset + 1;
 }
@@ -272,25 +375,39 @@ static void give_up(ordered_t *o, struct opart *p)
                  (long long)(p->hi - 1));
 }
 
+/* Asks every empty partition whether it holds the merge back at `now_ms` (see the DESIGN
+ * note above for why the answer is kept). */
+static void evaluate_empty(ordered_t *o, int64_t now_ms)
+{
+    if (o->eval_valid && o->eval_ms == now_ms)
+        return;
+    o->eval_held = o->eval_expired = false;
+    o->eval_wait = -1;
+    for (size_t i = 0; i < o->nparts; i++) {
+        struct opart *p = &o->parts[i];
+        if (p->n != 0)
+            continue;
+        if (holds_back(o, p, now_ms)) {
+            o->eval_held = true;
+            int64_t left = bound(o, p) - p->waited_ms;
+            if (o->eval_wait < 0 || left < o->eval_wait)
+                o->eval_wait = left;
+        } else if (p->waiting) {
+            o->eval_expired = true;
+        }
+    }
+    o->eval_valid = true;
+    o->eval_ms = now_ms;
+}
+
 void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *partition,
                   int64_t *offset)
 {
     if (o->buffered == 0)
         return NULL;
-    struct opart *best = NULL;
-    bool held = false, expired = false;
-    for (size_t i = 0; i < o->nparts; i++) {
-        struct opart *p = &o->parts[i];
-        if (p->n == 0) {
-            if (holds_back(o, p, now_ms))
-                held = true;
-            else if (p->waiting)
-                expired = true;
-            continue;
-        }
-        if (!best || p->ring[p->head].time_ms < best->ring[best->head].time_ms)
-            best = p;
-    }
+    evaluate_empty(o, now_ms);
+    bool held = o->eval_held, expired = o->eval_expired;
+    struct opart *best = &o->parts[o->heap[0]];
     if (held && o->buffered < o->max_buffered)
         return NULL;
     /* One overflow lasts until no partition holds the merge back any more. */
@@ -313,6 +430,9 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     best->head = (best->head + 1) % best->cap;
     best->n--;
     o->buffered--;
+    heap_top_changed(o);
+    if (best->n == 0)
+        o->eval_valid = false; /* one more empty partition to ask, at the next pop */
     if (topic)
         *topic = best->topic;
     if (partition)
@@ -331,21 +451,15 @@ int64_t ordered_wait_ms(ordered_t *o, int64_t now_ms)
 {
     if (o->buffered == 0)
         return -1;
-    int64_t wait = -1;
-    for (size_t i = 0; i < o->nparts; i++) {
-        struct opart *p = &o->parts[i];
-        if (p->n > 0 || !holds_back(o, p, now_ms))
-            continue;
-        int64_t left = bound(o, p) - p->waited_ms;
-        if (wait < 0 || left < wait)
-            wait = left;
-    }
-    return wait < 0 ? 0 : wait; /* nothing holds back: the queued records can go now */
+    evaluate_empty(o, now_ms);
+    /* Nothing holds back: the queued records can go now. */
+    return o->eval_wait < 0 ? 0 : o->eval_wait;
 }
 
 int64_t ordered_lag(ordered_t *o, int64_t now_ms)
 {
     int64_t lag = (int64_t)o->buffered;
+    o->eval_valid = false;
     for (size_t i = 0; i < o->nparts; i++) {
         struct opart *p = &o->parts[i];
         refresh(o, p, now_ms);

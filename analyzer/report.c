@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_MODULE "report"
 #include "analyzer/journal.h"
@@ -414,26 +415,41 @@ static void on_pool(void *ctx, const char *kind, const char *id, const char *sco
         json_object_set_new(ctx, id, json_true());
 }
 
+model_t *report_snapshot_load(const struct config *cfg, char *err, size_t errlen)
+{
+    char path[4096];
+    json_error_t jerr;
+    err[0] = '\0';
+    int n = snprintf(path, sizeof path, "%s/checkpoint.json", cfg->analyzer.state_dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(err, errlen, "[analyzer] state_dir is too long");
+        return NULL;
+    }
+    json_t *ck = json_load_file(path, 0, &jerr);
+    if (ck == NULL) {
+        if (access(path, F_OK) == 0)
+            snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+        return NULL;
+    }
+    json_int_t gen = json_integer_value(json_object_get(ck, "generation"));
+    json_decref(ck);
+    n = snprintf(path, sizeof path, "%s/model-%lld.snap", cfg->analyzer.state_dir, (long long)gen);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(err, errlen, "[analyzer] state_dir is too long");
+        return NULL;
+    }
+    return model_load(cfg, path, err, errlen);
+}
+
 /* Adds the pools of scope `scope` known to the analyzer's last model snapshot to `pools`.
  * Returns 0, or -ENOENT when there is no snapshot (nothing added). */
 static int snapshot_pools(const struct config *cfg, const char *scope, json_t *pools)
 {
-    char path[4096], err[512];
-    json_error_t jerr;
-    int n = snprintf(path, sizeof path, "%s/checkpoint.json", cfg->analyzer.state_dir);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return -ENAMETOOLONG;
-    json_t *ck = json_load_file(path, 0, &jerr);
-    json_int_t gen = json_integer_value(json_object_get(ck, "generation"));
-    json_decref(ck);
-    if (ck == NULL)
-        return -ENOENT;
-    n = snprintf(path, sizeof path, "%s/model-%lld.snap", cfg->analyzer.state_dir, (long long)gen);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return -ENAMETOOLONG;
-    model_t *m = model_load(cfg, path, err, sizeof err);
+    char err[512];
+    model_t *m = report_snapshot_load(cfg, err, sizeof err);
     if (m == NULL) {
-        LOG_WARN("pools of scope %s: %s", scope, err);
+        if (err[0] != '\0')
+            LOG_WARN("pools of scope %s: %s", scope, err);
         return -ENOENT;
     }
     model_metrics_scope(m, scope, on_pool, pools);

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "analyzer/model.h"
 #include "config/config.h"
 
 /* Version of the report document ("version" in the JSON). */
@@ -77,5 +78,12 @@ int report_write_csv(const json_t *report, FILE *f);
  * that cannot be drawn is left out with a note and a warning, not an error). Main thread
  * (librrd's graph code is process-wide). */
 int report_write_html(const json_t *report, const struct config *cfg, int graphs, FILE *f);
+
+/* Loads the model snapshot the analyzer checkpointed last (the model-<generation>.snap that
+ * <[analyzer] state_dir>/checkpoint.json names), for commands that read the analyzer's state
+ * without running it (`cfg` borrowed). Returns the model (owned by the caller, model_free()),
+ * or NULL: with "" in `err` when there is no checkpoint yet, else with the reason in `err`.
+ * Any thread; the model then belongs to it. */
+model_t *report_snapshot_load(const struct config *cfg, char *err, size_t errlen);
 
 #endif

@@ -26,31 +26,8 @@ mbench=$5
 n=${6:-1000000}
 parts=${BENCH_ANALYZER_PARTS:-160}
 keep=${BENCH_ANALYZER_KEEP:-1000}
-py=${PYTHON3:-/usr/bin/python3}
-kcat=${KCAT:-kcat}
-cache=${IPAMWATCH_BENCH_CACHE:-/tmp/ipamwatch-bench-cache}
-data="$cache/org-$n"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ipamwatch-anbench.XXXXXX")
-pids=""
-cleanup() {
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
-  for p in $pids; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-now_ms() { date +%s%3N; }
-wait_file() {
-  i=0; while [ ! -s "$1" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-  [ -s "$1" ] || { echo "analyzer_bench.sh: $1 not written" >&2; exit 1; }
-}
-
-if [ ! -e "$data/.complete" ]; then
-  echo "# generating $n resource CIDRs into $data (cached)"
-  rm -rf "$data"
-  mkdir -p "$cache"
-  "$py" "$src/tests/aws/gen_dataset.py" --out "$data" --seed 1 --resource-cidrs "$n" >/dev/null
-  touch "$data/.complete"
-fi
+. "$src/bench/lib.sh"
+bench_dataset
 records="$cache/records-$n.tsv"
 if [ ! -s "$records" ]; then
   echo "# rendering the records of $data (cached)"

@@ -9,31 +9,8 @@ src=$1
 ipamwatch=$2
 render=$3
 n=${4:-1000000}
-py=${PYTHON3:-/usr/bin/python3}
-kcat=${KCAT:-kcat}
-cache=${IPAMWATCH_BENCH_CACHE:-/tmp/ipamwatch-bench-cache}
-data="$cache/org-$n"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ipamwatch-collectbench.XXXXXX")
-pids=""
-cleanup() {
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
-  for p in $pids; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-now_ms() { date +%s%3N; }
-wait_file() {
-  i=0; while [ ! -s "$1" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-  [ -s "$1" ] || { echo "collector_bench.sh: $1 not written" >&2; exit 1; }
-}
-
-if [ ! -e "$data/.complete" ]; then
-  echo "# generating $n resource CIDRs into $data (cached)"
-  rm -rf "$data"
-  mkdir -p "$cache"
-  "$py" "$src/tests/aws/gen_dataset.py" --out "$data" --seed 1 --resource-cidrs "$n" >/dev/null
-  touch "$data/.complete"
-fi
+. "$src/bench/lib.sh"
+bench_dataset
 items=$("$py" -c 'import json,sys; t=json.load(open(sys.argv[1])); print(t["resource_cidrs"] + t["public_resource_cidrs"])' "$data/truth.json")
 
 # Records are keyed by scope: nearly all of them go to the private scope's partition, which

@@ -35,7 +35,7 @@ bench-rrd: bench/rrd_bench$(EXEEXT)
 EXTRA_PROGRAMS += bench/render_records
 bench_render_records_SOURCES = bench/render_records.c
 bench_render_records_LDADD = $(IPAMWATCH_LIBS)
-EXTRA_DIST += bench/collector_bench.sh
+EXTRA_DIST += bench/collector_bench.sh bench/lib.sh
 CLEANFILES += bench/render_records$(EXEEXT)
 .PHONY: bench-collector
 bench: bench-collector

@@ -71,38 +71,16 @@ b=$(cat "$out/bootstrap")
 cport=$(free_port)
 aport=$(free_port)
 
+. "$src/tests/integration/base_conf.sh"
+B=$b
 # Compressed batches: the development broker keeps at most 5 MiB per partition (toolchain
 # facts G4) and one pass of the private scope (one key, one partition) is ~57 MB of JSON.
-cat >"$out/soak.conf" <<EOF
-[aws]
-region = eu-central-1
-endpoint_url = $(cat "$out/aws-url")
-[kafka]
-bootstrap.servers = $b
-compression.type = zstd
-linger.ms = 20
-fetch.wait.max.ms = 10
-session.timeout.ms = 6000
-[topics]
-inventory = inv
-events = ev
-deadletter = dlq
-alerts = alerts
-[collector]
-state_dir = $out/c/state
-poll_interval = $poll
-[analyzer]
-group_id = soak-$$
-state_dir = $out/a/state
-[rrd]
-dir = $out/a/rrd
-step = 300s
-[journal]
-dir = $out/a/journal
-fsync = yes
-[metrics]
-listen = 127.0.0.1:$cport
-analyzer_listen = 127.0.0.1:$aport
+base_conf "$out/soak.conf" soak "$out/a" kafka.compression.type=zstd kafka.linger.ms=20 \
+  kafka.fetch.wait.max.ms=10 topics.alerts=alerts collector.state_dir="$out/c/state" \
+  collector.poll_interval="$poll" rrd.step=300s journal.fsync=yes aws.region=eu-central-1 \
+  aws.endpoint_url="$(cat "$out/aws-url")" metrics.listen="127.0.0.1:$cport" \
+  metrics.analyzer_listen="127.0.0.1:$aport"
+cat >>"$out/soak.conf" <<EOF
 [rule "failed"]
 type = allocation_failed
 severity = critical

@@ -1,17 +1,26 @@
 /* cmd_graph: `ipamwatch graph`: one object's utilization and size over a span as PNG or SVG,
- * with thresholds, and optionally its trend and forecast date. */
+ * with thresholds, and optionally its trend and forecast date.
+ *
+ * DESIGN: the default title names the object as the analyzer's last model snapshot does
+ * (report_snapshot_load(): the file state_dir/checkpoint.json names), so no analyzer has to
+ * run, and RRD files of any age (they hold no names) get today's name; without a snapshot,
+ * or for an object it does not name, the id alone. Loading the snapshot costs what an
+ * analyzer start does (it grows with the model); an explicit --title skips it. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "analyzer/forecast.h"
+#include "analyzer/model.h"
+#include "analyzer/report.h"
 #include "analyzer/rrd_store.h"
 #include "cli/commands.h"
 #include "config/config.h"
@@ -44,7 +53,9 @@ static void graph_usage(FILE *out)
             "      --width N        image width in pixels (default 800)\n"
             "      --height N       image height in pixels (default 300)\n"
             "      --end TIME       right edge of the span, RFC 3339 (default now)\n"
-            "      --title TEXT     title (default: kind, id and span)\n"
+            "      --title TEXT     title (default: kind, name and id, span; the name is the\n"
+            "                       one in the analyzer's last snapshot in [analyzer]\n"
+            "                       state_dir, else the id alone)\n"
             "  -o, --output FILE    where to write the image\n"
             "  -h, --help           this help\n"
             "\n"
@@ -121,6 +132,95 @@ static void fmt_day(time_t t, char *buf, size_t len)
         snprintf(buf, len, "open");
 }
 
+struct name_lookup {
+    const char *kind, *id; /* the object looked for */
+    char *name;            /* its name (owned), NULL until found */
+};
+
+static void on_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
+{
+    struct name_lookup *nl = ctx;
+    (void)s;
+    if (nl->name == NULL && o->name != NULL && o->name[0] != '\0' &&
+        strcmp(o->kind, nl->kind) == 0 && strcmp(o->id, nl->id) == 0)
+        nl->name = xstrdup(o->name);
+}
+
+/* Name of kind/id (Name tag, else description; a VPC's or subnet's Name) as the analyzer's
+ * last model snapshot has it, with control characters made spaces; NULL (and the id serves)
+ * without a snapshot, or when the object is not in it or has no name. Owned by the caller. */
+static char *object_name(const struct config *cfg, const char *kind, const char *id)
+{
+    char err[512];
+    struct name_lookup nl = {kind, id, NULL};
+    model_t *m = report_snapshot_load(cfg, err, sizeof err);
+    if (m == NULL) {
+        if (err[0] != '\0')
+            LOG_WARN("name of %s %s left out: %s", kind, id, err);
+        return NULL;
+    }
+    model_metrics_objects(m, NULL, on_object, &nl);
+    model_free(m);
+    for (char *p = nl.name; p != NULL && *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return nl.name;
+}
+
+/* rrd_graph's title font (DejaVu Sans Mono) draws about this many pixels a character; a
+ * title wider than the image is cut off at both ends. */
+#define TITLE_CHAR_PX   8
+#define TITLE_MARGIN_PX 16
+/* Characters of a name kept at least when it is shortened to fit. */
+#define TITLE_MIN_NAME 8
+
+/* Characters (UTF-8 code points) in the first `n` bytes of `s`. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n && s[i] != '\0'; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Writes the default title into `buf`: "Pool NAME (ID) - utilization, SPAN to DAY", or
+ * "Pool ID - ..." when `name` is NULL. When that is wider than an image `width` pixels wide
+ * shows, the noun goes, then "- utilization" (the axis says it), then the name is shortened
+ * ("...", at least TITLE_MIN_NAME of its characters kept): the id and span always show. */
+static void default_title(char *buf, size_t len, const char *noun, const char *name, const char *id,
+                          const char *span_label, const char *day, int width)
+{
+    size_t fit = width > TITLE_MARGIN_PX ? (size_t)(width - TITLE_MARGIN_PX) / TITLE_CHAR_PX : 0;
+    const char *label = name != NULL ? name : id;
+    char idpart[256] = "", when[256];
+    if (name != NULL)
+        snprintf(idpart, sizeof idpart, " (%s)", id);
+    snprintf(when, sizeof when, "%s to %s", span_label, day);
+
+    snprintf(buf, len, "%s %s%s - utilization, %s", noun, label, idpart, when);
+    if (utf8_chars(buf, len) <= fit)
+        return;
+    snprintf(buf, len, "%s%s - utilization, %s", label, idpart, when);
+    if (utf8_chars(buf, len) <= fit)
+        return;
+    snprintf(buf, len, "%s%s, %s", label, idpart, when);
+    size_t have = utf8_chars(buf, len), chars = utf8_chars(label, SIZE_MAX);
+    if (name == NULL || have <= fit)
+        return;
+    size_t keep = chars + fit > have + 3 ? chars + fit - have - 3 : 0;
+    if (keep < TITLE_MIN_NAME)
+        keep = TITLE_MIN_NAME;
+    if (keep >= chars)
+        return;
+    size_t off = 0;
+    for (size_t c = 0; name[off] != '\0'; off++)
+        if (((unsigned char)name[off] & 0xC0) != 0x80 && c++ == keep)
+            break;
+    while (off > 0 && name[off - 1] == ' ')
+        off--;
+    snprintf(buf, len, "%.*s...%s, %s", (int)off, name, idpart, when);
+}
+
 /* Legend text of a forecast result. */
 static void forecast_line(const struct forecast_result *r, char *buf, size_t len)
 {
@@ -152,7 +252,7 @@ int cli_graph_draw(const struct config *cfg, const struct cli_graph *rq, char *d
     time_t end = rq->end;
     struct rrd_store_graph g;
     rrd_store_t *st = NULL;
-    char err[1024], file[4096], title_buf[512], fc_text[512];
+    char err[1024], file[4096], title_buf[2048], fc_text[512];
     int status = EXIT_USAGE, w = 0, h = 0;
 
     rrd_store_graph_init(&g);
@@ -253,16 +353,19 @@ int cli_graph_draw(const struct config *cfg, const struct cli_graph *rq, char *d
         g.forecast_text = fc_text;
     }
     if (title == NULL) {
-        /* "Pool ipam-pool-1 - utilization, 1 year to 2025-06-30" (the span's last UTC day). */
+        /* "Pool prod-euc1 (ipam-pool-1) - utilization, 1 year to 2025-06-30" (the span's last
+         * UTC day); "Pool ipam-pool-1 - ..." when the analyzer's snapshot gives no name;
+         * shortened to the image's width. */
         const char *noun = strcmp(kind, "vpc") == 0     ? "VPC"
                            : strcmp(kind, "pool") == 0  ? "Pool"
                            : strcmp(kind, "scope") == 0 ? "Scope"
                                                         : "Subnet";
         char day[16];
+        char *name = object_name(cfg, kind, id);
         if (text_utc_date(end, false, day, sizeof day) != 0)
             snprintf(day, sizeof day, "now");
-        snprintf(title_buf, sizeof title_buf, "%s %s - utilization, %s to %s", noun, id, span_label,
-                 day);
+        default_title(title_buf, sizeof title_buf, noun, name, id, span_label, day, g.width);
+        free(name);
         title = title_buf;
     }
     g.title = title;

@@ -51,7 +51,8 @@ struct cli_graph {
     const char *format;     /* "png" or "svg" */
     int width, height;      /* pixels; 0 = default */
     time_t end;             /* right edge of the span */
-    const char *title;      /* NULL = "Pool ID - utilization, SPAN to DAY" */
+    const char *title;      /* NULL = "Pool NAME (ID) - utilization, SPAN to DAY" (the name
+                               from the analyzer's last snapshot; the id alone without one) */
     const char *out;        /* image file written */
 };
 /* Draws `rq` from `cfg`'s RRD history (both borrowed) as `graph` does; on success writes

@@ -29,8 +29,11 @@ struct frame {
     const char *name; /* local name, from the parser's dictionary */
     int node;         /* its node when inside a result item, else -1 */
     bool has_children;
-    bool in_item; /* inside a result item (or the item itself) */
-    size_t tlen;  /* text so far, in texts[depth] */
+    bool in_item;   /* inside a result item (or the item itself) */
+    bool is_item;   /* a result item */
+    bool has_req;   /* a result item with a child named like the required key */
+    size_t tlen;    /* text so far: in texts[depth], or in the arena from text_at in an item */
+    size_t text_at; /* in an item: where the element's text starts in the arena */
 };
 
 struct node {
@@ -48,6 +51,7 @@ struct textbuf {
 struct ec2_xml {
     char *operation;
     char *required_key;
+    const char *required_name; /* required_key in the parser's dictionary */
     xmlParserCtxtPtr ctxt;
     struct frame stack[EC2_XML_MAX_DEPTH];
     struct textbuf texts[EC2_XML_MAX_DEPTH]; /* text of the open element at each depth */
@@ -191,36 +195,31 @@ static void on_start(void *ud, const xmlChar *local, const xmlChar *prefix, cons
         return;
     }
     int d = x->depth;
-    struct frame *parent = d > 0 ? &x->stack[d - 1] : NULL;
     struct frame *f = &x->stack[d];
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    f->node = -1;
-    f->has_children = false;
-    f->in_item = false;
-    f->tlen = 0;
-    if (parent) {
+    *f = (struct frame){.name = name, .node = -1};
+    if (d > 0) {
+        struct frame *parent = &x->stack[d - 1];
         parent->has_children = true;
-        parent->tlen = 0;
         if (parent->in_item) {
+            /* Text before a child is whitespace between elements: the parent's text is the
+             * last thing in the arena, so dropping it gives the space back. */
+            if (parent->tlen)
+                x->arena_len = parent->text_at;
             f->in_item = true;
             f->node = new_node(x, name, parent->node);
+            if (parent->is_item && name == x->required_name)
+                parent->has_req = true; /* names are interned: equal names, equal pointers */
         } else if (x->depth == 2 && strcmp(name, "item") == 0) {
             f->in_item = true; /* a result item: root > xxxSet > item */
+            f->is_item = true;
             f->node = new_node(x, name, -1);
         }
+        parent->tlen = 0;
+        f->text_at = x->arena_len;
     } else {
         snprintf(x->root, sizeof x->root, "%s", name);
     }
     x->depth++;
-}
-
-static bool has_child(const ec2_xml_t *x, int node, const char *name)
-{
-    for (int c = x->nodes[node].first_child; c >= 0; c = x->nodes[c].next)
-        if (strcmp(x->nodes[c].name, name) == 0)
-            return true;
-    return false;
 }
 
 static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
@@ -229,26 +228,25 @@ static void on_end(void *ud, const xmlChar *local, const xmlChar *prefix, const 
     if (x->failed || x->depth == 0)
         return;
     struct frame *f = &x->stack[x->depth - 1];
-    struct frame *parent = x->depth > 1 ? &x->stack[x->depth - 2] : NULL;
-    struct textbuf *tb = &x->texts[x->depth - 1];
-    const char *text = tb->p ? tb->p : "";
-
     if (f->in_item) {
-        if (!f->has_children && f->tlen > 0)
-            x->nodes[f->node].text = arena_put(x, text, f->tlen);
-        if (parent && !parent->in_item) {
+        if (!f->has_children && f->tlen > 0) {
+            /* on_chars left the text at the end of the arena, with room for its NUL */
+            x->nodes[f->node].text = f->text_at;
+            x->arena[x->arena_len++] = '\0';
+        }
+        if (f->is_item) {
             /* a complete result item */
             if (x->n_items + 1 > x->items_cap)
                 x->items_idx =
                     xgrow(x->items_idx, &x->items_cap, x->n_items + 1, sizeof x->items_idx[0]);
             x->items_idx[x->n_items++] = f->node;
-            if (x->required_key && !x->missing_item &&
-                (!x->nodes[f->node].has_children || !has_child(x, f->node, x->required_key)))
+            if (x->required_key && !x->missing_item && !f->has_req)
                 x->missing_item = x->n_items;
         }
     } else if (!f->has_children && json_object_size(x->meta) < EC2_XML_MAX_META &&
                !json_object_get(x->meta, f->name)) {
-        json_object_set_new(x->meta, f->name, json_stringn(text, f->tlen));
+        const char *text = x->texts[x->depth - 1].p;
+        json_object_set_new(x->meta, f->name, json_stringn(text ? text : "", f->tlen));
     }
     x->depth--;
     if (x->depth == 0)
@@ -261,13 +259,22 @@ static void on_chars(void *ud, const xmlChar *ch, int len)
     if (x->failed || x->depth == 0 || len <= 0)
         return;
     struct frame *f = &x->stack[x->depth - 1];
-    struct textbuf *tb = &x->texts[x->depth - 1];
     if (f->has_children)
         return; /* whitespace between child elements */
     if (f->tlen + (size_t)len > EC2_XML_MAX_TEXT) {
         fail_with(x, "text of <%s> longer than 1 MiB", f->name);
         return;
     }
+    if (f->in_item) {
+        /* Straight into the arena, where on_end leaves it (plus room for the NUL). */
+        if (x->arena_len + (size_t)len + 1 > x->arena_cap)
+            x->arena = xgrow(x->arena, &x->arena_cap, x->arena_len + (size_t)len + 1, 1);
+        memcpy(x->arena + x->arena_len, ch, (size_t)len);
+        x->arena_len += (size_t)len;
+        f->tlen += (size_t)len;
+        return;
+    }
+    struct textbuf *tb = &x->texts[x->depth - 1];
     if (f->tlen + (size_t)len + 1 > tb->cap)
         tb->p = xgrow(tb->p, &tb->cap, f->tlen + (size_t)len + 1, 1);
     memcpy(tb->p + f->tlen, ch, (size_t)len);
@@ -335,6 +342,14 @@ ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
     if (!x->ctxt) {
         fprintf(stderr, "ec2_xml: xmlCreatePushParserCtxt: out of memory\n");
         abort();
+    }
+    if (x->required_key) {
+        x->required_name =
+            (const char *)xmlDictLookup(x->ctxt->dict, (const xmlChar *)x->required_key, -1);
+        if (!x->required_name) {
+            fprintf(stderr, "ec2_xml: xmlDictLookup: out of memory\n");
+            abort();
+        }
     }
     /* AWS answers in UTF-8 whatever the declaration says: ignoring the declared encoding
      * keeps a page's meaning independent of how the network cut it into chunks (libxml2's

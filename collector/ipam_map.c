@@ -402,6 +402,37 @@ static void node_tags(struct record_map *map, size_t *used, const ec2_xml_t *x, 
     }
 }
 
+/* strtod() of a plain decimal ("0.4945", "-12", "3.") of at most 15 digits, without the
+ * library call: such a value and its power of ten are exact doubles, so their quotient is
+ * the correctly rounded value strtod() returns. False (and *out untouched) for any other
+ * text. */
+static bool short_decimal(const char *t, double *out)
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    bool neg = *t == '-';
+    if (neg)
+        t++;
+    uint64_t m = 0;
+    int digits = 0, frac = -1;
+    for (; *t; t++) {
+        if (*t == '.' && frac < 0) {
+            frac = 0;
+            continue;
+        }
+        if (*t < '0' || *t > '9' || ++digits > 15)
+            return false;
+        m = m * 10 + (uint64_t)(*t - '0');
+        if (frac >= 0)
+            frac++;
+    }
+    if (digits == 0)
+        return false;
+    double v = (double)m / p10[frac > 0 ? frac : 0];
+    *out = neg ? -v : v;
+    return true;
+}
+
 /* Fills `r` (new, or the previous item's record being reused) from the item's nodes. */
 static int map_resource_cidr_nodes(struct record *r, const ec2_xml_t *x, int item,
                                    const char *scope_id, char *err, size_t errlen)
@@ -409,26 +440,39 @@ static int map_resource_cidr_nodes(struct record *r, const ec2_xml_t *x, int ite
     struct record_resource_cidr *b = &r->u.resource_cidr;
     uint32_t seen = 0; /* bit i: resource_cidr_strs[i] was set by this item */
     size_t tags = 0;
+    /* Items of a listing list their members in one order: the member the k-th child named
+     * last time is tried first. */
+    static _Thread_local unsigned char hint[32];
     b->ip_usage = NAN;
-    for (int c = ec2_xml_node_child(x, item); c >= 0; c = ec2_xml_node_next(x, c)) {
+    unsigned k = 0;
+    for (int c = ec2_xml_node_child(x, item); c >= 0; c = ec2_xml_node_next(x, c), k++) {
         const char *name = ec2_xml_node_name(x, c);
         size_t len = strlen(name);
-        size_t i;
-        for (i = 0; i < N_RESOURCE_CIDR_STRS; i++) {
-            if (len == resource_cidr_strs[i].len &&
-                memcmp(name, resource_cidr_strs[i].xml_name, len) == 0) {
-                set_reuse(str_slot(r, resource_cidr_strs[i].off), leaf_text(x, c));
-                seen |= 1u << i;
-                break;
-            }
+        size_t i = k < sizeof hint ? hint[k] : 0;
+        if (i >= N_RESOURCE_CIDR_STRS || len != resource_cidr_strs[i].len ||
+            memcmp(name, resource_cidr_strs[i].xml_name, len) != 0) {
+            for (i = 0; i < N_RESOURCE_CIDR_STRS; i++)
+                if (len == resource_cidr_strs[i].len &&
+                    memcmp(name, resource_cidr_strs[i].xml_name, len) == 0)
+                    break;
+            if (k < sizeof hint)
+                hint[k] = (unsigned char)i;
         }
-        if (i < N_RESOURCE_CIDR_STRS)
+        if (i < N_RESOURCE_CIDR_STRS) {
+            set_reuse(str_slot(r, resource_cidr_strs[i].off), leaf_text(x, c));
+            seen |= 1u << i;
             continue;
+        }
         if (strcmp(name, "ipUsage") == 0) {
             const char *t = leaf_text(x, c);
             char *end;
-            double d = t ? strtod(t, &end) : NAN;
-            b->ip_usage = t && end != t && *end == '\0' ? d : NAN;
+            double d = NAN;
+            if (t && !short_decimal(t, &d)) {
+                d = strtod(t, &end);
+                if (end == t || *end != '\0')
+                    d = NAN;
+            }
+            b->ip_usage = d;
         } else if (strcmp(name, "resourceTagSet") == 0) {
             tags = 0; /* a later duplicate set wins, as in JSON */
             node_tags(&b->tags, &tags, x, c);

@@ -429,78 +429,97 @@ int prefix_parse(const char *text, prefix_t *out, char *err, size_t errlen)
     return 0;
 }
 
-/* Appends to buf at *pos; records overflow in *trunc. */
-static void put(char *buf, size_t len, size_t *pos, bool *trunc, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void put(char *buf, size_t len, size_t *pos, bool *trunc, const char *fmt, ...)
+/* Appends the decimal digits of `v` at `o`; returns the end. */
+static char *put_dec(char *o, unsigned v)
 {
-    if (*pos >= len) {
-        *trunc = true;
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= len - *pos) {
-        *trunc = true;
-        *pos = len;
-        return;
-    }
-    *pos += (size_t)n;
+    char tmp[10], *e = tmp + sizeof tmp, *q = e;
+    do {
+        *--q = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(o, q, (size_t)(e - q));
+    return o + (e - q);
 }
 
+/* Appends "a.b.c.d" of the IPv4 address `a` at `o`; returns the end. */
+static char *put_ipv4(char *o, uint32_t a)
+{
+    for (int k = 3; k >= 0; k--) {
+        o = put_dec(o, (a >> (8 * k)) & 0xff);
+        if (k)
+            *o++ = '.';
+    }
+    return o;
+}
+
+/* Appends the 16-bit group `g` in lowercase hex without leading zeros; returns the end. */
+static char *put_group(char *o, unsigned g)
+{
+    static const char hex[] = "0123456789abcdef";
+    int shift = 12;
+    while (shift > 0 && (g >> shift) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        *o++ = hex[(g >> shift) & 15];
+    return o;
+}
+
+/* Formatting runs for every CIDR of a model snapshot and every journaled resource, so it
+ * builds the text by hand (RFC 5952 for IPv6) instead of through printf. */
 int prefix_format(const prefix_t *p, char *buf, size_t len)
 {
-    size_t pos = 0;
-    bool trunc = false;
+    char tmp[PREFIX_STRLEN + 8], *o = tmp;
     if (len > 0)
         buf[0] = '\0';
     if (p->family == PREFIX_INET) {
-        uint32_t a = (uint32_t)p->addr;
-        put(buf, len, &pos, &trunc, "%u.%u.%u.%u/%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
-            a & 0xff, p->len);
-        return trunc ? -ENOSPC : 0;
-    }
-    if (p->family != PREFIX_INET6)
+        o = put_ipv4(o, (uint32_t)p->addr);
+    } else if (p->family != PREFIX_INET6) {
         return -EINVAL;
-    if ((p->addr >> 32) == 0xffff) {
+    } else if ((p->addr >> 32) == 0xffff) {
         /* IPv4-mapped: RFC 5952 section 5 mixed notation. */
-        uint32_t a = (uint32_t)p->addr;
-        put(buf, len, &pos, &trunc, "::ffff:%u.%u.%u.%u/%u", a >> 24, (a >> 16) & 0xff,
-            (a >> 8) & 0xff, a & 0xff, p->len);
-        return trunc ? -ENOSPC : 0;
-    }
-    unsigned g[8];
-    for (int k = 0; k < 8; k++)
-        g[k] = (unsigned)(p->addr >> (16 * (7 - k))) & 0xffff;
-    int best = -1, best_len = 1; /* a single zero group is never compressed */
-    for (int k = 0; k < 8;) {
-        if (g[k] != 0) {
-            k++;
-            continue;
+        memcpy(o, "::ffff:", 7);
+        o = put_ipv4(o + 7, (uint32_t)p->addr);
+    } else {
+        unsigned g[8];
+        for (int k = 0; k < 8; k++)
+            g[k] = (unsigned)(p->addr >> (16 * (7 - k))) & 0xffff;
+        int best = -1, best_len = 1; /* a single zero group is never compressed */
+        for (int k = 0; k < 8;) {
+            if (g[k] != 0) {
+                k++;
+                continue;
+            }
+            int j = k;
+            while (j < 8 && g[j] == 0)
+                j++;
+            if (j - k > best_len) {
+                best = k;
+                best_len = j - k;
+            }
+            k = j;
         }
-        int j = k;
-        while (j < 8 && g[j] == 0)
-            j++;
-        if (j - k > best_len) {
-            best = k;
-            best_len = j - k;
+        for (int k = 0; k < 8; k++) {
+            if (k == best) {
+                *o++ = ':';
+                *o++ = ':';
+                k += best_len - 1;
+                continue;
+            }
+            if (k != 0 && !(best >= 0 && k == best + best_len))
+                *o++ = ':';
+            o = put_group(o, g[k]);
         }
-        k = j;
     }
-    for (int k = 0; k < 8; k++) {
-        if (k == best) {
-            put(buf, len, &pos, &trunc, "::");
-            k += best_len - 1;
-            continue;
-        }
-        bool after_gap = best >= 0 && k == best + best_len;
-        put(buf, len, &pos, &trunc, "%s%x", (k == 0 || after_gap) ? "" : ":", g[k]);
-    }
-    put(buf, len, &pos, &trunc, "/%u", p->len);
-    return trunc ? -ENOSPC : 0;
+    *o++ = '/';
+    o = put_dec(o, p->len);
+    size_t n = (size_t)(o - tmp);
+    if (len == 0)
+        return -ENOSPC;
+    /* Too small a buffer keeps what fits, NUL-terminated, as snprintf would. */
+    size_t keep = n < len ? n : len - 1;
+    memcpy(buf, tmp, keep);
+    buf[keep] = '\0';
+    return n < len ? 0 : -ENOSPC;
 }
 
 int prefix_cmp(const prefix_t *a, const prefix_t *b)

@@ -56,6 +56,34 @@ void record_write_raw(struct record_writer *w, const char *s, size_t n)
     w->len += n;
 }
 
+void record_write_key(struct record_writer *w, const char *name, bool first)
+{
+    size_t n = strlen(name);
+    char *o = reserve(w, n + 4);
+    if (!first)
+        *o++ = ',';
+    *o++ = '"';
+    memcpy(o, name, n);
+    o += n;
+    *o++ = '"';
+    *o++ = ':';
+    *o = '\0';
+    w->len = (size_t)(o - w->buf);
+}
+
+/* Bytes that end a run of characters copied as they are: NUL, control characters, '"',
+ * '\\' and the bytes of multi-byte UTF-8 sequences (checked one sequence at a time). */
+static const unsigned char stops_run[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 int record_write_string(struct record_writer *w, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -66,7 +94,7 @@ int record_write_string(struct record_writer *w, const char *s)
     for (;;) {
         /* A run of characters copied as they are, then one that needs care. */
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        while (!stops_run[*p])
             p++;
         size_t n = (size_t)(p - run);
         o = reserve(w, n + 8); /* the run, then at most a \u00XX escape or the closing quote */

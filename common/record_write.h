@@ -34,6 +34,9 @@ char *record_writer_take(struct record_writer *w, size_t *len);
 
 /* Appends `n` bytes verbatim (punctuation, keys known to need no escaping). */
 void record_write_raw(struct record_writer *w, const char *s, size_t n);
+/* Appends the member name `name` (plain ASCII, no escaping) as "name": preceded by a comma
+ * unless `first`. */
+void record_write_key(struct record_writer *w, const char *name, bool first);
 /* Appends `s` as a JSON string in quotes, escaped as json_dumps() escapes it: \" \\ \b \f
  * \n \r \t, other control characters as \u00XX (upper-case hex), everything else as is.
  * Returns 0, or -EINVAL (and sets w->failed; the text written so far is then unusable)

@@ -402,3 +402,25 @@ EXTRA_DIST += tests/integration/checklib.py tests/integration/base_conf.sh
 # Alert sinks slow and answering errors while alerts fire and resolve: retried, nothing lost.
 TESTS += tests/integration/29-sink-faults.sh
 EXTRA_DIST += tests/integration/29-sink-faults.sh
+
+# Fixtures the unit tests share (headers only).
+EXTRA_DIST += tests/unit/fixtures.h tests/unit/golden.h tests/unit/journal_fixture.h
+
+# Graph titles name the object from an analyzer snapshot: a snapshot written from records.
+check_PROGRAMS += tests/tools/model_snapshot
+tests_tools_model_snapshot_SOURCES = tests/tools/model_snapshot.c
+tests_tools_model_snapshot_LDADD = $(IPAMWATCH_LIBS)
+
+# The journal's line writer against jansson's output, byte for byte, on random effects.
+check_PROGRAMS += tests/unit/test_journal_format
+tests_unit_test_journal_format_SOURCES = tests/unit/test_journal_format.c tests/unit/testing.h
+tests_unit_test_journal_format_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_journal_format_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_journal_format
+
+# Alerts and notifications per rule, pools' time to exhaustion and pool labels on /metrics.
+check_PROGRAMS += tests/unit/test_alert_metrics
+tests_unit_test_alert_metrics_SOURCES = tests/unit/test_alert_metrics.c tests/unit/testing.h
+tests_unit_test_alert_metrics_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_alert_metrics_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_alert_metrics

@@ -297,6 +297,23 @@ def _wire_names(shape):
     return names
 
 
+_EC2_OP_META = {}
+
+
+def _ec2_op_meta(op):
+    """(wire names, wire names of the required members, MaxResults min, max) of an EC2
+    operation, read from the model once per operation: a listing asks for them on every page."""
+    meta = _EC2_OP_META.get(op)
+    if meta is None:
+        opm = aws_model.model("ec2").operation_model(op)
+        wire = _wire_names(opm.input_shape)
+        required = [[k for k, v in wire.items() if v == req][0] for req in opm.input_shape.required_members]
+        mshape = opm.input_shape.members["MaxResults"]
+        meta = (wire, required, mshape.metadata.get("min", 1), mshape.metadata.get("max", 1000))
+        _EC2_OP_META[op] = meta
+    return meta
+
+
 def _indexed(params, prefix):
     """Values of PREFIX.1, PREFIX.2, ... in index order."""
     out = []
@@ -559,8 +576,7 @@ class Handler(BaseHTTPRequestHandler):
         self.finish_log(op, 200, outcome, p.region, p.account, n)
 
     def ec2_list(self, op, params, p):
-        opm = aws_model.model("ec2").operation_model(op)
-        wire = _wire_names(opm.input_shape)
+        wire, required, lo, hi = _ec2_op_meta(op)
         for k in params:
             if k in ("Action", "Version"):
                 continue
@@ -569,14 +585,11 @@ class Handler(BaseHTTPRequestHandler):
         if params.get("Version") != "2016-11-15":
             raise ApiError("MissingParameter" if "Version" not in params else "InvalidParameterValue",
                            "Version must be 2016-11-15")
-        for req in opm.input_shape.required_members:
-            w = [k for k, v in wire.items() if v == req][0]
+        for w in required:
             if not params.get(w):
                 raise ApiError("MissingParameter", "The request must contain the parameter %s" % w)
         if params.get("DryRun") == "true":
             raise ApiError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
-        mshape = opm.input_shape.members["MaxResults"]
-        lo, hi = mshape.metadata.get("min", 1), mshape.metadata.get("max", 1000)
         maxres = params.get("MaxResults")
         if maxres is None:
             limit = min(max(1000, lo), hi)

@@ -8,7 +8,6 @@ if [ ! -x "$AWS" ] || ! "$PYTHON3" -c 'import botocore' 2>/dev/null; then
   exit 0
 fi
 plan 24
-FA="$top_srcdir/tests/aws"
 DATA=$TMP/data
 NOW=2025-03-15T00:00:00Z
 "$PYTHON3" "$FA/gen_dataset.py" --out "$DATA" --seed 7 --resource-cidrs 300 --allocations 2100 \

@@ -5,7 +5,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 need_python botocore
 plan 31
-FA="$top_srcdir/tests/aws"
 TOOL="$top_builddir/tests/tools/aws_tool"
 DATA="$top_srcdir/tests/data/aws/org-small"
 bg "$PYTHON3" "$FA/fake_aws.py" --data "$DATA" --port-file "$TMP/port" --seed 11 \

@@ -6,7 +6,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 need_python botocore kafka
 plan 48
-FA="$top_srcdir/tests/aws"
 DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/inventory_check.py"
 SMALL_TRUTH="$DATA/truth.json"

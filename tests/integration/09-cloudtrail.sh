@@ -6,7 +6,6 @@
 . "$top_srcdir/tests/integration/lib.sh"
 need_python botocore kafka
 plan 14
-FA="$top_srcdir/tests/aws"
 CK="$top_srcdir/tests/integration/ct_check.py"
 KILLS=24
 

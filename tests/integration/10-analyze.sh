@@ -7,7 +7,6 @@
 plan 28
 DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/analyze_check.py"
-JT="$top_builddir/tests/tools/journal_tool"
 SEED=${IPAMWATCH_TEST_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 diag "seed $SEED (IPAMWATCH_TEST_SEED=$SEED to replay)"
 KNOWN_POOL=ipam-pool-051431193e6c3f339

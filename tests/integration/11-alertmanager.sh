@@ -7,7 +7,6 @@
 . "$top_srcdir/tests/integration/alertmanager.sh"
 plan 28
 AT="$top_builddir/tests/tools/alert_tool"
-RECV="$top_srcdir/tests/alerts/receiver.py"
 q() { "$PYTHON3" "$RECV" query "$@"; }
 # alert FP STATE SEVERITY: one alert record as JSON
 alert() {

@@ -2,9 +2,10 @@
 # through rrd_store: PNG and SVG images of every span have the requested size and are drawn;
 # thresholds follow the utilization rules; the trend line appears only with --forecast; a
 # missing object is a clear error; the forecast table, CSV and JSON list the pools in order
-# of exhaustion with dates within a day of the truth.
+# of exhaustion with dates within a day of the truth; titles name the object as the
+# analyzer's last snapshot has it, else by its id.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 31
+plan 42
 PY="$top_srcdir/tests/integration/graph_forecast.py"
 HIST="$top_builddir/tests/tools/rrd_history"
 # The history ends on the current hour: graphs and the horizon are relative to now.
@@ -114,3 +115,56 @@ sed -i "s|$TMP/rrd|$TMP/absent|" "$TMP/empty.conf"
 st=$?
 check "forecast without an RRD directory: exit 1 naming it" \
   sh -c "[ $st -eq 1 ] && grep -q '$TMP/absent/pool' '$TMP/absent.err'"
+
+# Titles name the object as the analyzer's last snapshot has it (Name tag, else description),
+# with the id; without a snapshot, or for an object it does not name, the id alone. rrdtool
+# draws the title as glyph paths, not text: a default title is checked by drawing the same
+# graph again with the expected --title and comparing the two SVGs byte for byte.
+E=$(date -u -d "@$END" +%Y-%m-%dT%H:%M:%SZ)
+DAY=$(date -u -d "@$END" +%Y-%m-%d)
+titled() { # titled TITLE GRAPH-ARGS...: the default title is TITLE
+  tt_want=$1
+  shift
+  "$IPAMWATCH" graph -c "$TMP/c.conf" "$@" --end "$E" -o "$TMP/t-default.svg" >/dev/null \
+    2>"$TMP/t-default.err" &&
+    "$IPAMWATCH" graph -c "$TMP/c.conf" "$@" --end "$E" --title "$tt_want" \
+      -o "$TMP/t-want.svg" >/dev/null 2>&1 &&
+    cmp -s "$TMP/t-default.svg" "$TMP/t-want.svg"
+}
+check "no snapshot: the title names the pool by its id" \
+  titled "Pool ipam-pool-fast - utilization, 1 year to $DAY" --pool ipam-pool-fast --span 1y
+untitled() { ! titled "$@"; }
+check "... and another title draws another image (the comparison sees titles)" \
+  untitled "Pool ipam-pool-fast - utilization, 1 month to $DAY" --pool ipam-pool-fast --span 1y
+mkdir -p "$TMP/state"
+check "a snapshot of the analyzer with the scope's and pools' names" sh -c \
+  "'$PYTHON3' '$PY' records | '$top_builddir/tests/tools/model_snapshot' '$TMP/state/model-3.snap' >'$TMP/snap.out' &&
+   printf '%s\n' '{\"version\": 1, \"generation\": 3, \"last_sample\": 0, \"offsets\": [], \"scopes\": {}}' >'$TMP/state/checkpoint.json'"
+diag "$(cat "$TMP/snap.out")"
+check "the title names the pool by its Name tag, then its id" \
+  titled "Pool prod-euc1 fast & <growing> (ipam-pool-fast) - utilization, 1 year to $DAY" \
+  --pool ipam-pool-fast --span 1y
+narrow() { # 660 pixels show 80 characters, 600 show 73, 440 show 53
+  titled "prod-euc1 fast & <growing> (ipam-pool-fast) - utilization, 1 year to $DAY" \
+    --pool ipam-pool-fast --span 1y --width 660 &&
+    titled "prod-euc1 fast & <growing> (ipam-pool-fast), 1 year to $DAY" \
+      --pool ipam-pool-fast --span 1y --width 600 &&
+    titled "prod-euc1 f... (ipam-pool-fast), 1 year to $DAY" \
+      --pool ipam-pool-fast --span 1y --width 440
+}
+check "a narrower image: the noun goes, then \"- utilization\", then the name is cut short" narrow
+check "a pool without a Name tag is named by its description" \
+  titled "Pool step pool, described only (ipam-pool-step) - utilization, 1 month to $DAY" \
+  --pool ipam-pool-step --forecast
+check "a scope is named by its Name tag" \
+  titled "Scope Main private scope (ipam-scope-main) - utilization, 3 years to $DAY" \
+  --scope ipam-scope-main --span 3y
+check "a pool without a name in the snapshot: the id" \
+  titled "Pool ipam-pool-flat - utilization, 1 week to $DAY" --pool ipam-pool-flat --span 1w
+check "a pool not in the snapshot (history older than it): the id" \
+  titled "Pool ipam-pool-slow - utilization, 1 week to $DAY" --pool ipam-pool-slow --span 1w
+echo '{"version": 1, "generation": ' >"$TMP/state/checkpoint.json"
+check "an unreadable checkpoint: the id, and the graph is drawn" \
+  titled "Pool ipam-pool-fast - utilization, 1 day to $DAY" --pool ipam-pool-fast --span 1d
+check "... with a warning naming the checkpoint" grep -q "state/checkpoint.json" \
+  "$TMP/t-default.err"

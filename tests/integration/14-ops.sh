@@ -1,13 +1,16 @@
 # Operations end to end: both daemons serve /metrics, /healthz and /readyz; the series and
-# the pool gauges carry the dataset's figures, promtool accepts them and a real Prometheus
-# scrapes them; readiness follows the collector's passes; Type=notify gets READY=1; SIGHUP
+# the pool gauges carry the dataset's figures, the alerts by rule, the notifications, the
+# file sink's deliveries and a pool's time to exhaustion match what the dataset and its
+# seeded history give; promtool accepts them and a real Prometheus scrapes them; readiness follows the collector's passes; Type=notify gets READY=1; SIGHUP
 # is harmless; `make install` lays out binary, units, man pages and examples; the units pass
 # systemd-analyze verify and the man pages groff's warnings.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 30
+plan 36
 DATA="$top_srcdir/tests/data/aws/org-small"
 OPS="$top_srcdir/tests/integration/ops_check.py"
 POOL=ipam-pool-051431193e6c3f339
+POOL_NAME="AWS Private eu-central-1" # its Name tag
+WARN=30 CRIT=100                     # the triggers of rule ops_util
 
 get() { curl -s -o "$2" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$1$3"; }
 # series FILE NAME LABEL=VALUE...: value of one series in a saved /metrics text
@@ -80,8 +83,31 @@ kill -HUP "$COL"; sleep 0.5
 check "SIGHUP leaves the collector running and serving" \
   sh -c 'kill -0 "$1" && [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$2/healthz)" = 200 ]' _ "$COL" "$PC"
 
-# --- 14-21: the analyzer --------------------------------------------------------------------
+# --- 14-24: the analyzer --------------------------------------------------------------------
+# A month of hourly history of $POOL growing 2048 addresses a day up to its figure an hour ago,
+# written before the analyzer starts: its forecast (rule ops_forecast) gives a date FULL_IN
+# seconds after the history's end; the other pools have minutes of history, too little for
+# any forecast. Rule ops_util fires at once (for = 0s) into the file sink.
+HEND=$(( $(date +%s) - 3600 ))
+FULL_IN=$("$PYTHON3" "$OPS" history "$DATA" "$POOL" "$HEND" 30 2048 "$TMP/hist.in")
+"$top_builddir/tests/tools/rrd_history" "$TMP/state/rrd" 60 <"$TMP/hist.in" >"$TMP/hist.out" ||
+  diag "rrd_history: $(cat "$TMP/hist.out")"
+FIRING=$("$PYTHON3" "$OPS" alerting "$DATA" "$WARN" "$CRIT")
+diag "$FIRING utilization alerts expected (triggers $WARN % and $CRIT %); $POOL full $FULL_IN s after $HEND"
 conf "$TMP/a.conf" "$B" "$PA"
+cat >>"$TMP/a.conf" <<EOF
+[rule "ops_util"]
+type = utilization
+warn_trigger = $WARN
+crit_trigger = $CRIT
+for = 0s
+[rule "ops_forecast"]
+type = forecast
+days = 30
+[sink "opsfile"]
+type = file
+path = $TMP/alerts.jsonl
+EOF
 bg "$IPAMWATCH" analyze -c "$TMP/a.conf" 2>"$TMP/a.err"
 AN=$BG_PID
 set -- $("$PYTHON3" "$OPS" expect "$DATA" "$POOL")
@@ -90,8 +116,8 @@ diag "$POOL: size $SIZE used $USED utilization $UTIL largest free /$LARGEST"
 check "the analyzer publishes the gauges of $POOL" \
   poll 90 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && "$3" "$4" metrics "$2" ipamwatch_pool_size pool_id=$5 >/dev/null' \
   _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS" "$POOL"
-check "ipamwatch_pool_size of $POOL is $SIZE, labelled with its scope and locale" \
-  sh -c 'grep -q "^ipamwatch_pool_size{scope_id=\"ipam-scope-[0-9a-f]*\",pool_id=\"$2\",locale=\"[a-z0-9-]*\"} $3$" "$1"' _ "$TMP/a.metrics" "$POOL" "$SIZE"
+check "ipamwatch_pool_size of $POOL is $SIZE, labelled with its scope, name and locale" \
+  sh -c 'grep -q "^ipamwatch_pool_size{scope_id=\"ipam-scope-[0-9a-f]*\",pool_id=\"$2\",pool_name=\"$4\",locale=\"eu-central-1\"} $3$" "$1"' _ "$TMP/a.metrics" "$POOL" "$SIZE" "$POOL_NAME"
 pool_figures() {
   [ "$(series "$1" ipamwatch_pool_used pool_id=$POOL)" = "$USED" ] &&
     [ "$(series "$1" ipamwatch_pool_utilization_percent pool_id=$POOL)" = "$UTIL" ] &&
@@ -113,10 +139,41 @@ check "no dead letters, no RRD errors, no event-time order given up" no_errors "
 check "consumer lag is reported per partition and drains to 0" \
   poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && [ "$("$3" "$4" metrics "$2" ipamwatch_analyzer_consumer_lag topic=inv partition=0)" = 0 ]' \
   _ "$PA" "$TMP/a.metrics" "$PYTHON3" "$OPS"
+alerts_counted() {
+  curl -s "http://127.0.0.1:$PA/metrics" >"$1" &&
+    [ "$(series "$1" ipamwatch_alerts rule=ops_util state=firing)" = "$FIRING" ] &&
+    [ "$(series "$1" ipamwatch_alerts rule=ops_util state=pending)" = 0 ] &&
+    [ "$(series "$1" ipamwatch_alerts rule=ops_forecast state=firing)" = 0 ] &&
+    [ "$(series "$1" ipamwatch_alert_notifications_total rule=ops_util state=firing)" = "$FIRING" ] &&
+    [ "$(series "$1" ipamwatch_alert_notifications_total rule=ops_util state=resolved)" = 0 ]
+}
+check "ipamwatch_alerts: rule ops_util fires $FIRING (a pool and level over $WARN % / $CRIT %), as many notifications; ops_forecast has its 0" \
+  poll 30 alerts_counted "$TMP/a.metrics"
+sink_counted() {
+  curl -s "http://127.0.0.1:$PA/metrics" >"$1" &&
+    [ "$(series "$1" ipamwatch_sink_deliveries_total sink=opsfile outcome=delivered)" = "$FIRING" ] &&
+    [ "$(wc -l <"$TMP/alerts.jsonl")" = "$FIRING" ] &&
+    for m in "ipamwatch_sink_deliveries_total sink=opsfile outcome=failed" \
+      "ipamwatch_sink_deliveries_total sink=opsfile outcome=dropped" \
+      "ipamwatch_sink_retries_total sink=opsfile" "ipamwatch_sink_spool_depth sink=opsfile" \
+      "ipamwatch_sink_held sink=opsfile"; do
+      [ "$(series "$1" $m)" = 0 ] || return 1
+    done
+}
+check "the file sink delivered $FIRING = the lines of its file; none failed, dropped, retried, spooled or held" \
+  poll 30 sink_counted "$TMP/a.metrics"
+exhaustion() {
+  curl -s "http://127.0.0.1:$PA/metrics" >"$1" &&
+    v=$(series "$1" ipamwatch_pool_exhaustion_seconds pool_id=$POOL "pool_name=$POOL_NAME" locale=eu-central-1) &&
+    "$PYTHON3" "$OPS" near "$v" $((HEND + FULL_IN - $(date +%s))) 129600 &&
+    [ "$(grep -c '^ipamwatch_pool_exhaustion_seconds{' "$1")" = 1 ]
+}
+check "ipamwatch_pool_exhaustion_seconds of $POOL is its trend's (within 1.5 days); no other pool has one" \
+  poll 30 exhaustion "$TMP/a.metrics"
 check "promtool check metrics accepts the analyzer's /metrics" \
   sh -c 'promtool check metrics <"$1" >"$1.promtool" 2>&1' _ "$TMP/a.metrics"
 
-# --- 22-24: a real Prometheus scrapes both -------------------------------------------------
+# --- 25-30: a real Prometheus scrapes both -------------------------------------------------
 cat >"$TMP/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
@@ -141,8 +198,23 @@ v=$(query "ipamwatch_pool_size{pool_id=\"$POOL\"}")
 check "Prometheus has ipamwatch_pool_size{pool_id=\"$POOL\"} = $SIZE (got '$v')" [ "$v" = "$SIZE" ]
 v=$(query "ipamwatch_pool_utilization_percent{pool_id=\"$POOL\"}")
 check "Prometheus has its utilization $UTIL (got '$v')" [ "$v" = "$UTIL" ]
+exhaustion_seen() { [ -n "$(query "ipamwatch_pool_exhaustion_seconds{pool_id=\"$POOL\"}")" ]; }
+poll 30 exhaustion_seen
+v=$(query 'ipamwatch_alerts{rule="ops_util",state="firing"}')
+w=$(query 'ipamwatch_alert_notifications_total{rule="ops_util",state="firing"}')
+check "Prometheus has $FIRING ops_util alerts firing (got '$v') and as many notifications (got '$w')" \
+  sh -c '[ "$1" = "$3" ] && [ "$2" = "$3" ]' _ "$v" "$w" "$FIRING"
+v=$(query 'ipamwatch_sink_deliveries_total{sink="opsfile",outcome="delivered"}')
+w=$(query 'ipamwatch_sink_spool_depth{sink="opsfile"} + ipamwatch_sink_held{sink="opsfile"}')
+n=$(wc -l <"$TMP/alerts.jsonl")
+check "Prometheus has the file sink's $n lines delivered (got '$v'), nothing spooled or held (got '$w')" \
+  sh -c '[ "$1" = "$3" ] && [ "$2" = 0 ]' _ "$v" "$w" "$n"
+v=$(query "ipamwatch_pool_exhaustion_seconds{pool_id=\"$POOL\",pool_name=\"$POOL_NAME\",locale=\"eu-central-1\"}")
+want=$((HEND + FULL_IN - $(date +%s)))
+check "Prometheus has the time to exhaustion of $POOL by its name (got '$v', want $want +- 1.5 days)" \
+  "$PYTHON3" "$OPS" near "${v:-NaN}" "$want" 129600
 
-# --- 25-30: install, units, man pages --------------------------------------------------------
+# --- 31-36: install, units, man pages --------------------------------------------------------
 kill "$AN" "$COL"
 make -C "$top_builddir" install DESTDIR="$TMP/inst" >"$TMP/install.out" 2>&1
 INST_BIN=$(find "$TMP/inst" -path '*/bin/ipamwatch' | head -n 1)

@@ -9,14 +9,11 @@
 . "$top_srcdir/tests/integration/alertmanager.sh"
 plan 32
 DATA="$top_srcdir/tests/data/aws/org-small"
-H="$top_srcdir/tests/integration/alerts_e2e.py"
-RECV="$top_srcdir/tests/alerts/receiver.py"
 SCOPE=ipam-scope-1c386bbc4cd613e30
 BIG=ipam-pool-051431193e6c3f339
 SHARED=ipam-pool-6f8130c4237730edf
 DEDICATED=ipam-pool-3587fd2803bab6c39
 SECRET=hmac-E2E-$$
-ae() { "$PYTHON3" "$H" "$@"; }
 notes() { ae notes "$TMP/r1.log" "$TMP/r2.log" "$1"; }
 
 # --- 1-2: the documented examples ------------------------------------------------------------

@@ -6,7 +6,7 @@
 # a checkpoint beyond the partitions' ends (recreated topics) is dropped on a new embedded
 # broker and refused on an external one.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 24
+plan 25
 DATA="$top_srcdir/tests/data/aws/org-small/inventory"
 CHECK="$top_srcdir/tests/integration/analyze_check.py"
 port() { "$PYTHON3" "$top_srcdir/tests/integration/ops_check.py" port; }
@@ -123,6 +123,12 @@ until curl -sf "http://127.0.0.1:$PM/metrics" >"$TMP/sig.metrics" 2>/dev/null &&
 check "one /metrics serves the collector's and the analyzer's families" \
   sh -c 'grep -q "^ipamwatch_collector_" "$1" && grep -Eq "^ipamwatch_analyzer_records_applied_total [1-9]" "$1"' \
   _ "$TMP/sig.metrics"
+check "... with the alerts of every rule of the config, and the sinks' deliveries and spool depth" \
+  sh -c 'for r in pool-utilization next-vpc-will-not-fit pool-full-within-90-days overlap-with-on-prem \
+           allocation-failed noncompliant stale-data; do
+           grep -Eq "^ipamwatch_alerts\{rule=\"$r\",state=\"firing\"\} [0-9]" "$1" || exit 1; done
+         grep -Eq "^ipamwatch_sink_deliveries_total\{sink=\"alerts-file\",outcome=\"delivered\"\} [0-9]" "$1" &&
+           grep -Eq "^ipamwatch_sink_spool_depth\{sink=\"alerts-topic\"\} [0-9]" "$1"' _ "$TMP/sig.metrics"
 check "/readyz is ready with both running" curl -sf "http://127.0.0.1:$PM/readyz" -o /dev/null
 kill -TERM "$RUN"
 wait "$RUN"

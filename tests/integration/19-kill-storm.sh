@@ -10,24 +10,13 @@
 # restarted analyzer announce one again.
 # IPAMWATCH_TEST_SEED=N replays the kill schedule.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore, kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore and python3-kafka"
-  exit 0
-fi
+need_python botocore kafka
 plan 17
-FA="$top_srcdir/tests/aws"
-AE="$top_srcdir/tests/integration/alerts_e2e.py"
 CK="$top_srcdir/tests/integration/ct_check.py"
-FC="$top_srcdir/tests/integration/fault_check.py"
-JT="$top_builddir/tests/tools/journal_tool"
 KILLS=${IPAMWATCH_KILLS:-25}
 SEED=${IPAMWATCH_TEST_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 diag "seed $SEED (IPAMWATCH_TEST_SEED=$SEED to replay)"
 BIG=ipam-pool-051431193e6c3f339
-
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
 
 # The organisation of tests/data/aws/org-small (same generator arguments) with CloudTrail
 # events of the last 30 days, inside LookupEvents' 90. The endpoint serves it with the alert
@@ -35,72 +24,28 @@ mkdir -p "$HOME"
 "$PYTHON3" "$FA/gen_dataset.py" --out "$TMP/gen" --seed 1 --allocations 12 --events 30 --accounts 2 >/dev/null
 mkdir -p "$TMP/org"
 cp -r "$TMP/gen/cloudtrail" "$TMP/gen/credentials.json" "$TMP/gen/truth.json" "$TMP/org/"
-"$PYTHON3" "$AE" fixture "$TMP/gen" "$TMP/org" a
-"$PYTHON3" "$AE" fixture "$TMP/gen" "$TMP/fb" b
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$TMP/gen/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+ae fixture "$TMP/gen" "$TMP/org" a
+ae fixture "$TMP/gen" "$TMP/fb" b
+aws_env "$TMP/gen/credentials.json"
 ACCOUNTS=$("$PYTHON3" -c 'import json,sys; t=json.load(open(sys.argv[1])); print(", ".join([t["admin_account"]] + t["app_accounts"]))' "$TMP/gen/truth.json")
 set -- $(echo "$ACCOUNTS" | tr -d ,)
 PAIRS="$1/eu-central-1 $1/eu-west-1 $2/eu-central-1 $2/eu-west-1 $3/eu-central-1 $3/eu-west-1"
 
 # One topic with one partition for inventory and events: one total order, so the killed and
 # the reference analyzer see the same input.
-bg "$IPAMWATCH" broker --topic all:1 --topic dlq:1 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
 bg "$PYTHON3" "$FA/fake_aws.py" --data "$TMP/org" --port-file "$TMP/port" --seed 19 --faults slow=60ms \
   2>"$TMP/fake_aws.log"
-for f in bootstrap port; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
-done
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic all:1 --topic dlq:1
+wait_for_file "$TMP/port" 30 || bail "port not written"
 URL=$(cat "$TMP/port")
 
 # conf NAME: $TMP/NAME.conf for a collector or an analyzer with its own folders under $TMP/NAME.
 conf() {
-  cat >"$TMP/$1.conf" <<EOF
-[aws]
-region = eu-central-1
-endpoint_url = $URL
-max_attempts = 10
-[kafka]
-bootstrap.servers = $B
-fetch.wait.max.ms = 5
-session.timeout.ms = 4000
-[topics]
-inventory = all
-events = all
-deadletter = dlq
-[collector]
-accounts = $ACCOUNTS
-regions = eu-central-1, eu-west-1
-member_role_name = ipamwatch-read
-cloudtrail_interval = 10s
-poll_interval = 1h
-state_dir = $TMP/$1/collector
-[analyzer]
-group_id = $1-$$
-state_dir = $TMP/$1/state
-[rrd]
-dir = $TMP/$1/rrd
-step = 60s
-[journal]
-dir = $TMP/$1/journal
-fsync = no
-[domain "onprem"]
-scopes = private
-static = 10.200.0.0/16
-[rule "pool_full"]
-type = utilization
-pool = $BIG
-warn_trigger = 49
-warn_reset = 40
-crit_trigger = 50
-crit_reset = 45
-for = 0s
-[rule "onprem_overlap"]
-type = overlap
-domain = onprem
-severity = critical
+  alerts_conf "$TMP/$1.conf" "$1" "$TMP/$1" kafka.session.timeout.ms=4000 topics.inventory=all \
+    topics.events=all aws.region=eu-central-1 aws.endpoint_url="$URL" aws.max_attempts=10 \
+    collector.accounts="$ACCOUNTS" collector.regions="eu-central-1, eu-west-1" \
+    collector.member_role_name=ipamwatch-read collector.cloudtrail_interval=10s \
+    collector.poll_interval=1h <<EOF
 [sink "file"]
 type = file
 path = $TMP/$1/alerts.jsonl
@@ -114,7 +59,7 @@ STATE="$TMP/col/collector"
 # pass is torn.
 "$IPAMWATCH" collect -c "$TMP/col.conf" --once --from-files "$TMP/org" 2>>"$TMP/files.err" &&
   "$IPAMWATCH" collect -c "$TMP/col.conf" --once --from-files "$TMP/fb" 2>>"$TMP/files.err" ||
-  { echo "Bail out! first passes not collected"; exit 1; }
+  bail "first passes not collected"
 
 # --- the collector's supervisor (background) -------------------------------------------------
 collector_storm() {
@@ -207,8 +152,8 @@ wait $REF
 check_status 0 "an uninterrupted analyzer in another group reads the same topic, exit 0" sh -c 'exit $1' _ $?
 
 # --- the same results ----------------------------------------------------------------------------
-"$JT" dump "$TMP/kill/journal" | cut -f 2-5 >"$TMP/kill.j"
-"$JT" dump "$TMP/ref/journal" | cut -f 2-5 >"$TMP/ref.j"
+journal_records kill
+journal_records ref
 check "both journals verify" \
   sh -c '"$1" verify "$2" >/dev/null && "$1" verify "$3" >/dev/null' _ "$JT" "$TMP/kill/journal" "$TMP/ref/journal"
 check "the journals hold the same records in the same order ($(wc -l <"$TMP/ref.j") records)" \
@@ -217,12 +162,9 @@ check "the journal holds overlaps opened and closed and failed allocations" \
   sh -c 'cut -f 2 "$1" | grep -qx overlap_opened && cut -f 2 "$1" | grep -qx overlap_closed &&
          cut -f 2 "$1" | grep -qx allocation_failed' _ "$TMP/ref.j"
 check "every RRD file holds the same data as the reference's" "$PYTHON3" "$FC" rrd "$TMP/kill/rrd" "$TMP/ref/rrd"
-check "the compliance reports agree" \
-  sh -c 'for n in kill ref; do "$1" report -c "$2/$n.conf" --from 2024-01-01 --to 2030-01-01 \
-           --format json -o "$2/$n.report.json" 2>/dev/null || exit 1; done &&
-         "$3" "$4" report "$2/kill.report.json" "$2/ref.report.json"' _ "$IPAMWATCH" "$TMP" "$PYTHON3" "$FC"
+check "the compliance reports agree" reports_agree kill ref 2024-01-01 2030-01-01
 check "alerts fired and resolved: utilization (warning and critical) and an overlap" \
-  "$PYTHON3" "$AE" file "$TMP/ref/alerts.jsonl" \
+  ae file "$TMP/ref/alerts.jsonl" \
   'len({f for f, s, r in n if r=="pool_full"})==2 and all((g, "resolved", "pool_full") in n for g, s, r in n if r=="pool_full") and any(s=="resolved" for f, s, r in n if r=="onprem_overlap")'
 REPLAYS=$(grep -c "was spooled before; replay dropped" "$TMP/kill.err")
 diag "the killed analyzer's sink dropped ${REPLAYS:-0} replayed notifications"

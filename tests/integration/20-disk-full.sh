@@ -9,15 +9,14 @@ need_python kafka
 plan 16
 DATA="$top_srcdir/tests/data/aws/org-small"
 CHECK="$top_srcdir/tests/integration/analyze_check.py"
-JT="$top_builddir/tests/tools/journal_tool"
 
 RRDM="$TMP/rrd-mount" JM="$TMP/journal-mount"
 mkdir -p "$RRDM" "$JM"
 unmount_all() { umount "$RRDM" 2>/dev/null; umount "$JM" 2>/dev/null; }
 trap 'unmount_all; cleanup' EXIT
 # RRD files of this step take ~480 KiB each: 8 MiB holds a few of the pass's 97.
-mount -t tmpfs -o size=8m,mode=0700 tmpfs "$RRDM" || { echo "Bail out! mount failed"; exit 1; }
-mount -t tmpfs -o size=256k,mode=0700 tmpfs "$JM" || { echo "Bail out! mount failed"; exit 1; }
+mount -t tmpfs -o size=8m,mode=0700 tmpfs "$RRDM" || bail "mount failed"
+mount -t tmpfs -o size=256k,mode=0700 tmpfs "$JM" || bail "mount failed"
 
 start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
 PORT=$(free_port)

@@ -101,7 +101,7 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 bg "$PYTHON3" "$TMP/tls_listener.py" "$TMP/good.pem" "$TMP/good.key" "$TMP/kport" "$TMP/tls.log"
-wait_for_file "$TMP/kport" 10 || { echo "Bail out! TLS listener did not start"; exit 1; }
+wait_for_file "$TMP/kport" 10 || bail "TLS listener did not start"
 KP=$(cat "$TMP/kport")
 # kafka_try NAME EXTRA-LINE: a collector pass over files to the TLS listener; Kafka never
 # confirms, so the pass fails after message.timeout.ms

@@ -11,7 +11,6 @@
 plan 24
 DATA="$top_srcdir/tests/data/aws/org-small"
 H="$top_srcdir/tests/integration/sinks_check.py"
-RECV="$top_srcdir/tests/alerts/receiver.py"
 SCOPE=ipam-scope-1c386bbc4cd613e30
 SECRET=hmac-sinks-$$
 sc() { "$PYTHON3" "$H" "$@"; }
@@ -36,7 +35,7 @@ https ca good
 https wronghost other
 https insecure other
 for f in unix tcp; do
-  wait_for_file "$TMP/$f.port" 20 || { echo "Bail out! receiver $f did not start"; exit 1; }
+  wait_for_file "$TMP/$f.port" 20 || bail "receiver $f did not start"
 done
 port() { cat "$TMP/$1.port"; }
 

@@ -10,31 +10,26 @@ need_tmpfs
 need_python kafka
 plan 15
 DATA="$top_srcdir/tests/data/aws/org-small"
-H="$top_srcdir/tests/integration/alerts_e2e.py"
 BIG=ipam-pool-051431193e6c3f339
 SECRET=hmac-spool-$$
-ae() { "$PYTHON3" "$H" "$@"; }
 notes() { ae notes "$TMP/recv.log" "$1"; }
 
 SM="$TMP/spool-mount"
 mkdir -p "$SM"
 trap 'umount "$SM" 2>/dev/null; cleanup' EXIT
-mount -t tmpfs -o size=64k,mode=0700 tmpfs "$SM" || { echo "Bail out! mount failed"; exit 1; }
+mount -t tmpfs -o size=64k,mode=0700 tmpfs "$SM" || bail "mount failed"
 
 start_broker_proc --topic inv:2 --topic ev:2 --topic dlq:1
 start_receiver recv --hmac-secret "$SECRET"
 PORT=$(free_port)
 
-base_conf "$TMP/a.conf" spool-full "$TMP" metrics.analyzer_listen="127.0.0.1:$PORT"
-ae rules "$BIG" >>"$TMP/a.conf"
-cat >>"$TMP/a.conf" <<EOF
+alerts_conf "$TMP/a.conf" spool-full "$TMP" metrics.analyzer_listen="127.0.0.1:$PORT" <<EOF
 [sink "hook"]
 type = webhook
 url = http://127.0.0.1:$RP/webhook
 hmac_secret = $SECRET
 spool_dir = $SM/hook
 EOF
-chmod 600 "$TMP/a.conf"
 collect() { ae fixture "$DATA" "$TMP/fx" "$1" && "$IPAMWATCH" collect -c "$TMP/a.conf" --once --from-files "$TMP/fx" >/dev/null 2>>"$TMP/collect.err"; }
 committed_all() { all_committed "spool-full-$$" inv ev; }
 LINE="sinks: sink hook: writing spool $SM/hook/spool\.0\.jsonl failed: No space left on device"

@@ -48,13 +48,13 @@ empty_dir() { [ -d "$1" ] && [ -z "$(find "$1" -mindepth 1 | head -1)" ]; }
 # --- a stream of 4 passes a day apart (with events between), as in 10-analyze.sh -----------
 base_conf "$TMP/col.conf" col "$TMP/col"
 "$IPAMWATCH" collect -c "$TMP/col.conf" --once --from-files "$DATA" 2>"$TMP/collect.err" ||
-  { echo "Bail out! collect failed: $(tail -3 "$TMP/collect.err")"; exit 1; }
+  bail "collect failed: $(tail -3 "$TMP/collect.err")"
 "$KCAT" -C -b "$B" -t inv -e -q -X fetch.wait.max.ms=5 -f '%k\t%s\n' >"$TMP/pass.in"
 read -r NREC NEV <<EOF
 $("$PYTHON3" "$CHECK" stream "$TMP/pass.in" "$TMP/stream.in" 4 1)
 EOF
 "$KCAT" -P -b "$B" -t stream -K '	' -l "$TMP/stream.in" ||
-  { echo "Bail out! kcat could not produce the stream"; exit 1; }
+  bail "kcat could not produce the stream"
 diag "stream of $NREC records ($NEV events)"
 
 # --- 1-5: the reference (direct) and the TCP analyzer consume the same stream -------------

@@ -6,43 +6,27 @@
 # process recovers once the faults stop, and Kafka holds every complete pass and every
 # CloudTrail event exactly once.
 . "$top_srcdir/tests/integration/lib.sh"
-if ! "$PYTHON3" -c 'import botocore, kafka' 2>/dev/null; then
-  echo "1..0 # SKIP needs python3-botocore and python3-kafka"
-  exit 0
-fi
+need_python botocore kafka
 plan 21
-FA="$top_srcdir/tests/aws"
 CK="$top_srcdir/tests/integration/awsfaults_check.py"
 
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export HOME="$TMP/home" AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
 "$PYTHON3" "$FA/gen_dataset.py" --out "$TMP/org" --seed 28 --events 40 --accounts 2 >/dev/null
-key() { "$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0][sys.argv[2]])' "$TMP/org/credentials.json" "$1"; }
-export AWS_ACCESS_KEY_ID="$(key access_key_id)" AWS_SECRET_ACCESS_KEY="$(key secret_access_key)"
+aws_env "$TMP/org/credentials.json"
 ADMIN=$("$PYTHON3" -c 'import json,sys; t=json.load(open(sys.argv[1])); print(t["admin_account"], t["app_accounts"][0])' "$TMP/org/truth.json")
 set -- $ADMIN
 PAIRS="$1/eu-central-1,$2/eu-central-1"
 
-bg "$IPAMWATCH" broker --topic inv:4 --topic ct:4 --bootstrap-file "$TMP/bootstrap" \
-  >"$TMP/broker.out" 2>"$TMP/broker.err"
 bg "$PYTHON3" "$FA/fake_aws.py" --data "$TMP/org" --port-file "$TMP/port" --seed 28
 FAKE=$BG_PID
-for f in bootstrap port; do
-  wait_for_file "$TMP/$f" 30 || { echo "Bail out! $f not written"; exit 1; }
-done
-B=$(cat "$TMP/bootstrap")
+start_broker_proc --topic inv:4 --topic ct:4
+wait_for_file "$TMP/port" 30 || bail "port not written"
 URL=$(cat "$TMP/port")
 # A stalled answer must end at request_timeout (2 s) and be retried, not wait out the stall.
-{
-  printf '[aws]\nregion = eu-central-1\nendpoint_url = %s\n' "$URL"
-  printf 'role_arn = arn:aws:iam::%s:role/ipamwatch-read\n' "$1"
-  printf 'request_timeout = 2s\nconnect_timeout = 1s\nmax_attempts = 8\n'
-  printf '[kafka]\nbootstrap.servers = %s\n' "$B"
-  printf '[topics]\ninventory = inv\nevents = ct\n'
-  printf '[collector]\npoll_interval = 1s\naccounts = %s, %s\nmember_role_name = ipamwatch-read\n' "$1" "$2"
-  printf 'regions = eu-central-1\ncloudtrail_interval = 10s\nstate_dir = %s\n' "$TMP/state"
-} >"$TMP/c.conf"
+base_conf "$TMP/c.conf" af "$TMP" topics.events=ct collector.state_dir="$TMP/state" \
+  aws.region=eu-central-1 aws.endpoint_url="$URL" aws.role_arn="arn:aws:iam::$1:role/ipamwatch-read" \
+  aws.request_timeout=2s aws.connect_timeout=1s aws.max_attempts=8 \
+  collector.poll_interval=1s collector.accounts="$1, $2" collector.member_role_name=ipamwatch-read \
+  collector.regions=eu-central-1 collector.cloudtrail_interval=10s
 
 now_ms() { date +%s%3N; }
 stats() { curl -sf "$URL/_stats" >"$TMP/stats-$1.json"; }

@@ -9,11 +9,8 @@
 need_python kafka
 plan 15
 DATA="$top_srcdir/tests/data/aws/org-small"
-H="$top_srcdir/tests/integration/alerts_e2e.py"
-RECV="$top_srcdir/tests/alerts/receiver.py"
 BIG=ipam-pool-051431193e6c3f339
 SECRET=hmac-faults-$$
-ae() { "$PYTHON3" "$H" "$@"; }
 q() { "$PYTHON3" "$RECV" query "$TMP/$1.log" "$2"; }
 # (fingerprint, state) of the answered notifications of a receiver log, in arrival order
 OK='[(x["body"]["fingerprint"], x["body"]["state"]) for x in e if "fault" not in x and x["valid"]]'

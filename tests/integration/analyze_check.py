@@ -21,22 +21,19 @@ import random
 import subprocess
 import sys
 
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+from checklib import load_json, pool_figures
 
 
 def dataset_objects(data):
     inv = os.path.join(data, "inventory")
     objs = set()
-    for p in load(os.path.join(inv, "describe-ipam-pools.json"))["IpamPools"]:
+    for p in load_json(os.path.join(inv, "describe-ipam-pools.json"))["IpamPools"]:
         objs.add(("pool", p["IpamPoolId"]))
-    for s in load(os.path.join(inv, "describe-ipam-scopes.json"))["IpamScopes"]:
+    for s in load_json(os.path.join(inv, "describe-ipam-scopes.json"))["IpamScopes"]:
         objs.add(("scope", s["IpamScopeId"]))
     rdir = os.path.join(inv, "get-ipam-resource-cidrs")
     for f in os.listdir(rdir):
-        for r in load(os.path.join(rdir, f))["IpamResourceCidrs"]:
+        for r in load_json(os.path.join(rdir, f))["IpamResourceCidrs"]:
             if r["ResourceType"] in ("vpc", "subnet"):
                 objs.add((r["ResourceType"], r["ResourceId"]))
     return objs
@@ -65,31 +62,7 @@ def cmd_objects(data, rrddir):
 
 
 def cmd_pool(data, rrddir, pool):
-    inv = os.path.join(data, "inventory")
-    cidrs = [ipaddress.ip_network(c["Cidr"]) for c in
-             load(os.path.join(inv, "get-ipam-pool-cidrs", pool + ".json"))["IpamPoolCidrs"]
-             if c.get("State") == "provisioned"]
-    allocs = [ipaddress.ip_network(a["Cidr"]) for a in
-              load(os.path.join(inv, "get-ipam-pool-allocations", pool + ".json"))
-              ["IpamPoolAllocations"]]
-    size = sum(c.num_addresses for c in cidrs)
-    used_nets = list(ipaddress.collapse_addresses(allocs))
-    used = sum(n.num_addresses for n in used_nets)
-    free = []
-    for c in cidrs:
-        parts = [c]
-        for u in used_nets:
-            nxt = []
-            for p in parts:
-                if u.subnet_of(p):
-                    nxt.extend(p.address_exclude(u))
-                elif not p.subnet_of(u):
-                    nxt.append(p)
-            parts = nxt
-        free.extend(parts)
-    want = {"size": size, "used": used, "free": size - used,
-            "utilization": 100.0 * used / size, "allocations": len(allocs),
-            "largest_free": min(p.prefixlen for p in free) if free else None}
+    want = pool_figures(data, pool)
     got = lastupdate(os.path.join(rrddir, "pool", pool + ".rrd"))
     ok = True
     for k, v in want.items():

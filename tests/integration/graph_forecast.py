@@ -5,6 +5,7 @@
   graph_forecast.py png FILE W H [--color RRGGBB]  checks a PNG (size, drawn, a colour)
   graph_forecast.py svg FILE W H                   checks an SVG (parses, size, drawn)
   graph_forecast.py forecast FORMAT OUTPUT TRUTH.json   checks a forecast listing
+  graph_forecast.py records                        scope and pool records on stdout (names)
 
 Each check prints one line and exits 0 when it holds, 1 (with the reason) otherwise.
 """
@@ -68,6 +69,43 @@ def gen(end, truth_path):
     sys.stdout.writelines(lines)
     with open(truth_path, "w") as f:
         json.dump({"end": end, "pools": truth}, f)
+
+
+# Names of the objects in the analyzer snapshot the graph titles read (records below): a
+# Name tag (with characters that are markup elsewhere), a description only; ipam-pool-flat
+# has neither and ipam-pool-slow is not in the snapshot, so their ids serve.
+NAMES = {"ipam-pool-fast": "prod-euc1 fast & <growing>",
+         "ipam-pool-step": "step pool, described only",
+         "ipam-scope-main": "Main private scope"}
+
+
+def records():
+    """Scope and pool records (wire form, no pass) naming the objects of NAMES."""
+    scope = "ipam-scope-main"
+    env = {"v": 1, "scope": scope, "ts": "2025-03-14T10:00:03.250Z",
+           "source": "collector/test"}
+    out = [dict(env, type="scope", scope_id=scope,
+                arn="arn:aws:ec2::111122223333:ipam-scope/" + scope,
+                ipam_id="ipam-0123456789abcdef0",
+                ipam_arn="arn:aws:ec2::111122223333:ipam/ipam-0123456789abcdef0",
+                owner="111122223333", scope_type="private", is_default=True, pool_count=3,
+                state="create-complete", description="scope description",
+                tags={"Name": NAMES[scope]})]
+    for pid in ("ipam-pool-fast", "ipam-pool-step", "ipam-pool-flat"):
+        rec = dict(env, type="pool", pool_id=pid,
+                   arn="arn:aws:ec2::111122223333:ipam-pool/" + pid, scope_id=scope,
+                   scope_arn="arn:aws:ec2::111122223333:ipam-scope/" + scope,
+                   ipam_id="ipam-0123456789abcdef0", owner="111122223333",
+                   locale="eu-central-1", address_family="ipv4", depth=1,
+                   state="create-complete", auto_import=False, publicly_advertisable=False)
+        if pid == "ipam-pool-fast":
+            rec["description"] = "not the name: the Name tag wins"
+            rec["tags"] = {"Name": NAMES[pid], "env": "prod"}
+        elif pid == "ipam-pool-step":
+            rec["description"] = NAMES[pid]
+        out.append(rec)
+    for r in out:
+        sys.stdout.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
 def fail(msg):
@@ -255,6 +293,9 @@ def main():
         check_svg(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "forecast":
         check_forecast(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "records":
+        records()
+
     else:
         fail("unknown command " + cmd)
 

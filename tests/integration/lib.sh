@@ -4,6 +4,12 @@ set -u
 : "${IPAMWATCH:=$top_builddir/ipamwatch}"
 : "${PYTHON3:=/usr/bin/python3}"
 : "${KCAT:=kcat}"
+# Programs several scripts run: the AWS-shaped endpoint's folder (fake_aws.py, gen_dataset.py),
+# the fault checker, the journal tool and the alert receiver
+FA="$top_srcdir/tests/aws"
+FC="$top_srcdir/tests/integration/fault_check.py"
+JT="$top_builddir/tests/tools/journal_tool"
+RECV="$top_srcdir/tests/alerts/receiver.py"
 TAP_N=0
 TAP_FAILED=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ipamwatch-test.XXXXXX")
@@ -68,7 +74,7 @@ start_broker_proc() {
 # RECV_PID to the process; bails out when it does not start within 20 s
 start_receiver() {
   _rn=$1; shift
-  bg "$PYTHON3" "$top_srcdir/tests/alerts/receiver.py" http --port-file "$TMP/$_rn.port" --log "$TMP/$_rn.log" "$@"
+  bg "$PYTHON3" "$RECV" http --port-file "$TMP/$_rn.port" --log "$TMP/$_rn.log" "$@"
   RECV_PID=$BG_PID
   wait_for_file "$TMP/$_rn.port" 20 || bail "receiver $_rn did not start"
   RP=$(cat "$TMP/$_rn.port")
@@ -93,6 +99,28 @@ all_committed() { set -- $(committed_offsets "$@"); [ "$1" -gt 0 ] && [ "$1" = "
 metric() {
   _mp=$1; shift
   curl -s --max-time 5 "http://127.0.0.1:$_mp/metrics" | "$PYTHON3" "$top_srcdir/tests/integration/ops_check.py" metrics /dev/stdin "$@"
+}
+
+# ae ARGS...: runs the alert checker tests/integration/alerts_e2e.py (fixtures, rules, notes)
+ae() { "$PYTHON3" "$top_srcdir/tests/integration/alerts_e2e.py" "$@"; }
+# alerts_conf FILE GROUP DIR [SECTION.KEY=VALUE...] <SECTIONS: writes FILE as base_conf does,
+# then the alert rules of `ae rules $BIG` (an on-premise routing domain with its overlap rule,
+# utilization thresholds for pool $BIG), then SECTIONS ([sink], more [rule]s); mode 600
+alerts_conf() {
+  base_conf "$@" && ae rules "$BIG" >>"$1" && cat >>"$1" && chmod 600 "$1"
+}
+# journal_records NAME: writes $TMP/NAME.j, the records of the journal $TMP/NAME/journal
+# without their sequence numbers (event time, kind, key, data a line)
+journal_records() { "$JT" dump "$TMP/$1/journal" | cut -f 2-5 >"$TMP/$1.j"; }
+# reports_agree A B FROM TO: writes the JSON compliance reports of $TMP/A.conf and $TMP/B.conf
+# for FROM..TO to $TMP/A.report.json and $TMP/B.report.json; true when both are written and
+# fault_check.py finds them equal
+reports_agree() {
+  for _rn in "$1" "$2"; do
+    "$IPAMWATCH" report -c "$TMP/$_rn.conf" --from "$3" --to "$4" --format json \
+      -o "$TMP/$_rn.report.json" 2>/dev/null || return 1
+  done
+  "$PYTHON3" "$FC" report "$TMP/$1.report.json" "$TMP/$2.report.json"
 }
 
 # need_python MODULE...: ends the script as skipped (TAP "1..0 # SKIP") unless $PYTHON3 imports

@@ -5,50 +5,57 @@
                                              largest free prefix computed from the dataset
   ops_check.py metrics FILE NAME LABELS...   print the value of series NAME{LABELS} (k=v)
                                              in a /metrics text, exit 1 when absent
+  ops_check.py alerting DATA WARN CRIT       print how many alerts a utilization rule with
+                                             these triggers fires over the dataset's pools
+                                             (one per pool and level reached)
+  ops_check.py history DATA POOL END DAYS PER_DAY OUT
+                                             write to OUT an hourly rrd_history input of POOL
+                                             growing PER_DAY addresses a day for DAYS days up
+                                             to its used figure at END (UTC seconds); print the
+                                             seconds from END until that trend fills the pool
+  ops_check.py near VALUE WANT TOLERANCE     exit 0 when |VALUE - WANT| <= TOLERANCE
   ops_check.py notify SOCKET OUT             receive sd_notify datagrams into OUT (one a line)
   ops_check.py committed BOOTSTRAP GROUP TOPIC...
                                              print "COMMITTED END": the group's committed
                                              offsets and the end offsets summed over the
                                              topics' partitions (kafka-python, no group join)
 """
-import ipaddress
-import json
 import os
 import re
 import socket
 import sys
 
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+from checklib import load_json, pool_figures
 
 
 def expect(data, pool):
-    inv = os.path.join(data, "inventory")
-    cidrs = [ipaddress.ip_network(c["Cidr"]) for c in
-             load(os.path.join(inv, "get-ipam-pool-cidrs", pool + ".json"))["IpamPoolCidrs"]
-             if c.get("State") == "provisioned"]
-    allocs = [ipaddress.ip_network(a["Cidr"]) for a in
-              load(os.path.join(inv, "get-ipam-pool-allocations", pool + ".json"))
-              ["IpamPoolAllocations"]]
-    used_nets = list(ipaddress.collapse_addresses(allocs))
-    size = sum(c.num_addresses for c in cidrs)
-    used = sum(n.num_addresses for n in used_nets)
-    free = []
-    for c in cidrs:
-        parts = [c]
-        for u in used_nets:
-            nxt = []
-            for p in parts:
-                if u.subnet_of(p):
-                    nxt.extend(p.address_exclude(u))
-                elif not p.subnet_of(u):
-                    nxt.append(p)
-            parts = nxt
-        free.extend(parts)
-    largest = min(p.prefixlen for p in free) if free else "NaN"
-    print(size, used, repr(100.0 * used / size), largest)
+    f = pool_figures(data, pool)
+    largest = f["largest_free"] if f["largest_free"] is not None else "NaN"
+    print(f["size"], f["used"], repr(f["utilization"]), largest)
+
+
+def alerting(data, warn, crit):
+    pools = load_json(os.path.join(data, "inventory", "describe-ipam-pools.json"))["IpamPools"]
+    n = 0
+    for p in pools:
+        u = pool_figures(data, p["IpamPoolId"])["utilization"]
+        if u is not None:
+            n += (u >= float(warn)) + (u >= float(crit))
+    print(n)
+
+
+def history(data, pool, end, days, per_day, out):
+    f = pool_figures(data, pool)
+    end, days, per_day = int(end), int(days), float(per_day)
+    with open(out, "w") as o:
+        for h in range(days * 24, -1, -1):
+            t = end - h * 3600
+            o.write("pool %s %d %d %.3f U\n" % (pool, t, f["size"], f["used"] - per_day * h / 24))
+    print(int((f["size"] - f["used"]) / per_day * 86400))
+
+
+def near(value, want, tolerance):
+    return 0 if abs(float(value) - float(want)) <= float(tolerance) else 1
 
 
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -100,6 +107,12 @@ def main(argv):
         expect(argv[2], argv[3])
     elif argv[1] == "metrics":
         return metrics(argv[2], argv[3], argv[4:])
+    elif argv[1] == "alerting":
+        alerting(argv[2], argv[3], argv[4])
+    elif argv[1] == "history":
+        history(*argv[2:8])
+    elif argv[1] == "near":
+        return near(argv[2], argv[3], argv[4])
     elif argv[1] == "notify":
         notify(argv[2], argv[3])
     elif argv[1] == "committed":

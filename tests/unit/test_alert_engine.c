@@ -10,10 +10,10 @@
 
 #include "alerts/engine.h"
 #include "config/config.h"
+#include "fixtures.h"
 #include "record.h"
 #include "xalloc.h"
 
-#define T0   1741946400000LL /* 2025-03-14T10:00:00Z */
 #define MIN  60000LL
 #define HOUR 3600000LL
 #define DAY  86400000LL
@@ -26,8 +26,6 @@
 /* Fingerprint of rule "u" with alertname=u, severity=warning, pool_id=POOL_A,
  * scope_id=SCOPE_1. */
 #define FP_PINNED "07079270abeaf16d"
-
-static char tmpdir[64];
 
 /* ---- fixture -------------------------------------------------------------------------- */
 
@@ -88,29 +86,21 @@ static const struct record_alert *last_with(const struct sink *s, const char *la
     return NULL;
 }
 
+/* Domains "corp" (private scopes, 172.16.0.0/16) and "lab" (192.168.0.0/16), then rules. */
 static struct config *load_cfg(const char *rules)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "[kafka]\nbootstrap.servers = 127.0.0.1:9\n"
-            "[domain \"corp\"]\nscopes = private\nstatic = 172.16.0.0/16\n"
-            "[domain \"lab\"]\nstatic = 192.168.0.0/16\n%s",
-            rules);
-    fclose(f);
-    char err[512];
-    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
-    if (!cfg)
-        fail_msg("config_load: %s", err);
+    char *text = xasprintf("[domain \"corp\"]\nscopes = private\nstatic = 172.16.0.0/16\n"
+                           "[domain \"lab\"]\nstatic = 192.168.0.0/16\n%s",
+                           rules);
+    struct config *cfg = fixture_load_cfg(text);
+    free(text);
     return cfg;
 }
 
 static char *state_path(void)
 {
     static char p[128];
-    snprintf(p, sizeof p, "%s/alerts.json", tmpdir);
+    snprintf(p, sizeof p, "%s/alerts.json", testing_tmpdir);
     return p;
 }
 
@@ -122,6 +112,14 @@ static alert_engine_t *engine(const struct config *cfg, struct sink *s, bool per
     if (!e)
         fail_msg("alert_engine_new: %s", err);
     return e;
+}
+
+/* Ends a test's engine: frees it, its notifications and its configuration. */
+static void stop(alert_engine_t *e, struct sink *s, struct config *cfg)
+{
+    alert_engine_free(e);
+    sink_clear(s);
+    config_free(cfg);
 }
 
 static struct alert_object pool(const char *id, const char *scope)
@@ -144,22 +142,6 @@ static struct rrd_sample util(double pct)
     s.largest_free = 20;
     s.default_fits = 1;
     return s;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_alert_engine.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static int64_t wall_ms(void)
@@ -226,9 +208,7 @@ static void test_utilization_hysteresis(void **state)
     assert_string_equal(s.recs[s.n - 1]->u.alert.state, "resolved");
     assert_string_equal(s.recs[s.n - 1]->u.alert.severity, "critical");
 
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_for_duration(void **state)
@@ -277,9 +257,7 @@ static void test_for_duration(void **state)
     observe(e, pc, 99, T0 + 50 * MIN);
     assert_int_equal(count(&s, NULL, "firing"), firing + 2); /* warning and critical */
 
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_repeat_interval(void **state)
@@ -310,9 +288,7 @@ static void test_repeat_interval(void **state)
     assert_int_equal(st.repeats, 2);
     assert_int_equal(st.fired, 1);
     assert_int_equal(st.firing, 1);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* ---- cannot_fit and forecast ---------------------------------------------------------- */
@@ -358,9 +334,7 @@ static void test_cannot_fit(void **state)
     assert_int_equal(alert_engine_observe(e, &o, &smp, T0 + 4 * MIN), 0);
     assert_int_equal(count(&s, "nofit24", "firing"), 1);
     assert_int_equal(count(&s, "nofit", "firing"), 2);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_forecast(void **state)
@@ -391,9 +365,7 @@ static void test_forecast(void **state)
     assert_int_equal(count(&s, "fc", "resolved"), 1);
     assert_int_equal(alert_engine_forecast(e, &o, CONFIG_TARGET_CRIT, 3, 2, 5, T0 + DAY), 0);
     assert_int_equal(count(&s, "fc_crit", "firing"), 1);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* ---- effects -------------------------------------------------------------------------- */
@@ -448,9 +420,7 @@ static void test_overlap_pairs(void **state)
     json_decref(p1);
     json_decref(p2);
     json_decref(p3);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static json_t *failure(const char *pool_id, const char *code)
@@ -500,9 +470,7 @@ static void test_allocation_failed_window(void **state)
     assert_int_equal(count(&s, "af", "firing"), 3);
     json_decref(fa);
     json_decref(fb);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static json_t *resource(const char *id, const char *cidr)
@@ -537,9 +505,7 @@ static void test_noncompliant(void **state)
     json_decref(r1);
     json_decref(r1b);
     json_decref(r2);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* Unmanaged resources page only for rules that ask (`unmanaged = yes`), with their own
@@ -570,18 +536,18 @@ static void test_unmanaged(void **state)
     assert_int_equal(count(&s, "nc", "resolved"), 0);
     free(fp_unmanaged);
     json_decref(r);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* ---- stale ---------------------------------------------------------------------------- */
 
+static const char *stale_rule =
+    "[rule \"stale\"]\ntype = stale\nmax_pass_age = 1h\nmax_event_lag = 10m\n";
+
 static void test_stale(void **state)
 {
     (void)state;
-    struct config *cfg =
-        load_cfg("[rule \"stale\"]\ntype = stale\nmax_pass_age = 1h\nmax_event_lag = 10m\n");
+    struct config *cfg = load_cfg(stale_rule);
     struct sink s = {0};
     int64_t t = wall_ms();
     alert_engine_t *e = engine(cfg, &s, false);
@@ -617,9 +583,7 @@ static void test_stale(void **state)
     a = &s.recs[s.n - 1]->u.alert;
     assert_string_equal(record_map_get(&a->labels, "reason"), "pass_age");
     assert_string_equal(s.recs[s.n - 1]->scope, SCOPE_1);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* A replay (the analyzer behind its partitions) evaluates no stale rule; after it caught
@@ -628,8 +592,7 @@ static void test_stale(void **state)
 static void test_stale_replay(void **state)
 {
     (void)state;
-    struct config *cfg =
-        load_cfg("[rule \"stale\"]\ntype = stale\nmax_pass_age = 1h\nmax_event_lag = 10m\n");
+    struct config *cfg = load_cfg(stale_rule);
     struct sink s = {0};
     int64_t t = wall_ms();
     alert_engine_t *e = engine(cfg, &s, false);
@@ -661,9 +624,7 @@ static void test_stale_replay(void **state)
     alert_engine_tick(e, t + 6 * HOUR + 31 * MIN);
     assert_int_equal(count(&s, "stale", "firing"), 2);
     assert_string_equal(record_map_get(&s.recs[s.n - 1]->u.alert.labels, "reason"), "pass_age");
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* ---- stale: allocations not reflected in the inventory -------------------------------- */
@@ -852,9 +813,7 @@ static void test_restart(void **state)
                      1);
     assert_int_equal(count(&s, "u", "resolved"), 2);
     assert_int_equal(alert_engine_save(e, err, sizeof err), 0);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 
     /* A rule deleted from the config: its firing alert is resolved at the first tick. */
     cfg = load_cfg("[rule \"u\"]\ntype = utilization\n");
@@ -969,9 +928,7 @@ static void test_repeat_old_events(void **state)
     json_decref(p);
     json_decref(r);
     json_decref(f);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_clock_stepped_back(void **state)
@@ -992,9 +949,7 @@ static void test_clock_stepped_back(void **state)
     alert_engine_tick(e, T0 + 61 * MIN);
     assert_int_equal(s.n, 2);
     json_decref(r);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_failed_window_backlog(void **state)
@@ -1036,9 +991,7 @@ static void test_failed_window_backlog(void **state)
     assert_int_equal(count(&s, "af", "firing"), 2);
     json_decref(fa);
     json_decref(fb);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void observe_past(alert_engine_t *e, const char *id, double pct, int64_t t)
@@ -1105,9 +1058,7 @@ static void test_for_over_replay(void **state)
     alert_engine_tick(e, W + HOUR);
     assert_int_equal(s.n, n + 5);
     assert_int_equal(count(&s, "u", "firing"), 4);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* ---- identity, labels, selectors, templates, defaults --------------------------------- */
@@ -1143,9 +1094,7 @@ static void test_fingerprint_stability(void **state)
     assert_int_equal(s.n, 2);
     assert_string_equal(s.recs[0]->u.alert.fingerprint, b);
     assert_string_equal(s.recs[1]->u.alert.fingerprint, b);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 /* Independent of the engine's own check: Prometheus' [a-zA-Z_][a-zA-Z0-9_]*. */
@@ -1220,9 +1169,7 @@ static void test_label_names_valid(void **state)
     json_decref(p);
     json_decref(f);
     json_decref(r);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_selectors(void **state)
@@ -1279,9 +1226,7 @@ static void test_selectors(void **state)
     free(dev.items[0].key);
     free(dev.items[0].value);
     free(dev.items);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_runbook_template(void **state)
@@ -1298,9 +1243,7 @@ static void test_runbook_template(void **state)
     assert_string_equal(record_map_get(&s.recs[0]->u.alert.annotations, "runbook_url"),
                         "https://wiki.example.com/rb?d=corp&c=172.16.0.0%2F16&x={nope}#ov");
     json_decref(p);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 static void test_default_rules(void **state)
@@ -1329,9 +1272,7 @@ static void test_default_rules(void **state)
     assert_string_equal(last_with(&s, "domain", "lab")->severity, "critical");
     json_decref(p);
     json_decref(f);
-    alert_engine_free(e);
-    sink_clear(&s);
-    config_free(cfg);
+    stop(e, &s, cfg);
 }
 
 int main(void)
@@ -1360,5 +1301,5 @@ int main(void)
         cmocka_unit_test(test_runbook_template),
         cmocka_unit_test(test_default_rules),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

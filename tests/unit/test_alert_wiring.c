@@ -21,151 +21,50 @@
 #include "alerts/sinks.h"
 #include "analyzer/model.h"
 #include "config/config.h"
+#include "fixtures.h"
 #include "record.h"
-
-#define SCOPE  "ipam-scope-0aaaaaaaaaaaaaaaa"
-#define POOL_P "ipam-pool-0top00000000000000"
-#define POOL_C "ipam-pool-0child0000000000000"
-#define T0     1741946400000LL /* 2025-03-14T10:00:00Z */
-
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_alert_wiring.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static struct config *load_cfg(const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("[kafka]\nbootstrap.servers = 127.0.0.1:9\n", f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-    char err[512];
-    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
-    if (!cfg)
-        fail_msg("config_load: %s", err);
-    return cfg;
-}
+#include "xalloc.h"
 
 /* ---- model_metrics_objects ------------------------------------------------------------ */
 
-struct pass {
-    model_t *m;
-    int64_t counts[RECORD_TYPE_COUNT];
-    struct model_effects fx;
-};
-
-static struct record *env(enum record_type t)
+/* Pool id named `name` (tag Name; tag Purpose = vpc) in locale (NULL: none), provisioned cidr. */
+static void named_pool(struct pass *p, const char *id, const char *parent, int netmask,
+                       const char *name, const char *locale, const char *cidr)
 {
-    struct record *r = record_new(t);
-    record_str_set(&r->scope, SCOPE);
-    record_str_set(&r->source, "collector/test");
-    record_str_set(&r->pass_id, "p1");
-    r->ts_ms = T0;
-    return r;
-}
-
-static void apply(struct pass *p, struct record *r, bool count)
-{
-    char err[256];
-    if (count)
-        p->counts[r->type]++;
-    int rc = model_apply(p->m, r, &p->fx, err, sizeof err);
-    if (rc != 0)
-        fail_msg("model_apply(%s): %d %s", record_type_name(r->type), rc, err);
-    record_free(r);
-}
-
-static void pool_rec(struct pass *p, const char *id, const char *parent, int netmask,
-                     const char *name, const char *locale, const char *cidr)
-{
-    struct record *r = env(RECORD_POOL);
-    record_str_set(&r->u.pool.pool_id, id);
-    record_str_set(&r->u.pool.scope_id, SCOPE);
-    record_str_set(&r->u.pool.parent, parent);
-    record_str_set(&r->u.pool.address_family, "ipv4");
+    struct record *r = pool_record(p, id, parent, netmask);
     record_str_set(&r->u.pool.locale, locale);
     record_map_set(&r->u.pool.tags, "Name", name);
     record_map_set(&r->u.pool.tags, "Purpose", "vpc");
-    r->u.pool.allocation_default_netmask = netmask;
-    apply(p, r, true);
-    r = env(RECORD_POOL_CIDR);
-    record_str_set(&r->u.pool_cidr.pool_id, id);
-    record_str_set(&r->u.pool_cidr.cidr, cidr);
-    record_str_set(&r->u.pool_cidr.state, "provisioned");
-    apply(p, r, true);
+    feed(p, r);
+    pool_cidr_rec(p, id, cidr, "provisioned");
 }
 
-static void alloc_rec(struct pass *p, const char *pool, const char *id, const char *cidr,
-                      const char *type, const char *resource)
+/* A compliant resource CIDR (half used) named `name` in region. */
+static void named_res(struct pass *p, const char *type, const char *id, const char *cidr,
+                      const char *vpc, const char *pool, const char *name, const char *region)
 {
-    struct record *r = env(RECORD_ALLOCATION);
-    record_str_set(&r->u.allocation.pool_id, pool);
-    record_str_set(&r->u.allocation.allocation_id, id);
-    record_str_set(&r->u.allocation.cidr, cidr);
-    record_str_set(&r->u.allocation.resource_type, type);
-    record_str_set(&r->u.allocation.resource_id, resource);
-    apply(p, r, true);
-}
-
-static void res_rec(struct pass *p, const char *type, const char *id, const char *cidr,
-                    const char *vpc, const char *pool, const char *name, const char *region)
-{
-    struct record *r = env(RECORD_RESOURCE_CIDR);
-    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
-    record_str_set(&r->u.resource_cidr.resource_type, type);
-    record_str_set(&r->u.resource_cidr.resource_id, id);
-    record_str_set(&r->u.resource_cidr.cidr, cidr);
-    record_str_set(&r->u.resource_cidr.vpc_id, vpc);
-    record_str_set(&r->u.resource_cidr.pool_id, pool);
+    struct record *r = res_record(p, type, id, cidr, vpc, pool, "compliant", 0.5);
     record_str_set(&r->u.resource_cidr.name, name);
     record_str_set(&r->u.resource_cidr.region, region);
-    record_str_set(&r->u.resource_cidr.compliance_status, "compliant");
-    r->u.resource_cidr.ip_usage = 0.5;
-    apply(p, r, true);
+    feed(p, r);
 }
 
 /* Top pool P 10.0.0.0/16 "Top" (default /20), child C 10.0.0.0/20 "Child" in eu-central-1
  * (default /24) allocated from P, vpc-2 10.0.0.0/22 from C in eu-west-1 with subnet-2a. */
 static model_t *tree(const struct config *cfg)
 {
-    struct pass p = {.m = model_new(cfg)};
-    model_effects_init(&p.fx);
-    struct record *r = env(RECORD_PASS_BEGIN);
-    record_str_set(&r->u.pass_begin.collector_id, "test");
-    r->u.pass_begin.started_ms = T0;
-    apply(&p, r, false);
-    r = env(RECORD_SCOPE);
-    record_str_set(&r->u.scope.scope_id, SCOPE);
-    record_str_set(&r->u.scope.scope_type, "private");
+    struct pass p;
+    pass_begin(&p, model_new(cfg), "p1", T0);
+    struct record *r = scope_record(&p);
     record_str_set(&r->u.scope.description, "Private scope");
-    apply(&p, r, true);
-    pool_rec(&p, POOL_P, NULL, 20, "Top", NULL, "10.0.0.0/16");
-    pool_rec(&p, POOL_C, POOL_P, 24, "Child", "eu-central-1", "10.0.0.0/20");
+    feed(&p, r);
+    named_pool(&p, POOL_P, NULL, 20, "Top", NULL, "10.0.0.0/16");
+    named_pool(&p, POOL_C, POOL_P, 24, "Child", "eu-central-1", "10.0.0.0/20");
     alloc_rec(&p, POOL_P, "ipam-pool-alloc-c", "10.0.0.0/20", "ipam-pool", POOL_C);
     alloc_rec(&p, POOL_C, "ipam-pool-alloc-v2", "10.0.0.0/22", "vpc", "vpc-2");
-    res_rec(&p, "vpc", "vpc-2", "10.0.0.0/22", "vpc-2", POOL_C, "app-vpc", "eu-west-1");
-    res_rec(&p, "subnet", "subnet-2a", "10.0.0.0/24", "vpc-2", NULL, "app-a", "eu-west-1");
-    r = env(RECORD_PASS_END);
-    memcpy(r->u.pass_end.counts, p.counts, sizeof p.counts);
-    r->u.pass_end.complete = true;
-    apply(&p, r, false);
+    named_res(&p, "vpc", "vpc-2", "10.0.0.0/22", "vpc-2", POOL_C, "app-vpc", "eu-west-1");
+    named_res(&p, "subnet", "subnet-2a", "10.0.0.0/24", "vpc-2", NULL, "app-a", "eu-west-1");
+    pass_end(&p, true, 0);
     bool accepted = false;
     for (size_t i = 0; i < p.fx.n; i++)
         accepted |= strcmp(p.fx.items[i].kind, "pass") == 0;
@@ -246,7 +145,7 @@ static const struct seen *find(const struct seen_list *l, const char *id)
 static void test_object_descriptions(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg("");
+    struct config *cfg = fixture_load_cfg("");
     model_t *m = tree(cfg);
     struct seen_list l = {.n = 0};
     assert_int_equal(model_metrics_objects(m, NULL, on_object, &l), 0);
@@ -312,8 +211,10 @@ static void test_object_descriptions(void **state)
 
 /* ---- alert_engine_foreach_firing ------------------------------------------------------ */
 
+/* The first notifications an engine sent: fingerprint, id and state, in emission order. */
 struct emitted {
     char fp[8][32];
+    char id[8][32];
     char state[8][16];
     size_t n;
 };
@@ -323,7 +224,9 @@ static void capture(void *ctx, const struct record *rec)
     struct emitted *e = ctx;
     if (e->n >= 8)
         return;
+    assert_non_null(rec->u.alert.id);
     snprintf(e->fp[e->n], sizeof e->fp[e->n], "%s", rec->u.alert.fingerprint);
+    snprintf(e->id[e->n], sizeof e->id[e->n], "%s", rec->u.alert.id);
     snprintf(e->state[e->n], sizeof e->state[e->n], "%s", rec->u.alert.state);
     e->n++;
 }
@@ -350,15 +253,25 @@ static struct alert_object pool_obj(const char *id)
                                  .family = 4};
 }
 
+/* Rule "util" (utilization, warning at 80 %, critical at 90 %) and then `more`; the path of
+ * state file `name` in the group's directory, which does not exist, into path. */
+static struct config *util_cfg(const char *more, const char *name, char *path, size_t len)
+{
+    char *text = xasprintf("[rule \"util\"]\ntype = utilization\nwarn_trigger = 80\n"
+                           "crit_trigger = 90\n%s",
+                           more);
+    struct config *cfg = fixture_load_cfg(text);
+    free(text);
+    snprintf(path, len, "%s/%s", testing_tmpdir, name);
+    unlink(path);
+    return cfg;
+}
+
 static void test_foreach_firing_after_restart(void **state)
 {
     (void)state;
-    struct config *cfg =
-        load_cfg("[rule \"util\"]\ntype = utilization\nwarn_trigger = 80\ncrit_trigger = 90\n"
-                 "for = 10m\n");
     char path[128], err[256];
-    snprintf(path, sizeof path, "%s/alerts.json", tmpdir);
-    unlink(path);
+    struct config *cfg = util_cfg("for = 10m\n", "alerts.json", path, sizeof path);
     struct emitted first = {.n = 0};
     alert_engine_t *e = alert_engine_new(cfg, path, NULL, capture, &first, err, sizeof err);
     assert_non_null(e);
@@ -394,44 +307,23 @@ static void test_foreach_firing_after_restart(void **state)
     config_free(cfg);
 }
 
-/* Notification ids, in emission order. */
-struct ids {
-    char id[8][32];
-    char state[8][16];
-    size_t n;
-};
-
-static void capture_id(void *ctx, const struct record *rec)
-{
-    struct ids *v = ctx;
-    if (v->n >= 8)
-        return;
-    assert_non_null(rec->u.alert.id);
-    snprintf(v->id[v->n], sizeof v->id[v->n], "%s", rec->u.alert.id);
-    snprintf(v->state[v->n], sizeof v->state[v->n], "%s", rec->u.alert.state);
-    v->n++;
-}
-
 /* What a run after a crash does: the state of the last checkpoint, the same records again,
  * on a later wall clock. The fire, the repeat and the resolve carry the same ids as in the
  * first run (the sinks drop them as spooled before); the three ids differ from each other. */
 static void test_notification_ids_replay(void **state)
 {
     (void)state;
-    struct config *cfg =
-        load_cfg("[rule \"util\"]\ntype = utilization\nwarn_trigger = 80\ncrit_trigger = 90\n"
-                 "for = 0s\nrepeat_interval = 1h\n");
     char path[128], err[256];
-    snprintf(path, sizeof path, "%s/alerts-ids.json", tmpdir);
-    unlink(path);
+    struct config *cfg =
+        util_cfg("for = 0s\nrepeat_interval = 1h\n", "alerts-ids.json", path, sizeof path);
     struct alert_object a = pool_obj("ipam-pool-0a");
     struct rrd_sample warm = util(85), cool = util(10);
     const int64_t hour = 3600 * 1000;
-    struct ids run[2];
+    struct emitted run[2];
     for (int r = 0; r < 2; r++) {
         int64_t wall = T0 + r * 10 * hour; /* the second run comes ten hours later */
         memset(&run[r], 0, sizeof run[r]);
-        alert_engine_t *e = alert_engine_new(cfg, path, NULL, capture_id, &run[r], err, sizeof err);
+        alert_engine_t *e = alert_engine_new(cfg, path, NULL, capture, &run[r], err, sizeof err);
         assert_non_null(e);
         if (r == 0)
             assert_int_equal(alert_engine_save(e, err, sizeof err), 0); /* the checkpoint */
@@ -591,8 +483,8 @@ static void test_adopt_reposts_without_notifying(void **state)
              "[analyzer]\nstate_dir = %s/state\n"
              "[sink \"am\"]\ntype = alertmanager\nurl = http://127.0.0.1:%d\n"
              "[sink \"file\"]\ntype = file\npath = %s/out.jsonl\n",
-             tmpdir, sv.port, tmpdir);
-    struct config *cfg = load_cfg(text);
+             testing_tmpdir, sv.port, testing_tmpdir);
+    struct config *cfg = fixture_load_cfg(text);
     struct sinks_opts o = {.backoff_min_ms = 50,
                            .backoff_max_ms = 200,
                            .repost_interval_ms = 150,
@@ -617,7 +509,7 @@ static void test_adopt_reposts_without_notifying(void **state)
             assert_true(st.reposts >= 2);
     }
     char out[160];
-    snprintf(out, sizeof out, "%s/out.jsonl", tmpdir);
+    snprintf(out, sizeof out, "%s/out.jsonl", testing_tmpdir);
     struct stat sb;
     assert_true(stat(out, &sb) < 0 || sb.st_size == 0); /* the file sink got nothing */
 
@@ -645,5 +537,5 @@ int main(void)
         cmocka_unit_test(test_notification_ids_replay),
         cmocka_unit_test(test_adopt_reposts_without_notifying),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

@@ -45,8 +45,7 @@ static int isolate(void **state)
         snprintf(name, sizeof name, "%.*s", (int)n, victim);
         unsetenv(name);
     }
-    snprintf(home, sizeof home, "/tmp/aws-creds-home.XXXXXX");
-    if (!mkdtemp(home))
+    if (testing_mkdtemp(home, sizeof home, "aws-creds-home") != 0)
         fail_msg("mkdtemp");
     char dir[128];
     snprintf(dir, sizeof dir, "%s/.aws", home);
@@ -58,11 +57,7 @@ static int isolate(void **state)
 
 static int cleanup(void **state)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
-    if (system(cmd) != 0)
-        return -1;
-    return 0;
+    return testing_rm_rf(home);
 }
 
 static int get(const struct aws_settings *s, struct aws_credentials *cr, char *err, size_t n)
@@ -292,11 +287,8 @@ static void test_container(void **state)
 
 static void test_imds_and_no_secret_in_log(void **state)
 {
-    char path[] = "/tmp/aws-creds-log.XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(2);
-    fflush(stderr);
-    dup2(fd, 2);
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
     log_set_level(LOG_LEVEL_DEBUG);
 
     char *tok = ts_response(200, "text/plain", "imds-session-token");
@@ -319,26 +311,18 @@ static void test_imds_and_no_secret_in_log(void **state)
     int rc = get(&s, &cr, err, sizeof err);
     ts_stop(&ts);
 
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
+    char *buf = testing_capture_end(&cap);
     log_set_level(LOG_LEVEL_INFO);
     if (rc != 0)
         fail_msg("imds: %s", err);
     assert_string_equal(cr.access_key_id, "ASIAIMDSKEYWXYZ");
     assert_string_equal(cr.session_token, "imdssessiontokenvalue");
     aws_credentials_clear(&cr);
-    FILE *f = fopen(path, "r");
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    close(fd);
-    unlink(path);
     assert_non_null(strstr(buf, "credentials from instance metadata (IMDSv2) (key ...WXYZ"));
     if (strstr(buf, "imdssecretvalue") || strstr(buf, "imdssessiontokenvalue") ||
         strstr(buf, "ASIAIMDSKEY") || strstr(buf, "imds-session-token"))
         fail_msg("a secret reached the log:\n%s", buf);
+    free(buf);
     free(tok);
     free(role);
     free(json);

@@ -10,23 +10,12 @@
 
 #include "collector/ec2_xml.h"
 
-static char *slurp(const char *name, size_t *len)
+/* A file of tests/data/aws-client (owned by the caller). */
+static char *read_xml(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/data/aws-client/%s", TOP_SRCDIR, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        fail_msg("short read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/data/aws-client/%s", name);
+    return testing_read_src(rel, len);
 }
 
 /* Parses `buf` fed in random-sized chunks; returns the finish code. */
@@ -50,7 +39,7 @@ static int parse(ec2_xml_t *x, const char *buf, size_t len, char *err, size_t er
 static ec2_xml_t *parse_file(const char *name, const char *op, const char *required)
 {
     size_t len;
-    char *buf = slurp(name, &len);
+    char *buf = read_xml(name, &len);
     ec2_xml_t *x = ec2_xml_new(op, required);
     char err[512];
     if (parse(x, buf, len, err, sizeof err) != 0)
@@ -168,7 +157,7 @@ static void test_error_documents(void **state)
 static void test_every_truncation_fails(void **state)
 {
     size_t len;
-    char *buf = slurp("get-ipam-pool-allocations.xml", &len);
+    char *buf = read_xml("get-ipam-pool-allocations.xml", &len);
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
         len--;
     for (size_t cut = 0; cut < len; cut++) {
@@ -255,7 +244,7 @@ static void test_hostile(void **state)
     const char *files[] = {"billion-laughs.xml", "external-entity.xml"};
     for (int i = 0; i < 2; i++) {
         size_t len;
-        char *buf = slurp(files[i], &len);
+        char *buf = read_xml(files[i], &len);
         ec2_xml_t *x = ec2_xml_new("ec2 DescribeIpamPools", "ipamPoolId");
         char err[512] = "";
         assert_int_equal(parse(x, buf, len, err, sizeof err), -EBADMSG);

@@ -19,9 +19,7 @@ static char g_path[512];
 
 static int setup_dir(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/ipamwatch-test-config.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir))
+    if (testing_mkdtemp(g_dir, sizeof g_dir, "ipamwatch-test-config") != 0)
         return -1;
     unsetenv("IPAMWATCH_TEST_UNSET_VARIABLE");
     return 0;
@@ -29,9 +27,7 @@ static int setup_dir(void **state)
 
 static int teardown_dir(void **state)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testing_rm_rf(g_dir);
 }
 
 /* Writes text to DIR/name with the given mode; returns the path (static buffer). */
@@ -601,7 +597,8 @@ static void test_random_mutations(void **state)
     free(text);
 }
 
-/* README.md's configuration reference documents every key of the table, in a row of its section's table. */
+/* README.md's configuration reference documents every key of the table, in a row of its section's
+ * table. */
 static void test_reference_lists_every_key(void **state)
 {
     char path[600];

@@ -116,17 +116,9 @@ static char *records(char *first, ...)
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/ct_archive_test.XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
+    char d[PATH_MAX];
+    assert_int_equal(testing_mkdtemp(d, sizeof d, "ct_archive_test"), 0);
     return strdup(d);
-}
-
-static void rmtree(const char *dir)
-{
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 struct seen {
@@ -218,7 +210,7 @@ static void test_list(void **state)
     snprintf(missing, sizeof missing, "%s/no-such-folder", dir);
     assert_int_equal(ct_archive_list(missing, &paths, &n, &unreadable, err, sizeof err), -ENOENT);
     assert_non_null(strstr(err, "no-such-folder"));
-    rmtree(dir);
+    assert_int_equal(testing_rm_rf(dir), 0);
     free(dir);
 }
 
@@ -259,7 +251,7 @@ static void test_read(void **state)
     free(a);
     free(b);
     free(text);
-    rmtree(dir);
+    assert_int_equal(testing_rm_rf(dir), 0);
     free(dir);
 }
 
@@ -335,7 +327,7 @@ static void test_broken(void **state)
     char err[256];
     struct seen s = {0};
     assert_int_equal(ct_archive_read_file(path, collect, &s, err, sizeof err), -EIO);
-    rmtree(dir);
+    assert_int_equal(testing_rm_rf(dir), 0);
     free(dir);
 }
 
@@ -471,7 +463,7 @@ static void test_run(void **state)
 
     const char *dirs[] = {good, mixed, noid, none};
     for (size_t i = 0; i < 4; i++) {
-        rmtree(dirs[i]);
+        assert_int_equal(testing_rm_rf(dirs[i]), 0);
         free((char *)dirs[i]);
     }
 }

@@ -10,20 +10,10 @@
 #include "collector/ct_event.h"
 #include "record.h"
 
-#ifndef TOP_SRCDIR
-#define TOP_SRCDIR "."
-#endif
-
-static const char *srcdir(void)
-{
-    const char *s = getenv("top_srcdir");
-    return s && *s ? s : TOP_SRCDIR;
-}
-
 static json_t *load(const char *rel)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", srcdir(), rel);
+    snprintf(path, sizeof path, "%s/%s", testing_srcdir(), rel);
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j)
@@ -497,7 +487,7 @@ static void test_org_small(void **state)
     (void)state;
     json_t *truth = load("tests/data/aws/org-small/truth.json");
     char base[1024];
-    snprintf(base, sizeof base, "%s/tests/data/aws/org-small/cloudtrail", srcdir());
+    snprintf(base, sizeof base, "%s/tests/data/aws/org-small/cloudtrail", testing_srcdir());
     DIR *d = opendir(base);
     assert_non_null(d);
     struct dirent *de;
@@ -511,7 +501,7 @@ static void test_org_small(void **state)
             snprintf(rel, sizeof rel, "tests/data/aws/org-small/cloudtrail/%s/%s.json", de->d_name,
                      region);
             char path[1024];
-            snprintf(path, sizeof path, "%s/%s", srcdir(), rel);
+            snprintf(path, sizeof path, "%s/%s", testing_srcdir(), rel);
             FILE *f = fopen(path, "r");
             if (!f)
                 continue;

@@ -16,8 +16,7 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_ct_state.XXXXXX");
-    if (!mkdtemp(dir))
+    if (testing_mkdtemp(dir, sizeof dir, "test_ct_state") != 0)
         return -1;
     rmdir(dir); /* ct_state_load creates it */
     return 0;
@@ -26,9 +25,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[320];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testing_rm_rf(dir);
 }
 
 static ct_state_t *load(void)

@@ -261,8 +261,7 @@ static void test_model_stream_bounded(void **state)
     assert_int_equal(st.events_duplicate, 1);
 
     char dir[64], path[128], err[512];
-    snprintf(dir, sizeof dir, "/tmp/test_eventwin.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(testing_mkdtemp(dir, sizeof dir, "test_eventwin"), 0);
     snprintf(path, sizeof path, "%s/model.snap", dir);
     assert_int_equal(model_save(m, path, err, sizeof err), 0);
     struct stat sb;

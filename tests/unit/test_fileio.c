@@ -17,29 +17,10 @@
 
 static char g_dir[PATH_MAX];
 
-static void tmp_dir(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/test_fileio.XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(g_dir));
-}
-
-static void rm_rf(const char *path)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execlp("rm", "rm", "-rf", path, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    tmp_dir();
+    assert_int_equal(testing_mkdtemp(g_dir, sizeof g_dir, "test_fileio"), 0);
     umask(022);
     return 0;
 }
@@ -47,7 +28,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    rm_rf(g_dir);
+    testing_rm_rf(g_dir);
     return 0;
 }
 

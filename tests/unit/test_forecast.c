@@ -294,6 +294,57 @@ static void test_noise_randomized(void **state)
     }
 }
 
+static void test_exact_line_range(void **state)
+{
+    (void)state;
+    /* An exact line: every pairwise slope is equal, yet the range is not a single instant. */
+    struct linear l = {.u0 = 1000, .rate = 50};
+    struct history h = make(90, 3600, 16384, linear_used, &l);
+    struct forecast_result exact, noisy;
+    time_t want = truth(&l, 16384);
+    assert_int_equal(forecast_fit(h.p, h.n, NULL, &exact), 0);
+    expect_date_near(&exact, want, 1.0);
+    double width = (double)(exact.date_late - exact.date_early) / DAY;
+    if (!(width >= 2.0) || exact.date_early > want || exact.date_late < want)
+        fail_msg("exact line: range %.2f days (%s), want 2 days or more around the truth", width,
+                 exact.reason);
+    /* The band is the daily resolution over the 89 days fitted: 89/90 to 89/88 of the slope. */
+    assert_true(exact.slope_lo < exact.slope && exact.slope < exact.slope_hi);
+    assert_true(fabs(exact.slope_lo - 50 * 89.0 / 90) < 0.05);
+    assert_true(fabs(exact.slope_hi - 50 * 89.0 / 88) < 0.05);
+    free(h.p);
+
+    /* Far ahead, the slope band sets the range: ~1 % of about 2 years either side. */
+    struct linear slow = {.u0 = 1000, .rate = 20};
+    h = make(90, 3600, 16384, linear_used, &slow);
+    assert_int_equal(forecast_fit(h.p, h.n, NULL, &exact), 0);
+    want = truth(&slow, 16384);
+    expect_date_near(&exact, want, 1.0);
+    width = (double)(exact.date_late - exact.date_early) / DAY;
+    if (width < 12 || width > 24 || exact.date_early > want || exact.date_late < want)
+        fail_msg("slow exact line: range %.2f days, want 12 to 24 around the truth", width);
+    free(h.p);
+
+    /* Noise keeps its statistical range, wider than the exact line's. */
+    struct linear n = {.u0 = 1000, .rate = 20, .noise = 1000, .rng = testing_seed()};
+    h = make(90, 3600, 16384, linear_used, &n);
+    assert_int_equal(forecast_fit(h.p, h.n, NULL, &noisy), 0);
+    assert_int_equal(noisy.status, FORECAST_DATE);
+    double noisy_width = (double)(noisy.date_late - noisy.date_early) / DAY;
+    if (!(noisy_width > width))
+        fail_msg("noisy range %.2f days, exact line's %.2f: want wider", noisy_width, width);
+    free(h.p);
+
+    /* A date less than a day ahead: the range starts at the newest point, not before it. */
+    struct linear near = {.u0 = 16384 - 50 * 90.0, .rate = 50};
+    h = make(90, 3600, 16384, linear_used, &near);
+    assert_int_equal(forecast_fit(h.p, h.n, NULL, &exact), 0);
+    assert_int_equal(exact.status, FORECAST_DATE);
+    assert_true(exact.date < exact.last + DAY);
+    assert_true(exact.date_early == exact.last && exact.date_late >= exact.date + DAY);
+    free(h.p);
+}
+
 static void test_series(void **state)
 {
     (void)state;
@@ -374,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_reached_and_no_size),
         cmocka_unit_test(test_unknowns_and_order),
         cmocka_unit_test(test_noise_randomized),
+        cmocka_unit_test(test_exact_line_range),
         cmocka_unit_test(test_series),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_long_window),

@@ -436,8 +436,7 @@ static void test_lookup_pages(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/ipamwatch-hostile.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return testing_mkdtemp(g_dir, sizeof g_dir, "ipamwatch-hostile");
 }
 
 static int teardown(void **state)

@@ -161,22 +161,6 @@ static ec2_xml_t *xml_parse(const char *text, size_t len, const char *op)
     return x;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The wire form of `r` with the fixed envelope of map_encode (owned). */
 static char *encode_fixed(struct record *r)
 {
@@ -244,7 +228,7 @@ static void test_node_path_matches_json(void **state)
     (void)state;
     for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
         size_t len;
-        char *text = slurp(pairs[p].xml, &len);
+        char *text = testing_read_file(pairs[p].xml, &len);
         ec2_xml_t *x = xml_parse(text, len, pairs[p].op);
         assert_true(compare_node_paths(x, pairs[p].type, pairs[p].context, pairs[p].xml) > 0);
         ec2_xml_free(x);

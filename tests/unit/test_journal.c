@@ -1,11 +1,9 @@
 /* Unit tests for journal: chain continuity, idempotent replay, daily segments, tamper
  * detection with the right file/line/seq, torn-tail recovery, permissions, reading. */
-#define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -15,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "analyzer/journal.h"
+#include "journal_fixture.h"
 
 #define DAY1  ((time_t)1709287200) /* 2024-03-01T10:00:00Z */
 #define DAY   ((time_t)86400)
@@ -22,54 +21,10 @@
 #define SEG_B "2024-03-02.jsonl"
 #define SEG_C "2024-03-03.jsonl"
 
-struct fixture {
-    char root[64];
-    char dir[128];
-    time_t now;
-};
-
-static time_t fake_now(void *arg)
-{
-    return *(time_t *)arg;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "%s", "/tmp/ipamwatch-journal.XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/journal", f->root);
-    f->now = DAY1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    journal_set_key_hash_for_testing(NULL);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static journal_t *open_journal(struct fixture *f)
-{
-    char err[512];
-    journal_t *j = journal_open(f->dir, false, err, sizeof err);
-    if (!j)
-        fail_msg("journal_open: %s", err);
-    journal_set_clock_for_testing(j, fake_now, &f->now);
-    return j;
+    *state = testing_dir_new("ipamwatch-journal", "journal", DAY1);
+    return *state ? 0 : -1;
 }
 
 static json_t *sample_data(int i)
@@ -94,7 +49,7 @@ static void append_range(journal_t *j, int from, int to)
 }
 
 /* The standard journal: 15 records, 5 per day over three days (segments A, B, C). */
-static void build_std(struct fixture *f)
+static void build_std(struct testing_dir *f)
 {
     journal_t *j = open_journal(f);
     for (int d = 0; d < 3; d++) {
@@ -105,25 +60,10 @@ static void build_std(struct fixture *f)
     journal_close(j);
 }
 
-static char *path_of(struct fixture *f, const char *name)
+static char *path_of(struct testing_dir *f, const char *name)
 {
     static char buf[256];
     snprintf(buf, sizeof buf, "%s/%s", f->dir, name);
-    return buf;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    buf[n] = '\0';
-    fclose(fp);
-    *len = (size_t)n;
     return buf;
 }
 
@@ -143,7 +83,7 @@ struct lines {
 static void lines_load(const char *path, struct lines *l)
 {
     size_t len;
-    char *buf = slurp(path, &len), *save = NULL;
+    char *buf = testing_read_file(path, &len), *save = NULL;
     l->n = 0;
     for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
         l->v[l->n++] = strdup(t);
@@ -175,7 +115,7 @@ static void sha256_hex(const char *s, size_t len, char *hex)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static void expect_ok(struct fixture *f, uint64_t records)
+static void expect_ok(struct testing_dir *f, uint64_t records)
 {
     struct journal_verify_result res;
     char err[512] = "";
@@ -186,7 +126,7 @@ static void expect_ok(struct fixture *f, uint64_t records)
     assert_int_equal(res.last_seq, records);
 }
 
-static void expect_fault(struct fixture *f, enum journal_fault fault, const char *file,
+static void expect_fault(struct testing_dir *f, enum journal_fault fault, const char *file,
                          uint64_t line, uint64_t seq)
 {
     struct journal_verify_result res;
@@ -203,7 +143,7 @@ static void expect_fault(struct fixture *f, enum journal_fault fault, const char
 }
 
 /* Replaces the first occurrence of `from` after `after` in line `idx` of segment `seg`. */
-static void edit_line(struct fixture *f, const char *seg, size_t idx, const char *after,
+static void edit_line(struct testing_dir *f, const char *seg, size_t idx, const char *after,
                       const char *from, const char *to)
 {
     struct lines l;
@@ -223,7 +163,7 @@ static void edit_line(struct fixture *f, const char *seg, size_t idx, const char
 
 static void test_append_sync_reopen(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     char d1[JOURNAL_DIGEST_HEX + 1], d2[JOURNAL_DIGEST_HEX + 1];
     journal_t *j = open_journal(f);
     assert_int_equal(journal_last_seq(j), 0);
@@ -276,7 +216,7 @@ static void test_append_sync_reopen(void **state)
 
 static void test_replay_skips_keys(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     append_range(j, 1, 11);
     json_t *d = sample_data(1);
@@ -333,7 +273,7 @@ static uint64_t constant_hash(const char *key, size_t len)
 
 static void test_key_hash_collisions(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     /* Every key collides: only the confirmation by the journaled key tells them apart, both
      * for pending records and for records on disk after a reopen. */
     journal_set_key_hash_for_testing(constant_hash);
@@ -360,7 +300,7 @@ static void test_key_hash_collisions(void **state)
     expect_ok(f, 52);
 }
 
-static size_t count_lines(struct fixture *f, const char *seg)
+static size_t count_lines(struct testing_dir *f, const char *seg)
 {
     struct lines l;
     lines_load(path_of(f, seg), &l);
@@ -371,7 +311,7 @@ static size_t count_lines(struct fixture *f, const char *seg)
 
 static void test_segments_per_day(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     f->now = 1709337590; /* 2024-03-01T23:59:50Z */
     append_range(j, 1, 4);
@@ -388,11 +328,11 @@ static void test_segments_per_day(void **state)
 
     /* The clock stepping back a day never reopens an older segment. */
     size_t len_before, len_after;
-    char *before = slurp(path_of(f, "2024-03-01.jsonl"), &len_before);
+    char *before = testing_read_file(path_of(f, "2024-03-01.jsonl"), &len_before);
     f->now = 1709294400; /* 2024-03-01T12:00:00Z */
     assert_int_equal(journal_append(j, "allocation", "late", 1709294400, d), 0);
     assert_int_equal(journal_sync(j), 0);
-    char *after = slurp(path_of(f, "2024-03-01.jsonl"), &len_after);
+    char *after = testing_read_file(path_of(f, "2024-03-01.jsonl"), &len_after);
     assert_int_equal(len_before, len_after);
     assert_memory_equal(before, after, len_before);
     free(before);
@@ -428,7 +368,7 @@ static void test_segments_per_day(void **state)
 
 static void test_tamper_edit_data(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     expect_ok(f, 15);
     /* One character of the data of seq 7 (segment B, line 2). */
@@ -452,7 +392,7 @@ static void test_tamper_edit_data(void **state)
 
 static void test_tamper_edit_prev(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     struct lines l;
     lines_load(path_of(f, SEG_C), &l);
@@ -465,7 +405,7 @@ static void test_tamper_edit_prev(void **state)
 
 static void test_tamper_delete_line(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     struct lines l;
     lines_load(path_of(f, SEG_B), &l);
@@ -479,11 +419,11 @@ static void test_tamper_delete_line(void **state)
 
 static void test_tamper_insert_line(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     struct lines a, b;
     size_t alen;
-    char *orig_b = slurp(path_of(f, SEG_B), &alen);
+    char *orig_b = testing_read_file(path_of(f, SEG_B), &alen);
 
     /* A copy of seq 3 slipped in after seq 9 (B line 5). */
     lines_load(path_of(f, SEG_A), &a);
@@ -517,7 +457,7 @@ static void test_tamper_insert_line(void **state)
 
 static void test_tamper_reorder(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     struct lines l;
     lines_load(path_of(f, SEG_B), &l);
@@ -529,7 +469,7 @@ static void test_tamper_reorder(void **state)
     expect_fault(f, JOURNAL_FAULT_REORDERED, SEG_B, 2, 8);
 }
 
-static void expect_open_refused(struct fixture *f, const char *needle)
+static void expect_open_refused(struct testing_dir *f, const char *needle)
 {
     char err[512] = "";
     journal_t *j = journal_open(f->dir, false, err, sizeof err);
@@ -540,10 +480,10 @@ static void expect_open_refused(struct fixture *f, const char *needle)
 
 static void test_tamper_truncate_tail(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     size_t len;
-    char *orig = slurp(path_of(f, SEG_C), &len);
+    char *orig = testing_read_file(path_of(f, SEG_C), &len);
     struct lines l;
     lines_load(path_of(f, SEG_C), &l);
     size_t last = strlen(l.v[4]) + 1;
@@ -568,13 +508,13 @@ static void test_tamper_truncate_tail(void **state)
 
 static void test_tamper_delete_segment(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     const char *segs[] = {SEG_A, SEG_B, SEG_C};
     char *saved[3];
     size_t lens[3];
     for (int i = 0; i < 3; i++)
-        saved[i] = slurp(path_of(f, segs[i]), &lens[i]);
+        saved[i] = testing_read_file(path_of(f, segs[i]), &lens[i]);
 
     assert_int_equal(unlink(path_of(f, SEG_B)), 0);
     expect_fault(f, JOURNAL_FAULT_MISSING, SEG_C, 1, 6);
@@ -596,10 +536,10 @@ static void test_tamper_delete_segment(void **state)
 
 static void test_tamper_edit_head(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     build_std(f);
     size_t len;
-    char *orig = slurp(path_of(f, "HEAD"), &len);
+    char *orig = testing_read_file(path_of(f, "HEAD"), &len);
     char *copy = strdup(orig);
 
     /* One digit of the digest. */
@@ -638,13 +578,13 @@ static void test_tamper_edit_head(void **state)
 
 static void test_torn_tail_recovered(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     append_range(j, 1, 6);
     assert_int_equal(journal_sync(j), 0);
     journal_close(j);
     size_t len;
-    char *orig = slurp(path_of(f, SEG_A), &len);
+    char *orig = testing_read_file(path_of(f, SEG_A), &len);
 
     /* A crash in the middle of writing seq 6: a partial line past HEAD. */
     FILE *fp = fopen(path_of(f, SEG_A), "ab");
@@ -658,7 +598,7 @@ static void test_torn_tail_recovered(void **state)
 
     j = open_journal(f);
     size_t now_len;
-    char *now = slurp(path_of(f, SEG_A), &now_len);
+    char *now = testing_read_file(path_of(f, SEG_A), &now_len);
     assert_int_equal(now_len, len);
     assert_memory_equal(now, orig, len);
     free(now);
@@ -671,7 +611,7 @@ static void test_torn_tail_recovered(void **state)
 
     /* A crash after the records reached the segment but before HEAD was replaced: the
      * records beyond HEAD are valid, and HEAD catches up at the next open. */
-    char *head = slurp(path_of(f, "HEAD"), &len);
+    char *head = testing_read_file(path_of(f, "HEAD"), &len);
     j = open_journal(f);
     append_range(j, 8, 10);
     journal_close(j);
@@ -690,12 +630,12 @@ static void test_torn_tail_recovered(void **state)
 
 static void test_failed_write_is_retried(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     append_range(j, 1, 4);
     assert_int_equal(journal_sync(j), 0);
     size_t len;
-    char *orig = slurp(path_of(f, SEG_A), &len);
+    char *orig = testing_read_file(path_of(f, SEG_A), &len);
 
     /* The file may grow by 100 bytes only: the write stops mid-record. */
     struct rlimit old, lim;
@@ -711,7 +651,7 @@ static void test_failed_write_is_retried(void **state)
     assert_int_equal(rc, -EFBIG);
     assert_int_equal(journal_pending(j), 4);
     size_t now_len;
-    char *now = slurp(path_of(f, SEG_A), &now_len);
+    char *now = testing_read_file(path_of(f, SEG_A), &now_len);
     assert_int_equal(now_len, len); /* the partial record was cut back */
     free(now);
     free(orig);
@@ -724,7 +664,7 @@ static void test_failed_write_is_retried(void **state)
 
 static void test_permissions(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     mode_t old = umask(0); /* modes must not depend on the caller's umask */
     snprintf(f->dir, sizeof f->dir, "%s/a/b/journal", f->root);
     journal_t *j = open_journal(f);
@@ -743,11 +683,11 @@ static void test_permissions(void **state)
 
 static void test_fsync_mode(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     char err[256];
     journal_t *j = journal_open(f->dir, true, err, sizeof err);
     assert_non_null(j);
-    journal_set_clock_for_testing(j, fake_now, &f->now);
+    journal_set_clock_for_testing(j, testing_fake_now, &f->now);
     append_range(j, 1, 4);
     assert_int_equal(journal_sync(j), 0);
     f->now += DAY;
@@ -762,7 +702,7 @@ static void test_fsync_mode(void **state)
 
 static void test_lock_and_bad_arguments(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     char err[256] = "";
     assert_null(journal_open(f->dir, false, err, sizeof err));
@@ -788,7 +728,7 @@ static void test_lock_and_bad_arguments(void **state)
 
 static void test_reader_range(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     const time_t base = 1700000000;
     journal_t *j = open_journal(f);
     for (int i = 0; i < 20; i++) {
@@ -837,7 +777,7 @@ static void test_reader_range(void **state)
  * names the segment and line that holds the changed byte. */
 static void test_random_byte_edits(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     unsigned seed = testing_seed();
     srand(seed);
     build_std(f);
@@ -845,7 +785,7 @@ static void test_random_byte_edits(void **state)
     char *orig[3];
     size_t lens[3];
     for (int i = 0; i < 3; i++)
-        orig[i] = slurp(path_of(f, segs[i]), &lens[i]);
+        orig[i] = testing_read_file(path_of(f, segs[i]), &lens[i]);
     static const char repl[] = "0123456789abcdefxyzAZ{}[]\":,.-\n \\";
     for (int it = 0; it < 300; it++) {
         int s = rand() % 3;
@@ -885,7 +825,7 @@ static double now_ms(void)
 
 static void test_large_journal(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     const int n = 100000;
     journal_t *j = open_journal(f);
     double t0 = now_ms();
@@ -921,26 +861,29 @@ static void test_large_journal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_append_sync_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_skips_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_hash_collisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_segments_per_day, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_edit_data, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_edit_prev, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_delete_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_insert_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_reorder, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_truncate_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_delete_segment, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tamper_edit_head, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_recovered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_write_is_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_and_bad_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reader_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_byte_edits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_sync_reopen, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_skips_keys, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_hash_collisions, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_segments_per_day, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_edit_data, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_edit_prev, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_delete_line, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_insert_line, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_reorder, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_truncate_tail, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_delete_segment, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_edit_head, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_recovered, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_is_retried, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_permissions, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_mode, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_and_bad_arguments, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_range, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_random_byte_edits, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_large_journal, setup, journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

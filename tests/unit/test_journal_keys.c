@@ -1,9 +1,7 @@
 /* Unit tests for the journal's bounded key index: keys since the last checkpoint always held,
  * old keys dropped by generation, replays after a reopen still skipped, overflows counted. */
-#define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
-#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,19 +13,10 @@
 
 static char root[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "%s", "/tmp/ipamwatch-jkeys.XXXXXX");
-    if (!mkdtemp(root))
+    if (testing_mkdtemp(root, sizeof root, "ipamwatch-jkeys") != 0)
         return -1;
     journal_set_keys_kept_for_testing(KEPT);
     return 0;
@@ -37,7 +26,7 @@ static int teardown(void **state)
 {
     (void)state;
     journal_set_keys_kept_for_testing(0);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    testing_rm_rf(root);
     return 0;
 }
 

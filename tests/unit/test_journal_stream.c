@@ -2,11 +2,9 @@
  * as they are appended (HEAD only at a sync), duplicates are found on disk and in the write
  * buffer, a crash in the middle of a stream is recovered and replayed without duplicates,
  * a failed chunk write keeps its records for the next sync, and keys match as JSON text. */
-#define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -15,60 +13,17 @@
 #include <unistd.h>
 
 #include "analyzer/journal.h"
+#include "journal_fixture.h"
 
 #define NOW   ((time_t)1709287200) /* 2024-03-01T10:00:00Z */
 #define SEG   "2024-03-01.jsonl"
 #define BULK  3000 /* records of ~500 bytes: several write chunks */
 #define FIRST 10   /* records synced before the bulk */
 
-struct fixture {
-    char root[64];
-    char dir[128];
-    time_t now;
-};
-
-static time_t fake_now(void *arg)
-{
-    return *(time_t *)arg;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->root, sizeof f->root, "%s", "/tmp/ipamwatch-jstream.XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/journal", f->root);
-    f->now = NOW;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    journal_set_keys_kept_for_testing(0);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static journal_t *open_journal(struct fixture *f)
-{
-    char err[512];
-    journal_t *j = journal_open(f->dir, false, err, sizeof err);
-    if (!j)
-        fail_msg("journal_open: %s", err);
-    journal_set_clock_for_testing(j, fake_now, &f->now);
-    return j;
+    *state = testing_dir_new("ipamwatch-jstream", "journal", NOW);
+    return *state ? 0 : -1;
 }
 
 /* Appends key unmanaged-i (an unmanaged resource's record) and returns journal_append(). */
@@ -97,7 +52,7 @@ static void append_range(journal_t *j, int from, int to)
     }
 }
 
-static off_t file_size(struct fixture *f, const char *name)
+static off_t file_size(struct testing_dir *f, const char *name)
 {
     char path[256];
     struct stat st;
@@ -105,7 +60,7 @@ static off_t file_size(struct fixture *f, const char *name)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
-static char last_byte(struct fixture *f)
+static char last_byte(struct testing_dir *f)
 {
     char path[256], c = 0;
     snprintf(path, sizeof path, "%s/%s", f->dir, SEG);
@@ -117,7 +72,7 @@ static char last_byte(struct fixture *f)
     return c;
 }
 
-static void verify(struct fixture *f, struct journal_verify_result *res)
+static void verify(struct testing_dir *f, struct journal_verify_result *res)
 {
     char err[512] = "";
     int rc = journal_verify(f->dir, res, err, sizeof err);
@@ -126,7 +81,7 @@ static void verify(struct fixture *f, struct journal_verify_result *res)
 }
 
 /* Every record in seq order carries key unmanaged-<seq> (no key twice, none missing). */
-static void expect_keys_in_order(struct fixture *f, int n)
+static void expect_keys_in_order(struct testing_dir *f, int n)
 {
     char err[512];
     journal_reader_t *r = journal_reader_new(f->dir, 0, 0, err, sizeof err);
@@ -146,7 +101,7 @@ static void expect_keys_in_order(struct fixture *f, int n)
 
 static void test_written_as_appended(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     append_range(j, 1, FIRST + 1);
     assert_int_equal(journal_sync(j), 0);
@@ -187,7 +142,7 @@ static void test_written_as_appended(void **state)
  * fewer keys than were written since the last sync. */
 static void test_crash_mid_stream(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_set_keys_kept_for_testing(256);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -247,7 +202,7 @@ static void test_crash_mid_stream(void **state)
  * and a later sync writes everything. */
 static void test_failed_chunk_write_kept(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     journal_t *j = open_journal(f);
     append_range(j, 1, FIRST + 1);
     assert_int_equal(journal_sync(j), 0);
@@ -285,7 +240,7 @@ static void test_failed_chunk_write_kept(void **state)
  * read back unchanged. */
 static void test_key_text(void **state)
 {
-    struct fixture *f = *state;
+    struct testing_dir *f = *state;
     static const char *const keys[] = {
         "ev-0123",
         "overlap_opened:corp:a/10.0.0.0/8|b/10.1.0.0/16:2024-03-01T00:00:00.000Z",
@@ -323,10 +278,11 @@ static void test_key_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_written_as_appended, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_mid_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_chunk_write_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_written_as_appended, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_stream, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_chunk_write_kept, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_text, setup, journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

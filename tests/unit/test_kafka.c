@@ -108,26 +108,10 @@ static void test_secret_keys(void **state)
 /* Runs fn with stderr captured; returns the captured text (owned by the caller). */
 static char *capture_stderr(void (*fn)(void *), void *arg)
 {
-    fflush(stderr);
-    FILE *tmp = tmpfile();
-    assert_non_null(tmp);
-    int saved = dup(2);
-    assert_true(saved >= 0);
-    assert_true(dup2(fileno(tmp), 2) >= 0);
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
     fn(arg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    fseek(tmp, 0, SEEK_END);
-    long size = ftell(tmp);
-    assert_true(size >= 0);
-    rewind(tmp);
-    char *text = calloc(1, (size_t)size + 1);
-    assert_non_null(text);
-    size_t got = fread(text, 1, (size_t)size, tmp);
-    text[got] = '\0';
-    fclose(tmp);
-    return text;
+    return testing_capture_end(&cap);
 }
 
 #define SECRET1 "Hunter2-sasl-5ecret"

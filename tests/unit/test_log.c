@@ -12,21 +12,12 @@
 static const char *capture(void (*fn)(void))
 {
     static char buf[16384];
-    char path[] = "/tmp/test_log.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fd, 2);
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
     fn();
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
+    char *text = testing_capture_end(&cap);
+    snprintf(buf, sizeof buf, "%s", text);
+    free(text);
     return buf;
 }
 
@@ -100,24 +91,14 @@ static void test_complain_reports_suppressed_count(void **state)
     c.interval_ms = 10000;
     c.last_ms = log_now_ms() - 20000; /* interval elapsed */
     c.suppressed = 41;
-    char path[] = "/tmp/test_log.XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(2);
-    fflush(stderr);
-    dup2(fd, 2);
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
     log_init("test", LOG_LEVEL_INFO, true, false);
     log_complain(&c, LOG_LEVEL_ERR, "aws", "throttled");
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char buf[1024] = "";
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
+    char *buf = testing_capture_end(&cap);
     assert_non_null(strstr(buf, "throttled (repeated 41 times since last report)"));
     assert_int_equal(c.interval_ms, 20000); /* backs off */
+    free(buf);
 }
 
 static void test_level_parse(void **state)

@@ -219,6 +219,18 @@ static void *write_loop(void *arg)
     return NULL;
 }
 
+/* Asks method path; the answer must have `status` and, unless NULL, the body `body`. */
+static void expect_http(int port, const char *method, const char *path, int status,
+                        const char *body)
+{
+    struct resp r;
+    http(port, method, path, &r);
+    assert_int_equal(r.status, status);
+    if (body)
+        assert_string_equal(r.body, body);
+    free(r.body);
+}
+
 static void test_http(void **state)
 {
     (void)state;
@@ -242,33 +254,17 @@ static void test_http(void **state)
     free(text);
     free(r.body);
 
-    http(port, "GET", "/healthz", &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"status\":\"ok\"}\n");
-    free(r.body);
-
-    http(port, "GET", "/readyz", &r);
-    assert_int_equal(r.status, 503);
-    assert_string_equal(r.body, "{\"status\":\"not ready\",\"reason\":\"starting\"}\n");
-    free(r.body);
+    expect_http(port, "GET", "/healthz", 200, "{\"status\":\"ok\"}\n");
+    expect_http(port, "GET", "/readyz", 503,
+                "{\"status\":\"not ready\",\"reason\":\"starting\"}\n");
     metrics_set_ready(m, "collector", "last pass failed: \"ec2\" down", 0);
-    http(port, "GET", "/readyz", &r);
-    assert_int_equal(r.status, 503);
-    assert_string_equal(r.body, "{\"status\":\"not ready\",\"reason\":\"collector: last pass "
-                                "failed: \\\"ec2\\\" down\"}\n");
-    free(r.body);
+    expect_http(port, "GET", "/readyz", 503,
+                "{\"status\":\"not ready\",\"reason\":\"collector: last pass "
+                "failed: \\\"ec2\\\" down\"}\n");
     metrics_set_ready(m, "collector", NULL, 60000);
-    http(port, "GET", "/readyz", &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"status\":\"ok\"}\n");
-    free(r.body);
-
-    http(port, "GET", "/nothing", &r);
-    assert_int_equal(r.status, 404);
-    free(r.body);
-    http(port, "POST", "/metrics", &r);
-    assert_int_equal(r.status, 405);
-    free(r.body);
+    expect_http(port, "GET", "/readyz", 200, "{\"status\":\"ok\"}\n");
+    expect_http(port, "GET", "/nothing", 404, NULL);
+    expect_http(port, "POST", "/metrics", 405, NULL);
 
     /* Scrapes while another thread updates: every scrape is consistent. */
     assert_int_equal(metrics_declare(m, "pair_total", METRICS_COUNTER, "", "k"), 0);

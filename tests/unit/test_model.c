@@ -8,169 +8,17 @@
 
 #include "analyzer/model.h"
 #include "config/config.h"
+#include "fixtures.h"
+#include "golden.h"
 #include "record.h"
 #include "xalloc.h"
 
-#ifndef TOP_SRCDIR
-#define TOP_SRCDIR "."
-#endif
-
-#define SCOPE  "ipam-scope-0aaaaaaaaaaaaaaaa"
-#define POOL_P "ipam-pool-0top00000000000000"
-#define POOL_C "ipam-pool-0child0000000000000"
-#define T0     1741946400000LL /* 2025-03-14T10:00:00Z */
-
-/* ---- fixture: a config with one routing domain ---------------------------------------- */
-
-static char tmpdir[64];
+/* ---- fixture: a config with two routing domains ---------------------------------------- */
 
 static struct config *load_cfg(void)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("[kafka]\nbootstrap.servers = 127.0.0.1:9\n[domain \"corp\"]\nscopes = private\nstatic = "
-          "172.16.0.0/16\n"
-          "[domain \"childonly\"]\npools = " POOL_C "\n",
-          f);
-    fclose(f);
-    char err[512];
-    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
-    if (!cfg)
-        fail_msg("config_load: %s", err);
-    return cfg;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_model.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* ---- building and applying records ---------------------------------------------------- */
-
-struct pass {
-    model_t *m;
-    const char *pass_id;
-    int64_t started;
-    int64_t counts[RECORD_TYPE_COUNT];
-    struct model_effects fx;
-};
-
-static struct record *env(enum record_type t, const char *pass_id)
-{
-    struct record *r = record_new(t);
-    record_str_set(&r->scope, SCOPE);
-    record_str_set(&r->source, "collector/test");
-    record_str_set(&r->pass_id, pass_id);
-    r->ts_ms = T0;
-    return r;
-}
-
-static void apply(model_t *m, struct record *r, struct model_effects *fx)
-{
-    char err[256];
-    int rc = model_apply(m, r, fx, err, sizeof err);
-    if (rc != 0)
-        fail_msg("model_apply(%s): %d %s", record_type_name(r->type), rc, err);
-    record_free(r);
-}
-
-static void feed(struct pass *p, struct record *r)
-{
-    p->counts[r->type]++;
-    apply(p->m, r, &p->fx);
-}
-
-static void pass_begin(struct pass *p, model_t *m, const char *pass_id, int64_t started)
-{
-    memset(p, 0, sizeof *p);
-    p->m = m;
-    p->pass_id = pass_id;
-    p->started = started;
-    model_effects_init(&p->fx);
-    struct record *r = env(RECORD_PASS_BEGIN, pass_id);
-    record_str_set(&r->u.pass_begin.collector_id, "test");
-    r->u.pass_begin.started_ms = started;
-    apply(m, r, &p->fx);
-}
-
-/* Sends pass_end; `skew` is added to the pool count to make the counts disagree. */
-static void pass_end(struct pass *p, bool complete, int skew)
-{
-    struct record *r = env(RECORD_PASS_END, p->pass_id);
-    memcpy(r->u.pass_end.counts, p->counts, sizeof p->counts);
-    r->u.pass_end.counts[RECORD_POOL] += skew;
-    r->u.pass_end.complete = complete;
-    if (!complete)
-        record_str_set(&r->u.pass_end.error, "GetIpamResourceCidrs: throttled");
-    apply(p->m, r, &p->fx);
-}
-
-static void scope_rec(struct pass *p)
-{
-    struct record *r = env(RECORD_SCOPE, p->pass_id);
-    record_str_set(&r->u.scope.scope_id, SCOPE);
-    record_str_set(&r->u.scope.scope_type, "private");
-    feed(p, r);
-}
-
-static void pool_rec(struct pass *p, const char *id, const char *parent, int netmask)
-{
-    struct record *r = env(RECORD_POOL, p->pass_id);
-    record_str_set(&r->u.pool.pool_id, id);
-    record_str_set(&r->u.pool.scope_id, SCOPE);
-    record_str_set(&r->u.pool.parent, parent);
-    record_str_set(&r->u.pool.address_family, "ipv4");
-    r->u.pool.allocation_default_netmask = netmask;
-    feed(p, r);
-}
-
-static void pool_cidr_rec(struct pass *p, const char *pool, const char *cidr, const char *state)
-{
-    struct record *r = env(RECORD_POOL_CIDR, p->pass_id);
-    record_str_set(&r->u.pool_cidr.pool_id, pool);
-    record_str_set(&r->u.pool_cidr.cidr, cidr);
-    record_str_set(&r->u.pool_cidr.state, state);
-    feed(p, r);
-}
-
-static void alloc_rec(struct pass *p, const char *pool, const char *id, const char *cidr,
-                      const char *type, const char *resource)
-{
-    struct record *r = env(RECORD_ALLOCATION, p->pass_id);
-    record_str_set(&r->u.allocation.pool_id, pool);
-    record_str_set(&r->u.allocation.allocation_id, id);
-    record_str_set(&r->u.allocation.cidr, cidr);
-    record_str_set(&r->u.allocation.resource_type, type);
-    record_str_set(&r->u.allocation.resource_id, resource);
-    feed(p, r);
-}
-
-static void res_rec(struct pass *p, const char *type, const char *id, const char *cidr,
-                    const char *vpc, const char *pool, const char *compliance, double usage)
-{
-    struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
-    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
-    record_str_set(&r->u.resource_cidr.resource_type, type);
-    record_str_set(&r->u.resource_cidr.resource_id, id);
-    record_str_set(&r->u.resource_cidr.cidr, cidr);
-    record_str_set(&r->u.resource_cidr.vpc_id, vpc);
-    record_str_set(&r->u.resource_cidr.pool_id, pool);
-    record_str_set(&r->u.resource_cidr.compliance_status, compliance);
-    r->u.resource_cidr.ip_usage = usage;
-    feed(p, r);
+    return fixture_load_cfg("[domain \"corp\"]\nscopes = private\nstatic = 172.16.0.0/16\n"
+                            "[domain \"childonly\"]\npools = " POOL_C "\n");
 }
 
 /* The known tree: top pool P 10.0.0.0/16 (default /20) with child pool C 10.0.0.0/20
@@ -198,6 +46,17 @@ static void base_pass(struct pass *p, model_t *m, const char *pass_id, int64_t s
     res_rec(p, "subnet", "subnet-1b", "10.0.17.0/24", "vpc-1", NULL, "compliant", 0.25);
     if (extra)
         extra(p);
+}
+
+/* A model on load_cfg() (returned in *cfg) that took the known tree, plus `extra`, in the
+ * complete pass pass-1 at T0; the pass's effects are left in p->fx. */
+static model_t *tree_model(struct config **cfg, struct pass *p, void (*extra)(struct pass *))
+{
+    *cfg = load_cfg();
+    model_t *m = model_new(*cfg);
+    base_pass(p, m, "pass-1", T0, extra, true);
+    pass_end(p, true, 0);
+    return m;
 }
 
 /* ---- collecting figures --------------------------------------------------------------- */
@@ -313,16 +172,25 @@ static struct record *event(const char *id, const char *name, int64_t t)
     return r;
 }
 
+/* Applies event id (`name`, at t) on allocation alloc_id (cidr) of pool P; effects into fx. */
+static void pool_event(model_t *m, struct model_effects *fx, const char *id, const char *name,
+                       int64_t t, const char *alloc_id, const char *cidr)
+{
+    struct record *r = event(id, name, t);
+    record_str_set(&r->u.event.pool_id, POOL_P);
+    record_str_set(&r->u.event.allocation_id, alloc_id);
+    record_str_set(&r->u.event.cidr, cidr);
+    apply(m, r, fx);
+}
+
 /* ---- tests ---------------------------------------------------------------------------- */
 
 static void test_known_tree_figures(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, NULL, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, NULL);
     assert_int_equal(count_kind(&p.fx, "pass"), 1);
     assert_int_equal(count_kind(&p.fx, "pass_torn"), 0);
     /* A subnet inside its own VPC is not an overlap. */
@@ -412,11 +280,9 @@ static void test_fragmented_pool(void **state)
 static void test_torn_passes(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, NULL, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, NULL);
     model_effects_clear(&p.fx);
     char before[4096], after[4096];
     figures_text(m, before, sizeof before);
@@ -473,11 +339,9 @@ static void test_torn_passes(void **state)
 static void test_pass_replaces_state(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, NULL, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, NULL);
     model_effects_clear(&p.fx);
     /* The child pool, its allocation and vpc-2 are gone from the next complete pass. */
     base_pass(&p, m, "pass-2", T0 + 60000, NULL, false);
@@ -523,11 +387,9 @@ static void test_child_pool_without_allocation(void **state)
 static void test_events_between_passes(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, NULL, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, NULL);
     model_effects_clear(&p.fx);
     char snapshot[4096], now[4096];
     figures_text(m, snapshot, sizeof snapshot);
@@ -536,11 +398,9 @@ static void test_events_between_passes(void **state)
     struct objs os;
 
     /* An allocation of 10.0.32.0/19 moves P's figures before the next pass. */
-    struct record *r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
-    apply(m, r, &fx);
+    struct record *r;
+    pool_event(m, &fx, "ev-alloc", "AllocateIpamPoolCidr", T0 + 1000, "ipam-pool-alloc-new",
+               "10.0.32.0/19");
     assert_int_equal(fx.n, 1);
     assert_string_equal(fx.items[0].kind, "allocation");
     assert_string_equal(fx.items[0].key, "ev-alloc");
@@ -551,11 +411,8 @@ static void test_events_between_passes(void **state)
     expect("P fits after allocation", need(&os, "pool", POOL_P)->s.default_fits, 8);
 
     /* The same event again changes nothing and reports nothing. */
-    r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-alloc", "AllocateIpamPoolCidr", T0 + 1000, "ipam-pool-alloc-new",
+               "10.0.32.0/19");
     assert_int_equal(fx.n, 0);
 
     /* A failed allocation is reported and changes nothing. */
@@ -573,11 +430,8 @@ static void test_events_between_passes(void **state)
     expect("P used after failure", need(&os, "pool", POOL_P)->s.used, 24576 + 8192);
 
     /* Release takes it back. */
-    r = event("ev-release", "ReleaseIpamPoolAllocation", T0 + 3000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-release", "ReleaseIpamPoolAllocation", T0 + 3000, "ipam-pool-alloc-new",
+               "10.0.32.0/19");
     assert_string_equal(fx.items[0].kind, "release");
     model_effects_clear(&fx);
     figures_text(m, now, sizeof now);
@@ -616,11 +470,8 @@ static void test_events_between_passes(void **state)
     assert_string_equal(snapshot, now);
 
     /* An event older than the snapshot is ledger only: the snapshot already holds it. */
-    r = event("ev-old", "AllocateIpamPoolCidr", T0 - 5000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-old");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-old", "AllocateIpamPoolCidr", T0 - 5000, "ipam-pool-alloc-old",
+               "10.0.32.0/19");
     assert_int_equal(fx.n, 1);
     assert_false(json_is_true(json_object_get(fx.items[0].data, "applied")));
     model_effects_clear(&fx);
@@ -628,11 +479,8 @@ static void test_events_between_passes(void **state)
     assert_string_equal(snapshot, now);
 
     /* An allocation the next pass does not list is gone after it: the snapshot wins. */
-    r = event("ev-alloc-2", "AllocateIpamPoolCidr", T0 + 6000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-2");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/20");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-alloc-2", "AllocateIpamPoolCidr", T0 + 6000, "ipam-pool-alloc-2",
+               "10.0.32.0/20");
     model_effects_clear(&fx);
     figures_text(m, now, sizeof now);
     assert_string_not_equal(snapshot, now);
@@ -653,11 +501,9 @@ static void test_events_between_passes(void **state)
 static void test_replay_is_idempotent(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, NULL, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, NULL);
     model_effects_clear(&p.fx);
     char before[4096], after[4096];
     figures_text(m, before, sizeof before);
@@ -690,12 +536,7 @@ static void overlapping(struct pass *p)
 static const char *vpc_u_state;
 static void vpc_u(struct pass *p)
 {
-    struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
-    record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
-    record_str_set(&r->u.resource_cidr.resource_type, "vpc");
-    record_str_set(&r->u.resource_cidr.resource_id, "vpc-u");
-    record_str_set(&r->u.resource_cidr.cidr, "10.9.0.0/16");
-    record_str_set(&r->u.resource_cidr.vpc_id, "vpc-u");
+    struct record *r = res_record(p, "vpc", "vpc-u", "10.9.0.0/16", "vpc-u", NULL, NULL, NAN);
     record_str_set(&r->u.resource_cidr.owner, "123456789012");
     record_str_set(&r->u.resource_cidr.management_state, vpc_u_state);
     feed(p, r);
@@ -750,26 +591,17 @@ static void test_unmanaged_journaled(void **state)
     /* An allocation event says whether the inventory holds the allocation already. */
     struct model_effects fx;
     model_effects_init(&fx);
-    struct record *r = event("ev-known", "AllocateIpamPoolCidr", T0 + 250000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-r");
-    record_str_set(&r->u.event.cidr, "10.0.64.0/18");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-known", "AllocateIpamPoolCidr", T0 + 250000, "ipam-pool-alloc-r",
+               "10.0.64.0/18");
     assert_true(json_is_true(json_object_get(fx.items[0].data, "in_inventory")));
     model_effects_clear(&fx);
-    r = event("ev-new", "AllocateIpamPoolCidr", T0 + 260000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.128.0/20");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-new", "AllocateIpamPoolCidr", T0 + 260000, "ipam-pool-alloc-new",
+               "10.0.128.0/20");
     assert_true(json_is_false(json_object_get(fx.items[0].data, "in_inventory")));
     model_effects_clear(&fx);
     /* ... and an event-made allocation is not the inventory's. */
-    r = event("ev-new-again", "AllocateIpamPoolCidr", T0 + 270000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.128.0/20");
-    apply(m, r, &fx);
+    pool_event(m, &fx, "ev-new-again", "AllocateIpamPoolCidr", T0 + 270000, "ipam-pool-alloc-new",
+               "10.0.128.0/20");
     assert_true(json_is_false(json_object_get(fx.items[0].data, "in_inventory")));
     model_effects_clear(&fx);
     model_free(m);
@@ -784,14 +616,9 @@ static void many_unmanaged(struct pass *p)
         char id[32], cidr[32];
         snprintf(id, sizeof id, "vpc-m%03d", k);
         snprintf(cidr, sizeof cidr, "10.200.%d.0/24", k);
-        struct record *r = env(RECORD_RESOURCE_CIDR, p->pass_id);
-        record_str_set(&r->u.resource_cidr.scope_id, SCOPE);
-        record_str_set(&r->u.resource_cidr.resource_type, "vpc");
-        record_str_set(&r->u.resource_cidr.resource_id, id);
-        record_str_set(&r->u.resource_cidr.cidr, cidr);
-        record_str_set(&r->u.resource_cidr.vpc_id, id);
+        const char *compliance = k ? "compliant" : "noncompliant";
+        struct record *r = res_record(p, "vpc", id, cidr, id, NULL, compliance, NAN);
         record_str_set(&r->u.resource_cidr.management_state, "unmanaged");
-        record_str_set(&r->u.resource_cidr.compliance_status, k ? "compliant" : "noncompliant");
         feed(p, r);
     }
 }
@@ -890,11 +717,9 @@ static void test_effects_in_portions(void **state)
 static void test_overlap_pairs(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, overlapping, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, overlapping);
     assert_int_equal(count_kind(&p.fx, "overlap_opened"), 4);
     assert_int_equal(count_kind(&p.fx, "overlap_closed"), 0);
     assert_non_null(
@@ -958,19 +783,15 @@ static void test_overlap_pairs(void **state)
 static void test_save_load(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, overlapping, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, overlapping);
     model_effects_clear(&p.fx);
     struct model_effects fx;
     model_effects_init(&fx);
-    struct record *r = event("ev-alloc", "AllocateIpamPoolCidr", T0 + 1000);
-    record_str_set(&r->u.event.pool_id, POOL_P);
-    record_str_set(&r->u.event.allocation_id, "ipam-pool-alloc-new");
-    record_str_set(&r->u.event.cidr, "10.0.32.0/19");
-    apply(m, r, &fx);
+    struct record *r;
+    pool_event(m, &fx, "ev-alloc", "AllocateIpamPoolCidr", T0 + 1000, "ipam-pool-alloc-new",
+               "10.0.32.0/19");
     model_effects_clear(&fx);
     /* A pass in progress at save time continues after the load. */
     struct pass q;
@@ -978,7 +799,7 @@ static void test_save_load(void **state)
     model_effects_clear(&q.fx);
 
     char path[128], err[512], before[4096], after[4096];
-    snprintf(path, sizeof path, "%s/model.snap", tmpdir);
+    snprintf(path, sizeof path, "%s/model.snap", testing_tmpdir);
     assert_int_equal(model_save(m, path, err, sizeof err), 0);
     figures_text(m, before, sizeof before);
     model_t *l = model_load(cfg, path, err, sizeof err);
@@ -1013,7 +834,7 @@ static void test_save_load(void **state)
     /* A truncated file is refused, and a missing one says so. */
     assert_int_equal(truncate(path, 40), 0);
     assert_null(model_load(cfg, path, err, sizeof err));
-    snprintf(path, sizeof path, "%s/missing.snap", tmpdir);
+    snprintf(path, sizeof path, "%s/missing.snap", testing_tmpdir);
     assert_null(model_load(cfg, path, err, sizeof err));
     assert_non_null(strstr(err, "No such file"));
     model_free(l);
@@ -1024,11 +845,9 @@ static void test_save_load(void **state)
 static void test_drop_scope(void **state)
 {
     (void)state;
-    struct config *cfg = load_cfg();
-    model_t *m = model_new(cfg);
+    struct config *cfg;
     struct pass p;
-    base_pass(&p, m, "pass-1", T0, overlapping, true);
-    pass_end(&p, true, 0);
+    model_t *m = tree_model(&cfg, &p, overlapping);
     model_effects_clear(&p.fx);
     model_drop_scope(m, SCOPE);
     model_drop_scope(m, "ipam-scope-unknown");
@@ -1046,28 +865,17 @@ static void test_drop_scope(void **state)
 static void test_golden_records(void **state)
 {
     (void)state;
-    static const char *const names[] = {
-        "pass_begin",     "ipam",       "scope",         "pool",
-        "pool_cidr",      "allocation", "resource_cidr", "discovered_account",
-        "pass_end",       "event",      "event_failed",  "event_release",
-        "event_unparsed", "alert",
-    };
-    const char *top = getenv("top_srcdir");
     model_t *m = model_new(NULL);
     struct model_effects fx;
     model_effects_init(&fx);
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[512], buf[65536], err[512];
-        snprintf(path, sizeof path, "%s/tests/data/records/%s.json", top && *top ? top : TOP_SRCDIR,
-                 names[i]);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            fail_msg("%s: %s", path, strerror(errno));
-        size_t n = fread(buf, 1, sizeof buf, f);
-        fclose(f);
+    for (size_t i = 0; i < NGOLDEN; i++) {
+        char err[512];
+        size_t n;
+        char *buf = golden(golden_names[i], &n);
         struct record *r = NULL;
         if (record_decode(buf, n, &r, err, sizeof err) < 0)
-            fail_msg("%s: %s", path, err);
+            fail_msg("%s: %s", golden_names[i], err);
+        free(buf);
         apply(m, r, &fx);
     }
     /* The golden pass_end says complete=false: the pass is torn and nothing is applied. */
@@ -1194,7 +1002,7 @@ static void test_many_resources_random(void **state)
     }
     check_against(m, ref, nref);
     char path[128], err[512];
-    snprintf(path, sizeof path, "%s/many.snap", tmpdir);
+    snprintf(path, sizeof path, "%s/many.snap", testing_tmpdir);
     assert_int_equal(model_save(m, path, err, sizeof err), 0);
     model_t *l = model_load(NULL, path, err, sizeof err);
     if (!l)
@@ -1224,5 +1032,5 @@ int main(void)
         cmocka_unit_test(test_bad_cidr_counts_toward_pass),
         cmocka_unit_test(test_many_resources_random),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

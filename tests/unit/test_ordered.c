@@ -49,15 +49,54 @@ static void push(ordered_t *o, int32_t partition, int64_t offset, int64_t time_m
     ordered_push(o, "events", partition, offset, time_ms, it, now);
 }
 
+/* A merge over the fake partitions f with ordered_new()'s bounds, partitions 0 .. nparts-1
+ * assigned at time now with their positions known (offset 0). */
+static ordered_t *merge_new(struct fake *f, int64_t max_idle_ms, int64_t max_wait_ms,
+                            size_t max_buffered, int nparts, int64_t now)
+{
+    ordered_t *o = ordered_new(max_idle_ms, max_wait_ms, max_buffered, fake_ends, f, free_item);
+    for (int p = 0; p < nparts; p++)
+        ordered_assign(o, "events", p, 0, now);
+    return o;
+}
+
+/* Pops the next record due at now, which must be there; returns a copy (the item is freed). */
+static struct item pop_item(ordered_t *o, int64_t now)
+{
+    struct item *it = ordered_pop(o, now, NULL, NULL, NULL);
+    assert_non_null(it);
+    struct item v = *it;
+    free(it);
+    return v;
+}
+
+/* Pops every record due at now. The first round (round 0) writes the output order into
+ * ref_p / ref_o, later rounds must repeat it. Returns the count of records out so far. */
+static int drain_same_order(ordered_t *o, int64_t now, int round, int64_t *ref_p, int64_t *ref_o,
+                            int out)
+{
+    struct item *it;
+    while ((it = ordered_pop(o, now, NULL, NULL, NULL))) {
+        if (round == 0) {
+            ref_p[out] = it->partition;
+            ref_o[out] = it->offset;
+        } else {
+            assert_int_equal(ref_p[out], it->partition);
+            assert_int_equal(ref_o[out], it->offset);
+        }
+        out++;
+        free(it);
+    }
+    return out;
+}
+
 /* Three partitions with known timestamps and all their records buffered: the output is
  * sorted by time, ties by partition, and each partition keeps its own order. */
 static void test_merge_order(void **state)
 {
     (void)state;
     struct fake f = {.lo = {0, 0, 0, 0}, .hi = {4, 3, 3, 0}};
-    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
-    for (int p = 0; p < NPARTS; p++)
-        ordered_assign(o, "events", p, 0, 0);
+    ordered_t *o = merge_new(&f, 500, 2000, 0, NPARTS, 0);
     static const int64_t t0[] = {10, 40, 40, 90}, t1[] = {20, 30, 70}, t2[] = {5, 40, 100};
     for (int i = 0; i < 4; i++)
         push(o, 0, i, t0[i], 1);
@@ -94,9 +133,7 @@ static void test_unset_time_inherits(void **state)
 {
     (void)state;
     struct fake f = {.hi = {3, 2, 0, 0}};
-    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
-    ordered_assign(o, "events", 0, 0, 0);
-    ordered_assign(o, "events", 1, 0, 0);
+    ordered_t *o = merge_new(&f, 500, 2000, 0, 2, 0);
     push(o, 0, 0, 100, 0);                /* pass begin */
     push(o, 0, 1, ORDERED_TIME_UNSET, 0); /* its items */
     push(o, 0, 2, ORDERED_TIME_UNSET, 0);
@@ -105,11 +142,9 @@ static void test_unset_time_inherits(void **state)
     static const int32_t want[] = {1, 0, 0, 0, 1};
     static const int64_t woff[] = {0, 0, 1, 2, 1};
     for (size_t i = 0; i < 5; i++) {
-        struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
-        assert_non_null(it);
-        assert_int_equal(it->partition, want[i]);
-        assert_int_equal(it->offset, woff[i]);
-        free(it);
+        struct item it = pop_item(o, 0);
+        assert_int_equal(it.partition, want[i]);
+        assert_int_equal(it.offset, woff[i]);
     }
     ordered_free(o);
 }
@@ -122,9 +157,7 @@ static void test_bounded_wait(void **state)
     (void)state;
     struct fake f = {.hi = {2, 2, 0, 0}};
     struct ordered_stats st;
-    ordered_t *o = ordered_new(500, 2000, 0, fake_ends, &f, free_item);
-    ordered_assign(o, "events", 0, 0, 1000);
-    ordered_assign(o, "events", 1, 0, 1000);
+    ordered_t *o = merge_new(&f, 500, 2000, 0, 2, 1000);
     push(o, 0, 0, 200, 1000);
     push(o, 0, 1, 300, 1000);
     /* Partition 1 has two records coming (high watermark 2) and none here yet. */
@@ -135,10 +168,7 @@ static void test_bounded_wait(void **state)
     assert_int_equal(ordered_lag(o, 1200), 4);
     /* Its first record arrives in time and goes first. */
     push(o, 1, 0, 100, 1300);
-    struct item *it = ordered_pop(o, 1300, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->partition, 1);
-    free(it);
+    assert_int_equal(pop_item(o, 1300).partition, 1);
     /* Empty again with one record to come: waited for from now, up to 2000 ms, well past
      * the 500 ms that a partition of unknown watermark gets. */
     assert_null(ordered_pop(o, 1300, NULL, NULL, NULL));
@@ -148,25 +178,17 @@ static void test_bounded_wait(void **state)
     assert_int_equal(ordered_wait_ms(o, 3299), 1);
     ordered_get_stats(o, &st);
     assert_int_equal(st.backlog_timeouts, 0);
-    it = ordered_pop(o, 3300, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->partition, 0);
-    assert_int_equal(it->time_ms, 200);
-    free(it);
+    struct item it = pop_item(o, 3300);
+    assert_int_equal(it.partition, 0);
+    assert_int_equal(it.time_ms, 200);
     /* Past its wait it holds nothing back until its next record. */
-    it = ordered_pop(o, 3301, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->time_ms, 300);
-    free(it);
+    assert_int_equal(pop_item(o, 3301).time_ms, 300);
     ordered_get_stats(o, &st);
     assert_int_equal(st.backlog_timeouts, 1); /* one wait given up, two records past it */
     assert_int_equal(st.unknown_timeouts, 0);
     assert_int_equal(st.buffer_full, 0);
     push(o, 1, 1, 250, 3400);
-    it = ordered_pop(o, 3400, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->partition, 1);
-    free(it);
+    assert_int_equal(pop_item(o, 3400).partition, 1);
     assert_int_equal(ordered_wait_ms(o, 3400), -1);
     ordered_free(o);
 }
@@ -185,9 +207,7 @@ static void test_unknown_short_wait(void **state)
     assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
     assert_int_equal(ordered_wait_ms(o, 0), 500);
     assert_null(ordered_pop(o, 499, NULL, NULL, NULL));
-    struct item *it = ordered_pop(o, 500, NULL, NULL, NULL);
-    assert_non_null(it);
-    free(it);
+    pop_item(o, 500);
     ordered_get_stats(o, &st);
     assert_int_equal(st.unknown_timeouts, 1);
     assert_int_equal(st.backlog_timeouts, 0);
@@ -197,15 +217,10 @@ static void test_unknown_short_wait(void **state)
     f.hi[1] = 10;
     push(o, 1, 4, 20, 600);
     push(o, 0, 1, 30, 600);
-    it = ordered_pop(o, 600, NULL, NULL, NULL);
-    assert_int_equal(it->partition, 1);
-    free(it);
+    assert_int_equal(pop_item(o, 600).partition, 1);
     for (int64_t t = 600; t < 5600; t += 250)
         assert_null(ordered_pop(o, t, NULL, NULL, NULL));
-    it = ordered_pop(o, 5600, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->partition, 0);
-    free(it);
+    assert_int_equal(pop_item(o, 5600).partition, 0);
     ordered_get_stats(o, &st);
     assert_int_equal(st.unknown_timeouts, 1);
     assert_int_equal(st.backlog_timeouts, 1);
@@ -219,9 +234,7 @@ static void test_gap_counts_little(void **state)
 {
     (void)state;
     struct fake f = {.hi = {1, 1, 0, 0}};
-    ordered_t *o = ordered_new(500, 3000, 0, fake_ends, &f, free_item);
-    ordered_assign(o, "events", 0, 0, 0);
-    ordered_assign(o, "events", 1, 0, 0);
+    ordered_t *o = merge_new(&f, 500, 3000, 0, 2, 0);
     push(o, 0, 0, 10, 0);
     assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
     assert_null(ordered_pop(o, 60000, NULL, NULL, NULL));
@@ -230,9 +243,7 @@ static void test_gap_counts_little(void **state)
     assert_int_equal(ordered_wait_ms(o, 600000), 3000 - 2 * ORDERED_GAP_MS);
     /* The record comes after all: the merge kept the order. */
     push(o, 1, 0, 5, 600001);
-    struct item *it = ordered_pop(o, 600001, NULL, NULL, NULL);
-    assert_int_equal(it->partition, 1);
-    free(it);
+    assert_int_equal(pop_item(o, 600001).partition, 1);
     struct ordered_stats st;
     ordered_get_stats(o, &st);
     assert_int_equal(st.backlog_timeouts + st.unknown_timeouts + st.buffer_full, 0);
@@ -250,9 +261,7 @@ static void test_live_edge(void **state)
     ordered_assign(o, "events", 1, 7, 0);
     ordered_assign(o, "events", 3, -1, 0); /* position unknown, empty partition */
     push(o, 0, 4, 1000, 10);
-    struct item *it = ordered_pop(o, 10, NULL, NULL, NULL);
-    assert_non_null(it);
-    free(it);
+    pop_item(o, 10);
     assert_int_equal(ordered_lag(o, 10), 0);
     /* A partition whose watermark is not known yet holds back, up to the bound. */
     ordered_assign(o, "events", 2, -1, 20);
@@ -261,9 +270,7 @@ static void test_live_edge(void **state)
     assert_int_equal(ordered_lag(o, 20), -1);
     f.hi[2] = 0; /* known now: empty */
     f.lo[2] = 0;
-    it = ordered_pop(o, 30, NULL, NULL, NULL);
-    assert_non_null(it);
-    free(it);
+    pop_item(o, 30);
     /* Watermarks are re-read at most every ORDERED_REFRESH_MS for an empty partition. */
     f.hi[2] = f.lo[2] = -1;
     push(o, 0, 6, 3000, 40);
@@ -279,24 +286,17 @@ static void test_buffer_bound(void **state)
 {
     (void)state;
     struct fake f = {.hi = {100, 10, 0, 0}};
-    ordered_t *o = ordered_new(500, 2000, 8, fake_ends, &f, free_item);
-    ordered_assign(o, "events", 0, 0, 0);
-    ordered_assign(o, "events", 1, 0, 0);
+    ordered_t *o = merge_new(&f, 500, 2000, 8, 2, 0);
     for (int i = 0; i < 7; i++)
         push(o, 0, i, i, 0);
     assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
     push(o, 0, 7, 7, 0);
-    struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
-    assert_non_null(it);
-    assert_int_equal(it->offset, 0);
-    free(it);
+    assert_int_equal(pop_item(o, 0).offset, 0);
     assert_null(ordered_pop(o, 0, NULL, NULL, NULL));
     /* Full again and again while the same partition is waited for: one overflow. */
     for (int i = 8; i < 12; i++) {
         push(o, 0, i, i, 0);
-        it = ordered_pop(o, 0, NULL, NULL, NULL);
-        assert_non_null(it);
-        free(it);
+        pop_item(o, 0);
     }
     struct ordered_stats st;
     ordered_get_stats(o, &st);
@@ -311,9 +311,7 @@ static void test_revoke_frees(void **state)
     (void)state;
     struct fake f = {.hi = {3, 3, 0, 0}};
     freed = 0;
-    ordered_t *o = ordered_new(0, 0, 0, fake_ends, &f, free_item);
-    ordered_assign(o, "events", 0, 0, 0);
-    ordered_assign(o, "events", 1, 0, 0);
+    ordered_t *o = merge_new(&f, 0, 0, 0, 2, 0);
     for (int i = 0; i < 3; i++) {
         push(o, 0, i, 10 * i, 0);
         push(o, 1, i, 10 * i + 5, 0);
@@ -321,9 +319,7 @@ static void test_revoke_frees(void **state)
     ordered_revoke(o, "events", 1);
     assert_int_equal(freed, 3);
     assert_int_equal(ordered_buffered(o), 3);
-    struct item *it = ordered_pop(o, 0, NULL, NULL, NULL);
-    assert_int_equal(it->partition, 0);
-    free(it);
+    assert_int_equal(pop_item(o, 0).partition, 0);
     ordered_free(o);
     assert_int_equal(freed, 5);
 }
@@ -346,9 +342,7 @@ static void test_random_interleavings(void **state)
     int64_t ref_p[NPARTS * PER], ref_o[NPARTS * PER];
     for (int round = 0; round < 20; round++) {
         struct fake f = {.hi = {PER, PER, PER, PER}};
-        ordered_t *o = ordered_new(1000000, 1000000, 0, fake_ends, &f, free_item);
-        for (int p = 0; p < NPARTS; p++)
-            ordered_assign(o, "events", p, 0, 0);
+        ordered_t *o = merge_new(&f, 1000000, 1000000, 0, NPARTS, 0);
         int next[NPARTS] = {0};
         int out = 0, left = NPARTS * PER;
         while (left > 0 || ordered_buffered(o) > 0) {
@@ -360,18 +354,7 @@ static void test_random_interleavings(void **state)
                     next[p]++;
                 }
             }
-            struct item *it;
-            while ((it = ordered_pop(o, 0, NULL, NULL, NULL))) {
-                if (round == 0) {
-                    ref_p[out] = it->partition;
-                    ref_o[out] = it->offset;
-                } else {
-                    assert_int_equal(ref_p[out], it->partition);
-                    assert_int_equal(ref_o[out], it->offset);
-                }
-                out++;
-                free(it);
-            }
+            out = drain_same_order(o, 0, round, ref_p, ref_o, out);
         }
         assert_int_equal(out, NPARTS * PER);
         ordered_free(o);
@@ -397,9 +380,7 @@ static void test_slow_fetches_same_order(void **state)
     int64_t ref_p[NPARTS * PER], ref_o[NPARTS * PER];
     for (int round = 0; round < 10; round++) {
         struct fake f = {.hi = {PER, PER, PER, PER}};
-        ordered_t *o = ordered_new(500, 10000, 0, fake_ends, &f, free_item);
-        for (int p = 0; p < NPARTS; p++)
-            ordered_assign(o, "events", p, 0, 0);
+        ordered_t *o = merge_new(&f, 500, 10000, 0, NPARTS, 0);
         int next[NPARTS] = {0}, chunk_end[NPARTS] = {0};
         int64_t arrive[NPARTS] = {0};
         int out = 0;
@@ -417,18 +398,7 @@ static void test_slow_fetches_same_order(void **state)
                 for (; next[p] < chunk_end[p]; next[p]++)
                     push(o, p, next[p], times[p][next[p]], now);
             }
-            struct item *it;
-            while ((it = ordered_pop(o, now, NULL, NULL, NULL))) {
-                if (round == 0) {
-                    ref_p[out] = it->partition;
-                    ref_o[out] = it->offset;
-                } else {
-                    assert_int_equal(ref_p[out], it->partition);
-                    assert_int_equal(ref_o[out], it->offset);
-                }
-                out++;
-                free(it);
-            }
+            out = drain_same_order(o, now, round, ref_p, ref_o, out);
         }
         struct ordered_stats st;
         ordered_get_stats(o, &st);

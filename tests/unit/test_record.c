@@ -9,54 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "golden.h"
 #include "record.h"
-
-#ifndef TOP_SRCDIR
-#define TOP_SRCDIR "."
-#endif
-
-static const char *srcdir(void)
-{
-    const char *s = getenv("top_srcdir");
-    return s && *s ? s : TOP_SRCDIR;
-}
-
-/* Reads a file below the source tree; the result is owned by the caller and NUL-terminated. */
-static char *read_src(const char *rel, size_t *len)
-{
-    char path[1024];
-    int n = snprintf(path, sizeof path, "%s/%s", srcdir(), rel);
-    if (n < 0 || (size_t)n >= sizeof path)
-        fail_msg("path too long: %s", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    size_t cap = 4096, used = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + used, 1, cap - used - 1, f)) > 0) {
-        used += got;
-        if (cap - used < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[used] = '\0';
-    *len = used;
-    return buf;
-}
-
-/* The golden encoding of a record file (trailing newline removed). */
-static char *golden(const char *name, size_t *len)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/data/records/%s.json", name);
-    char *buf = read_src(rel, len);
-    while (*len > 0 && buf[*len - 1] == '\n')
-        buf[--*len] = '\0';
-    return buf;
-}
 
 static int64_t t(const char *s)
 {
@@ -65,14 +19,6 @@ static int64_t t(const char *s)
         fail_msg("bad test time %s", s);
     return ms;
 }
-
-static const char *golden_names[] = {
-    "pass_begin",     "ipam",       "scope",         "pool",
-    "pool_cidr",      "allocation", "resource_cidr", "discovered_account",
-    "pass_end",       "event",      "event_failed",  "event_release",
-    "event_unparsed", "alert",
-};
-#define NGOLDEN (sizeof golden_names / sizeof golden_names[0])
 
 #define SCOPE "ipam-scope-0a1b2c3d4e5f60718"
 #define PASS  "ipam-admin-1/1741946400000"
@@ -1306,7 +1252,7 @@ static void test_docs_cover_every_field(void **state)
 {
     (void)state;
     size_t dlen;
-    char *doc = read_src("docs/records.md", &dlen);
+    char *doc = testing_read_src("docs/records.md", &dlen);
     for (size_t i = 0; i < NGOLDEN; i++) {
         size_t glen;
         char *g = golden(golden_names[i], &glen);

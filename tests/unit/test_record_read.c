@@ -13,40 +13,9 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "golden.h"
 #include "record.h"
 #include "record_fields.h"
-
-#ifndef TOP_SRCDIR
-#define TOP_SRCDIR "."
-#endif
-
-static const char *golden_names[] = {
-    "pass_begin",     "ipam",       "scope",         "pool",
-    "pool_cidr",      "allocation", "resource_cidr", "discovered_account",
-    "pass_end",       "event",      "event_failed",  "event_release",
-    "event_unparsed", "alert",
-};
-#define NGOLDEN (sizeof golden_names / sizeof golden_names[0])
-
-static char *golden(const char *name, size_t *len)
-{
-    const char *top = getenv("top_srcdir");
-    char path[1024];
-    int n = snprintf(path, sizeof path, "%s/tests/data/records/%s.json",
-                     top && *top ? top : TOP_SRCDIR, name);
-    if (n < 0 || (size_t)n >= sizeof path)
-        fail_msg("path too long");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *buf = malloc(RECORD_MAX_BYTES);
-    *len = fread(buf, 1, RECORD_MAX_BYTES - 1, f);
-    fclose(f);
-    while (*len > 0 && buf[*len - 1] == '\n')
-        (*len)--;
-    buf[*len] = '\0';
-    return buf;
-}
 
 /* ---- deep comparison, driven by the field tables ---- */
 

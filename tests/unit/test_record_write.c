@@ -27,31 +27,6 @@ static int setup(void **state)
     return 0;
 }
 
-/* Appends code point `cp` as UTF-8. */
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* A random valid UTF-8 string mixing controls, quotes, backslashes, slashes, ASCII, and
  * 2-, 3- and 4-byte characters (never a surrogate). */
 static void random_utf8(char *buf, size_t max_chars)
@@ -83,7 +58,7 @@ static void random_utf8(char *buf, size_t max_chars)
         default:
             cp = 0x10000 + rnd() % (0x110000 - 0x10000);
         }
-        o += put_utf8(buf + o, cp);
+        o += testing_put_utf8(buf + o, cp);
     }
     buf[o] = '\0';
 }

@@ -13,37 +13,31 @@
 #include "analyzer/journal.h"
 #include "analyzer/report.h"
 #include "config/config.h"
+#include "fixtures.h"
+#include "xalloc.h"
 
 #define FROM 1736121600 /* 2025-01-06T00:00:00Z */
 #define TO   (FROM + 86400)
 #define S1   "ipam-scope-0a000000000000001"
 #define S2   "ipam-scope-0b000000000000002"
 
-static char tmpdir[64];
 static struct config *cfg;
 static journal_t *jr;
 static int nkey;
 
 static int setup(void **state)
 {
-    (void)state;
     char path[128], err[512];
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_report.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "[kafka]\nbootstrap.servers = 127.0.0.1:9\n[analyzer]\nstate_dir = %s/state\n"
-            "[rrd]\ndir = %s/rrd\n[journal]\ndir = %s/journal\nfsync = no\n"
-            "[domain \"corp\"]\nscopes = " S1 "\nstatic = 192.168.0.0/16\n"
-            "[domain \"other\"]\nscopes = " S2 "\n",
-            tmpdir, tmpdir, tmpdir);
-    fclose(f);
-    cfg = config_load(path, NULL, 0, err, sizeof err);
-    if (cfg == NULL)
-        fail_msg("config_load: %s", err);
-    snprintf(path, sizeof path, "%s/journal", tmpdir);
+    if (testing_tmpdir_setup(state) != 0)
+        return -1;
+    char *text = xasprintf("[analyzer]\nstate_dir = %s/state\n[rrd]\ndir = %s/rrd\n"
+                           "[journal]\ndir = %s/journal\nfsync = no\n"
+                           "[domain \"corp\"]\nscopes = " S1 "\nstatic = 192.168.0.0/16\n"
+                           "[domain \"other\"]\nscopes = " S2 "\n",
+                           testing_tmpdir, testing_tmpdir, testing_tmpdir);
+    cfg = fixture_load_cfg(text);
+    free(text);
+    snprintf(path, sizeof path, "%s/journal", testing_tmpdir);
     jr = journal_open(path, false, err, sizeof err);
     if (jr == NULL)
         fail_msg("journal_open: %s", err);
@@ -52,12 +46,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    (void)state;
-    char cmd[128];
     journal_close(jr);
     config_free(cfg);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testing_tmpdir_teardown(state);
 }
 
 static void add(const char *kind, time_t t, json_t *data)
@@ -248,7 +239,7 @@ static void test_malformed_line(void **state)
     assert_int_equal(journal_sync(jr), 0);
     journal_close(jr);
     jr = NULL;
-    snprintf(path, sizeof path, "%s/journal", tmpdir);
+    snprintf(path, sizeof path, "%s/journal", testing_tmpdir);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep jsonl", path);
     FILE *p = popen(cmd, "r");
@@ -290,8 +281,8 @@ static void test_several_journals(void **state)
 {
     (void)state;
     char dir_a[128], dir_b[128], err[512], line[2048];
-    snprintf(dir_a, sizeof dir_a, "%s/journal", tmpdir);
-    snprintf(dir_b, sizeof dir_b, "%s/journal-b", tmpdir);
+    snprintf(dir_a, sizeof dir_a, "%s/journal", testing_tmpdir);
+    snprintf(dir_b, sizeof dir_b, "%s/journal-b", testing_tmpdir);
     journal_t *jb = journal_open(dir_b, false, err, sizeof err);
     if (jb == NULL)
         fail_msg("journal_open: %s", err);
@@ -442,7 +433,7 @@ static void test_ledger_event_time_order(void **state)
 
     /* The same events journaled in the reverse order, in a second journal. */
     char dir_b[128], err[512];
-    snprintf(dir_b, sizeof dir_b, "%s/journal-b", tmpdir);
+    snprintf(dir_b, sizeof dir_b, "%s/journal-b", testing_tmpdir);
     journal_t *jb = journal_open(dir_b, false, err, sizeof err);
     if (jb == NULL)
         fail_msg("journal_open: %s", err);

@@ -35,14 +35,6 @@ static char sock_path[100];
 
 /* Filesystem helpers ----------------------------------------------------------------- */
 
-static void rm_rf(const char *path)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "# cannot remove %s\n", path);
-}
-
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -187,9 +179,7 @@ static void daemon_stop(void)
 
 static int setup(void **state)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/ipamwatch-rrd.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(tmpdir) == NULL)
+    if (testing_mkdtemp(tmpdir, sizeof tmpdir, "ipamwatch-rrd") != 0)
         return -1;
     if ((size_t)snprintf(sock_path, sizeof sock_path, "%s/rrdcached.sock", tmpdir) >=
         sizeof sock_path)
@@ -200,7 +190,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     daemon_stop();
-    rm_rf(tmpdir);
+    if (testing_rm_rf(tmpdir) != 0)
+        fprintf(stderr, "# cannot remove %s\n", tmpdir);
     return 0;
 }
 
@@ -286,6 +277,19 @@ static rrd_store_t *store_with_two_histories(const char *dir, const char *daemon
     assert_int_equal(stats->written, *n);
     assert_int_equal(stats->created, 2);
     return st;
+}
+
+/* Writes the pool's history of store_with_two_histories() (n samples for both objects) again
+ * through st, a store that did not write it: every sample is found to be a replay, skipped. */
+static void replay_pool_history(rrd_store_t *st, size_t n)
+{
+    struct rrd_store_stats stats;
+    write_history(st, "pool", "ipam-pool-0123456789abcdef0");
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.written, 0);
+    assert_int_equal(stats.created, 0);
 }
 
 /* Reads the history back with `reader` (a store without rrdcached, so what it sees is what
@@ -405,12 +409,7 @@ static void backfill_and_replay(const char *daemon)
     /* Replay from a fresh store (a restarted analyzer): skipped from the file's state. */
     st = rrd_store_new(dir, 300, daemon, err, sizeof err);
     assert_non_null(st);
-    write_history(st, "pool", "ipam-pool-0123456789abcdef0");
-    assert_int_equal(rrd_store_flush(st), 0);
-    rrd_store_get_stats(st, &stats);
-    assert_int_equal(stats.skipped, n / 2);
-    assert_int_equal(stats.written, 0);
-    assert_int_equal(stats.created, 0);
+    replay_pool_history(st, n);
     after = read_file(path, &len1);
     assert_non_null(after);
     assert_int_equal(len0, len1);
@@ -627,12 +626,7 @@ static void test_rrdcached_tcp(void **state)
     assert_non_null(strstr(rrd_store_error(remote), "vpc/vpc-0404.rrd"));
 
     /* A fresh store (another analyzer) finds the files through the daemon: all replays. */
-    write_history(remote, "pool", "ipam-pool-0123456789abcdef0");
-    assert_int_equal(rrd_store_flush(remote), 0);
-    rrd_store_get_stats(remote, &stats);
-    assert_int_equal(stats.skipped, n / 2);
-    assert_int_equal(stats.written, 0);
-    assert_int_equal(stats.created, 0);
+    replay_pool_history(remote, n);
     rrd_store_free(remote);
 
     assert_int_equal(rrd_store_list(NULL, addr, "pool", &ids, &nids, err, sizeof err), 0);

@@ -2,11 +2,9 @@
  * replay, replayed notifications dropped by id across a restart, retry give-up, the spool
  * size bound, disowning, and a spool that cannot be written (notifications held in memory)
  * of the alert sinks. */
-#define _GNU_SOURCE /* nftw */
 #include "testing.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -53,6 +51,16 @@ static json_t *payload(enum config_sink_type type, const struct record *r)
     return j;
 }
 
+/* The payload of alert(fp, state, sev) for a sink of `type`; owned by the caller. */
+static json_t *alert_payload(enum config_sink_type type, const char *fp, const char *state,
+                             const char *sev)
+{
+    struct record *r = alert(fp, state, sev);
+    json_t *j = payload(type, r);
+    record_free(r);
+    return j;
+}
+
 static const char *jstr(json_t *o, const char *path1, const char *path2)
 {
     json_t *v = json_object_get(o, path1);
@@ -64,8 +72,7 @@ static const char *jstr(json_t *o, const char *path1, const char *path2)
 static void test_alertmanager_shape(void **state)
 {
     (void)state;
-    struct record *f = alert("fp1", "firing", "critical");
-    json_t *j = payload(CONFIG_SINK_ALERTMANAGER, f);
+    json_t *j = alert_payload(CONFIG_SINK_ALERTMANAGER, "fp1", "firing", "critical");
     assert_true(json_is_array(j));
     assert_int_equal(json_array_size(j), 1);
     json_t *a = json_array_get(j, 0);
@@ -75,7 +82,6 @@ static void test_alertmanager_shape(void **state)
     assert_string_equal(jstr(a, "startsAt", NULL), "2025-03-14T09:15:00.000Z");
     assert_null(json_object_get(a, "endsAt")); /* firing: Alertmanager fills it in */
     json_decref(j);
-    record_free(f);
 
     struct record *r = record_new(RECORD_ALERT); /* no alertname: the rule name stands in */
     record_str_set(&r->scope, "ipam-scope-1");
@@ -117,8 +123,7 @@ static void test_alertmanager_future_times(void **state)
 static void test_pagerduty_shape(void **state)
 {
     (void)state;
-    struct record *f = alert("fp2", "firing", "warning");
-    json_t *j = payload(CONFIG_SINK_PAGERDUTY, f);
+    json_t *j = alert_payload(CONFIG_SINK_PAGERDUTY, "fp2", "firing", "warning");
     assert_string_equal(jstr(j, "routing_key", NULL), "R0UT1NG");
     assert_string_equal(jstr(j, "event_action", NULL), "trigger");
     assert_string_equal(jstr(j, "dedup_key", NULL), "fp2");
@@ -132,14 +137,11 @@ static void test_pagerduty_shape(void **state)
     assert_string_equal(jstr(json_array_get(json_object_get(j, "links"), 0), "href", NULL),
                         "https://wiki.example/rb");
     json_decref(j);
-    record_free(f);
 
-    struct record *r = alert("fp2", "resolved", "warning");
-    j = payload(CONFIG_SINK_PAGERDUTY, r);
+    j = alert_payload(CONFIG_SINK_PAGERDUTY, "fp2", "resolved", "warning");
     assert_string_equal(jstr(j, "event_action", NULL), "resolve");
     assert_string_equal(jstr(j, "dedup_key", NULL), "fp2");
     json_decref(j);
-    record_free(r);
 }
 
 static void test_slack_shape(void **state)
@@ -154,8 +156,7 @@ static void test_slack_shape(void **state)
         {"resolved", "critical", "#2eb886", "[RESOLVED]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct record *r = alert("fp3", cases[i].state, cases[i].sev);
-        json_t *j = payload(CONFIG_SINK_SLACK, r);
+        json_t *j = alert_payload(CONFIG_SINK_SLACK, "fp3", cases[i].state, cases[i].sev);
         const char *text = jstr(j, "text", NULL);
         assert_non_null(text);
         assert_true(strncmp(text, cases[i].prefix, strlen(cases[i].prefix)) == 0);
@@ -163,19 +164,16 @@ static void test_slack_shape(void **state)
         json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
         assert_string_equal(jstr(att, "color", NULL), cases[i].color);
         json_decref(j);
-        record_free(r);
     }
 }
 
 static void test_webhook_body_and_hmac(void **state)
 {
     (void)state;
-    struct record *f = alert("fp4", "firing", "info");
-    json_t *j = payload(CONFIG_SINK_WEBHOOK, f);
+    json_t *j = alert_payload(CONFIG_SINK_WEBHOOK, "fp4", "firing", "info");
     assert_string_equal(jstr(j, "type", NULL), "alert");
     assert_string_equal(jstr(j, "fingerprint", NULL), "fp4");
     json_decref(j);
-    record_free(f);
 
     char sig[80];
     const char *body = "{\"a\":1}";
@@ -234,8 +232,7 @@ struct fixture {
 static void fixture_init(struct fixture *fx, enum config_sink_type type)
 {
     memset(fx, 0, sizeof *fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test_sinks.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(testing_mkdtemp(fx->dir, sizeof fx->dir, "test_sinks"), 0);
     snprintf(fx->spool, sizeof fx->spool, "%s/spool/s1", fx->dir);
     snprintf(fx->out, sizeof fx->out, "%s/out.jsonl", fx->dir);
     fx->sink.name = "s1";
@@ -250,17 +247,9 @@ static void fixture_init(struct fixture *fx, enum config_sink_type type)
     fx->cfg.n_sinks = 1;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void fixture_done(struct fixture *fx)
 {
-    nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    testing_rm_rf(fx->dir);
 }
 
 static const struct sinks_opts fast = {

@@ -1,0 +1,361 @@
+/* Unit tests for the alert and pool figures the analyzer puts on /metrics: alerts and
+ * notifications per rule (alert_engine_rule_counts), the time to exhaustion of pools from
+ * their forecasts (analyzer_alerts_exhaustion), and the labels of the pool gauges: the pool's
+ * name, escaped, and a renamed pool's old series gone (analyzer_metrics). */
+#include "testing.h"
+
+#include <math.h>
+
+#include "alerts/engine.h"
+#include "analyzer/analyzer_alerts.h"
+#include "analyzer/analyzer_metrics.h"
+#include "analyzer/rrd_store.h"
+#include "config/config.h"
+#include "metrics.h"
+#include "record.h"
+
+#define SCOPE      "ipam-scope-0aaaaaaaaaaaaaaaa"
+#define POOL_A     "ipam-pool-0aaaaaaaaaaaaaaa1"
+#define POOL_GROW  "ipam-pool-0grow00000000000001"
+#define POOL_FLAT  "ipam-pool-0flat00000000000002"
+#define POOL_YOUNG "ipam-pool-0young0000000000003"
+#define T0         1741946400000LL /* 2025-03-14T10:00:00Z */
+#define MIN        60000LL
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_alert_metrics.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A configuration with its state and RRD files under tmpdir, then `text`. */
+static struct config *load_cfg(const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/test.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "[kafka]\nbootstrap.servers = 127.0.0.1:9\n[analyzer]\nstate_dir = %s\n"
+            "[rrd]\ndir = %s/rrd\nstep = 300s\n[journal]\ndir = %s/journal\n%s",
+            tmpdir, tmpdir, tmpdir, text);
+    fclose(f);
+    chmod(path, 0600);
+    char err[512];
+    struct config *cfg = config_load(path, NULL, 0, err, sizeof err);
+    if (!cfg)
+        fail_msg("config_load: %s", err);
+    return cfg;
+}
+
+static struct rrd_sample figures(double size, double used)
+{
+    struct rrd_sample s = rrd_sample_unknown();
+    s.size = size;
+    s.used = used;
+    s.free = size - used;
+    s.utilization = 100.0 * used / size;
+    return s;
+}
+
+/* ---- alerts and notifications per rule ------------------------------------------------- */
+
+struct rule_counts {
+    struct alert_rule_count c[4];
+    char names[4][16];
+    size_t n;
+};
+
+static void collect_rule(void *ctx, const struct alert_rule_count *c)
+{
+    struct rule_counts *rc = ctx;
+    assert_true(rc->n < 4);
+    rc->c[rc->n] = *c;
+    snprintf(rc->names[rc->n], sizeof rc->names[rc->n], "%s", c->rule);
+    rc->c[rc->n].rule = rc->names[rc->n];
+    rc->n++;
+}
+
+/* Rule `i` has `name` and these figures (pending, firing, firing and resolved notifications). */
+static void expect_rule(const struct rule_counts *rc, size_t i, const char *name, uint64_t pending,
+                        uint64_t firing, uint64_t sent_firing, uint64_t sent_resolved)
+{
+    assert_true(i < rc->n);
+    assert_string_equal(rc->c[i].rule, name);
+    assert_int_equal(rc->c[i].pending, pending);
+    assert_int_equal(rc->c[i].firing, firing);
+    assert_int_equal(rc->c[i].sent_firing, sent_firing);
+    assert_int_equal(rc->c[i].sent_resolved, sent_resolved);
+}
+
+/* Fills *rc with the engine's figures of its three rules. */
+static void counts(const alert_engine_t *e, struct rule_counts *rc)
+{
+    rc->n = 0;
+    assert_int_equal(alert_engine_rule_counts(e, collect_rule, rc), 3);
+    assert_int_equal(rc->n, 3);
+}
+
+static void test_rule_counts(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        load_cfg("[rule \"slow\"]\ntype = utilization\nwarn_trigger = 50\ncrit_trigger = 90\n"
+                 "for = 10m\n"
+                 "[rule \"fast\"]\ntype = utilization\nwarn_trigger = 50\ncrit_trigger = 90\n"
+                 "for = 0s\nrepeat_interval = 1m\n"
+                 "[rule \"idle\"]\ntype = utilization\npool = ipam-pool-0elsewhere0000001\n");
+    char err[256];
+    alert_engine_t *e = alert_engine_new(cfg, NULL, NULL, NULL, NULL, err, sizeof err);
+    assert_non_null(e);
+    const char *pools[] = {POOL_A};
+    struct alert_object o = {.kind = CONFIG_OBJECT_POOL,
+                             .id = POOL_A,
+                             .scope_id = SCOPE,
+                             .pools = pools,
+                             .n_pools = 1,
+                             .family = 4};
+    struct rrd_sample high = figures(1000, 950), low = figures(1000, 100);
+
+    /* Every rule has its figures before any alert, the idle one all along. */
+    struct rule_counts rc;
+    counts(e, &rc);
+    expect_rule(&rc, 0, "slow", 0, 0, 0, 0);
+    expect_rule(&rc, 1, "fast", 0, 0, 0, 0);
+    expect_rule(&rc, 2, "idle", 0, 0, 0, 0);
+
+    /* 95 %: both levels of "fast" fire at once, those of "slow" wait for their `for`. */
+    alert_engine_tick(e, T0);
+    assert_int_equal(alert_engine_observe(e, &o, &high, T0), 0);
+    counts(e, &rc);
+    expect_rule(&rc, 0, "slow", 2, 0, 0, 0);
+    expect_rule(&rc, 1, "fast", 0, 2, 2, 0);
+    expect_rule(&rc, 2, "idle", 0, 0, 0, 0);
+
+    /* Two minutes of wall time: "fast" repeats both (a firing notification each). */
+    alert_engine_tick(e, T0 + 2 * MIN);
+    counts(e, &rc);
+    expect_rule(&rc, 1, "fast", 0, 2, 4, 0);
+
+    /* Eleven minutes of sample time: "slow" fires. */
+    assert_int_equal(alert_engine_observe(e, &o, &high, T0 + 11 * MIN), 0);
+    counts(e, &rc);
+    expect_rule(&rc, 0, "slow", 0, 2, 2, 0);
+    expect_rule(&rc, 1, "fast", 0, 2, 4, 0);
+
+    /* 10 %: everything resolves; the notifications stay counted. */
+    assert_int_equal(alert_engine_observe(e, &o, &low, T0 + 12 * MIN), 0);
+    counts(e, &rc);
+    expect_rule(&rc, 0, "slow", 0, 0, 2, 2);
+    expect_rule(&rc, 1, "fast", 0, 0, 4, 2);
+    expect_rule(&rc, 2, "idle", 0, 0, 0, 0);
+
+    alert_engine_free(e);
+    config_free(cfg);
+}
+
+/* ---- time to exhaustion ------------------------------------------------------------------ */
+
+struct exhaustion {
+    char pool[3][40];
+    double seconds[3];
+    size_t n;
+};
+
+static void collect_exhaustion(void *ctx, const char *pool_id, const char *scope_id, double seconds)
+{
+    struct exhaustion *x = ctx;
+    assert_string_equal(scope_id, SCOPE);
+    assert_true(x->n < 3);
+    snprintf(x->pool[x->n], sizeof x->pool[x->n], "%s", pool_id);
+    x->seconds[x->n++] = seconds;
+}
+
+/* Seconds reported for `pool`; NAN when it is not reported (checked with `reported`). */
+static double seconds_of(const struct exhaustion *x, const char *pool, bool *reported)
+{
+    for (size_t i = 0; i < x->n; i++)
+        if (strcmp(x->pool[i], pool) == 0) {
+            *reported = true;
+            return x->seconds[i];
+        }
+    *reported = false;
+    return NAN;
+}
+
+/* Hourly samples of `pool` (size 16384) over `days` days up to `end`, used growing `per_day`
+ * a day up to `used_end`. */
+static void history(rrd_store_t *rrd, const char *pool, time_t end, int days, double used_end,
+                    double per_day)
+{
+    for (int h = days * 24; h >= 0; h--) {
+        struct rrd_sample s = figures(16384, used_end - per_day * h / 24.0);
+        assert_int_equal(rrd_store_update(rrd, "pool", pool, end - (time_t)h * 3600, &s), 0);
+    }
+}
+
+static bool want_all(void *ctx, const char *scope)
+{
+    (void)ctx;
+    (void)scope;
+    return true;
+}
+
+static void test_exhaustion(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg("[rule \"f\"]\ntype = forecast\ndays = 30\n");
+    char err[512];
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/rrd", tmpdir);
+    rrd_store_t *rrd = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    if (!rrd)
+        fail_msg("rrd_store_new: %s", err);
+    time_t now = time(NULL), end = now - 3600;
+    history(rrd, POOL_GROW, end, 30, 4000, 100); /* full (16384) in 123.84 days */
+    history(rrd, POOL_FLAT, end, 30, 2000, 0);
+    history(rrd, POOL_YOUNG, end, 3, 2000, 100); /* too little history to judge */
+    assert_int_equal(rrd_store_flush(rrd), 0);
+
+    analyzer_alerts_t *aa = analyzer_alerts_new(cfg, rrd, 0, err, sizeof err);
+    if (!aa)
+        fail_msg("analyzer_alerts_new: %s", err);
+    uint64_t v0 = analyzer_alerts_exhaustion(aa, NULL, NULL);
+
+    analyzer_alerts_round_begin(aa, now, true);
+    const char *ids[] = {POOL_GROW, POOL_FLAT, POOL_YOUNG};
+    const double used[] = {4000, 2000, 2000};
+    for (size_t i = 0; i < 3; i++) {
+        struct model_object o = {
+            .kind = "pool", .id = ids[i], .scope_id = SCOPE, .n_pools = 1, .family = 4};
+        o.pools[0] = ids[i];
+        struct rrd_sample s = figures(16384, used[i]);
+        analyzer_alerts_object(aa, &o, &s);
+    }
+    analyzer_alerts_round_end(aa);
+
+    struct exhaustion x = {.n = 0};
+    uint64_t v1 = analyzer_alerts_exhaustion(aa, collect_exhaustion, &x);
+    assert_true(v1 != v0);
+    bool reported;
+    double grow = seconds_of(&x, POOL_GROW, &reported);
+    assert_true(reported);
+    double want = (16384.0 - 4000.0) / 100.0 * 86400.0 - 3600.0;
+    if (!(fabs(grow - want) <= 1.5 * 86400.0))
+        fail_msg("%s: %.0f s to exhaustion, want %.0f +- 1.5 days", POOL_GROW, grow, want);
+    double flat = seconds_of(&x, POOL_FLAT, &reported);
+    assert_true(reported);
+    assert_true(isinf(flat) && flat > 0);
+    seconds_of(&x, POOL_YOUNG, &reported);
+    assert_false(reported);
+    assert_int_equal(x.n, 2);
+
+    /* Nothing new: the same version, so a caller may skip the walk. */
+    assert_true(analyzer_alerts_exhaustion(aa, NULL, NULL) == v1);
+
+    /* Forgotten scopes take their pools along. */
+    analyzer_alerts_forget(aa, want_all, NULL);
+    x.n = 0;
+    assert_true(analyzer_alerts_exhaustion(aa, collect_exhaustion, &x) != v1);
+    assert_int_equal(x.n, 0);
+
+    analyzer_alerts_free(aa);
+    rrd_store_free(rrd);
+    config_free(cfg);
+}
+
+/* ---- pool labels --------------------------------------------------------------------------- */
+
+static void pool_record(analyzer_metrics_t *am, const char *name, const char *description)
+{
+    struct record *rec = record_new(RECORD_POOL);
+    record_str_set(&rec->u.pool.pool_id, POOL_A);
+    record_str_set(&rec->u.pool.scope_id, SCOPE);
+    record_str_set(&rec->u.pool.locale, "eu-west-1");
+    record_str_set(&rec->u.pool.address_family, "ipv4");
+    if (description)
+        record_str_set(&rec->u.pool.description, description);
+    if (name)
+        record_map_set(&rec->u.pool.tags, "Name", name);
+    analyzer_metrics_record(am, rec);
+    record_free(rec);
+}
+
+/* Whether the rendered registry holds `line` as a whole line. */
+static bool has_line(metrics_t *mx, const char *line)
+{
+    char *text = metrics_render(mx, NULL);
+    size_t n = strlen(line);
+    bool found = false;
+    for (const char *p = text; p && *p && !found; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        found = strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0');
+    free(text);
+    return found;
+}
+
+static void test_pool_labels(void **state)
+{
+    (void)state;
+    metrics_t *mx = metrics_new();
+    analyzer_metrics_t *am = analyzer_metrics_new(mx);
+    struct rrd_sample s = figures(1024, 256);
+    s.largest_free = 23;
+    s.default_fits = 3;
+
+    /* Figures before the pool's record (a loaded snapshot): no name nor locale yet. */
+    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
+    assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                             "\",pool_name=\"\",locale=\"\"} 1024"));
+
+    /* The Name tag, with a quote and a backslash escaped as the exposition format wants; the
+     * series without a name go. */
+    pool_record(am, "Prod \"A\" \\ pool", "described");
+    assert_false(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                              "\",pool_name=\"\",locale=\"\"} 1024"));
+    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
+    assert_true(has_line(mx,
+                         "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                         "\",pool_name=\"Prod \\\"A\\\" \\\\ pool\",locale=\"eu-west-1\"} 1024"));
+    assert_true(has_line(mx, "ipamwatch_pool_utilization_percent{scope_id=\"" SCOPE
+                             "\",pool_id=\"" POOL_A "\",pool_name=\"Prod \\\"A\\\" \\\\ pool\","
+                             "locale=\"eu-west-1\"} 25"));
+
+    /* Renamed (no Name tag: its description): the old series go, the new ones come. */
+    pool_record(am, NULL, "described");
+    assert_false(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                              "\",pool_name=\"Prod \\\"A\\\" \\\\ pool\",locale=\"eu-west-1\"} "
+                              "1024"));
+    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
+    assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                             "\",pool_name=\"described\",locale=\"eu-west-1\"} 1024"));
+
+    /* The same record again changes nothing. */
+    pool_record(am, NULL, "described");
+    assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                             "\",pool_name=\"described\",locale=\"eu-west-1\"} 1024"));
+
+    analyzer_metrics_free(am);
+    metrics_free(mx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rule_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_labels, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

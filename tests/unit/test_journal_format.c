@@ -1,0 +1,305 @@
+/* Unit tests for the journal's line writer: every line and the hash chain byte for byte as
+ * jansson prints them (json_dumps of the kind and key, sorted compact data), on random
+ * effects: escaped and non-ASCII text, keys in any order and sharing prefixes, nested objects
+ * and arrays, integers, reals, NUL bytes. */
+#include "testing.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "analyzer/journal.h"
+#include "journal_fixture.h"
+
+#define T_NOW    ((time_t)1709287200) /* 2024-03-01T10:00:00Z */
+#define N_RANDOM 3000
+
+static unsigned seed_state;
+static bool with_nul; /* random texts may hold NUL bytes (which journal_verify() refuses) */
+
+static unsigned rnd(void)
+{
+    /* xorshift32: deterministic from the printed seed */
+    seed_state ^= seed_state << 13;
+    seed_state ^= seed_state >> 17;
+    seed_state ^= seed_state << 5;
+    return seed_state;
+}
+
+static int setup(void **state)
+{
+    *state = testing_dir_new("ipamwatch-jformat", "journal", T_NOW);
+    return *state ? 0 : -1;
+}
+
+/* A random valid UTF-8 text of up to `max` characters (at least `min`), NUL-terminated, with
+ * its length (NUL bytes inside only when `nul`): mostly the ASCII of ids and names, sometimes
+ * controls, quotes, backslashes, slashes and 2- to 4-byte characters. */
+static size_t random_text(char *buf, size_t min, size_t max, bool nul)
+{
+    static const char common[] = "abcdefghijklmnopqrstuvwxyz0123456789-_:/|.# ";
+    size_t n = min + rnd() % (max - min + 1), o = 0;
+    bool plain = rnd() % 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cp, r = rnd() % 20;
+        if (plain || r < 12) {
+            cp = (unsigned char)common[rnd() % (sizeof common - 1)];
+        } else if (r < 14) {
+            cp = 1 + rnd() % 0x1F;
+        } else if (r == 14) {
+            cp = "\"\\/\x7f"[rnd() % 4];
+        } else if (r == 15) {
+            cp = nul && rnd() % 4 == 0 ? 0 : 0x80 + rnd() % 0x780;
+        } else if (r < 18) {
+            do
+                cp = 0x800 + rnd() % 0xF800;
+            while (cp >= 0xD800 && cp < 0xE000);
+        } else {
+            cp = 0x10000 + rnd() % 0x100000;
+        }
+        o += testing_put_utf8(buf + o, cp);
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+static json_t *random_value(int depth);
+
+/* An object of random keys: common effect field names (prefixes of each other too) and random
+ * text, inserted in random order. */
+static json_t *random_object(int depth)
+{
+    static const char *names[] = {"cidr",   "cidr_v6",  "owner",    "owner_id",
+                                  "pool",   "pool_id",  "region",   "name",
+                                  "status", "scope_id", "resource", "resource_id",
+                                  "a",      "ab",       "B",        "\xc3\xa9t\xc3\xa9"};
+    json_t *o = json_object();
+    size_t n = rnd() % (depth == 0 ? 14 : 5);
+    if (depth == 0 && rnd() % 50 == 0)
+        n = 40; /* more keys than the writer sorts itself */
+    for (size_t i = 0; i < n; i++) {
+        char key[256];
+        size_t len;
+        if (rnd() % 3) {
+            snprintf(key, sizeof key, "%s", names[rnd() % (sizeof names / sizeof names[0])]);
+            len = strlen(key);
+        } else {
+            len = random_text(key, 1, 12, with_nul && rnd() % 30 == 0);
+        }
+        json_object_setn_new(o, key, len, random_value(depth + 1));
+    }
+    return o;
+}
+
+static json_t *random_value(int depth)
+{
+    char text[512];
+    unsigned r = rnd() % (depth >= 10 ? 8 : 11);
+    switch (r) {
+    case 0:
+    case 1:
+    case 2:
+    case 3: {
+        size_t len = random_text(text, 0, 60, with_nul && rnd() % 30 == 0);
+        return json_stringn(text, len);
+    }
+    case 4: {
+        int64_t v = (int64_t)((uint64_t)rnd() << 32 | rnd()); /* any sign and size */
+        return json_integer((json_int_t)(v >> (rnd() % 64)));
+    }
+    case 5:
+        return json_real((double)(int32_t)rnd() / (double)(1 + rnd() % 1000));
+    case 6:
+        return rnd() % 2 ? json_true() : json_false();
+    case 7:
+        return json_null();
+    case 8:
+    case 9:
+        return random_object(depth);
+    default: {
+        json_t *a = json_array();
+        for (size_t i = 0, n = rnd() % 4; i < n; i++)
+            json_array_append_new(a, random_value(depth + 1));
+        return a;
+    }
+    }
+}
+
+/* The line as jansson prints it, the way the journal wrote lines before its own writer:
+ * json_dumps() of the kind and key strings and of the data with JSON_SORT_KEYS. */
+static char *reference_line(uint64_t seq, time_t now, time_t event_time, const char *kind,
+                            const char *key, const char *prev, json_t *data)
+{
+    char ts[32], et[32];
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&event_time, &tm);
+    strftime(et, sizeof et, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *k = json_string(kind), *y = json_string(key);
+    char *qk = json_dumps(k, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *qy = json_dumps(y, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *d = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+    assert_non_null(qk);
+    assert_non_null(qy);
+    assert_non_null(d);
+    size_t cap = strlen(qk) + strlen(qy) + strlen(d) + 256;
+    char *line = malloc(cap);
+    int n = snprintf(line, cap,
+                     "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"event_time\":\"%s\",\"kind\":%s,"
+                     "\"key\":%s,\"prev\":\"%s\",\"data\":%s}",
+                     seq, ts, et, qk, qy, prev, d);
+    assert_true(n > 0 && (size_t)n < cap);
+    json_decref(k);
+    json_decref(y);
+    free(qk);
+    free(qy);
+    free(d);
+    return line;
+}
+
+static void sha256_hex(const char *s, size_t len, char *hex)
+{
+    unsigned char sum[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    assert_int_equal(EVP_Digest(s, len, sum, &n, EVP_sha256(), NULL), 1);
+    assert_int_equal(n, 32);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+}
+
+/* Reads the whole segment of T_NOW's day; owned by the caller. */
+static char *read_segment(const struct testing_dir *f)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/2024-03-01.jsonl", f->dir);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+    buf[size] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* Random effects appended with the journal's writer; each line must equal the reference line
+ * and chain to the previous one, and the journal must verify (without NUL bytes, which the
+ * verifier's parser refuses, as before the writer). */
+static void random_effects(struct testing_dir *f, bool nul)
+{
+    with_nul = nul;
+    seed_state = testing_seed() | 1u;
+    journal_t *j = open_journal(f);
+    char **lines = calloc(N_RANDOM, sizeof *lines);
+    char prev[65];
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    size_t appended = 0;
+    for (size_t i = 0; i < N_RANDOM; i++) {
+        char kind[128], key[512];
+        if (rnd() % 4)
+            snprintf(kind, sizeof kind, "%s", rnd() % 2 ? "unmanaged" : "overlap_opened");
+        else
+            random_text(kind, 1, 20, false);
+        random_text(key, 1, 80, false);
+        snprintf(key + strlen(key), sizeof key - strlen(key), "#%zu", i); /* unique */
+        json_t *data = rnd() % 10 ? random_object(0) : NULL;
+        time_t et = (time_t)(1500000000 + (rnd() % 4 ? 0 : (int64_t)(rnd() % 100000000)));
+        f->now = T_NOW + (time_t)(i / 100); /* the same day; write times repeat */
+        assert_int_equal(journal_append(j, kind, key, et, data), 0);
+        lines[appended] = reference_line(appended + 1, f->now, et, kind, key, prev, data);
+        sha256_hex(lines[appended], strlen(lines[appended]), prev);
+        appended++;
+        char got[65];
+        journal_last_digest(j, got);
+        assert_string_equal(got, prev);
+        json_decref(data);
+    }
+    assert_int_equal(journal_sync(j), 0);
+    journal_close(j);
+
+    char *text = read_segment(f), *p = text;
+    for (size_t i = 0; i < appended; i++) {
+        char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        if (strcmp(p, lines[i]) != 0)
+            fail_msg("line %zu differs:\n  journal: %s\n  jansson: %s", i + 1, p, lines[i]);
+        p = nl + 1;
+        free(lines[i]);
+    }
+    assert_string_equal(p, "");
+    free(text);
+    free(lines);
+
+    if (nul)
+        return;
+    char err[512];
+    struct journal_verify_result res;
+    if (journal_verify(f->dir, &res, err, sizeof err) != 0)
+        fail_msg("journal_verify: %s", err);
+    assert_int_equal(res.records, appended);
+    assert_string_equal(res.head_digest, prev);
+}
+
+static void test_random_effects_match_jansson(void **state)
+{
+    random_effects(*state, false);
+}
+
+static void test_random_effects_with_nul_match_jansson(void **state)
+{
+    random_effects(*state, true);
+}
+
+/* The writer refuses what jansson refuses: a kind or key that is not UTF-8, and data that
+ * cannot be printed (a reference cycle); nothing is appended then. */
+static void test_refusals_match_jansson(void **state)
+{
+    struct testing_dir *f = *state;
+    journal_t *j = open_journal(f);
+    assert_int_equal(journal_append(j, "k\xff", "key", T_NOW, NULL), -EINVAL);
+    assert_int_equal(journal_append(j, "kind", "\xc0\x80", T_NOW, NULL), -EINVAL);
+    assert_int_equal(journal_append(j, "kind", "\xed\xa0\x80", T_NOW, NULL), -EINVAL);
+    json_t *o = json_object(), *a = json_array();
+    json_object_set(o, "a", a);
+    json_array_append(a, o); /* o -> a -> o */
+    assert_int_equal(journal_append(j, "kind", "cycle", T_NOW, o), -EINVAL);
+    json_array_clear(a);
+    json_decref(a);
+    json_decref(o);
+    assert_int_equal(journal_last_seq(j), 0);
+    /* Deep nesting goes to jansson and still matches it. */
+    json_t *deep = json_pack("{s:i}", "leaf", 1);
+    for (int i = 0; i < 20; i++)
+        deep = json_pack("{s:o,s:[o]}", "x", deep, "y", json_real(0.1 * i));
+    assert_int_equal(journal_append(j, "kind", "deep", T_NOW, deep), 0);
+    char zeros[65];
+    memset(zeros, '0', 64);
+    zeros[64] = '\0';
+    char *want = reference_line(1, T_NOW, T_NOW, "kind", "deep", zeros, deep);
+    json_decref(deep);
+    assert_int_equal(journal_sync(j), 0);
+    journal_close(j);
+    char *text = read_segment(f);
+    size_t n = strlen(want);
+    assert_true(strncmp(text, want, n) == 0 && text[n] == '\n' && text[n + 1] == '\0');
+    free(text);
+    free(want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_random_effects_match_jansson, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_random_effects_with_nul_match_jansson, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_match_jansson, setup,
+                                        journal_fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
