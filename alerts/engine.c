@@ -423,6 +423,20 @@ static void activate(alert_engine_t *e, struct alert *a, int64_t now_ms)
     }
 }
 
+/* Like activate() for a condition judged on the wall clock (stale rules) that became true at
+ * `onset_ms`, a time the data fixes (the last pass or event plus the rule's limit), not the
+ * tick that noticed it: the notification's starts_at, and so its id, is the same whichever
+ * tick fires it, also the first one after a restart that replays from a checkpoint taken
+ * before the alert fired, so the sinks drop the second announcement (alerts/sinks.h). */
+static void activate_since(alert_engine_t *e, struct alert *a, int64_t onset_ms, int64_t now_ms)
+{
+    if (a->state == ST_INACTIVE) {
+        a->active_since = onset_ms < now_ms ? onset_ms : now_ms;
+        a->state = ST_PENDING;
+    }
+    activate(e, a, now_ms);
+}
+
 /* The condition of `a` ended at `ends_ms`: a firing alert is resolved, a pending one is
  * dropped silently; either way it is forgotten. */
 static void deactivate(alert_engine_t *e, struct alert *a, int64_t now_ms, int64_t ends_ms)
@@ -1079,9 +1093,12 @@ void alert_engine_set_caught_up(alert_engine_t *e, bool caught_up, int64_t now_m
 }
 
 /* Sets the stale alert of `r` for (scope, reason) to `on`; `limit_ms` is the rule's limit
- * for that reason. */
+ * for that reason. A firing alert that is no longer `on` resolves with ends_at `ends_ms`
+ * (the pass or event that ended the condition, so that a replay resolves with the same id;
+ * RECORD_UNSET: `now_ms`). */
 static struct alert *stale_set(alert_engine_t *e, const struct erule *r, const char *scope,
-                               const char *reason, bool on, int64_t limit_ms, int64_t now_ms)
+                               const char *reason, bool on, int64_t limit_ms, int64_t now_ms,
+                               int64_t ends_ms)
 {
     struct lset l = {.n = 0};
     lset_add(&l, "scope_id", scope);
@@ -1092,12 +1109,26 @@ static struct alert *stale_set(alert_engine_t *e, const struct erule *r, const c
     if (a && fresh && a->state == ST_INACTIVE)
         return NULL;
     if (a && !on) {
-        deactivate(e, a, now_ms, now_ms);
+        deactivate(e, a, now_ms, ends_ms != RECORD_UNSET ? ends_ms : now_ms);
         return NULL;
     }
     if (a)
         a->for_ms = 0;
     return a;
+}
+
+/* The earliest pass or CloudTrail event of any scope: what ended the collector's silence
+ * since the start; RECORD_UNSET when none. */
+static int64_t first_report(const alert_engine_t *e)
+{
+    int64_t first = RECORD_UNSET;
+    for (size_t i = 0; i < e->n_scopes; i++) {
+        const int64_t t[] = {e->scopes[i].pass_ms, e->scopes[i].event_ms};
+        for (size_t k = 0; k < 2; k++)
+            if (t[k] != RECORD_UNSET && (first == RECORD_UNSET || t[k] < first))
+                first = t[k];
+    }
+    return first;
 }
 
 static void eval_reflect(alert_engine_t *e, const struct erule *r, size_t ri, int64_t now_ms);
@@ -1111,7 +1142,8 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int6
     /* No scope reported at all: the collector has been silent since we started. */
     if (!c->scope) {
         bool on = e->n_scopes == 0 && now_ms - e->started_ms > c->max_pass_age_ms;
-        struct alert *a = stale_set(e, r, NULL, "pass_age", on, c->max_pass_age_ms, now_ms);
+        struct alert *a =
+            stale_set(e, r, NULL, "pass_age", on, c->max_pass_age_ms, now_ms, first_report(e));
         if (a) {
             fmt_dur(now_ms - e->started_ms, age, sizeof age);
             fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
@@ -1122,7 +1154,7 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int6
                   "started %s ago (limit %s): the collector is silent or failing",
                   age, lim);
             set_runbook(a);
-            activate(e, a, now_ms);
+            activate_since(e, a, e->started_ms + c->max_pass_age_ms, now_ms);
         }
     }
     for (size_t i = 0; i < e->n_scopes; i++) {
@@ -1131,7 +1163,8 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int6
             continue;
         int64_t ref = s->pass_ms != RECORD_UNSET ? s->pass_ms : e->started_ms;
         bool on = now_ms - ref > c->max_pass_age_ms;
-        struct alert *a = stale_set(e, r, s->id, "pass_age", on, c->max_pass_age_ms, now_ms);
+        struct alert *a =
+            stale_set(e, r, s->id, "pass_age", on, c->max_pass_age_ms, now_ms, s->pass_ms);
         if (a) {
             fmt_dur(now_ms - ref, age, sizeof age);
             fmt_dur(c->max_pass_age_ms, lim, sizeof lim);
@@ -1143,12 +1176,12 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int6
                   "collector is silent or its passes are torn",
                   s->id, t, age, lim);
             set_runbook(a);
-            activate(e, a, now_ms);
+            activate_since(e, a, ref + c->max_pass_age_ms, now_ms);
         }
         on = s->event_ms != RECORD_UNSET &&
              (s->pass_ms == RECORD_UNSET || s->event_ms > s->pass_ms) &&
              now_ms - s->event_ms > c->max_event_lag_ms;
-        a = stale_set(e, r, s->id, "event_lag", on, c->max_event_lag_ms, now_ms);
+        a = stale_set(e, r, s->id, "event_lag", on, c->max_event_lag_ms, now_ms, s->pass_ms);
         if (a) {
             fmt_dur(now_ms - s->event_ms, age, sizeof age);
             fmt_dur(c->max_event_lag_ms, lim, sizeof lim);
@@ -1160,7 +1193,7 @@ static void eval_stale(alert_engine_t *e, const struct erule *r, size_t ri, int6
                   "has started since (limit %s): IPAM's view lags the event stream",
                   s->id, t, lim);
             set_runbook(a);
-            activate(e, a, now_ms);
+            activate_since(e, a, s->event_ms + c->max_event_lag_ms, now_ms);
         }
     }
     eval_reflect(e, r, ri, now_ms);
@@ -1362,7 +1395,7 @@ static void eval_reflect(alert_engine_t *e, const struct erule *r, size_t ri, in
               aid ? aid : "(no id)", jstr(t, "cidr"), pool, te, who ? " by " : "", who ? who : "",
               scope, tp, lim);
         set_runbook(a);
-        activate(e, a, now_ms);
+        activate_since(e, a, ev + c->max_reflect_lag_ms, now_ms);
         if (bit && a->state == ST_FIRING)
             json_object_set_new(t, "mask", json_integer(mask | bit));
     }

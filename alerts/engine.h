@@ -23,8 +23,16 @@
  * state "firing" again with the same fingerprint and starts_at. Each notification carries an
  * id: the first 16 hex digits of SHA-256 over the fingerprint, the state, starts_at, ends_at
  * and, for a firing one, its repeat number (0 for the fire, n for the n-th repeat, saved with
- * the state). None of these is wall time, so the same records replayed from the same state
- * produce the same ids, and the sinks drop what they spooled before (alerts/sinks.h).
+ * the state). None of these is the wall time of an evaluation, so the same records replayed
+ * from the same state produce the same ids, and the sinks drop what they spooled before
+ * (alerts/sinks.h). That holds for the alerts the wall clock fires too: a stale alert starts
+ * when its data made it true (the newest pass, event or tracked allocation plus the rule's
+ * limit; for "no pass since the start", the saved start time plus max_pass_age), not at the
+ * tick that noticed it, and resolves at the pass that ended it; forecasts are judged at a time
+ * their caller fixes (the analyzer: the start of the RRD step, analyzer/analyzer_alerts.h).
+ * So a restart that resumes from a state saved before such an alert fired, and fires it again
+ * on a later tick, announces the same id, while a new episode (after a resolve) has a new
+ * starts_at and pages.
  *
  * Two clocks: a condition is judged in the time of the data that shows it. A `for` elapses
  * between the sample times of observations (so a replay honours it: with
@@ -139,8 +147,10 @@ int alert_engine_observe_past(alert_engine_t *e, const struct alert_object *obj,
 /* Evaluates the forecast rules of `target` that select `obj` (borrowed): `days` is the
  * projected number of days from `now_ms` until the object reaches the target (NAN or
  * INFINITY: not projected to), `low`/`high` the earliest and latest days of the
- * confidence range (NAN when unknown). Emits the transitions this causes. Returns 0 or
- * -EINVAL. Owner thread. */
+ * confidence range (NAN when unknown). `now_ms` is the time the forecast is judged at and
+ * becomes the starts_at (ends_at) of what fires (resolves): pass a time that a replay
+ * repeats, not the wall clock, so that the notification ids repeat too. Emits the
+ * transitions this causes. Returns 0 or -EINVAL. Owner thread. */
 int alert_engine_forecast(alert_engine_t *e, const struct alert_object *obj,
                           enum config_forecast_target target, double days, double low, double high,
                           int64_t now_ms);
@@ -177,9 +187,10 @@ void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms)
  * inventory is behind CloudTrail. Owner thread. */
 void alert_engine_event_seen(alert_engine_t *e, const char *scope_id, int64_t event_ms);
 
-/* An inventory allocation record of `pool_id` listing `cidr` (both borrowed) was applied at
- * wall time `now_ms`: a tracked CloudTrail allocation with that CIDR in that pool is
- * reflected (its reflect_lag alerts resolve). Owner thread. */
+/* An inventory allocation record of `pool_id` listing `cidr` (both borrowed), of time
+ * `now_ms` (the record's, so that a replay resolves with the same ends_at), was applied: a
+ * tracked CloudTrail allocation with that CIDR in that pool is reflected (its reflect_lag
+ * alerts resolve). Owner thread. */
 void alert_engine_allocation_seen(alert_engine_t *e, const char *pool_id, const char *cidr,
                                   int64_t now_ms);
 

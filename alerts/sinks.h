@@ -24,7 +24,9 @@
  * Replays: after a crash the analyzer replays the records since its last checkpoint, and its
  * alert engine, restored to the state of that checkpoint, emits the same notifications again
  * with the same ids (alerts/engine.h: an id hashes the fingerprint, the state, starts_at,
- * ends_at and the repeat number, all event times or counts, never the wall clock). Each sink
+ * ends_at and the repeat number, all times the data fixes or counts, never the wall time of
+ * an evaluation; also for stale and forecast alerts, which a tick or a round on a later wall
+ * clock may fire again after the restart). Each sink
  * keeps the ids it spooled in a ledger, <spool_dir>/spooled.ids ("<id> <wall ms>" lines,
  * appended and synced right after the spool line; on open the ids of the spool's own lines are
  * added, since a crash may fall between the two writes), and sinks_submit() drops a

@@ -38,6 +38,7 @@
 #define NO_ASSIGN_GRACE_MS 60000 /* idle exit without any assignment: idle + this */
 #define PARTSTATE_MS       10000 /* longest wait for the state topic (publish, read) */
 #define CHECK_ENDS_MS      5000  /* longest wait for the watermarks checked at start */
+#define STARTS_MS          5000  /* longest wait for where assigned partitions start */
 #define APPLY_BATCH        1024  /* records applied per loop turn at most */
 #define LIVE_LAG                                                                                   \
     1000 /* messages behind the high watermarks that still count as                                \
@@ -85,7 +86,10 @@ struct analyzer {
     rrd_store_t *rrd;
     kafka_producer_t *dlq;
     kafka_consumer_t *consumer;
-    ordered_t *ord;            /* polled messages until their turn in event time */
+    ordered_t *ord;         /* polled messages until their turn in event time */
+    kafka_starts_t *starts; /* where assigned partitions start and end, being asked */
+    /* Partitions assigned since it was asked: asked next (learn_starts()); or NULL. */
+    rd_kafka_topic_partition_list_t *starts_wanted;
     int64_t lag_checked_ms;    /* when caught-up-ness was last told to the alert rules */
     int64_t lag;               /* ordered_lag() then: -1 unknown */
     partstate_io_t *ps;        /* [analyzer] partition_state: the state topic; else NULL */
@@ -1030,8 +1034,8 @@ static void set_paused(analyzer_t *a, bool pause)
 /* Pauses the assignment while the caller holds consumption; when it lets go, reads the
  * high watermarks from the brokers for the merge and resumes. A partition that delivered
  * nothing yet (a topic the caller just filled) gets its start too: the group's committed
- * offset, else its low watermark (auto.offset.reset=earliest, unless [kafka] sets it), so
- * the merge knows its backlog and waits for it ([analyzer] order_wait). */
+ * offset, else the one auto.offset.reset gives (kafka_consumer_starts()), so the merge
+ * knows its backlog and waits for it ([analyzer] order_wait). */
 static void set_held(analyzer_t *a, bool hold)
 {
     rd_kafka_t *rk = kafka_consumer_handle(a->consumer);
@@ -1041,30 +1045,55 @@ static void set_held(analyzer_t *a, bool hold)
     if (hold) {
         rd_kafka_pause_partitions(rk, parts);
     } else {
-        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-        bool have_committed =
-            rd_kafka_committed(rk, committed, PARTSTATE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        bool earliest = !kafka_props_have(a->cfg->kafka, a->cfg->n_kafka, "auto.offset.reset");
+        struct kafka_start *st = xcalloc((size_t)parts->cnt + 1, sizeof *st);
+        char text[256];
+        if (kafka_consumer_starts(a->consumer, parts, PARTSTATE_MS, st, text, sizeof text) < 0)
+            LOG_WARN("where the assigned partitions start is not fully known (%s)", text);
         for (int i = 0; i < parts->cnt; i++) {
-            const char *topic = parts->elems[i].topic;
-            int32_t partition = parts->elems[i].partition;
-            int64_t lo, hi;
-            if (rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, PARTSTATE_MS) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR)
-                continue;
-            ordered_note_end(a->ord, topic, partition, hi);
-            const struct part *p = part_find(a, topic, partition);
-            int64_t c = have_committed ? committed->elems[i].offset : RD_KAFKA_OFFSET_INVALID;
-            if (p && p->next < 0 && have_committed && (c >= 0 || earliest))
-                ordered_assign(a->ord, topic, partition, c > lo ? c : lo, log_now_ms());
+            if (st[i].hi >= 0)
+                ordered_note_end(a->ord, st[i].topic, st[i].partition, st[i].hi);
+            const struct part *p = part_find(a, st[i].topic, st[i].partition);
+            if (p && p->next < 0 && st[i].start >= 0)
+                ordered_assign(a->ord, st[i].topic, st[i].partition, st[i].start, log_now_ms());
         }
-        rd_kafka_topic_partition_list_destroy(committed);
+        kafka_starts_clear(st, (size_t)parts->cnt);
+        free(st);
         if (!a->paused)
             rd_kafka_resume_partitions(rk, parts);
     }
     rd_kafka_topic_partition_list_destroy(parts);
     a->held = hold;
     LOG_DEBUG("consumption %s by the caller", hold ? "held" : "released");
+}
+
+/* Asks the brokers, off the loop (kafka_starts_begin()), where the partitions assigned
+ * since the last question start and end, and hands each answer to the merge: in a fresh
+ * group a partition's position is not known until its first record arrives, and without
+ * the answer a slow first fetch would let the other partitions' later records go first.
+ * Called every loop turn; one question at a time. */
+static void learn_starts(analyzer_t *a)
+{
+    if (a->starts && kafka_starts_done(a->starts)) {
+        const struct kafka_start *st;
+        size_t n;
+        char text[256];
+        if (kafka_starts_result(a->starts, &st, &n, text, sizeof text) < 0)
+            LOG_WARN("where %zu assigned partitions start is not fully known (%s): a partition "
+                     "still unknown is waited for at most %d ms until its first record",
+                     n, text, ORDERED_MAX_IDLE_MS);
+        for (size_t i = 0; i < n; i++) {
+            LOG_DEBUG("%s [%d] starts at offset %lld, ends at %lld", st[i].topic,
+                      (int)st[i].partition, (long long)st[i].start, (long long)st[i].hi);
+            ordered_learn(a->ord, st[i].topic, st[i].partition, st[i].start, st[i].hi);
+        }
+        kafka_starts_free(a->starts);
+        a->starts = NULL;
+    }
+    if (!a->starts && a->starts_wanted) {
+        a->starts = kafka_starts_begin(a->consumer, a->starts_wanted, STARTS_MS);
+        rd_kafka_topic_partition_list_destroy(a->starts_wanted);
+        a->starts_wanted = NULL;
+    }
 }
 
 /* ---- rebalance ---------------------------------------------------------------------- */
@@ -1113,10 +1142,16 @@ static void on_rebalance(void *ctx, enum kafka_rebalance event,
             adopt_assigned(a);
         else
             drop_unassigned(a);
-        for (int i = 0; i < parts->cnt; i++)
-            ordered_assign(a->ord, parts->elems[i].topic, parts->elems[i].partition,
-                           part_get(a, parts->elems[i].topic, parts->elems[i].partition)->next,
+        if (!a->starts_wanted)
+            a->starts_wanted = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (int i = 0; i < parts->cnt; i++) {
+            const char *topic = parts->elems[i].topic;
+            int32_t partition = parts->elems[i].partition;
+            ordered_assign(a->ord, topic, partition, part_get(a, topic, partition)->next,
                            log_now_ms());
+            ordered_expect(a->ord, topic, partition); /* learn_starts() asks */
+            rd_kafka_topic_partition_list_add(a->starts_wanted, topic, partition);
+        }
         a->assigned_once = true;
         a->last_activity_ms = log_now_ms();
         a->paused = false; /* a new assignment starts unpaused */
@@ -1309,6 +1344,7 @@ int analyzer_run(analyzer_t *a)
             a->last_activity_ms = now;
             receive_message(a, rkm);
         }
+        learn_starts(a);
         bool hold = a->o.hold && *a->o.hold != 0;
         if (a->assigned_once && (hold != a->held || (hold && a->reassigned))) {
             a->reassigned = false;
@@ -1388,6 +1424,8 @@ int analyzer_run(analyzer_t *a)
                 (unsigned long long)a->gen);
         status = rc;
     }
+    kafka_starts_free(a->starts); /* it asks through the consumer */
+    a->starts = NULL;
     kafka_consumer_close(a->consumer);
     LOG_INFO("stopped: %llu messages, %llu applied, %llu skipped, %llu dead letters, %llu "
              "journal records, %llu RRD samples, %llu checkpoints",
@@ -1408,6 +1446,9 @@ void analyzer_free(analyzer_t *a)
     if (!a)
         return;
     ordered_free(a->ord); /* its messages before their consumer */
+    kafka_starts_free(a->starts);
+    if (a->starts_wanted)
+        rd_kafka_topic_partition_list_destroy(a->starts_wanted);
     kafka_consumer_free(a->consumer);
     kafka_producer_free(a->dlq);
     partstate_io_free(a->ps);

@@ -6,7 +6,9 @@
  * partitions hold a backlog (a backfill) the record with the smallest event time among their
  * heads goes first, a partition with a backlog and nothing fetched yet holding the others back
  * for at most [analyzer] order_wait (10 s) when its high watermark shows records to come,
- * ORDERED_MAX_IDLE_MS (500 ms) while that is not known. In that order it sends what does not
+ * ORDERED_MAX_IDLE_MS (500 ms) while that is not known (at each assignment the partitions'
+ * starts and high watermarks are asked of the brokers off the loop, kafka_starts_begin(), so
+ * that a fresh group knows them before the first fetch). In that order it sends what does not
  * decode to the dead-letter topic, applies the rest to the model (analyzer/model.h) and writes the
  * model's effects (handed out in portions while model_apply() runs, so that a record with a
  * million of them never holds them all) to the journal and the alert engine, and its

@@ -34,16 +34,16 @@ struct analyzer_alerts {
     bool forecast_kind[4];   /* enum config_object: a forecast rule selects this kind */
     bool forecast_target[2]; /* enum config_forecast_target in use */
     bool past_for;           /* a utilization rule has a `for`: backfill rounds are observed */
-    json_t *forecast_at;     /* "kind/id" -> wall ms of its last forecast */
+    json_t *forecast_at;     /* "kind/id" -> the RRD step (sample time) of its last forecast */
     /* pool id -> {"scope": scope id, "seconds": until full by the last forecast of target full
      * that could judge; null: never (flat or shrinking); "unknown": it no longer can} */
     json_t *exhaustion;
     uint64_t exhaustion_version; /* bumped whenever `exhaustion` changes */
 
-    /* the current round: its sample time (event time: observations and `for`) and the wall
-     * time it began (forecasts) */
+    /* the current round: its sample time (event time: observations and `for`), the start of
+     * the RRD step that holds it (forecasts are judged there) and the wall time it began */
     bool live, full;
-    int64_t sample_ms, round_ms;
+    int64_t sample_ms, step_start_ms, round_ms;
 
     int64_t last_tick_ms;
     bool dirty;         /* the engine state changed since the last save */
@@ -188,6 +188,9 @@ analyzer_alerts_t *analyzer_alerts_new(const struct config *cfg, rrd_store_t *rr
     aa->prev_path = xasprintf("%s/" ANALYZER_ALERTS_PREV, cfg->analyzer.state_dir);
     path = aa->state_path;
     state_pick(aa, gen);
+    /* A first start saves its state at once: it holds the start time that the stale rules'
+     * "no pass since the start" counts from, which a restart must count from too. */
+    aa->dirty = access(path, F_OK) != 0;
     aa->engine = alert_engine_new(cfg, path, NULL, on_emit, aa, text, sizeof text);
     if (!aa->engine) {
         snprintf(err, errlen, "alert state %s: %s", path, text);
@@ -214,6 +217,7 @@ void analyzer_alerts_round_begin(analyzer_alerts_t *aa, time_t t, bool full)
      * records must announce the same times, and so the same notification ids. The
      * Alertmanager payload clamps times ahead of the clock (alerts/sink_payload.c). */
     aa->sample_ms = (int64_t)t * 1000;
+    aa->step_start_ms = aa->sample_ms - aa->sample_ms % aa->step_ms;
     aa->full = full;
     aa->live = (int64_t)t * 1000 >= aa->round_ms - ANALYZER_ALERTS_LIVE_MS - aa->step_ms;
 }
@@ -267,18 +271,22 @@ static double days_to(time_t t, time_t now_s, double none)
     return t ? (double)(t - now_s) / 86400.0 : none;
 }
 
+/* Forecasts `ao` once per RRD step of sample time, judged at the step's start: what it
+ * decides (and so a notification's starts_at and id) depends on the step and the daily
+ * history only, not on the round or the wall time it ran in, so the rounds that a restart
+ * replays after a crash decide the same and the sinks drop what they spooled before. */
 static void forecast(analyzer_alerts_t *aa, const struct alert_object *ao, const char *kind)
 {
     char key[300];
     if (snprintf(key, sizeof key, "%s/%s", kind, ao->id) >= (int)sizeof key)
         return;
     json_t *last = json_object_get(aa->forecast_at, key);
-    if (last && aa->round_ms - json_integer_value(last) < aa->step_ms)
+    if (last && json_integer_value(last) == aa->step_start_ms)
         return;
-    json_object_set_new(aa->forecast_at, key, json_integer(aa->round_ms));
+    json_object_set_new(aa->forecast_at, key, json_integer(aa->step_start_ms));
     if (!rrd_store_valid_key(kind, ao->id))
         return;
-    time_t now_s = (time_t)(aa->round_ms / 1000);
+    time_t now_s = (time_t)(aa->step_start_ms / 1000);
     for (int target = CONFIG_TARGET_FULL; target <= CONFIG_TARGET_CRIT; target++) {
         if (!aa->forecast_target[target])
             continue;
@@ -308,7 +316,7 @@ static void forecast(analyzer_alerts_t *aa, const struct alert_object *ao, const
         if (ao->kind == CONFIG_OBJECT_POOL && target == CONFIG_TARGET_FULL)
             note_exhaustion(aa, ao, fr.status, days);
         alert_engine_forecast(aa->engine, ao, (enum config_forecast_target)target, days, low, high,
-                              aa->round_ms);
+                              aa->step_start_ms);
     }
 }
 
@@ -347,9 +355,10 @@ void analyzer_alerts_round_end(analyzer_alerts_t *aa)
         return;
     alert_engine_sweep(aa->engine, CONFIG_RULE_UTILIZATION, aa->sample_ms, aa->sample_ms);
     alert_engine_sweep(aa->engine, CONFIG_RULE_CANNOT_FIT, aa->sample_ms, aa->sample_ms);
-    /* An object is forecast at most once per step, and in this round when its last forecast
-     * is a step old: one still there was forecast within the last step. */
-    alert_engine_sweep(aa->engine, CONFIG_RULE_FORECAST, aa->round_ms - aa->step_ms, aa->round_ms);
+    /* An object is forecast once per step, judged at the step's start: one still there was
+     * forecast in this step, or in the previous one (a step of grace). */
+    alert_engine_sweep(aa->engine, CONFIG_RULE_FORECAST, aa->step_start_ms - aa->step_ms,
+                       aa->step_start_ms);
 }
 
 void analyzer_alerts_effects(analyzer_alerts_t *aa, const struct model_effect *items, size_t n)
@@ -376,12 +385,12 @@ void analyzer_alerts_effects(analyzer_alerts_t *aa, const struct model_effect *i
 void analyzer_alerts_record(analyzer_alerts_t *aa, const struct record *rec,
                             const struct model_effects *fx)
 {
-    int64_t now = wall_ms();
     if (fx)
         analyzer_alerts_effects(aa, fx->items, fx->n);
+    /* The record's own time ends a reflect_lag alert, so that a replay resolves it the same. */
     if (rec->type == RECORD_ALLOCATION)
         alert_engine_allocation_seen(aa->engine, rec->u.allocation.pool_id, rec->u.allocation.cidr,
-                                     now);
+                                     rec->ts_ms != RECORD_UNSET ? rec->ts_ms : wall_ms());
     if (rec->type == RECORD_EVENT && rec->scope && rec->u.event.time_ms != RECORD_UNSET) {
         alert_engine_event_seen(aa->engine, rec->scope, rec->u.event.time_ms);
         aa->dirty = true;

@@ -16,9 +16,11 @@
  * start, because they are incremental: an overlap opened in the backfill and never closed is
  * still open. An allocation failure older than its rule's window (on the wall clock) is
  * journaled but not alerted. Stale checks judge wall-clock ages. Forecasts (forecast_object(), one
- * RRD fetch per object) run at most once per object per RRD step, only for the object kinds a
- * forecast rule selects: measured at about 0.3 ms per object (200 days of history, sanitizer
- * build), so 10 000 pools cost about 3 s per step, about 1 % of a 5-minute step.
+ * RRD fetch per object) run once per object per RRD step of sample time (in the first live
+ * round of the step that reports it), judged at the step's start, since the daily history
+ * they read does not change within a step; only for the object kinds a forecast rule
+ * selects: measured at about 0.3 ms per object (200 days of history, sanitizer build), so
+ * 10 000 pools cost about 3 s per step, about 1 % of a 5-minute step.
  *
  * Durability: the emit callback appends each notification to the sink spools (synced before
  * sinks_submit() returns); the engine state is saved only as part of a checkpoint, in step
@@ -31,7 +33,12 @@
  * records replayed after a crash meet the alert state they left, the engine emits exactly the
  * notifications it emitted before the crash, with the same ids (alerts/engine.h), and each
  * sink drops the ones it spooled already (alerts/sinks.h): a notification is spooled once per
- * sink however often the analyzer is killed. A notification whose spool cannot be written
+ * sink however often the analyzer is killed. Alerts fired by the wall clock rather than a
+ * record are no exception: a forecast fires again in the replayed round of the same step,
+ * judged at the same time; a stale alert fires again on a later tick, but with the start its
+ * data fixes; both carry the ids they had. A first start (no state file) saves its state at the
+ * first checkpoint without waiting for a change, so that the start time that a "no pass since
+ * the start" alert counts from survives a kill. A notification whose spool cannot be written
  * (disk full) is held in memory by the sinks (at most SINKS_HELD_MAX per sink, alerts/sinks.h);
  * while any is held, the engine state is not saved and every checkpoint first retries spooling them
  * and fails while that fails (no commit; the analyzer keeps running). A notification that a sink

@@ -38,6 +38,8 @@ struct opart {
     int64_t checked_ms;  /* when they were read; INT64_MIN never */
     bool waiting;        /* empty and not at its end: it holds the merge back */
     bool gave_up;        /* its wait ran out and records went past it (counted) */
+    bool expecting;      /* its start and end are being asked (ordered_expect()) */
+    bool delivered;      /* a record was pushed or skipped since its assignment */
     int64_t waited_ms;   /* how long it was waited for (see ORDERED_GAP_MS) */
     int64_t asked_ms;    /* when waited_ms was brought up to date */
     int64_t assigned_ms; /* when it was added */
@@ -234,8 +236,30 @@ void ordered_assign(ordered_t *o, const char *topic, int32_t partition, int64_t 
         p->recv = next;
         p->assigned_ms = now_ms;
         p->waiting = p->gave_up = false;
+        p->expecting = p->delivered = false;
         p->checked_ms = INT64_MIN;
     }
+}
+
+void ordered_expect(ordered_t *o, const char *topic, int32_t partition)
+{
+    struct opart *p = part_find(o, topic, partition, NULL);
+    if (p)
+        p->expecting = true;
+    o->eval_valid = false;
+}
+
+void ordered_learn(ordered_t *o, const char *topic, int32_t partition, int64_t next, int64_t hi)
+{
+    struct opart *p = part_find(o, topic, partition, NULL);
+    o->eval_valid = false;
+    if (!p)
+        return;
+    p->expecting = false;
+    if (next >= 0 && !p->delivered)
+        p->recv = next;
+    if (hi > p->hi)
+        p->hi = hi;
 }
 
 void ordered_revoke(ordered_t *o, const char *topic, int32_t partition)
@@ -274,6 +298,7 @@ void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t of
     }
     o->buffered++;
     p->recv = offset + 1;
+    p->delivered = true;
     p->waiting = p->gave_up = false;
 }
 
@@ -289,7 +314,10 @@ void ordered_skip(ordered_t *o, const char *topic, int32_t partition, int64_t of
 {
     struct opart *p = part_find(o, topic, partition, NULL);
     o->eval_valid = false;
-    if (p && offset + 1 > p->recv)
+    if (!p)
+        return;
+    p->delivered = true;
+    if (offset + 1 > p->recv)
         p->recv = offset + 1;
 }
 
@@ -327,10 +355,11 @@ static bool backlog_known(const struct opart *p)
     return p->hi >= 0 && p->recv >= 0 && p->recv < p->hi;
 }
 
-/* How long the empty partition `p` may hold the merge back. */
+/* How long the empty partition `p` may hold the merge back: a partition whose start and
+ * end are being asked may well have a backlog. */
 static int64_t bound(const ordered_t *o, const struct opart *p)
 {
-    return backlog_known(p) ? o->max_wait_ms : o->max_idle_ms;
+    return backlog_known(p) || p->expecting ? o->max_wait_ms : o->max_idle_ms;
 }
 
 /* True while the empty partition `p` holds the merge back; brings its wait up to date. */
@@ -472,7 +501,7 @@ int64_t ordered_lag(ordered_t *o, int64_t now_ms)
             continue;
         /* Not known; a partition that delivered nothing long after its assignment is
          * taken to be at its end (librdkafka fetches it all the time). */
-        if (p->n == 0 && p->recv < 0 && now_ms - p->assigned_ms >= o->max_idle_ms)
+        if (p->n == 0 && p->recv < 0 && !p->expecting && now_ms - p->assigned_ms >= o->max_idle_ms)
             continue;
         return -1;
     }

@@ -18,7 +18,13 @@
  * ORDERED_MAX_WAIT_MS = 10 s): on a loaded machine one fetch can take seconds, and giving
  * up early would apply the same records in another order on another run. A partition whose
  * position or watermark is not known yet may as well be empty, so it is waited for only
- * `max_idle_ms` (ORDERED_MAX_IDLE_MS, after Kafka Streams' max.task.idle.ms). Both waits
+ * `max_idle_ms` (ORDERED_MAX_IDLE_MS, after Kafka Streams' max.task.idle.ms). In a fresh
+ * consumer group the position is not known until the first record arrives, and a slow first
+ * fetch would let the others go first: so the caller asks the brokers at assignment where
+ * the partition starts and ends (ordered_expect(), then ordered_learn() with the answer).
+ * While the answer is out the partition is waited for like a known backlog; with it, a
+ * partition with records to come is a known backlog and an empty one is not waited for at
+ * all; without it (the brokers did not answer) it is waited for max_idle_ms. Both waits
  * count the time the caller spends asking (ordered_pop(), ordered_wait_ms()): a gap between
  * two calls counts at most ORDERED_GAP_MS, because while the caller was busy elsewhere (a
  * checkpoint) or paused its partitions, librdkafka fetched on or nothing could arrive, and
@@ -91,6 +97,17 @@ void ordered_assign(ordered_t *o, const char *topic, int32_t partition, int64_t 
 /* Raises the known high watermark of the partition to `hi` (read from the brokers by the
  * caller: librdkafka's cached value can be older). */
 void ordered_note_end(ordered_t *o, const char *topic, int32_t partition, int64_t hi);
+
+/* Notes that the caller is asking the brokers where the partition starts and ends: until
+ * ordered_learn(), while it is empty and its backlog is not known, it holds the merge back
+ * for up to max_wait_ms. Unknown partitions are ignored. */
+void ordered_expect(ordered_t *o, const char *topic, int32_t partition);
+
+/* The answer to ordered_expect(): `next` is the offset of the first message the partition
+ * will deliver, `hi` its high watermark (-1 each: not learnt). The position is taken only
+ * while nothing was delivered since ordered_assign() (a record pushed or skipped is newer).
+ * Unknown partitions are ignored. */
+void ordered_learn(ordered_t *o, const char *topic, int32_t partition, int64_t next, int64_t hi);
 
 /* Removes the partition; its queued items are freed (they were not applied, so the next
  * owner gets them again from the committed offset). Unknown partitions are ignored. */

@@ -1,5 +1,6 @@
 /* kafka: the librdkafka boundary: verbatim configuration, idempotent producer with
- * per-message delivery callbacks, group consumer with explicit commits. */
+ * per-message delivery callbacks, group consumer with explicit commits, where assigned
+ * partitions start. */
 #define LOG_MODULE "kafka"
 #include "config.h"
 
@@ -7,7 +8,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,4 +608,135 @@ void kafka_message_free(rd_kafka_message_t *rkm)
 {
     if (rkm)
         rd_kafka_message_destroy(rkm);
+}
+
+/* ---- where assigned partitions start ------------------------------------------------ */
+
+/* The offset auto.offset.reset of consumer `rk` gives within [lo, hi]; -1 for "error" or
+ * a value not known. */
+static int64_t reset_offset(rd_kafka_t *rk, int64_t lo, int64_t hi)
+{
+    char value[32];
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "auto.offset.reset", value, &size) != RD_KAFKA_CONF_OK)
+        return hi; /* librdkafka's default: latest */
+    if (!strcmp(value, "smallest") || !strcmp(value, "earliest") || !strcmp(value, "beginning"))
+        return lo;
+    if (!strcmp(value, "largest") || !strcmp(value, "latest") || !strcmp(value, "end"))
+        return hi;
+    return -1;
+}
+
+int kafka_consumer_starts(kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
+                          int timeout_ms, struct kafka_start *out, char *err, size_t errlen)
+{
+    int64_t deadline = log_now_ms() + timeout_ms;
+    int rc = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        out[i] = (struct kafka_start){.topic = xstrdup(parts->elems[i].topic),
+                                      .partition = parts->elems[i].partition,
+                                      .start = -1,
+                                      .hi = -1};
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, committed, timeout_ms);
+    if (e) {
+        text_errbuf_set(err, errlen, "committed offsets: %s", rd_kafka_err2str(e));
+        rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? -ETIMEDOUT : -EIO;
+        goto done;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo = -1, hi = -1, left = deadline - log_now_ms();
+        e = left <= 0 ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                      : rd_kafka_query_watermark_offsets(c->rk, out[i].topic, out[i].partition, &lo,
+                                                         &hi, (int)left);
+        if (e) {
+            text_errbuf_set(err, errlen, "watermarks of %s [%d]: %s", out[i].topic,
+                            (int)out[i].partition, rd_kafka_err2str(e));
+            rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? -ETIMEDOUT : -EIO;
+            goto done;
+        }
+        int64_t at = committed->elems[i].err ? RD_KAFKA_OFFSET_INVALID : committed->elems[i].offset;
+        out[i].hi = hi;
+        out[i].start = at >= lo && at <= hi ? at : reset_offset(c->rk, lo, hi);
+        if (out[i].start < 0 && rc == 0) {
+            text_errbuf_set(err, errlen,
+                            "%s [%d]: no committed offset and no usable "
+                            "auto.offset.reset",
+                            out[i].topic, (int)out[i].partition);
+            rc = -EIO;
+        }
+    }
+done:
+    rd_kafka_topic_partition_list_destroy(committed);
+    return rc;
+}
+
+void kafka_starts_clear(struct kafka_start *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(out[i].topic);
+        out[i].topic = NULL;
+    }
+}
+
+struct kafka_starts {
+    kafka_consumer_t *c;
+    rd_kafka_topic_partition_list_t *parts;
+    int timeout_ms;
+    pthread_t thread;
+    atomic_bool done; /* set by the thread last: then rc, err and out are the owner's */
+    int rc;
+    char err[256];
+    struct kafka_start *out;
+};
+
+static void *starts_thread(void *arg)
+{
+    kafka_starts_t *q = arg;
+    q->rc = kafka_consumer_starts(q->c, q->parts, q->timeout_ms, q->out, q->err, sizeof q->err);
+    atomic_store(&q->done, true);
+    return NULL;
+}
+
+kafka_starts_t *kafka_starts_begin(kafka_consumer_t *c,
+                                   const rd_kafka_topic_partition_list_t *parts, int timeout_ms)
+{
+    kafka_starts_t *q = xcalloc(1, sizeof *q);
+    q->c = c;
+    q->parts = rd_kafka_topic_partition_list_copy(parts);
+    q->timeout_ms = timeout_ms;
+    q->out = xcalloc(parts->cnt > 0 ? (size_t)parts->cnt : 1, sizeof *q->out);
+    atomic_init(&q->done, false);
+    int rc = pthread_create(&q->thread, NULL, starts_thread, q);
+    if (rc) {
+        LOG_ERR("pthread_create: %s", strerror(rc));
+        abort();
+    }
+    return q;
+}
+
+bool kafka_starts_done(kafka_starts_t *q)
+{
+    return atomic_load(&q->done);
+}
+
+int kafka_starts_result(kafka_starts_t *q, const struct kafka_start **out, size_t *n, char *err,
+                        size_t errlen)
+{
+    *out = q->out;
+    *n = (size_t)q->parts->cnt;
+    if (q->rc)
+        text_errbuf_set(err, errlen, "%s", q->err);
+    return q->rc;
+}
+
+void kafka_starts_free(kafka_starts_t *q)
+{
+    if (!q)
+        return;
+    pthread_join(q->thread, NULL);
+    kafka_starts_clear(q->out, (size_t)q->parts->cnt);
+    free(q->out);
+    rd_kafka_topic_partition_list_destroy(q->parts);
+    free(q);
 }

@@ -7,8 +7,10 @@
  * The producer is idempotent unless the user says otherwise and hands each message's
  * opaque back to one delivery callback, so a caller can tell exactly which of its records
  * the cluster confirmed. The consumer never commits on its own: the caller commits the
- * next offset once the message's effects are durable. Nothing here assumes a particular
- * broker (the development broker lives in devbroker.c).
+ * next offset once the message's effects are durable. Where an assigned partition will
+ * start and end can be asked on a thread of its own (kafka_starts_begin()), the one thread
+ * this module starts: the calls block on broker round trips. Nothing here assumes a
+ * particular broker (the development broker lives in devbroker.c).
  */
 #ifndef IPAMWATCH_KAFKA_H
 #define IPAMWATCH_KAFKA_H
@@ -154,5 +156,53 @@ void kafka_consumer_free(kafka_consumer_t *c);
 
 /* Destroys a message from kafka_consumer_poll. NULL is a no-op. */
 void kafka_message_free(rd_kafka_message_t *rkm);
+
+/* ---- where assigned partitions start ------------------------------------------------ */
+
+/* Where a group consumer starts delivering one partition, and where the partition ends. */
+struct kafka_start {
+    char *topic; /* a copy, freed by kafka_starts_clear() */
+    int32_t partition;
+    int64_t start; /* the group's committed offset when it lies within the partition, else
+                      the offset auto.offset.reset gives (earliest: the low watermark,
+                      latest: the high one); -1 not known */
+    int64_t hi;    /* the high watermark; -1 not known */
+};
+
+/* Asks the brokers where consumer `c` starts delivering each of `parts` (borrowed; their
+ * offsets are ignored) and where they end: the committed offsets (rd_kafka_committed) and
+ * the watermarks (rd_kafka_query_watermark_offsets), within `timeout_ms` in all. Writes
+ * parts->cnt answers into `out` (an array of that many, owned by the caller; each topic a
+ * copy the caller frees, or kafka_starts_clear). Returns 0 when every answer is known,
+ * -ETIMEDOUT or -EIO with the first failure in `err` otherwise (the missing values are
+ * -1). Blocks; any thread while `c` lives (librdkafka's calls are thread-safe). */
+int kafka_consumer_starts(kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
+                          int timeout_ms, struct kafka_start *out, char *err, size_t errlen);
+
+/* Frees the topics of `n` answers (the array itself stays the caller's). */
+void kafka_starts_clear(struct kafka_start *out, size_t n);
+
+/* kafka_consumer_starts() on a thread of its own, so that a slow cluster does not stall
+ * the caller's loop. */
+typedef struct kafka_starts kafka_starts_t;
+
+/* Starts the query for `parts` (borrowed, copied). Never NULL (allocation failure or a
+ * thread that cannot start aborts). Owned by the caller (kafka_starts_free), which must
+ * free it before `c`. */
+kafka_starts_t *kafka_starts_begin(kafka_consumer_t *c,
+                                   const rd_kafka_topic_partition_list_t *parts, int timeout_ms);
+
+/* True once the answers are in (or the query gave up). Does not block. The owner's
+ * thread. */
+bool kafka_starts_done(kafka_starts_t *q);
+
+/* After kafka_starts_done(): sets *out to the answers (borrowed, valid until
+ * kafka_starts_free) and *n to their count; returns what kafka_consumer_starts() returned,
+ * with its text in `err`. */
+int kafka_starts_result(kafka_starts_t *q, const struct kafka_start **out, size_t *n, char *err,
+                        size_t errlen);
+
+/* Waits for the query to end (at most its timeout) and frees it. NULL is a no-op. */
+void kafka_starts_free(kafka_starts_t *q);
 
 #endif

@@ -424,3 +424,7 @@ tests_unit_test_alert_metrics_SOURCES = tests/unit/test_alert_metrics.c tests/un
 tests_unit_test_alert_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_alert_metrics_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_alert_metrics
+
+# Alerts fired by the wall clock across a SIGKILL.
+TESTS += tests/integration/30-wallclock-alerts.sh
+EXTRA_DIST += tests/integration/30-wallclock-alerts.sh

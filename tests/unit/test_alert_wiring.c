@@ -1,7 +1,9 @@
 /* Unit tests for the pieces that wire alerts into the analyzer: object descriptions from the
  * model (model_metrics_objects), the engine's list of firing alerts after a restart
- * (alert_engine_foreach_firing), notification ids that a replay after a crash repeats, and
- * Alertmanager re-posts of adopted alerts without a notification (sinks_adopt_firing). */
+ * (alert_engine_foreach_firing), notification ids that a replay after a crash repeats, also
+ * for the alerts the wall clock fires (stale and forecast rules: one page per sink across a
+ * kill), and Alertmanager re-posts of adopted alerts without a notification
+ * (sinks_adopt_firing). */
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -19,7 +21,9 @@
 
 #include "alerts/engine.h"
 #include "alerts/sinks.h"
+#include "analyzer/analyzer_alerts.h"
 #include "analyzer/model.h"
+#include "analyzer/rrd_store.h"
 #include "config/config.h"
 #include "fixtures.h"
 #include "record.h"
@@ -348,6 +352,233 @@ static void test_notification_ids_replay(void **state)
     config_free(cfg);
 }
 
+/* ---- wall-clock alerts across a kill ---------------------------------------------------- */
+
+/* An engine wired to sinks as the analyzer wires them: each notification goes to
+ * sinks_submit(); its id and the number of sinks that spooled it are kept. */
+struct wired {
+    sinks_t *sinks;
+    char id[8][32];
+    char state[8][16];
+    int spooled[8];
+    size_t n;
+};
+
+static void to_sinks(void *ctx, const struct record *rec)
+{
+    struct wired *w = ctx;
+    int rc = sinks_submit(w->sinks, rec);
+    if (strcmp(rec->u.alert.state, "pending") == 0 || w->n >= 8)
+        return;
+    snprintf(w->id[w->n], sizeof w->id[w->n], "%s", rec->u.alert.id);
+    snprintf(w->state[w->n], sizeof w->state[w->n], "%s", rec->u.alert.state);
+    w->spooled[w->n++] = rc;
+}
+
+/* The "state id" of each line of JSON-lines file `path`, in order, into states/ids (at most
+ * 8); returns the number of lines. */
+static size_t file_lines(const char *path, char states[][16], char ids[][32])
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[8192];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        if (n < 8) {
+            snprintf(states[n], 16, "%s", json_string_value(json_object_get(j, "state")));
+            snprintf(ids[n], 32, "%s", json_string_value(json_object_get(j, "id")));
+        }
+        json_decref(j);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Counters of the only sink of `s`. */
+static struct sinks_stat sink_stat(sinks_t *s)
+{
+    struct sinks_stat st;
+    assert_int_equal(sinks_count(s), 1);
+    assert_int_equal(sinks_stats(s, 0, &st), 0);
+    return st;
+}
+
+/* A stale alert fires on a tick, its notification is spooled, and the analyzer is killed
+ * before the next checkpoint saves the alert state. The restart loads the checkpoint's state
+ * (the alert not firing) and fires it again on a later tick: the same id, so the sink drops
+ * it. A real second episode (a pass resolves it, the collector falls silent again) pages. */
+static void test_stale_fire_after_kill(void **state)
+{
+    (void)state;
+    char text[512], path[160], out[160], err[256];
+    const int64_t min = 60000;
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/stale\n"
+             "[rule \"silent\"]\ntype = stale\nmax_pass_age = 30m\n"
+             "[sink \"file\"]\ntype = file\npath = %s/stale.jsonl\n",
+             testing_tmpdir, testing_tmpdir);
+    struct config *cfg = fixture_load_cfg(text);
+    snprintf(path, sizeof path, "%s/stale-alerts.json", testing_tmpdir);
+    snprintf(out, sizeof out, "%s/stale.jsonl", testing_tmpdir);
+    struct sinks_opts o = {.drain_ms = 2000};
+
+    /* First run: a pass, the checkpoint, then the tick that finds the collector silent. */
+    struct wired first = {.sinks = sinks_new_opts(cfg, &o, err, sizeof err)};
+    assert_non_null(first.sinks);
+    alert_engine_t *e = alert_engine_new(cfg, path, NULL, to_sinks, &first, err, sizeof err);
+    assert_non_null(e);
+    alert_engine_pass(e, SCOPE, T0);
+    assert_int_equal(alert_engine_save(e, err, sizeof err), 0); /* the checkpoint */
+    alert_engine_tick(e, T0 + 20 * min);
+    assert_int_equal(first.n, 0);
+    alert_engine_tick(e, T0 + 31 * min);
+    assert_int_equal(first.n, 1);
+    assert_string_equal(first.state[0], "firing");
+    assert_int_equal(first.spooled[0], 1);
+    alert_engine_free(e); /* killed: no save after the checkpoint */
+    sinks_free(first.sinks);
+
+    /* The restart fires it again, minutes later on the wall clock: nothing new is spooled. */
+    struct wired again = {.sinks = sinks_new_opts(cfg, &o, err, sizeof err)};
+    assert_non_null(again.sinks);
+    e = alert_engine_new(cfg, path, NULL, to_sinks, &again, err, sizeof err);
+    assert_non_null(e);
+    alert_engine_tick(e, T0 + 40 * min);
+    assert_int_equal(again.n, 1);
+    assert_string_equal(again.state[0], "firing");
+    assert_string_equal(again.id[0], first.id[0]);
+    assert_int_equal(again.spooled[0], 0);
+    struct sinks_stat st = sink_stat(again.sinks);
+    assert_int_equal(st.replayed, 1);
+    assert_int_equal(st.submitted, 0);
+
+    /* A pass ends it; a new silence fires a new episode, which pages. */
+    alert_engine_pass(e, SCOPE, T0 + 50 * min);
+    alert_engine_tick(e, T0 + 51 * min);
+    alert_engine_tick(e, T0 + 70 * min);
+    alert_engine_tick(e, T0 + 85 * min);
+    assert_int_equal(again.n, 3);
+    assert_string_equal(again.state[1], "resolved");
+    assert_string_equal(again.state[2], "firing");
+    assert_int_equal(again.spooled[1], 1);
+    assert_int_equal(again.spooled[2], 1);
+    assert_string_not_equal(again.id[2], first.id[0]);
+    assert_int_equal(sinks_flush(again.sinks, 10000), 0);
+    alert_engine_free(e);
+    sinks_free(again.sinks);
+
+    /* The file got each notification once: fire, resolve, the second fire. */
+    char states[8][16], ids[8][32];
+    assert_int_equal(file_lines(out, states, ids), 3);
+    assert_string_equal(states[0], "firing");
+    assert_string_equal(ids[0], first.id[0]);
+    assert_string_equal(states[1], "resolved");
+    assert_string_equal(ids[1], again.id[1]);
+    assert_string_equal(states[2], "firing");
+    assert_string_equal(ids[2], again.id[2]);
+    config_free(cfg);
+}
+
+/* One forecast round at sample time `t` (seconds) over pool `id` with `used` of 16384, or
+ * over no object at all when `id` is NULL. */
+static void forecast_round(analyzer_alerts_t *aa, time_t t, const char *id, double used)
+{
+    analyzer_alerts_round_begin(aa, t, true);
+    if (id) {
+        struct model_object o = {
+            .kind = "pool", .id = id, .scope_id = SCOPE, .n_pools = 1, .family = 4};
+        o.pools[0] = id;
+        struct rrd_sample s = rrd_sample_unknown();
+        s.size = 16384;
+        s.used = used;
+        s.free = s.size - used;
+        s.utilization = 100.0 * used / s.size;
+        analyzer_alerts_object(aa, &o, &s);
+    }
+    analyzer_alerts_round_end(aa);
+}
+
+/* The same through the analyzer's alert module with a real RRD history: a pool growing
+ * 100 addresses a day fills in about 124 days, inside the rule's 200. Its forecast alert fires
+ * in a live round and is spooled; the analyzer is killed before the checkpoint; the restart
+ * replays the round (on a later wall clock) and fires it again with the same id, which the
+ * sink drops. Gone for a whole step, it resolves; back, it pages again. */
+static void test_forecast_fire_after_kill(void **state)
+{
+    (void)state;
+    const char *pool = "ipam-pool-0fc0000000000001";
+    char text[768], dir[160], out[160], err[512];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/fc\n[rrd]\ndir = %s/fc/rrd\nstep = 300s\n"
+             "[journal]\ndir = %s/fc/journal\n"
+             "[rule \"fills\"]\ntype = forecast\ndays = 200\n"
+             "[sink \"file\"]\ntype = file\npath = %s/fc.jsonl\n",
+             testing_tmpdir, testing_tmpdir, testing_tmpdir, testing_tmpdir);
+    struct config *cfg = fixture_load_cfg(text);
+    snprintf(dir, sizeof dir, "%s/fc/rrd", testing_tmpdir);
+    snprintf(out, sizeof out, "%s/fc.jsonl", testing_tmpdir);
+    rrd_store_t *rrd = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    if (!rrd)
+        fail_msg("rrd_store_new: %s", err);
+    time_t now = time(NULL);
+    for (int h = 30 * 24; h >= 1; h--) { /* hourly, 30 days up to an hour ago */
+        struct rrd_sample s = rrd_sample_unknown();
+        s.size = 16384;
+        s.used = 4000 - 100.0 * h / 24.0;
+        s.free = s.size - s.used;
+        s.utilization = 100.0 * s.used / s.size;
+        assert_int_equal(rrd_store_update(rrd, "pool", pool, now - (time_t)h * 3600, &s), 0);
+    }
+    assert_int_equal(rrd_store_flush(rrd), 0);
+    struct sinks_stat st;
+
+    /* First run: the checkpoint (generation 1), then the live round that fires. */
+    analyzer_alerts_t *aa = analyzer_alerts_new(cfg, rrd, 1, err, sizeof err);
+    if (!aa)
+        fail_msg("analyzer_alerts_new: %s", err);
+    assert_int_equal(analyzer_alerts_checkpoint(aa, 1, err, sizeof err), 0);
+    forecast_round(aa, now, pool, 4000);
+    assert_int_equal(analyzer_alerts_sink_stats(aa, 0, &st), 0);
+    assert_int_equal(st.submitted, 1);
+    analyzer_alerts_free(aa); /* killed: the state stays the checkpoint's */
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};
+    nanosleep(&pause, NULL); /* the restart's wall clock is later */
+
+    /* The restart resumes from checkpoint 1 and replays the round: dropped as spooled. */
+    aa = analyzer_alerts_new(cfg, rrd, 1, err, sizeof err);
+    if (!aa)
+        fail_msg("analyzer_alerts_new: %s", err);
+    forecast_round(aa, now, pool, 4000);
+    assert_int_equal(analyzer_alerts_sink_stats(aa, 0, &st), 0);
+    assert_int_equal(st.replayed, 1);
+    assert_int_equal(st.submitted, 0);
+
+    /* Missing from two full rounds a step apart: resolved. Back a step later: a new fire. */
+    forecast_round(aa, now + 300, NULL, 0);
+    assert_int_equal(analyzer_alerts_sink_stats(aa, 0, &st), 0);
+    assert_int_equal(st.submitted, 0);
+    forecast_round(aa, now + 600, NULL, 0);
+    assert_int_equal(analyzer_alerts_sink_stats(aa, 0, &st), 0);
+    assert_int_equal(st.submitted, 1);
+    forecast_round(aa, now + 900, pool, 4000);
+    assert_int_equal(analyzer_alerts_sink_stats(aa, 0, &st), 0);
+    assert_int_equal(st.submitted, 2);
+    assert_int_equal(st.replayed, 1);
+    analyzer_alerts_free(aa); /* delivers within its drain time */
+
+    char states[8][16], ids[8][32];
+    assert_int_equal(file_lines(out, states, ids), 3);
+    assert_string_equal(states[0], "firing");
+    assert_string_equal(states[1], "resolved");
+    assert_string_equal(states[2], "firing");
+    assert_string_not_equal(ids[0], ids[2]);
+    rrd_store_free(rrd);
+    config_free(cfg);
+}
+
 /* ---- sinks_adopt_firing: a tiny HTTP server standing in for Alertmanager --------------- */
 
 struct server {
@@ -535,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_object_descriptions),
         cmocka_unit_test(test_foreach_firing_after_restart),
         cmocka_unit_test(test_notification_ids_replay),
+        cmocka_unit_test(test_stale_fire_after_kill),
+        cmocka_unit_test(test_forecast_fire_after_kill),
         cmocka_unit_test(test_adopt_reposts_without_notifying),
     };
     return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);

@@ -465,6 +465,41 @@ static void test_consumer_commit(void **state)
     assert_int_equal(rd_kafka_committed(kafka_consumer_handle(c), parts, 5000), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(parts->elems[i].offset, next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_INVALID);
+
+    /* Where each partition starts: the committed offsets now (all were consumed), and the
+     * same through a query on a thread of its own; with the brokers down it gives up. */
+    struct kafka_start st[2];
+    assert_int_equal(kafka_consumer_starts(c, parts, 5000, st, err, sizeof err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(st[i].topic, "cons");
+        assert_int_equal(st[i].partition, i);
+        assert_int_equal(st[i].hi, next[i] >= 0 ? next[i] : 0);
+        assert_int_equal(st[i].start, st[i].hi);
+    }
+    kafka_starts_clear(st, 2);
+    kafka_starts_t *q = kafka_starts_begin(c, parts, 5000);
+    deadline = log_now_ms() + 10000;
+    while (!kafka_starts_done(q) && log_now_ms() < deadline) {
+        rd_kafka_message_t *rkm;
+        assert_int_equal(kafka_consumer_poll(c, 10, &rkm), 0);
+        kafka_message_free(rkm);
+    }
+    const struct kafka_start *res;
+    size_t n;
+    assert_true(kafka_starts_done(q));
+    assert_int_equal(kafka_starts_result(q, &res, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(res[i].start, next[i] >= 0 ? next[i] : 0);
+    kafka_starts_free(q);
+    assert_int_equal(devbroker_set_down(db, true), 0);
+    int64_t t0 = log_now_ms();
+    int rc = kafka_consumer_starts(c, parts, 300, st, err, sizeof err);
+    assert_true(rc == -ETIMEDOUT || rc == -EIO);
+    assert_true(log_now_ms() - t0 < 3000);
+    assert_int_equal(st[0].start, -1);
+    kafka_starts_clear(st, 2);
+    assert_int_equal(devbroker_set_down(db, false), 0);
     rd_kafka_topic_partition_list_destroy(parts);
 
     assert_int_equal(kafka_consumer_close(c), 0);

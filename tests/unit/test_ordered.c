@@ -1,6 +1,7 @@
 /* test_ordered: the event-time merge over partitions: output order, the bounded waits for a
  * partition with a known backlog and for one not known, what counts towards a wait, the live
- * edge, the memory bound, revokes, and the same order whatever the fetch timing. */
+ * edge, the memory bound, revokes, the same order whatever the fetch timing, and the start
+ * and end of each partition learnt at assignment (a fresh consumer group). */
 #include "testing.h"
 
 #include <stdbool.h>
@@ -407,14 +408,126 @@ static void test_slow_fetches_same_order(void **state)
     }
 }
 
+/* A merge (500 ms unknown, 5 s backlog waits) with partitions 0..n-1 of "events" assigned
+ * in a fresh group (position unknown) and their start and end asked for, not yet answered. */
+static ordered_t *assigned_unanswered(struct fake *f, int n)
+{
+    ordered_t *o = ordered_new(500, 5000, 0, fake_ends, f, free_item);
+    for (int p = 0; p < n; p++) {
+        ordered_assign(o, "events", p, -1, 0);
+        ordered_expect(o, "events", p);
+    }
+    return o;
+}
+
+/* A fresh consumer group: no position is known until a partition's first record arrives,
+ * and the cached watermarks are unknown until its first fetch. The analyzer asks the
+ * brokers at assignment (ordered_expect(), ordered_learn()): while the answer is out a
+ * partition is waited for past max_idle_ms; with it, a slow partition's backlog is waited
+ * for up to max_wait_ms and its older records still go first, and an empty partition holds
+ * nothing back. */
+static void test_backlog_known_at_assignment(void **state)
+{
+    (void)state;
+    struct fake f = {.lo = {-1, -1, -1, -1}, .hi = {-1, -1, -1, -1}};
+    struct ordered_stats st;
+    ordered_t *o = assigned_unanswered(&f, 3);
+    /* Partition 0's records come first; partition 1's older ones are slow to come. */
+    for (int i = 0; i < 3; i++)
+        push(o, 0, i, 100 * (i + 1), 10);
+    for (int64_t t = 10; t <= 800; t += 100)
+        assert_null(ordered_pop(o, t, NULL, NULL, NULL)); /* past max_idle_ms: still held */
+    assert_int_equal(ordered_lag(o, 800), -1);
+    /* The answer: partition 1 holds offsets 0 and 1, partition 2 is empty at offset 5. */
+    ordered_learn(o, "events", 0, 0, 3);
+    ordered_learn(o, "events", 1, 0, 2);
+    ordered_learn(o, "events", 2, 5, 5);
+    assert_int_equal(ordered_lag(o, 850), 5);
+    for (int64_t t = 850; t < 4000; t += 250)
+        assert_null(ordered_pop(o, t, NULL, NULL, NULL));
+    assert_true(ordered_wait_ms(o, 4000) > 0);
+    /* Partition 1's records arrive 4 s late and still go in event-time order. */
+    push(o, 1, 0, 50, 4000);
+    push(o, 1, 1, 150, 4000);
+    static const struct {
+        int32_t p;
+        int64_t t;
+    } want[] = {{1, 50}, {0, 100}, {1, 150}, {0, 200}, {0, 300}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct item it = pop_item(o, 4000);
+        assert_int_equal(it.partition, want[i].p);
+        assert_int_equal(it.time_ms, want[i].t);
+    }
+    assert_null(ordered_pop(o, 4000, NULL, NULL, NULL));
+    assert_int_equal(ordered_lag(o, 4000), 0);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.backlog_timeouts + st.unknown_timeouts + st.buffer_full, 0);
+    ordered_free(o);
+}
+
+/* A partition that the answer shows empty is not waited for at all, nor is one that
+ * delivered its records before the answer came (the answer is older than they are). */
+static void test_empty_at_assignment_no_wait(void **state)
+{
+    (void)state;
+    struct fake f = {.lo = {-1, -1, -1, -1}, .hi = {-1, -1, -1, -1}};
+    struct ordered_stats st;
+    ordered_t *o = assigned_unanswered(&f, 3);
+    push(o, 0, 0, 100, 5);
+    push(o, 0, 1, 200, 5);
+    push(o, 2, 3, 50, 5);
+    assert_null(ordered_pop(o, 5, NULL, NULL, NULL)); /* partition 1 not answered yet */
+    ordered_learn(o, "events", 1, 7, 7);              /* empty: holds nothing back */
+    assert_int_equal(ordered_wait_ms(o, 6), 0);
+    assert_int_equal(pop_item(o, 6).partition, 2);
+    assert_null(ordered_pop(o, 7, NULL, NULL, NULL)); /* partition 2 not answered yet */
+    ordered_learn(o, "events", 2, 0, 4);              /* a start older than what it delivered */
+    ordered_learn(o, "events", 0, 0, 2);
+    assert_int_equal(ordered_wait_ms(o, 8), 0);
+    assert_int_equal(pop_item(o, 8).time_ms, 100);
+    assert_int_equal(pop_item(o, 8).time_ms, 200);
+    assert_int_equal(ordered_lag(o, 8), 0);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.backlog_timeouts + st.unknown_timeouts + st.buffer_full, 0);
+    ordered_free(o);
+}
+
+/* No answer (the brokers were slow): the partition falls back to the short wait for an
+ * unknown position, which already ran out while the answer was awaited. */
+static void test_no_answer_falls_back(void **state)
+{
+    (void)state;
+    struct fake f = {.lo = {-1, -1, -1, -1}, .hi = {-1, -1, -1, -1}};
+    struct ordered_stats st;
+    ordered_t *o = assigned_unanswered(&f, 2);
+    push(o, 0, 0, 100, 0);
+    ordered_learn(o, "events", 0, 0, 1);
+    for (int64_t t = 0; t <= 2000; t += 100)
+        assert_null(ordered_pop(o, t, NULL, NULL, NULL));
+    ordered_learn(o, "events", 1, -1, -1);
+    assert_int_equal(pop_item(o, 2100).partition, 0);
+    ordered_get_stats(o, &st);
+    assert_int_equal(st.unknown_timeouts, 1);
+    assert_int_equal(st.backlog_timeouts, 0);
+    ordered_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_merge_order),          cmocka_unit_test(test_unset_time_inherits),
-        cmocka_unit_test(test_bounded_wait),         cmocka_unit_test(test_live_edge),
-        cmocka_unit_test(test_buffer_bound),         cmocka_unit_test(test_revoke_frees),
-        cmocka_unit_test(test_random_interleavings), cmocka_unit_test(test_unknown_short_wait),
-        cmocka_unit_test(test_gap_counts_little),    cmocka_unit_test(test_slow_fetches_same_order),
+        cmocka_unit_test(test_merge_order),
+        cmocka_unit_test(test_unset_time_inherits),
+        cmocka_unit_test(test_bounded_wait),
+        cmocka_unit_test(test_live_edge),
+        cmocka_unit_test(test_buffer_bound),
+        cmocka_unit_test(test_revoke_frees),
+        cmocka_unit_test(test_random_interleavings),
+        cmocka_unit_test(test_unknown_short_wait),
+        cmocka_unit_test(test_gap_counts_little),
+        cmocka_unit_test(test_slow_fetches_same_order),
+        cmocka_unit_test(test_backlog_known_at_assignment),
+        cmocka_unit_test(test_empty_at_assignment_no_wait),
+        cmocka_unit_test(test_no_answer_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
