@@ -1,5 +1,6 @@
 /* Unit tests for ipam_map: one item, whether EC2's XML (through ec2_xml) or the aws CLI's
- * JSON, gives the same record; ARNs, "None" locales and missing fields.
+ * JSON, gives the same record; ARNs, "None" locales and missing fields; ipUsage as strtod()
+ * reads it.
  *
  * The pairs are the same data in both spellings: tests/data/ipam-map/org-small-*.xml is the
  * committed org-small dataset (aws CLI JSON) rendered as EC2 XML by tests/aws/aws_model.py,
@@ -17,6 +18,7 @@
 #include "collector/ec2_xml.h"
 #include "collector/ipam_map.h"
 #include "record.h"
+#include "record_write.h"
 
 #define DATA(rel) TOP_SRCDIR "/tests/data/" rel
 
@@ -491,6 +493,170 @@ static void test_lenient_scalars(void **state)
     json_decref(item);
 }
 
+static unsigned seed_state;
+
+static unsigned rnd(void)
+{
+    return testing_xorshift(&seed_state);
+}
+
+/* What ipUsage became before short decimals were read without strtod(): strtod()'s value
+ * when it reads the whole text, else NaN. */
+static double former_ip_usage(const char *t)
+{
+    char *end;
+    double d = strtod(t, &end);
+    return end != t && *end == '\0' ? d : NAN;
+}
+
+static size_t put_digits(char *t, size_t o, unsigned n, bool leading_zeros)
+{
+    for (unsigned k = 0; k < n; k++)
+        t[o++] = leading_zeros && k < n / 2 ? '0' : (char)('0' + rnd() % 10);
+    return o;
+}
+
+/* A plain decimal: an optional '-', `ni` digits, an optional '.', `nf` digits. */
+static size_t put_plain(char *t, size_t o, unsigned ni, unsigned nf)
+{
+    if (rnd() % 3 == 0)
+        t[o++] = '-';
+    o = put_digits(t, o, ni, rnd() % 4 == 0);
+    if (nf > 0 || rnd() % 2)
+        t[o++] = '.';
+    return put_digits(t, o, nf, rnd() % 4 == 0);
+}
+
+/* Random ipUsage text (at most 63 bytes): plain decimals of up to 15 digits on either side
+ * of the point, ones right at the 15-digit limit, exponents, junk, and odd spellings. */
+static void random_ip_usage(char *t)
+{
+    /* clang-format off */
+    static const char *const odd[] = {
+        "", "-", ".", "-.", "3.", ".5", "-.5", "-0", "0", "-0.0", " 1", "1 ", "+1", "1e-3",
+        "1E5", "1.2.3", "1..2", "--1", "1-", "0x10", "inf", "nan", "1e999", "4.9e-324",
+        "999999999999999", "9999999999999999", "0.000000000000001", "0.0000000000000001",
+        "123456789012345.", ".123456789012345", "1234567890123456.", ".1234567890123456",
+        "000000000000000000001", "0.4945", "1.7976931348623157e308", "9007199254740993",
+        "900719925474099.3",
+    };
+    /* clang-format on */
+    size_t o = 0;
+    switch (rnd() % 8) {
+    case 0:
+    case 1:
+    case 2: /* 0-15 digits before and after the point: both paths */
+        o = put_plain(t, o, rnd() % 16, rnd() % 16);
+        break;
+    case 3: { /* 15 or 16 digits in all: the edge of the fast path */
+        unsigned n = 15 + rnd() % 2, ni = rnd() % (n + 1);
+        o = put_plain(t, o, ni, n - ni);
+        break;
+    }
+    case 4: /* up to 15 digits in all: always the fast path when there is a digit */
+        o = put_plain(t, o, rnd() % 8, rnd() % 8);
+        break;
+    case 5: /* an exponent */
+        o = put_plain(t, o, rnd() % 6, rnd() % 6);
+        t[o++] = rnd() % 2 ? 'e' : 'E';
+        if (rnd() % 2)
+            t[o++] = rnd() % 2 ? '-' : '+';
+        o = put_digits(t, o, rnd() % 4, false);
+        break;
+    case 6: { /* junk */
+        static const char alphabet[] = "0123456789..--+eE x";
+        unsigned n = rnd() % 12;
+        for (unsigned k = 0; k < n; k++)
+            t[o++] = alphabet[rnd() % (sizeof alphabet - 1)];
+        break;
+    }
+    default: {
+        const char *s = odd[rnd() % (sizeof odd / sizeof odd[0])];
+        o = strlen(s);
+        memcpy(t, s, o);
+    }
+    }
+    t[o] = '\0';
+}
+
+/* The ipUsage of items mapped from EC2's XML is what strtod() made of the text, bit for bit,
+ * or NaN where the text is not a whole number; the fast path for short decimals included. */
+static void test_ip_usage_matches_strtod(void **state)
+{
+    (void)state;
+    seed_state = testing_seed() | 1u;
+    enum { PAGES = 6, ITEMS = 1000 };
+    static char texts[ITEMS][64];
+    bool present[ITEMS];
+    struct record *slot = NULL;
+    size_t numbers = 0;
+    for (int page = 0; page < PAGES; page++) {
+        struct record_writer w = {0};
+        static const char head[] =
+            "<GetIpamResourceCidrsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+            "<requestId>r</requestId><ipamResourceCidrSet>";
+        record_write_raw(&w, head, sizeof head - 1);
+        for (int i = 0; i < ITEMS; i++) {
+            random_ip_usage(texts[i]);
+            present[i] = rnd() % 16 != 0; /* now and then an item without ipUsage */
+            char usage[96] = "";
+            if (present[i]) {
+                int u = snprintf(usage, sizeof usage, "<ipUsage>%s</ipUsage>", texts[i]);
+                assert_true(u > 0 && (size_t)u < sizeof usage);
+            }
+            char item[512];
+            int place = (int)(rnd() % 3); /* first, among the others, or last */
+            int n = snprintf(item, sizeof item,
+                             "<item>%s<resourceType>subnet</resourceType>%s"
+                             "<resourceId>subnet-%d-%d</resourceId>"
+                             "<resourceCidr>10.%d.%d.0/24</resourceCidr>%s</item>",
+                             place == 0 ? usage : "", place == 1 ? usage : "", page, i, page,
+                             i % 256, place == 2 ? usage : "");
+            assert_true(n > 0 && (size_t)n < sizeof item);
+            record_write_raw(&w, item, (size_t)n);
+        }
+        static const char tail[] = "</ipamResourceCidrSet></GetIpamResourceCidrsResponse>";
+        record_write_raw(&w, tail, sizeof tail - 1);
+        ec2_xml_t *x = xml_parse(w.buf, w.len, "GetIpamResourceCidrs");
+        record_writer_free(&w);
+        assert_int_equal(ec2_xml_item_count(x), ITEMS);
+        for (int i = 0; i < ITEMS; i++) {
+            int node = ec2_xml_item_node(x, (size_t)i);
+            /* the text reached the mapper as written */
+            const char *seen = NULL;
+            for (int c = ec2_xml_node_child(x, node); c >= 0; c = ec2_xml_node_next(x, c))
+                if (strcmp(ec2_xml_node_name(x, c), "ipUsage") == 0)
+                    seen = ec2_xml_node_text(x, c);
+            if (present[i])
+                assert_string_equal(seen ? seen : "", texts[i]);
+            else
+                assert_null(seen);
+            char err[256];
+            if (ipam_map_item_xml_into(&slot, RECORD_RESOURCE_CIDR, x, node, "ipam-scope-ctx", err,
+                                       sizeof err) != 0)
+                fail_msg("page %d item %d: %s", page, i, err);
+            double got = slot->u.resource_cidr.ip_usage;
+            double want = present[i] ? former_ip_usage(texts[i]) : NAN;
+            if (isnan(want) ? !isnan(got) : memcmp(&got, &want, sizeof got) != 0)
+                fail_msg("ipUsage \"%s\": %.17g, strtod gives %.17g", present[i] ? texts[i] : "",
+                         got, want);
+            /* the one-shot path agrees */
+            if (i % 50 == 0) {
+                struct record *r = ipam_map_item_xml(RECORD_RESOURCE_CIDR, x, node,
+                                                     "ipam-scope-ctx", err, sizeof err);
+                assert_non_null(r);
+                double one = r->u.resource_cidr.ip_usage;
+                assert_true(isnan(want) ? isnan(one) : memcmp(&one, &want, sizeof one) == 0);
+                record_free(r);
+            }
+            numbers += present[i] && !isnan(want);
+        }
+        ec2_xml_free(x);
+    }
+    record_free(slot);
+    assert_true(numbers > PAGES * ITEMS / 2); /* most texts were numbers */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_cli_time_spellings),
         cmocka_unit_test(test_missing_required_fields),
         cmocka_unit_test(test_lenient_scalars),
+        cmocka_unit_test(test_ip_usage_matches_strtod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,11 +19,7 @@ static bool with_nul; /* random texts may hold NUL bytes (which journal_verify()
 
 static unsigned rnd(void)
 {
-    /* xorshift32: deterministic from the printed seed */
-    seed_state ^= seed_state << 13;
-    seed_state ^= seed_state >> 17;
-    seed_state ^= seed_state << 5;
-    return seed_state;
+    return testing_xorshift(&seed_state);
 }
 
 static int setup(void **state)

@@ -1,5 +1,6 @@
 /* Unit tests for record_write: the writer against json_dumps() on random strings, reals and
- * integers, and whole records re-printed by jansson. */
+ * integers, whole records re-printed by jansson, and member names against the appends they
+ * replaced. */
 #include "testing.h"
 
 #include <errno.h>
@@ -14,11 +15,7 @@ static unsigned seed_state;
 
 static unsigned rnd(void)
 {
-    /* xorshift32: deterministic from the printed seed */
-    seed_state ^= seed_state << 13;
-    seed_state ^= seed_state >> 17;
-    seed_state ^= seed_state << 5;
-    return seed_state;
+    return testing_xorshift(&seed_state);
 }
 
 static int setup(void **state)
@@ -320,6 +317,115 @@ static void test_writer_reuse(void **state)
     assert_null(w.buf);
 }
 
+/* record_write_key() against the sequence it replaced: record_write_raw() of ",", "\"", the
+ * name and "\":". */
+static void key_by_raw(struct record_writer *w, const char *name, bool first)
+{
+    if (!first)
+        record_write_raw(w, ",", 1);
+    record_write_raw(w, "\"", 1);
+    record_write_raw(w, name, strlen(name));
+    record_write_raw(w, "\":", 2);
+}
+
+static void test_key_first_and_later(void **state)
+{
+    struct record_writer w = {0};
+    record_write_key(&w, "v", true);
+    assert_string_equal(w.buf, "\"v\":");
+    assert_int_equal(w.len, 4);
+    record_write_key(&w, "type", false);
+    assert_string_equal(w.buf, "\"v\":,\"type\":");
+    assert_int_equal(w.len, 12);
+    record_writer_reset(&w);
+    record_write_key(&w, "", true); /* an empty name is still a member name */
+    assert_string_equal(w.buf, "\"\":");
+    record_write_key(&w, "", false);
+    assert_string_equal(w.buf, "\"\":,\"\":");
+    assert_int_equal(w.len, 7);
+    /* an object built with it is what jansson prints */
+    record_writer_reset(&w);
+    record_write_raw(&w, "{", 1);
+    record_write_key(&w, "a", true);
+    record_write_int(&w, 1);
+    record_write_key(&w, "b", false);
+    record_write_bool(&w, true);
+    record_write_key(&w, "c", false);
+    assert_int_equal(record_write_string(&w, "x"), 0);
+    record_write_raw(&w, "}", 1);
+    json_error_t jerr;
+    json_t *doc = json_loads(w.buf, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(doc);
+    char *again = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(again, "{\"a\":1,\"b\":true,\"c\":\"x\"}");
+    assert_string_equal(w.buf, again);
+    free(again);
+    json_decref(doc);
+    record_writer_free(&w);
+}
+
+/* A key ending exactly at, or just past, the end of the buffer's first size (1024 bytes):
+ * the room reserved covers the comma, the quotes, the colon and the NUL. */
+static void test_key_at_buffer_edge(void **state)
+{
+    char pad[1100], name[64];
+    memset(pad, 'x', sizeof pad);
+    for (size_t n = 0; n < sizeof name; n++) {
+        memset(name, 'a' + (int)(n % 26), n);
+        name[n] = '\0';
+        for (size_t room = 0; room < n + 8; room++) { /* bytes left before the 1024th */
+            for (int first = 0; first < 2; first++) {
+                struct record_writer a = {0}, b = {0};
+                record_write_raw(&a, pad, 1023 - room);
+                record_write_raw(&b, pad, 1023 - room);
+                record_write_key(&a, name, first);
+                key_by_raw(&b, name, first);
+                assert_int_equal(a.len, b.len);
+                assert_memory_equal(a.buf, b.buf, a.len + 1);
+                record_writer_free(&a);
+                record_writer_free(&b);
+            }
+        }
+    }
+}
+
+/* Random printable ASCII names, first and later, short and long enough to grow the buffer
+ * past its first size in the middle of a key: the same bytes as the four appends. */
+static void test_key_matches_raw_appends(void **state)
+{
+    char name[600];
+    struct record_writer a = {0}, b = {0};
+    for (int i = 0; i < 20000; i++) {
+        if (rnd() % 64 == 0) { /* start over now and then: a reused, non-empty buffer */
+            record_writer_reset(&a);
+            record_writer_reset(&b);
+        }
+        size_t n = rnd() % 16 == 0 ? rnd() % sizeof name : rnd() % 24;
+        for (size_t k = 0; k < n; k++)
+            name[k] = (char)(0x20 + rnd() % 0x5F);
+        name[n] = '\0';
+        bool first = rnd() % 3 == 0;
+        size_t before = a.len;
+        record_write_key(&a, name, first);
+        key_by_raw(&b, name, first);
+        assert_int_equal(a.len, before + n + (first ? 3 : 4));
+        assert_int_equal(a.len, b.len);
+        if (memcmp(a.buf, b.buf, a.len + 1) != 0) /* the NUL included */
+            fail_msg("key %d (\"%s\", first %d): writer and raw appends differ", i, name, first);
+        if (rnd() % 4 == 0) { /* something between the keys, as in a record */
+            record_write_int(&a, i);
+            record_write_int(&b, i);
+        }
+    }
+    size_t la, lb;
+    char *ta = record_writer_take(&a, &la), *tb = record_writer_take(&b, &lb);
+    assert_int_equal(la, lb);
+    assert_int_equal(la, strlen(ta));
+    assert_memory_equal(ta, tb, la + 1);
+    free(ta);
+    free(tb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +436,9 @@ int main(void)
         cmocka_unit_test(test_integers_match_jansson),
         cmocka_unit_test(test_records_reprinted_by_jansson),
         cmocka_unit_test(test_writer_reuse),
+        cmocka_unit_test(test_key_first_and_later),
+        cmocka_unit_test(test_key_at_buffer_edge),
+        cmocka_unit_test(test_key_matches_raw_appends),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -26,6 +26,16 @@ static inline unsigned testing_seed(void)
     return seed;
 }
 
+/* One xorshift32 step of *state (seed it non-zero, e.g. testing_seed() | 1): a sequence
+ * that the printed seed replays. */
+static inline unsigned testing_xorshift(unsigned *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state;
+}
+
 /* What the code under test writes to stderr (fd 2), caught in an anonymous temporary file
  * between testing_capture_begin() and testing_capture_end(). */
 struct testing_capture {
