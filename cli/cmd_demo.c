@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analyzer/model.h"
 #include "analyzer/report.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
@@ -386,6 +387,10 @@ static int draw_graphs(const struct config *cfg, const char *dir, char **top, si
 {
     int failed = 0;
     time_t now = time(NULL);
+    char err[512];
+    model_t *names = report_snapshot_load(cfg, err, sizeof err); /* titles: one load */
+    if (names == NULL && err[0] != '\0')
+        LOG_WARN("graph titles show pool ids: %s", err);
     for (size_t i = 0; i < ntop; i++) {
         for (size_t s = 0; s < sizeof demo_span_s / sizeof demo_span_s[0]; s++) {
             bool three_years = s + 1 == sizeof demo_span_s / sizeof demo_span_s[0];
@@ -399,6 +404,7 @@ static int draw_graphs(const struct config *cfg, const char *dir, char **top, si
                                        .forecast = three_years,
                                        .format = svg ? "svg" : "png",
                                        .end = now,
+                                       .names = names,
                                        .out = out};
                 char done[4608];
                 if (cli_graph_draw(cfg, &rq, done, sizeof done) != 0)
@@ -407,6 +413,7 @@ static int draw_graphs(const struct config *cfg, const char *dir, char **top, si
             }
         }
     }
+    model_free(names);
     return failed;
 }
 

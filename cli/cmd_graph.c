@@ -147,20 +147,24 @@ static void on_object(void *ctx, const struct model_object *o, const struct rrd_
 }
 
 /* Name of kind/id (Name tag, else description; a VPC's or subnet's Name) as the analyzer's
- * last model snapshot has it, with control characters made spaces; NULL (and the id serves)
- * without a snapshot, or when the object is not in it or has no name. Owned by the caller. */
-static char *object_name(const struct config *cfg, const char *kind, const char *id)
+ * last model snapshot has it (`names`, borrowed, else loaded here), with control characters
+ * made spaces; NULL (and the id serves) without a snapshot, or when the object is not in it
+ * or has no name. Owned by the caller. */
+static char *object_name(const struct config *cfg, model_t *names, const char *kind, const char *id)
 {
     char err[512];
     struct name_lookup nl = {kind, id, NULL};
-    model_t *m = report_snapshot_load(cfg, err, sizeof err);
-    if (m == NULL) {
-        if (err[0] != '\0')
-            LOG_WARN("name of %s %s left out: %s", kind, id, err);
-        return NULL;
+    model_t *loaded = NULL;
+    if (names == NULL) {
+        loaded = report_snapshot_load(cfg, err, sizeof err);
+        if (loaded == NULL) {
+            if (err[0] != '\0')
+                LOG_WARN("name of %s %s left out: %s", kind, id, err);
+            return NULL;
+        }
     }
-    model_metrics_objects(m, NULL, on_object, &nl);
-    model_free(m);
+    model_metrics_objects(names != NULL ? names : loaded, NULL, on_object, &nl);
+    model_free(loaded);
     for (char *p = nl.name; p != NULL && *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
@@ -361,7 +365,7 @@ int cli_graph_draw(const struct config *cfg, const struct cli_graph *rq, char *d
                            : strcmp(kind, "scope") == 0 ? "Scope"
                                                         : "Subnet";
         char day[16];
-        char *name = object_name(cfg, kind, id);
+        char *name = object_name(cfg, rq->names, kind, id);
         if (text_utc_date(end, false, day, sizeof day) != 0)
             snprintf(day, sizeof day, "now");
         default_title(title_buf, sizeof title_buf, noun, name, id, span_label, day, g.width);

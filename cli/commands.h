@@ -53,6 +53,8 @@ struct cli_graph {
     time_t end;             /* right edge of the span */
     const char *title;      /* NULL = "Pool NAME (ID) - utilization, SPAN to DAY" (the name
                                from the analyzer's last snapshot; the id alone without one) */
+    struct model *names;    /* that snapshot when the caller loaded it already
+                               (report_snapshot_load()); NULL: loaded for this draw */
     const char *out;        /* image file written */
 };
 /* Draws `rq` from `cfg`'s RRD history (both borrowed) as `graph` does; on success writes

@@ -275,6 +275,19 @@ static size_t count_lines(const char *path, char lines[][64], size_t max)
     return n;
 }
 
+/* The spool as the next start reads it: the sink reopened as a file sink and drained; its
+ * notifications ("fingerprint/state", at most 8) go to `lines`. Returns how many it wrote. */
+static size_t spool_replayed(struct fixture *fx, char lines[8][64])
+{
+    char err[256];
+    fx->sink.type = CONFIG_SINK_FILE;
+    sinks_t *s = sinks_new_opts(&fx->cfg, &fast, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(sinks_flush(s, 10000), 0);
+    sinks_free(s);
+    return count_lines(fx->out, lines, 8);
+}
+
 static struct sinks_stat stat0(sinks_t *s)
 {
     struct sinks_stat st;
@@ -615,13 +628,8 @@ static void disown_case(enum config_sink_type type, int want_dropped, const char
     assert_int_equal(stat0(s).spool_depth, nwant);
     sinks_free(s);
     /* The spool as the next start reads it. */
-    fx.sink.type = CONFIG_SINK_FILE;
-    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(sinks_flush(s, 10000), 0);
-    sinks_free(s);
     char lines[8][64];
-    assert_int_equal(count_lines(fx.out, lines, 8), nwant);
+    assert_int_equal(spool_replayed(&fx, lines), nwant);
     for (size_t i = 0; i < nwant; i++)
         assert_string_equal(lines[i], want[i]);
     fixture_done(&fx);
@@ -719,13 +727,8 @@ static void test_spool_full_holds(void **state)
     sinks_free(s);
 
     /* The spool as the next start reads it: the four, in submit order, once. */
-    fx.sink.type = CONFIG_SINK_FILE;
-    s = sinks_new_opts(&fx.cfg, &fast, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(sinks_flush(s, 10000), 0);
-    sinks_free(s);
     char lines[8][64];
-    assert_int_equal(count_lines(fx.out, lines, 8), 4);
+    assert_int_equal(spool_replayed(&fx, lines), 4);
     for (size_t i = 0; i < 4; i++) {
         char want[64];
         snprintf(want, sizeof want, "%s/%s", seq[i][0], seq[i][1]);
