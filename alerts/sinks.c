@@ -67,7 +67,8 @@ struct sink {
     size_t nadopt, capadopt;
     char **disown; /* sinks_disown(): fingerprints the worker takes off its firing list */
     size_t ndisown, capdisown;
-    int64_t repost_ms;  /* Alertmanager re-post interval */
+    int64_t repost_ms;                      /* Alertmanager re-post interval */
+    int64_t backoff_min_ms, backoff_max_ms; /* retry delays in effect (struct sinks_opts) */
     struct entry *held; /* not yet spooled (the spool write failed), in submit order */
     size_t nheld, capheld;
     log_complain_t spool_complain;
@@ -600,12 +601,11 @@ static void disown_cancel(struct sink *k, const char *fp)
 
 static int64_t backoff_delay(struct sink *k, unsigned failures)
 {
-    const struct sinks_opts *o = &k->owner->opts;
-    int64_t d = o->backoff_min_ms;
-    for (unsigned i = 1; i < failures && d < o->backoff_max_ms; i++)
+    int64_t d = k->backoff_min_ms;
+    for (unsigned i = 1; i < failures && d < k->backoff_max_ms; i++)
         d *= 2;
-    if (d > o->backoff_max_ms)
-        d = o->backoff_max_ms;
+    if (d > k->backoff_max_ms)
+        d = k->backoff_max_ms;
     /* Jitter: somewhere in [d/2, d]. */
     int64_t half = d / 2;
     return half + (half > 0 ? (int64_t)(rand_r(&k->rand_state) % (unsigned)(half + 1)) : 0);
@@ -792,6 +792,15 @@ static void sink_destroy(struct sink *k)
     pthread_cond_destroy(&k->idle);
 }
 
+/* One timing value of a sink: the caller's override, else the sink's configured value, else
+ * the default (see struct sinks_opts). */
+static int64_t timing(int64_t override_ms, int64_t configured_ms, int64_t default_ms)
+{
+    if (override_ms > 0)
+        return override_ms;
+    return configured_ms > 0 ? configured_ms : default_ms;
+}
+
 sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts, char *err,
                         size_t errlen)
 {
@@ -799,18 +808,7 @@ sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts,
     sinks_t *s = xcalloc(1, sizeof *s);
     s->cfg = cfg;
     if (opts)
-        s->opts = *opts;
-    bool repost_set = s->opts.repost_interval_ms > 0; /* the caller's value beats the config's */
-    if (s->opts.backoff_min_ms <= 0)
-        s->opts.backoff_min_ms = 1000;
-    if (s->opts.backoff_max_ms <= 0)
-        s->opts.backoff_max_ms = 60000;
-    if (s->opts.backoff_max_ms < s->opts.backoff_min_ms)
-        s->opts.backoff_max_ms = s->opts.backoff_min_ms;
-    if (s->opts.repost_interval_ms <= 0)
-        s->opts.repost_interval_ms = 60000;
-    if (s->opts.http_timeout_ms <= 0)
-        s->opts.http_timeout_ms = 10000;
+        s->opts = *opts; /* fields left at 0: each sink's configured value (sinks.h) */
     if (s->opts.drain_ms <= 0)
         s->opts.drain_ms = 5000;
     s->v = xcalloc(cfg->n_sinks ? cfg->n_sinks : 1, sizeof *s->v);
@@ -828,8 +826,11 @@ sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts,
         k->st.name = k->cfg->name;
         k->st.type = k->cfg->type;
         k->st.up = true;
-        k->repost_ms = repost_set || k->cfg->repost_interval_ms <= 0 ? s->opts.repost_interval_ms
-                                                                     : k->cfg->repost_interval_ms;
+        k->repost_ms = timing(s->opts.repost_interval_ms, k->cfg->repost_interval_ms, 60000);
+        k->backoff_min_ms = timing(s->opts.backoff_min_ms, k->cfg->backoff_min_ms, 1000);
+        k->backoff_max_ms = timing(s->opts.backoff_max_ms, k->cfg->backoff_max_ms, 60000);
+        if (k->backoff_max_ms < k->backoff_min_ms)
+            k->backoff_max_ms = k->backoff_min_ms;
         k->complain = (log_complain_t)LOG_COMPLAIN_INIT;
         k->spool_complain = (log_complain_t)LOG_COMPLAIN_INIT;
         k->rand_state = (unsigned)time(NULL) ^ (unsigned)(i * 2654435761u) ^ (unsigned)getpid();
@@ -844,7 +845,8 @@ sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts,
         if (spool_open(k, err, errlen) < 0)
             goto fail;
         ids_open(k);
-        k->conn = sink_conn_new(cfg, k->cfg, s->opts.http_timeout_ms, err, errlen);
+        k->conn = sink_conn_new(
+            cfg, k->cfg, timing(s->opts.http_timeout_ms, k->cfg->timeout_ms, 10000), err, errlen);
         if (!k->conn)
             goto fail;
     }

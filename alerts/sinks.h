@@ -8,7 +8,8 @@
  * the spool cursor (a file "cursor" holding "<generation> <offset>", replaced atomically);
  * a restart replays from the cursor, so delivery is at least once and normally once. One
  * FIFO per sink keeps every alert's fire ahead of its resolve. Failures are retried with
- * jittered exponential backoff until retry_max has passed since the first attempt; a 4xx
+ * jittered exponential backoff (the sink's backoff_min, doubling up to its backoff_max; each
+ * delay drawn from [d/2, d]) until retry_max has passed since the first attempt; a 4xx
  * answer other than 408/429 is final. A spool beyond spool_max drops its oldest entries
  * (counted). Fully delivered spools are truncated; a mostly delivered large one is
  * rewritten as the next generation (written and synced before the cursor names it).
@@ -61,14 +62,19 @@ typedef struct sinks sinks_t;
 #define SINKS_IDS_DAYS 7
 #define SINKS_IDS_MAX  100000
 
-/* Tuning that the configuration file does not carry; zero fields take the defaults. */
+/* Overrides of the sinks' timing, for tests and tools; production passes none. The rule: a
+ * field above zero applies to EVERY sink and beats what its [sink] section configured; a
+ * zero field leaves each sink its configured value (backoff_min, backoff_max, timeout,
+ * repost_interval), and where a sink has none (a struct config built by hand, or a type
+ * without that key) the default in brackets applies. A backoff_max below the backoff_min in
+ * effect is raised to it. */
 struct sinks_opts {
-    int64_t backoff_min_ms;     /* first retry delay; default 1 s */
-    int64_t backoff_max_ms;     /* delay cap; default 60 s */
-    int64_t repost_interval_ms; /* Alertmanager re-post of firing alerts; default: the
-                                   sink's repost_interval, else 60 s */
-    int64_t http_timeout_ms;    /* whole HTTP request; default 10 s */
-    int64_t drain_ms;           /* how long sinks_free() keeps delivering; default 5 s */
+    int64_t backoff_min_ms;     /* first retry delay [1 s] */
+    int64_t backoff_max_ms;     /* delay cap [60 s] */
+    int64_t repost_interval_ms; /* Alertmanager re-post of firing alerts [60 s] */
+    int64_t http_timeout_ms;    /* whole HTTP request; for Kafka sinks the wait for the
+                                   delivery report, which no key configures [10 s] */
+    int64_t drain_ms;           /* how long sinks_free() keeps delivering [5 s]; no key */
 };
 
 /* Counters of one sink, for logs and /metrics. */
@@ -90,10 +96,10 @@ struct sinks_stat {
 
 /* Opens every sink of `cfg` (borrowed; must outlive the sinks): creates the spool
  * directories, replays undelivered spool entries into the queues and starts one worker per
- * sink. `opts` may be NULL (defaults). Calls curl_global_init, so call it from the main
- * thread before other threads use libcurl. Returns a handle owned by the caller
- * (sinks_free) or NULL with the reason in `err`. A config without sinks gives a valid
- * handle that accepts and drops everything. */
+ * sink. `opts` (borrowed, copied) may be NULL: every sink as configured (see struct
+ * sinks_opts). Calls curl_global_init, so call it from the main thread before other threads
+ * use libcurl. Returns a handle owned by the caller (sinks_free) or NULL with the reason in
+ * `err`. A config without sinks gives a valid handle that accepts and drops everything. */
 sinks_t *sinks_new(const struct config *cfg, char *err, size_t errlen);
 sinks_t *sinks_new_opts(const struct config *cfg, const struct sinks_opts *opts, char *err,
                         size_t errlen);

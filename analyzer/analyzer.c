@@ -18,6 +18,7 @@
 
 #include "analyzer/analyzer_metrics.h"
 #include "analyzer/analyzer_alerts.h"
+#include "analyzer/analyzer_idle.h"
 #include "analyzer/deadletter.h"
 #include "analyzer/journal.h"
 #include "analyzer/model.h"
@@ -35,7 +36,6 @@
 #define RETRY_MS           1000  /* between attempts of a failed checkpoint */
 #define DLQ_FLUSH_MS       10000 /* longest wait for dead letters at a checkpoint */
 #define POLL_MS            100
-#define NO_ASSIGN_GRACE_MS 60000 /* idle exit without any assignment: idle + this */
 #define PARTSTATE_MS       10000 /* longest wait for the state topic (publish, read) */
 #define CHECK_ENDS_MS      5000  /* longest wait for the watermarks checked at start */
 #define STARTS_MS          5000  /* longest wait for where assigned partitions start */
@@ -114,12 +114,15 @@ struct analyzer {
     int64_t ckpt_end_ms;  /* when it ended */
     bool live_changed;    /* an event or pass-less record changed state since the last sample */
     bool commit_pending;  /* a checkpoint was saved but its commit failed */
+    bool ckpt_failing;    /* the last checkpoint failed before its effects were durable */
     bool paused;
     bool held;       /* options' hold was set at the last loop turn */
     bool reassigned; /* an assignment since: a hold pauses it too */
     int64_t retry_at_ms;
     bool assigned_once;
-    int64_t last_activity_ms;
+    int64_t quiet_ms;     /* idle time since the last message, assignment or resumption
+                             (analyzer_idle.h): what --exit-when-idle counts */
+    unsigned idle_logged; /* 1 << verdict: reasons logged in this idle period */
     int64_t started_ms;
     int fatal;   /* -errno: stop without committing (restart replays from the checkpoint) */
     int rrd_err; /* first failed rrd_store_update since the last checkpoint */
@@ -478,12 +481,10 @@ struct sample_ctx {
     time_t t;
 };
 
-static void on_metrics(void *ctx, const char *kind, const char *id, const char *scope_id,
-                       const struct rrd_sample *s)
+static void on_metrics(void *ctx, const char *kind, const char *id, const struct rrd_sample *s)
 {
     struct sample_ctx *sc = ctx;
     analyzer_t *a = sc->a;
-    analyzer_metrics_object(a->am, kind, id, scope_id, s);
     if (!rrd_store_valid_key(kind, id)) {
         LOG_DEBUG("no RRD file for %s '%s': not usable as a file name", kind, id);
         return;
@@ -503,7 +504,8 @@ static void on_metrics(void *ctx, const char *kind, const char *id, const char *
 static void on_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
 {
     struct sample_ctx *sc = ctx;
-    on_metrics(ctx, o->kind, o->id, o->scope_id, s);
+    analyzer_metrics_object(sc->a->am, o, s);
+    on_metrics(ctx, o->kind, o->id, s);
     analyzer_alerts_object(sc->a->alerts, o, s);
 }
 
@@ -512,7 +514,9 @@ static void sample_all(analyzer_t *a, time_t t)
 {
     struct sample_ctx sc = {a, t};
     analyzer_alerts_round_begin(a->alerts, t, true);
+    analyzer_metrics_round_begin(a->am, NULL);
     model_metrics_objects(a->model, NULL, on_object, &sc);
+    analyzer_metrics_round_end(a->am);
     analyzer_alerts_round_end(a->alerts);
     a->last_sample = t;
     a->live_changed = false;
@@ -523,7 +527,9 @@ static void sample_scope(analyzer_t *a, const char *scope_id, time_t t)
 {
     struct sample_ctx sc = {a, t};
     analyzer_alerts_round_begin(a->alerts, t, false);
+    analyzer_metrics_round_begin(a->am, scope_id);
     model_metrics_objects(a->model, scope_id, on_object, &sc);
+    analyzer_metrics_round_end(a->am);
     analyzer_alerts_round_end(a->alerts);
     a->last_sample = t;
 }
@@ -600,7 +606,6 @@ static void apply_record(analyzer_t *a, const rd_kafka_message_t *rkm, const str
     char err[512];
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     sample_before(a, record_event_ms(rec));
-    analyzer_metrics_record(a->am, rec);
     struct apply_ctx ac = {.a = a, .rkm = rkm, .pass_time = -1};
     model_effects_set_sink(&a->fx, on_effects, &ac, 0);
     int rc = model_apply(a->model, rec, &a->fx, err, sizeof err);
@@ -933,6 +938,7 @@ static int checkpoint(analyzer_t *a)
                 (rc = publish_states(a, err, sizeof err)) < 0)
                 goto fail;
         }
+        a->ckpt_failing = false;
         return a->commit_pending ? commit_offsets(a) : 0;
     }
     if (a->rrd_err) {
@@ -1000,6 +1006,7 @@ static int checkpoint(analyzer_t *a)
         a->parts[i].saved = a->parts[i].next;
     a->unsaved = 0;
     a->stats.checkpoints++;
+    a->ckpt_failing = false;
     a->saved_effects = a->stats.effects;
     note_bounds(a);
     if (a->ckpt_complain.failing)
@@ -1008,6 +1015,7 @@ static int checkpoint(analyzer_t *a)
     commit_offsets(a);
     return 0;
 fail:
+    a->ckpt_failing = true;
     a->stats.checkpoint_failures++;
     log_complain(&a->ckpt_complain, LOG_LEVEL_ERR, LOG_MODULE,
                  "checkpoint failed (%s: %s); offsets are not committed, retrying", what, err);
@@ -1153,7 +1161,7 @@ static void on_rebalance(void *ctx, enum kafka_rebalance event,
             rd_kafka_topic_partition_list_add(a->starts_wanted, topic, partition);
         }
         a->assigned_once = true;
-        a->last_activity_ms = log_now_ms();
+        a->quiet_ms = 0;
         a->paused = false; /* a new assignment starts unpaused */
         a->reassigned = true;
         return;
@@ -1213,7 +1221,7 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
     a->step = (int)(cfg->rrd.step_ms / 1000);
     a->scope_parts = json_object();
     model_effects_init(&a->fx);
-    a->started_ms = a->last_activity_ms = log_now_ms();
+    a->started_ms = log_now_ms();
 
     if (!cfg->analyzer.state_dir || !cfg->journal.dir || !cfg->rrd.dir) {
         set_err(err, errlen, "[analyzer] state_dir, [journal] dir and [rrd] dir are required");
@@ -1312,28 +1320,122 @@ fail:
     return NULL;
 }
 
-static bool idle_expired(analyzer_t *a, int64_t now)
+/* Assigned partitions. */
+static size_t assigned_count(const analyzer_t *a)
 {
-    if (a->o.exit_when_idle_ms <= 0)
+    size_t n = 0;
+    for (size_t i = 0; i < a->nparts; i++)
+        n += a->parts[i].assigned;
+    return n;
+}
+
+/* The --exit-when-idle decision at `now` (analyzer_idle.h). Logs why an idle run goes on
+ * (once per reason and idle period) and why it ends. Returns true when the loop ends, with
+ * *status set to -EIO when no partition was ever assigned. */
+static bool idle_done(analyzer_t *a, int64_t now, int *status)
+{
+    int64_t idle = a->o.exit_when_idle_ms;
+    if (idle <= 0)
         return false;
-    if (!a->assigned_once)
-        return now - a->started_ms >= a->o.exit_when_idle_ms + NO_ASSIGN_GRACE_MS;
-    return now - a->last_activity_ms >= a->o.exit_when_idle_ms;
+    struct analyzer_idle_inputs in = {.idle_ms = idle,
+                                      .quiet_ms = a->quiet_ms,
+                                      .since_start_ms = now - a->started_ms,
+                                      .assigned_once = a->assigned_once,
+                                      .checkpoint_failing = a->ckpt_failing,
+                                      .commit_pending = a->commit_pending,
+                                      .buffered = ordered_buffered(a->ord),
+                                      .lag = -1};
+    /* The lag is asked only once idle (it reads every partition's watermarks), not at each
+     * message; the decision looks at it only then. */
+    if (a->assigned_once && a->quiet_ms >= idle)
+        in.lag = ordered_lag(a->ord, now);
+    enum analyzer_idle v = analyzer_idle_decide(&in);
+    if (v == ANALYZER_IDLE_ACTIVE) {
+        a->idle_logged = 0;
+        return false;
+    }
+    if (!analyzer_idle_ends(v) && (a->idle_logged & (1u << v)))
+        return false;
+    a->idle_logged |= 1u << v;
+    long long quiet = (long long)a->quiet_ms;
+    long long stall_left = (long long)(idle + ANALYZER_IDLE_STALL_MS) - quiet;
+    switch (v) {
+    case ANALYZER_IDLE_ACTIVE:
+        return false;
+    case ANALYZER_IDLE_WAIT_CHECKPOINT:
+        LOG_INFO("idle for %lld ms, but the last checkpoint failed: going on until one is "
+                 "written (consumption is paused until then)",
+                 quiet);
+        return false;
+    case ANALYZER_IDLE_WAIT_MERGE:
+        LOG_INFO("idle for %lld ms, but %zu records wait in the event-time merge: going on "
+                 "until they are applied",
+                 quiet, in.buffered);
+        return false;
+    case ANALYZER_IDLE_WAIT_LAG:
+        LOG_INFO("idle for %lld ms, but %lld messages are known to wait on the brokers (high "
+                 "watermarks): going on until they arrive, at most %lld ms more while none does",
+                 quiet, (long long)in.lag, stall_left);
+        return false;
+    case ANALYZER_IDLE_WAIT_UNKNOWN:
+        LOG_INFO("idle for %lld ms, but the position or high watermark of an assigned "
+                 "partition is not known: going on for at most %lld ms more",
+                 quiet, (long long)(idle + ANALYZER_IDLE_UNKNOWN_MS) - quiet);
+        return false;
+    case ANALYZER_IDLE_WAIT_COMMIT:
+        LOG_INFO("idle for %lld ms, but the offsets of checkpoint %llu are not committed yet: "
+                 "retrying for at most %lld ms more",
+                 quiet, (unsigned long long)a->gen, stall_left);
+        return false;
+    case ANALYZER_IDLE_NO_ASSIGNMENT:
+        LOG_ERR("no partition was assigned within %lld ms; giving up",
+                (long long)(idle + ANALYZER_IDLE_NO_ASSIGN_MS));
+        *status = -EIO;
+        return true;
+    case ANALYZER_IDLE_EXIT_STALLED:
+        if (in.lag > 0)
+            LOG_WARN("%lld messages known to wait on the brokers did not arrive within %lld ms: "
+                     "exiting without them (the next run in the group consumes them)",
+                     (long long)in.lag, quiet);
+        else
+            LOG_WARN("the offsets of checkpoint %llu were not committed within %lld ms: "
+                     "exiting (the final checkpoint tries once more)",
+                     (unsigned long long)a->gen, quiet);
+        break;
+    case ANALYZER_IDLE_EXIT_UNKNOWN:
+        LOG_WARN("the position or high watermark of an assigned partition is still not known "
+                 "after %lld ms idle: exiting",
+                 quiet);
+        break;
+    case ANALYZER_IDLE_EXIT:
+        LOG_INFO("nothing new for %lld ms and nothing waiting (%zu assigned partitions consumed "
+                 "to their high watermarks, none in the merge, no checkpoint failing): exiting",
+                 quiet, assigned_count(a));
+        break;
+    }
+    LOG_INFO("consumed %llu messages: %llu applied, %llu skipped (in the loaded snapshot), %llu "
+             "dead letters",
+             (unsigned long long)a->stats.messages, (unsigned long long)a->stats.applied,
+             (unsigned long long)a->stats.skipped, (unsigned long long)a->stats.dead_letters);
+    return true;
 }
 
 int analyzer_run(analyzer_t *a)
 {
     int status = 0;
     char text[512];
-    if (a->am) /* the pool gauges of a loaded snapshot */
-        model_metrics(a->model, analyzer_metrics_object, a->am);
+    if (a->am) /* the pool gauges of a loaded snapshot, named as it names them */
+        model_metrics_objects(a->model, NULL, analyzer_metrics_object, a->am);
     sdnotify_send("READY=1");
     while (!(a->o.stop && *a->o.stop) && !a->fatal) {
         rd_kafka_message_t *rkm = NULL;
-        int64_t wait = a->paused || a->held ? -1 : ordered_wait_ms(a->ord, log_now_ms());
-        int rc = kafka_consumer_poll(a->consumer, wait < 0 || wait > POLL_MS ? POLL_MS : (int)wait,
-                                     &rkm);
+        int64_t poll_ms = log_now_ms();
+        int64_t wait = a->paused || a->held ? -1 : ordered_wait_ms(a->ord, poll_ms);
+        int timeout = wait < 0 || wait > POLL_MS ? POLL_MS : (int)wait;
+        int rc = kafka_consumer_poll(a->consumer, timeout, &rkm);
         int64_t now = log_now_ms();
+        if (!rkm) /* only waiting counts as idle time (analyzer_idle.h) */
+            a->quiet_ms = analyzer_idle_waited(a->quiet_ms, now - poll_ms, timeout);
         if (rc < 0) {
             kafka_consumer_fatal(a->consumer, text, sizeof text);
             LOG_ERR("consumer failed: %s", text);
@@ -1341,7 +1443,7 @@ int analyzer_run(analyzer_t *a)
             break;
         }
         if (rkm) {
-            a->last_activity_ms = now;
+            a->quiet_ms = 0;
             receive_message(a, rkm);
         }
         learn_starts(a);
@@ -1351,7 +1453,7 @@ int analyzer_run(analyzer_t *a)
             set_held(a, hold);
         }
         if (a->held)
-            a->last_activity_ms = now; /* waiting for the caller is not idleness */
+            a->quiet_ms = 0; /* waiting for the caller is not idleness */
         apply_ready(a, now);
         kafka_producer_poll(a->dlq, 0);
         tell_caught_up(a, now);
@@ -1373,7 +1475,7 @@ int analyzer_run(analyzer_t *a)
         bool due = ((a->unsaved >= a->o.commit_records ||
                      (a->unsaved > 0 && now - a->first_unsaved_ms >= a->o.commit_interval_ms)) &&
                     now - a->ckpt_end_ms >= 10 * a->ckpt_cost_ms && !backlog) ||
-                   a->commit_pending || analyzer_alerts_pending(a->alerts) ||
+                   a->commit_pending || a->ckpt_failing || analyzer_alerts_pending(a->alerts) ||
                    (a->unsaved == 0 && analyzer_alerts_dirty(a->alerts)) ||
                    (a->ps && analyzer_alerts_changes(a->alerts) != a->ps_alert_changes);
         if (due && now >= a->retry_at_ms) {
@@ -1383,6 +1485,8 @@ int analyzer_run(analyzer_t *a)
             } else {
                 a->ckpt_end_ms = log_now_ms();
                 a->retry_at_ms = 0;
+                if (a->paused) /* consumption resumes now: the pause was not idleness */
+                    a->quiet_ms = 0;
                 set_paused(a, false);
             }
         }
@@ -1396,16 +1500,8 @@ int analyzer_run(analyzer_t *a)
                                                 .fatal = a->fatal};
             analyzer_metrics_tick(a->am, now, &ms);
         }
-        if (idle_expired(a, now)) {
-            if (!a->assigned_once) {
-                LOG_ERR("no partition was assigned within %lld ms; giving up",
-                        (long long)(a->o.exit_when_idle_ms + NO_ASSIGN_GRACE_MS));
-                status = -EIO;
-            } else {
-                LOG_INFO("nothing new for %lld ms: exiting", (long long)a->o.exit_when_idle_ms);
-            }
+        if (idle_done(a, now, &status))
             break;
-        }
     }
     sdnotify_send("STOPPING=1");
     if (a->fatal) {

@@ -68,7 +68,8 @@
 #define ANALYZER_BACKLOG_MAX_EFFECTS 10000
 
 struct analyzer_options {
-    int64_t exit_when_idle_ms;   /* > 0: return once nothing arrived for this long */
+    int64_t exit_when_idle_ms;   /* > 0: return once nothing arrived for this long and
+                                    nothing is known to wait (analyzer/analyzer_idle.h) */
     uint64_t commit_records;     /* checkpoint after this many records; 0 = default */
     int64_t commit_interval_ms;  /* or this long after the first unsaved one; 0 = default */
     volatile sig_atomic_t *stop; /* set by the caller's signal handling; may be NULL */
@@ -119,8 +120,9 @@ typedef struct analyzer analyzer_t;
 analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options *o, char *err,
                          size_t errlen);
 
-/* Runs the loop until *stop is set, the idle time passed or a fatal error; then takes a
- * final checkpoint and leaves the group. Returns 0, or -EIO after a fatal Kafka error or a
+/* Runs the loop until *stop is set, the run is idle with nothing known to wait
+ * (analyzer/analyzer_idle.h) or a fatal error; then takes a final checkpoint and leaves the
+ * group. Returns 0, or -EIO after a fatal Kafka error or a
  * final checkpoint that could not be written (logged). Main thread. */
 int analyzer_run(analyzer_t *a);
 

@@ -17,7 +17,13 @@
 
 struct analyzer_metrics {
     metrics_t *mx;
-    json_t *pools; /* pool id -> [locale, name] its gauges carry ("" when none or unknown) */
+    /* pool id -> [locale, name, scope id, round]: the labels its series carry ("" when none)
+     * and the round that last reported it; a pool is here while the model holds it */
+    json_t *pools;
+    json_t *scopes;              /* scope id -> {pool id: its entry in `pools`} */
+    uint64_t round;              /* number of the current (or last) round */
+    char *round_scope;           /* scope of the open round; NULL: every scope */
+    bool in_round;               /* between analyzer_metrics_round_begin() and _end() */
     uint64_t exhaustion_version; /* analyzer_alerts_exhaustion() when last exported */
     int64_t last_tick_ms;
     int64_t last_check_ms;
@@ -65,6 +71,7 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
     analyzer_metrics_t *am = xcalloc(1, sizeof *am);
     am->mx = mx;
     am->pools = json_object();
+    am->scopes = json_object();
     static const struct {
         const char *name, *help;
         enum metrics_type type;
@@ -146,66 +153,111 @@ void analyzer_metrics_free(analyzer_metrics_t *am)
     if (!am)
         return;
     json_decref(am->pools);
+    json_decref(am->scopes);
+    free(am->round_scope);
     free(am);
 }
 
-void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec)
+/* Whether the labels of pool entry `p` are these. */
+static bool same_labels(const json_t *p, const char *locale, const char *name, const char *scope)
 {
-    if (!am || rec->type != RECORD_POOL || !rec->u.pool.pool_id)
-        return;
-    const struct record_pool *p = &rec->u.pool;
-    const char *locale = p->locale ? p->locale : "";
-    /* The name the alerts and reports give a pool (analyzer/model.c): Name tag, else its
-     * description. */
-    const char *name = record_map_get(&p->tags, "Name");
-    if (!name)
-        name = p->description ? p->description : "";
-    json_t *old = json_object_get(am->pools, p->pool_id);
-    if (old && strcmp(json_string_value(json_array_get(old, 0)), locale) == 0 &&
-        strcmp(json_string_value(json_array_get(old, 1)), name) == 0)
-        return;
-    if (old) { /* renamed or moved: the old series would linger under the old labels */
-        metrics_drop(am->mx, "pool_id", p->pool_id);
-        am->exhaustion_version = 0; /* export the dropped figure again at the next tick */
-    }
-    json_object_set_new(am->pools, p->pool_id, json_pack("[s,s]", locale, name));
+    return strcmp(json_string_value(json_array_get(p, 0)), locale) == 0 &&
+           strcmp(json_string_value(json_array_get(p, 1)), name) == 0 &&
+           strcmp(json_string_value(json_array_get(p, 2)), scope) == 0;
 }
 
-/* Locale and name of pool `id`, borrowed from am->pools. A pool seen before its record (the
- * pools of a loaded snapshot) is entered with "" for both, so that its record drops the series
- * labelled so. */
-static void pool_labels(analyzer_metrics_t *am, const char *id, const char **locale,
-                        const char **name)
+/* Removes pool `id` (its entry `p`) from the maps and its series from the registry.
+ * Registry locked. */
+static void drop_pool(analyzer_metrics_t *am, const char *id, json_t *p)
 {
-    json_t *p = json_object_get(am->pools, id);
-    if (!p) {
-        p = json_pack("[s,s]", "", "");
-        json_object_set_new(am->pools, id, p);
-    }
-    *locale = json_string_value(json_array_get(p, 0));
-    *name = json_string_value(json_array_get(p, 1));
+    char *key = xstrdup(id); /* `id` may be a key of either map */
+    json_t *in_scope = json_object_get(am->scopes, json_string_value(json_array_get(p, 2)));
+    metrics_drop(am->mx, "pool_id", key);
+    json_object_del(in_scope, key);
+    json_object_del(am->pools, key);
+    free(key);
 }
 
-void analyzer_metrics_object(void *ctx, const char *kind, const char *id, const char *scope_id,
-                             const struct rrd_sample *s)
+void analyzer_metrics_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
 {
     analyzer_metrics_t *am = ctx;
-    if (!am || strcmp(kind, "pool") != 0)
+    if (!am || strcmp(o->kind, "pool") != 0)
         return;
-    const char *locale, *name;
-    pool_labels(am, id, &locale, &name);
-    const char *sid = scope_id ? scope_id : "";
+    const char *locale = o->locale ? o->locale : "";
+    const char *name = o->name ? o->name : "";
+    const char *sid = o->scope_id ? o->scope_id : "";
     const double v[] = {s->size, s->used, s->utilization, s->largest_free, s->default_fits};
     metrics_lock(am->mx);
+    json_t *p = json_object_get(am->pools, o->id);
+    if (p && !same_labels(p, locale, name, sid)) {
+        /* renamed or moved: the old series would linger under the old labels */
+        drop_pool(am, o->id, p);
+        p = NULL;
+    }
+    if (!p) {
+        p = json_array(); /* _nocheck: the labels are kept as the model has them */
+        json_array_append_new(p, json_string_nocheck(locale));
+        json_array_append_new(p, json_string_nocheck(name));
+        json_array_append_new(p, json_string_nocheck(sid));
+        json_array_append_new(p, json_integer((json_int_t)am->round));
+        json_object_set_new_nocheck(am->pools, o->id, p);
+        json_t *in_scope = json_object_get(am->scopes, sid);
+        if (!in_scope)
+            json_object_set_new_nocheck(am->scopes, sid, in_scope = json_object());
+        json_object_set_nocheck(in_scope, o->id, p);
+        am->exhaustion_version = 0; /* (re)export its time to exhaustion at the next tick */
+    } else {
+        json_integer_set(json_array_get(p, 3), (json_int_t)am->round);
+    }
     for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
-        metrics_set(am->mx, pool_gauges[i].name, v[i], sid, id, name, locale, NULL);
+        metrics_set(am->mx, pool_gauges[i].name, v[i], sid, o->id, name, locale, NULL);
     metrics_unlock(am->mx);
+}
+
+/* Drops every pool of scope `scope_id` (NULL: of every scope) that round `keep` did not
+ * report (keep 0: every such pool). Registry locked. */
+static void drop_pools(analyzer_metrics_t *am, const char *scope_id, uint64_t keep)
+{
+    json_t *from = scope_id ? json_object_get(am->scopes, scope_id) : am->pools;
+    const char *id;
+    json_t *p;
+    void *tmp;
+    json_object_foreach_safe(from, tmp, id, p)
+    {
+        if (!keep || (uint64_t)json_integer_value(json_array_get(p, 3)) != keep)
+            drop_pool(am, id, p);
+    }
+}
+
+void analyzer_metrics_round_begin(analyzer_metrics_t *am, const char *scope_id)
+{
+    if (!am)
+        return;
+    am->round++;
+    free(am->round_scope);
+    am->round_scope = scope_id ? xstrdup(scope_id) : NULL;
+    am->in_round = true;
+}
+
+void analyzer_metrics_round_end(analyzer_metrics_t *am)
+{
+    if (!am || !am->in_round)
+        return;
+    metrics_lock(am->mx);
+    drop_pools(am, am->round_scope, am->round);
+    metrics_unlock(am->mx);
+    am->in_round = false;
 }
 
 void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id)
 {
-    if (am)
-        metrics_drop(am->mx, "scope_id", scope_id);
+    if (!am)
+        return;
+    metrics_lock(am->mx);
+    drop_pools(am, scope_id, 0);
+    json_object_del(am->scopes, scope_id);
+    metrics_drop(am->mx, "scope_id", scope_id);
+    metrics_unlock(am->mx);
 }
 
 static void set_rule(void *ctx, const struct alert_rule_count *c)
@@ -237,9 +289,13 @@ static void update_sinks(metrics_t *mx, analyzer_alerts_t *aa)
 static void set_exhaustion(void *ctx, const char *pool_id, const char *scope_id, double seconds)
 {
     analyzer_metrics_t *am = ctx;
-    const char *locale, *name;
-    pool_labels(am, pool_id, &locale, &name);
-    metrics_set(am->mx, EXHAUSTION, seconds, scope_id ? scope_id : "", pool_id, name, locale, NULL);
+    (void)scope_id; /* the model's, as the pool gauges carry it */
+    const json_t *p = json_object_get(am->pools, pool_id);
+    if (!p) /* not in the model (any more): no series */
+        return;
+    metrics_set(am->mx, EXHAUSTION, seconds, json_string_value(json_array_get(p, 2)), pool_id,
+                json_string_value(json_array_get(p, 1)), json_string_value(json_array_get(p, 0)),
+                NULL);
 }
 
 /* Lag per assigned partition from cached watermarks; returns the assignment's size and

@@ -2,10 +2,12 @@
  * and dead-lettered, journal appends, RRD writes and errors, checkpoints, consumer lag; per
  * pool its size, used, utilization, largest free block, the default-size blocks that still
  * fit and the time until it is full by its forecast (labelled scope_id, pool_id, pool_name,
- * locale); alerts pending and firing and notifications by rule; per sink its deliveries,
- * retries, spool depth and notifications held in memory. Readiness: partitions assigned, Kafka
- * answering, checkpoints succeeding and the loop turning. Every function is a no-op when
- * given NULL ([metrics] listen not set), so the analyzer pays nothing then. */
+ * locale, as the model describes the pool, so a loaded snapshot's pools are labelled at once;
+ * a pool's series go at the end of the first sample round after it left the model); alerts
+ * pending and firing and notifications by rule; per sink its deliveries, retries, spool depth
+ * and notifications held in memory. Readiness: partitions assigned, Kafka answering,
+ * checkpoints succeeding and the loop turning. Every function is a no-op when given NULL
+ * ([metrics] listen not set), so the analyzer pays nothing then. */
 #ifndef IPAMWATCH_ANALYZER_METRICS_H
 #define IPAMWATCH_ANALYZER_METRICS_H
 
@@ -14,6 +16,7 @@
 
 #include "analyzer/analyzer.h"
 #include "analyzer/analyzer_alerts.h"
+#include "analyzer/model.h"
 #include "analyzer/rrd_store.h"
 #include "kafka.h"
 #include "metrics.h"
@@ -29,13 +32,19 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx);
 /* Frees the reporter (not the registry). NULL is a no-op. */
 void analyzer_metrics_free(analyzer_metrics_t *am);
 
-/* Notes what the gauges need from a record (`rec` borrowed): a pool's locale and name (its
- * Name tag, else its description). */
-void analyzer_metrics_record(analyzer_metrics_t *am, const struct record *rec);
+/* A model_objects_cb (ctx: the reporter): sets the gauges of a "pool" object (`o` and `s`
+ * borrowed), labelled with its scope, id, name (o->name; "" when none) and locale (""
+ * when none); the series a pool had under other labels (renamed, moved to another scope)
+ * go first. Other kinds are ignored. The analyzer's thread. */
+void analyzer_metrics_object(void *am, const struct model_object *o, const struct rrd_sample *s);
 
-/* A model_metrics_cb (ctx: the reporter): sets the pool gauges of a "pool" object. */
-void analyzer_metrics_object(void *am, const char *kind, const char *id, const char *scope_id,
-                             const struct rrd_sample *s);
+/* Brackets one round of analyzer_metrics_object() calls that reports every object of scope
+ * `scope_id` (borrowed for the call; NULL: of every scope), as model_metrics_objects() does:
+ * at the round's end, the pools of those scopes that the round did not report have left the
+ * model, and their series (the pool gauges and the time to exhaustion) go. The analyzer's
+ * thread. */
+void analyzer_metrics_round_begin(analyzer_metrics_t *am, const char *scope_id);
+void analyzer_metrics_round_end(analyzer_metrics_t *am);
 
 /* Removes the series of a scope that left this analyzer (`scope_id` borrowed). */
 void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id);

@@ -5,6 +5,7 @@ libipamwatch_a_SOURCES += analyzer/journal.c analyzer/journal.h
 EXTRA_DIST += docs/journal.md
 EXTRA_DIST += docs/rrd.md
 libipamwatch_a_SOURCES += analyzer/analyzer.c analyzer/analyzer.h analyzer/deadletter.c analyzer/deadletter.h
+libipamwatch_a_SOURCES += analyzer/analyzer_idle.c analyzer/analyzer_idle.h
 libipamwatch_a_SOURCES += analyzer/model.c analyzer/model.h
 libipamwatch_a_SOURCES += analyzer/forecast.c analyzer/forecast.h
 EXTRA_DIST += docs/forecast.md docs/graph-example.png

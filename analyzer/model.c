@@ -587,6 +587,15 @@ static void json_set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
+/* json_set_str() without jansson's UTF-8 checks (a fifth of building an effect), for a
+ * literal key `k` and a value `v` known to be UTF-8: an interned string (records are UTF-8:
+ * their decoder and encoder check) or one formatted here (CIDR, time). */
+static void json_set_utf8(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new_nocheck(o, k, json_string_nocheck(v));
+}
+
 /* ---- helpers -------------------------------------------------------------------------- */
 
 /* Concatenates the strings given up to a NULL; the result is owned by the caller. Effect keys
@@ -814,15 +823,15 @@ static void res_state_fx(const model_t *m, struct model_effects *fx, const char 
     res_prefix(r, &p);
     prefix_format(&p, cidr, sizeof cidr);
     json_t *d = json_object();
-    json_set_str(d, "scope_id", scope_id);
-    json_set_str(d, "resource_type", S(m, r->type));
-    json_set_str(d, "resource_id", S(m, r->id));
-    json_set_str(d, "cidr", cidr);
-    json_set_str(d, "pool_id", S(m, r->pool));
-    json_set_str(d, "owner", S(m, r->owner));
-    json_set_str(d, "region", S(m, r->region));
-    json_set_str(d, "name", S(m, r->name));
-    json_set_str(d, "status", neu ? S(m, field) : "deleted");
+    json_set_utf8(d, "scope_id", scope_id);
+    json_set_utf8(d, "resource_type", S(m, r->type));
+    json_set_utf8(d, "resource_id", S(m, r->id));
+    json_set_utf8(d, "cidr", cidr);
+    json_set_utf8(d, "pool_id", S(m, r->pool));
+    json_set_utf8(d, "owner", S(m, r->owner));
+    json_set_utf8(d, "region", S(m, r->region));
+    json_set_utf8(d, "name", S(m, r->name));
+    json_set_utf8(d, "status", neu ? S(m, field) : "deleted");
     /* Every stored resource CIDR has an id (res_make() refuses one without). */
     fx_add(fx, kind, str_join(kind, ":", scope_id, "/", S(m, r->id), "/", cidr, ":", t, NULL), ms,
            d);
@@ -1828,6 +1837,14 @@ static uint64_t pairs_of(const struct metrics_ctx *mc, uint32_t id)
     return mc->per_owner && id ? mc->per_owner[id] : 0;
 }
 
+/* The name a pool or scope goes by (alerts, reports, graphs, /metrics): its Name tag, else its
+ * description; NULL when it has neither. Borrowed from the record. */
+static const char *tagged_name(const struct record_map *tags, const char *description)
+{
+    const char *name = record_map_get(tags, "Name");
+    return name ? name : description;
+}
+
 /* Fills the pool ancestry of `o` from `pool_id` up to its top-level pool in `sc`. */
 static void object_pools(const struct scope *sc, const char *pool_id, struct model_object *o)
 {
@@ -1842,9 +1859,8 @@ static void object_pools(const struct scope *sc, const char *pool_id, struct mod
             seen = strcmp(o->pools[i], p->pool_id) == 0;
         if (seen)
             break;
-        const char *name = record_map_get(&p->tags, "Name");
         o->pools[o->n_pools] = p->pool_id;
-        o->pool_names[o->n_pools] = name ? name : p->description;
+        o->pool_names[o->n_pools] = tagged_name(&p->tags, p->description);
         o->n_pools++;
         pid = p->parent;
     }
@@ -1996,8 +2012,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
         s.overlaps = (double)a->overlaps;
         s.noncompliant = (double)a->noncompliant;
         struct model_object o = {.kind = "pool", .id = n->key, .scope_id = sc->id};
-        o.name = record_map_get(&p->tags, "Name");
-        o.name = o.name ? o.name : p->description;
+        o.name = tagged_name(&p->tags, p->description);
         o.locale = p->locale;
         o.tags = &p->tags;
         o.default_netmask = (int)nm;
@@ -2032,8 +2047,7 @@ static void metrics_scope(model_t *m, struct scope *sc, struct metrics_ctx *mc, 
     struct model_object so = {.kind = "scope", .id = sc->id, .scope_id = sc->id};
     if (sc->live.scope) {
         const struct record_scope *rs = &sc->live.scope->u.scope;
-        so.name = record_map_get(&rs->tags, "Name");
-        so.name = so.name ? so.name : rs->description;
+        so.name = tagged_name(&rs->tags, rs->description);
         so.tags = &rs->tags;
     }
     cb(ctx, &so, &ss);
@@ -2145,6 +2159,78 @@ int model_metrics_scope(model_t *m, const char *scope_id, model_metrics_cb cb, v
 int model_metrics_objects(model_t *m, const char *scope_id, model_objects_cb cb, void *ctx)
 {
     return metrics_run(m, scope_id, cb, ctx);
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+/* The name and locale of object kind/id in scope `sc`, as metrics_scope() describes it.
+ * Returns false when the scope does not hold it. */
+static bool scope_object_name(const model_t *m, const struct scope *sc, const char *kind,
+                              const char *id, const char **name, const char **locale)
+{
+    if (strcmp(kind, "scope") == 0) {
+        if (strcmp(sc->id, id) != 0)
+            return false;
+        if (sc->live.scope)
+            *name = tagged_name(&sc->live.scope->u.scope.tags, sc->live.scope->u.scope.description);
+        return true;
+    }
+    if (strcmp(kind, "pool") == 0) {
+        const struct item *it = smap_get(&sc->live.pools, id);
+        if (!it)
+            return false;
+        const struct record_pool *p = &it->rec->u.pool;
+        *name = tagged_name(&p->tags, p->description);
+        *locale = p->locale;
+        return true;
+    }
+    /* A VPC or subnet: its first resource CIDR of that type, as metrics_scope() takes it. */
+    uint32_t sid = st_find(&m->strs, id);
+    uint32_t type = strcmp(kind, "vpc") == 0 ? m->w_vpc : m->w_subnet;
+    for (size_t k = 0; sid && k < sc->live.res.n; k++) {
+        const struct res *r = &sc->live.res.v[k];
+        if (r->id == sid && r->type == type) {
+            *name = S(m, r->name);
+            *locale = S(m, r->region);
+            return true;
+        }
+    }
+    return false;
+}
+
+int model_object_name(const model_t *m, const char *kind, const char *id, const char **name,
+                      const char **locale)
+{
+    const char *n = NULL, *l = NULL;
+    int rc = -ENOENT;
+    if (strcmp(kind, "pool") != 0 && strcmp(kind, "scope") != 0 && strcmp(kind, "vpc") != 0 &&
+        strcmp(kind, "subnet") != 0) {
+        rc = -EINVAL;
+    } else if (strcmp(kind, "scope") == 0) {
+        const struct scope *sc = smap_get(&m->scopes, id);
+        if (sc && scope_object_name(m, sc, kind, id, &n, &l))
+            rc = 0;
+    } else {
+        /* The first scope that holds it under a name; else the first that holds it. */
+        bool named = false;
+        SMAP_FOREACH(&m->scopes, node)
+        {
+            const char *sn = NULL, *sl = NULL;
+            if (named || !scope_object_name(m, node->val, kind, id, &sn, &sl))
+                continue;
+            named = sn && *sn;
+            if (rc != 0 || named) {
+                n = sn;
+                l = sl;
+            }
+            rc = 0;
+        }
+    }
+    if (name)
+        *name = n;
+    if (locale)
+        *locale = l;
+    return rc;
 }
 
 /* ---- persistence ---------------------------------------------------------------------- */

@@ -207,8 +207,25 @@ typedef void (*model_objects_cb)(void *ctx, const struct model_object *o,
  * object's description. Returns 0. Owner thread; `cb` must not call into the model. */
 int model_metrics_objects(model_t *m, const char *scope_id, model_objects_cb cb, void *ctx);
 
+/* Looks up one object's name and locale without computing any figures: `kind` "pool",
+ * "scope", "vpc" or "subnet" (as model_object.kind) and `id`, both borrowed. *name receives
+ * the name model_metrics_objects() gives it (a pool's or scope's Name tag, else its
+ * description; a VPC's or subnet's Name), *locale its locale (a pool's locale, a VPC's or
+ * subnet's Region; NULL for a scope); each NULL when the model has none, and either pointer
+ * may be NULL when not wanted. A VPC or subnet that several scopes hold is described by the
+ * first that gives it a name. The strings are borrowed from the model, valid until the next
+ * call that changes it (model_apply(), model_drop_scope(), model_import_scopes(),
+ * model_free()). Returns 0; -ENOENT when the model holds no such object (both set to NULL);
+ * -EINVAL for another kind. Cost: a hash look-up per scope for a scope or pool, a scan of the
+ * resource CIDRs for a VPC or subnet; nothing is allocated. Owner thread. */
+int model_object_name(const model_t *m, const char *kind, const char *id, const char **name,
+                      const char **locale);
+
 /* Writes the whole model (state, staged passes, applied pass ids and the event-id window) to
- * `path` atomically (temp file, fsync, rename, fsync of the directory). Returns 0 or -errno
+ * `path` atomically (temp file, fsync, rename, fsync of the directory). Scopes, pools and the
+ * other few objects are written as their whole records (names, descriptions, tags and a
+ * pool's locale included), resource CIDRs with their Name and Region, so a loaded model names
+ * and locates every object as the saved one did (model_object_name()). Returns 0 or -errno
  * with text in `err`. Owner thread. */
 int model_save(const model_t *m, const char *path, char *err, size_t errlen);
 

@@ -6,14 +6,22 @@
  * (head time, index in `parts`), which is the order the scan used (ties: the partition that
  * sorts first), rebuilt when a partition is added or removed (indices move). Whether an
  * empty partition holds the merge back is asked of each empty partition once per `now_ms`
- * and kept (`eval_*`): asking again at the same time changes nothing (holds_back() only
- * counts time that passed, refresh() re-reads after ORDERED_REFRESH_MS), so the result
- * (held, expired, shortest wait left) stays valid until time moves, a pop empties a
- * partition, a push fills one or another call changes one; ordered_pop() and
- * ordered_wait_ms() share it. */
+ * and kept per partition (`ev`: held with the wait it has left, given up, or neither) with
+ * totals (`eval_*`): asking again at the same time changes nothing (holds_back() only
+ * counts time that passed, refresh() re-reads after ORDERED_REFRESH_MS), so the answers
+ * stand until time moves or a call other than a pop or a push changes a partition. A pop
+ * that empties a partition marks it unasked, and the next evaluation at the same time asks
+ * it alone and adds its answer (a later one asks all of them anyway); a push that fills one
+ * takes its answer out. With small fetches (the development broker returns one message set
+ * per partition and request) a partition empties and fills every few records, and asking
+ * all hundred-odd partitions again each time was a tenth of the analyzer's CPU. The empty
+ * partitions are kept as a bit set over `parts` too (rebuilt with the heap), so that asking
+ * them all visits only them, in index order as the former scan over every partition did.
+ * ordered_pop() and ordered_wait_ms() share the answers. */
 #define LOG_MODULE "analyzer"
 #include "analyzer/ordered.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +52,11 @@ struct opart {
     int64_t asked_ms;    /* when waited_ms was brought up to date */
     int64_t assigned_ms; /* when it was added */
     size_t heap_at;      /* its place in the heap while it is not empty */
+    uint8_t ev;          /* its kept answer while empty: EV_NONE, EV_HELD or EV_EXPIRED */
+    int64_t ev_left;     /* EV_HELD: the wait it had left */
 };
+
+enum { EV_NONE, EV_HELD, EV_EXPIRED };
 
 struct ordered {
     int64_t max_idle_ms, max_wait_ms;
@@ -60,10 +72,16 @@ struct ordered {
     size_t buffered;
     size_t *heap; /* indices of the non-empty partitions, by (head time, index) */
     size_t nheap, capheap;
-    bool eval_valid; /* eval_held/eval_expired hold for every empty partition at eval_ms */
-    bool eval_held, eval_expired;
+    uint64_t *empty;   /* bit i set: parts[i] is empty */
+    uint64_t *unasked; /* bit i set: parts[i] emptied after the answers were kept */
+    size_t empty_words, nunasked;
+    bool full_scan;  /* tests: the former way: scan every partition, ask them all again
+                        after a pop emptied one or a push filled one */
+    bool eval_valid; /* each empty partition's `ev` holds at eval_ms */
+    size_t eval_held, eval_expired; /* empty partitions with ev EV_HELD, EV_EXPIRED */
     int64_t eval_ms;
-    int64_t eval_wait; /* the shortest wait left of a partition that holds back; -1 none */
+    int64_t eval_wait; /* the least ev_left of them (-1 none), when wait_known */
+    bool wait_known;
 };
 
 ordered_t *ordered_new(int64_t max_idle_ms, int64_t max_wait_ms, size_t max_buffered,
@@ -100,6 +118,8 @@ void ordered_free(ordered_t *o)
         part_clear(o, &o->parts[i]);
     free(o->parts);
     free(o->heap);
+    free(o->empty);
+    free(o->unasked);
     free(o);
 }
 
@@ -167,14 +187,72 @@ static void heap_top_changed(ordered_t *o)
     heap_down(o, 0); /* the root has no parent to move above */
 }
 
-/* Rebuilds the heap after partitions were added or removed (their indices moved). */
+static inline void bit_set(uint64_t *set, size_t part, bool on)
+{
+    uint64_t bit = UINT64_C(1) << (part % 64);
+    if (on)
+        set[part / 64] |= bit;
+    else
+        set[part / 64] &= ~bit;
+}
+
+static inline void empty_set(ordered_t *o, size_t part, bool empty)
+{
+    bit_set(o->empty, part, empty);
+}
+
+/* Marks partition `part`, just emptied or filled, as to be asked at the next evaluation or
+ * not. */
+static void unasked_set(ordered_t *o, size_t part, bool on)
+{
+    bool was = (o->unasked[part / 64] >> (part % 64)) & 1;
+    if (was != on) {
+        bit_set(o->unasked, part, on);
+        o->nunasked += on ? 1 : (size_t)-1;
+    }
+}
+
+/* Rebuilds the heap and the empty set after partitions were added or removed (their
+ * indices moved). */
 static void heap_rebuild(ordered_t *o)
 {
+    size_t words = (o->nparts + 63) / 64;
+    if (words > o->empty_words) {
+        o->empty = xrealloc(o->empty, words * sizeof *o->empty);
+        o->unasked = xrealloc(o->unasked, words * sizeof *o->unasked);
+        o->empty_words = words;
+    }
+    memset(o->empty, 0, o->empty_words * sizeof *o->empty);
+    memset(o->unasked, 0, o->empty_words * sizeof *o->unasked); /* all asked again */
+    o->nunasked = 0;
     o->nheap = 0;
     for (size_t i = 0; i < o->nparts; i++) {
         if (o->parts[i].n > 0)
             heap_push(o, i);
+        else
+            empty_set(o, i, true);
     }
+}
+
+/* The first empty partition at index `from` or above, or o->nparts when none. */
+static inline size_t empty_next(const ordered_t *o, size_t from)
+{
+    if (o->full_scan) {
+        while (from < o->nparts && o->parts[from].n != 0)
+            from++;
+        return from;
+    }
+    size_t w = from / 64;
+    if (w >= o->empty_words)
+        return o->nparts;
+    uint64_t bits = o->empty[w] & (~UINT64_C(0) << (from % 64));
+    while (!bits) {
+        if (++w >= o->empty_words)
+            return o->nparts;
+        bits = o->empty[w];
+    }
+    size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+    return i < o->nparts ? i : o->nparts;
 }
 
 static int part_cmp(const char *topic, int32_t partition, const struct opart *p)
@@ -275,6 +353,8 @@ void ordered_revoke(ordered_t *o, const char *topic, int32_t partition)
     o->eval_valid = false;
 }
 
+static void evaluate_drop(ordered_t *o, struct opart *p);
+
 void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t offset,
                   int64_t time_ms, void *item, int64_t now_ms)
 {
@@ -294,7 +374,8 @@ void ordered_push(ordered_t *o, const char *topic, int32_t partition, int64_t of
     p->ring[(p->head + p->n) % p->cap] = (struct entry){item, offset, p->last_time};
     if (p->n++ == 0) {
         heap_push(o, (size_t)(p - o->parts));
-        o->eval_valid = false; /* one empty partition fewer */
+        empty_set(o, (size_t)(p - o->parts), false);
+        evaluate_drop(o, p); /* one empty partition fewer */
     }
     o->buffered++;
     p->recv = offset + 1;
@@ -404,27 +485,66 @@ static void give_up(ordered_t *o, struct opart *p)
                  (long long)(p->hi - 1));
 }
 
+/* Asks the empty partition `p` whether it holds the merge back at `now_ms` and adds the
+ * answer to the kept one. */
+static void evaluate_one(ordered_t *o, struct opart *p, int64_t now_ms)
+{
+    if (holds_back(o, p, now_ms)) {
+        p->ev = EV_HELD;
+        p->ev_left = bound(o, p) - p->waited_ms;
+        o->eval_held++;
+        if (o->wait_known && (o->eval_wait < 0 || p->ev_left < o->eval_wait))
+            o->eval_wait = p->ev_left;
+    } else if (p->waiting) {
+        p->ev = EV_EXPIRED;
+        o->eval_expired++;
+    } else {
+        p->ev = EV_NONE;
+    }
+}
+
+/* Takes the kept answer of partition `p`, which is no longer empty, out of the totals:
+ * asking the others again at the same time would give the same answers. */
+static void evaluate_drop(ordered_t *o, struct opart *p)
+{
+    if (o->full_scan) {
+        o->eval_valid = false;
+    } else if (p->ev == EV_HELD) {
+        o->eval_held--;
+        if (p->ev_left == o->eval_wait)
+            o->wait_known = false; /* perhaps the least: found again when asked */
+    } else if (p->ev == EV_EXPIRED) {
+        o->eval_expired--;
+    }
+    p->ev = EV_NONE;
+    unasked_set(o, (size_t)(p - o->parts), false);
+}
+
 /* Asks every empty partition whether it holds the merge back at `now_ms` (see the DESIGN
  * note above for why the answer is kept). */
 static void evaluate_empty(ordered_t *o, int64_t now_ms)
 {
-    if (o->eval_valid && o->eval_ms == now_ms)
-        return;
-    o->eval_held = o->eval_expired = false;
-    o->eval_wait = -1;
-    for (size_t i = 0; i < o->nparts; i++) {
-        struct opart *p = &o->parts[i];
-        if (p->n != 0)
-            continue;
-        if (holds_back(o, p, now_ms)) {
-            o->eval_held = true;
-            int64_t left = bound(o, p) - p->waited_ms;
-            if (o->eval_wait < 0 || left < o->eval_wait)
-                o->eval_wait = left;
-        } else if (p->waiting) {
-            o->eval_expired = true;
+    if (o->eval_valid && o->eval_ms == now_ms) {
+        /* Only the partitions emptied since are asked (the others would answer the same). */
+        for (size_t w = 0; o->nunasked && w < o->empty_words; w++) {
+            for (uint64_t bits = o->unasked[w]; bits; bits &= bits - 1) {
+                size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+                evaluate_one(o, &o->parts[i], now_ms);
+            }
+            o->nunasked -= (size_t)__builtin_popcountll(o->unasked[w]);
+            o->unasked[w] = 0;
         }
+        return;
     }
+    if (o->nunasked) {
+        memset(o->unasked, 0, o->empty_words * sizeof *o->unasked);
+        o->nunasked = 0;
+    }
+    o->eval_held = o->eval_expired = 0;
+    o->eval_wait = -1;
+    o->wait_known = true;
+    for (size_t i = empty_next(o, 0); i < o->nparts; i = empty_next(o, i + 1))
+        evaluate_one(o, &o->parts[i], now_ms);
     o->eval_valid = true;
     o->eval_ms = now_ms;
 }
@@ -435,7 +555,7 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     if (o->buffered == 0)
         return NULL;
     evaluate_empty(o, now_ms);
-    bool held = o->eval_held, expired = o->eval_expired;
+    bool held = o->eval_held > 0, expired = o->eval_expired > 0;
     struct opart *best = &o->parts[o->heap[0]];
     if (held && o->buffered < o->max_buffered)
         return NULL;
@@ -450,9 +570,10 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     } else if (!held) {
         o->overflowing = false;
     }
-    for (size_t i = 0; expired && i < o->nparts; i++) {
+    for (size_t i = expired ? empty_next(o, 0) : o->nparts; i < o->nparts;
+         i = empty_next(o, i + 1)) {
         struct opart *p = &o->parts[i];
-        if (p->n == 0 && p->waiting && p->waited_ms >= bound(o, p))
+        if (p->waiting && p->waited_ms >= bound(o, p))
             give_up(o, p);
     }
     struct entry e = best->ring[best->head];
@@ -460,8 +581,15 @@ void *ordered_pop(ordered_t *o, int64_t now_ms, const char **topic, int32_t *par
     best->n--;
     o->buffered--;
     heap_top_changed(o);
-    if (best->n == 0)
-        o->eval_valid = false; /* one more empty partition to ask, at the next pop */
+    if (best->n == 0) {
+        empty_set(o, (size_t)(best - o->parts), true);
+        /* One more empty partition to ask, at the next evaluation: if that is at this time,
+         * the others' answers stand and it alone is asked (see DESIGN). */
+        if (o->full_scan)
+            o->eval_valid = false;
+        else
+            unasked_set(o, (size_t)(best - o->parts), true);
+    }
     if (topic)
         *topic = best->topic;
     if (partition)
@@ -482,6 +610,15 @@ int64_t ordered_wait_ms(ordered_t *o, int64_t now_ms)
         return -1;
     evaluate_empty(o, now_ms);
     /* Nothing holds back: the queued records can go now. */
+    if (!o->wait_known) {
+        o->eval_wait = -1;
+        for (size_t i = empty_next(o, 0); o->eval_held && i < o->nparts; i = empty_next(o, i + 1)) {
+            const struct opart *p = &o->parts[i];
+            if (p->ev == EV_HELD && (o->eval_wait < 0 || p->ev_left < o->eval_wait))
+                o->eval_wait = p->ev_left;
+        }
+        o->wait_known = true;
+    }
     return o->eval_wait < 0 ? 0 : o->eval_wait;
 }
 
@@ -511,4 +648,9 @@ int64_t ordered_lag(ordered_t *o, int64_t now_ms)
 void ordered_get_stats(const ordered_t *o, struct ordered_stats *out)
 {
     *out = o->stats;
+}
+
+void ordered_set_full_scan_for_testing(ordered_t *o, bool full_scan)
+{
+    o->full_scan = full_scan;
 }

@@ -145,4 +145,9 @@ int64_t ordered_lag(ordered_t *o, int64_t now_ms);
 /* Copies the counts of given-up order into *out. */
 void ordered_get_stats(const ordered_t *o, struct ordered_stats *out);
 
+/* With `full_scan`, works the former way: scans every partition for the empty ones, and asks
+ * all of them again after a pop emptied one or a push filled one, instead of keeping the set
+ * of empty ones and asking only what changed; so tests can compare the two. Tests only. */
+void ordered_set_full_scan_for_testing(ordered_t *o, bool full_scan);
+
 #endif

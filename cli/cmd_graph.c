@@ -132,20 +132,6 @@ static void fmt_day(time_t t, char *buf, size_t len)
         snprintf(buf, len, "open");
 }
 
-struct name_lookup {
-    const char *kind, *id; /* the object looked for */
-    char *name;            /* its name (owned), NULL until found */
-};
-
-static void on_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
-{
-    struct name_lookup *nl = ctx;
-    (void)s;
-    if (nl->name == NULL && o->name != NULL && o->name[0] != '\0' &&
-        strcmp(o->kind, nl->kind) == 0 && strcmp(o->id, nl->id) == 0)
-        nl->name = xstrdup(o->name);
-}
-
 /* Name of kind/id (Name tag, else description; a VPC's or subnet's Name) as the analyzer's
  * last model snapshot has it (`names`, borrowed, else loaded here), with control characters
  * made spaces; NULL (and the id serves) without a snapshot, or when the object is not in it
@@ -153,7 +139,6 @@ static void on_object(void *ctx, const struct model_object *o, const struct rrd_
 static char *object_name(const struct config *cfg, model_t *names, const char *kind, const char *id)
 {
     char err[512];
-    struct name_lookup nl = {kind, id, NULL};
     model_t *loaded = NULL;
     if (names == NULL) {
         loaded = report_snapshot_load(cfg, err, sizeof err);
@@ -163,12 +148,14 @@ static char *object_name(const struct config *cfg, model_t *names, const char *k
             return NULL;
         }
     }
-    model_metrics_objects(names != NULL ? names : loaded, NULL, on_object, &nl);
+    const char *found = NULL;
+    model_object_name(names != NULL ? names : loaded, kind, id, &found, NULL);
+    char *name = found != NULL && found[0] != '\0' ? xstrdup(found) : NULL;
     model_free(loaded);
-    for (char *p = nl.name; p != NULL && *p != '\0'; p++)
+    for (char *p = name; p != NULL && *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
-    return nl.name;
+    return name;
 }
 
 /* rrd_graph's title font (DejaVu Sans Mono) draws about this many pixels a character; a

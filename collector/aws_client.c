@@ -474,6 +474,19 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     static const char key[] = "x-amzn-requestid:";
     static const char date_key[] = "date:";
+    static const char length_key[] = "content-length:";
+    if (!a->xml && !a->buf && n > sizeof length_key - 1 &&
+        strncasecmp(ptr, length_key, sizeof length_key - 1) == 0) {
+        /* A body kept whole: one allocation of the announced size instead of regrowing
+         * (and copying) it while a 600 KB page arrives. */
+        unsigned long long v = strtoull(ptr + sizeof length_key - 1, NULL, 10);
+        if (v > 0 && v < AWS_MAX_JSON_BODY) {
+            a->cap = (size_t)v + 1;
+            a->buf = xmalloc(a->cap);
+            a->buf[0] = '\0';
+        }
+        return n;
+    }
     char *dst = NULL;
     size_t cap = 0, skip = 0;
     if (n > sizeof key - 1 && strncasecmp(ptr, key, sizeof key - 1) == 0) {
@@ -683,9 +696,39 @@ static void aws_json_error_code(const char *type, char *code, size_t len)
     code[n] = '\0';
 }
 
+/* Before retry number `attempt` (the attempts made so far) of a call whose last attempt
+ * failed with class `cls` and text `last`: takes the retry's cost from the quota and sleeps
+ * the backoff. Returns false (with the reason appended to `last`) when no attempt is left or
+ * the quota is empty. */
+static bool retry_wait(aws_client_t *c, enum aws_retry_class cls, int attempt, int *taken,
+                       char *last, size_t lastlen)
+{
+    if (attempt >= c->max_attempts)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    int cost = aws_retry_quota_acquire(&c->quota, cls == AWS_RETRY_TIMEOUT);
+    if (cost)
+        c->stats.retries++;
+    pthread_mutex_unlock(&c->lock);
+    if (!cost) {
+        size_t n = strlen(last);
+        snprintf(last + n, lastlen - n, " (retry quota exhausted)");
+        return false;
+    }
+    *taken += cost;
+    int64_t delay = aws_retry_backoff_ms(attempt, rng_unit(c));
+    LOG_DEBUG("%s; retry %d of %d in %lld ms", last, attempt, c->max_attempts - 1,
+              (long long)delay);
+    sleep_ms(delay);
+    return true;
+}
+
+/* One call with its retries. Query answers are parsed into *xml_out as they arrive, or,
+ * with raw_out, a successful answer's body is handed back unparsed (error answers are
+ * still parsed, for their code and request id). */
 static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, const char *target,
-                const char *required_key, ec2_xml_t **xml_out, json_t **json_out, char *err,
-                size_t errlen)
+                const char *required_key, ec2_xml_t **xml_out, json_t **json_out, char **raw_out,
+                size_t *raw_len, char *err, size_t errlen)
 {
     const char *region = cl->region ? cl->region : c->region;
     char base[1024], sregion[64];
@@ -713,8 +756,17 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
     enum aws_retry_class last_cls = AWS_RETRY_NO;
     int attempt = 0;
     rc = 0;
+    bool go = true;
+    if (cl->failed_attempts > 0) {
+        /* The caller's own judgement of earlier answers: they are attempts like ours. */
+        attempt = cl->failed_attempts;
+        snprintf(last, sizeof last, "%s", cl->failed_error ? cl->failed_error : "unusable answer");
+        last_rc = -EBADMSG;
+        last_cls = AWS_RETRY_TRANSIENT;
+        go = retry_wait(c, last_cls, attempt, &taken, last, sizeof last);
+    }
 
-    while (attempt < c->max_attempts) {
+    while (go && attempt < c->max_attempts) {
         attempt++;
         if (!cl->unsigned_request && !cr.access_key_id) {
             char cerr[512];
@@ -725,7 +777,7 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
             }
         }
         struct attempt a = {0};
-        if (proto == PROTO_QUERY)
+        if (proto == PROTO_QUERY && !raw_out)
             a.xml = ec2_xml_new(cl->operation, required_key);
         char errbuf[CURL_ERROR_SIZE] = "";
         CURL *h = handle_take(c);
@@ -793,6 +845,26 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
         c->stats.requests++;
         pthread_mutex_unlock(&c->lock);
 
+        if (raw_out) {
+            if (cc == CURLE_OK && status >= 200 && status <= 299) {
+                pthread_mutex_lock(&c->lock);
+                aws_retry_quota_release(&c->quota, taken);
+                pthread_mutex_unlock(&c->lock);
+                *raw_out = a.buf ? a.buf : xstrdup("");
+                *raw_len = a.len;
+                aws_credentials_clear(&cr);
+                return 0;
+            }
+            /* An error answer or a broken transfer: judged on what arrived, parsed as the
+             * streaming path would have parsed it. */
+            a.xml = ec2_xml_new(cl->operation, required_key);
+            if (a.len)
+                ec2_xml_feed(a.xml, a.buf, a.len);
+            free(a.buf);
+            a.buf = NULL;
+            a.len = 0;
+        }
+
         /* Judge the body. */
         sanitize(a.amzn_request_id);
         bool body_ok = false;
@@ -812,11 +884,11 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
                 snprintf(rid, sizeof rid, "%s", r ? r : a.amzn_request_id);
             } else if (!a.too_big) {
                 json_error_t jerr;
-                doc = a.buf ? json_loadb(a.buf, a.len, JSON_DECODE_ANY, &jerr) : NULL;
+                doc = a.len ? json_loadb(a.buf, a.len, JSON_DECODE_ANY, &jerr) : NULL;
                 body_ok = doc != NULL;
                 if (!doc)
                     snprintf(perr, sizeof perr, "%s: unparseable JSON (%s)%s%s%s", cl->operation,
-                             a.buf ? jerr.text : "empty body",
+                             a.len ? jerr.text : "empty body",
                              a.amzn_request_id[0] ? " (request id " : "", a.amzn_request_id,
                              a.amzn_request_id[0] ? ")" : "");
                 if (doc && (status < 200 || status > 299)) {
@@ -924,23 +996,8 @@ static int call(aws_client_t *c, enum proto proto, const struct aws_call *cl, co
             }
             /* later ones are retries like any other: quota and backoff below */
         }
-        if (attempt >= c->max_attempts)
+        if (!retry_wait(c, cls, attempt, &taken, last, sizeof last))
             break;
-        pthread_mutex_lock(&c->lock);
-        int cost = aws_retry_quota_acquire(&c->quota, cls == AWS_RETRY_TIMEOUT);
-        if (cost)
-            c->stats.retries++;
-        pthread_mutex_unlock(&c->lock);
-        if (!cost) {
-            size_t n = strlen(last);
-            snprintf(last + n, sizeof last - n, " (retry quota exhausted)");
-            break;
-        }
-        taken += cost;
-        int64_t delay = aws_retry_backoff_ms(attempt, rng_unit(c));
-        LOG_DEBUG("%s; retry %d of %d in %lld ms", last, attempt, c->max_attempts - 1,
-                  (long long)delay);
-        sleep_ms(delay);
     }
     aws_credentials_clear(&cr);
     if (last_cls != AWS_RETRY_NO && attempt > 1) {
@@ -955,14 +1012,22 @@ int aws_client_query(aws_client_t *c, const struct aws_call *cl, const char *req
                      struct ec2_xml **out, char *err, size_t errlen)
 {
     *out = NULL;
-    return call(c, PROTO_QUERY, cl, NULL, required_key, out, NULL, err, errlen);
+    return call(c, PROTO_QUERY, cl, NULL, required_key, out, NULL, NULL, NULL, err, errlen);
+}
+
+int aws_client_query_raw(aws_client_t *c, const struct aws_call *cl, char **body, size_t *len,
+                         char *err, size_t errlen)
+{
+    *body = NULL;
+    *len = 0;
+    return call(c, PROTO_QUERY, cl, NULL, NULL, NULL, NULL, body, len, err, errlen);
 }
 
 int aws_client_json(aws_client_t *c, const struct aws_call *cl, const char *target, json_t **out,
                     char *err, size_t errlen)
 {
     *out = NULL;
-    return call(c, PROTO_JSON, cl, target, NULL, NULL, out, err, errlen);
+    return call(c, PROTO_JSON, cl, target, NULL, NULL, out, NULL, NULL, err, errlen);
 }
 
 /* ---- Plain HTTP --------------------------------------------------------------------- */

@@ -9,7 +9,10 @@
  * whose Date header is a minute or more away from the local clock sets the client's clock
  * offset, used for X-Amz-Date from then on, and is retried once at once, as the SDKs do.
  * XML bodies are parsed while they arrive (ec2_xml); a response is
- * handed back only when it parsed completely. Idle curl handles are kept in a small pool so
+ * handed back only when it parsed completely. aws_client_query_raw() hands back a successful
+ * answer's bytes instead, for callers that parse elsewhere (the paged listings); they report
+ * a body that then fails to parse through aws_call.failed_attempts, so its re-request
+ * follows the same attempt limit and quota. Idle curl handles are kept in a small pool so
  * connections are reused; calls may run on several threads at once.
  */
 #ifndef IPAMWATCH_AWS_CLIENT_H
@@ -133,6 +136,12 @@ struct aws_call {
     const char *operation; /* for error text, e.g. "DescribeIpamPools" */
     const char *body;
     bool unsigned_request; /* AssumeRoleWithWebIdentity */
+    /* Attempts of this request the caller already made and found unusable itself (a raw
+     * answer whose body then did not parse): they count against max_attempts and cost
+     * retry quota like the client's own retries (so the call starts with a backoff), and
+     * failed_error (borrowed) is the error returned when no attempt is left. */
+    int failed_attempts;
+    const char *failed_error;
 };
 
 /* Counters of one client, for logs and tests. */
@@ -156,6 +165,14 @@ void aws_client_get_stats(aws_client_t *c, struct aws_client_stats *out);
  * unparseable answers. Any thread. */
 int aws_client_query(aws_client_t *c, const struct aws_call *call, const char *required_key,
                      struct ec2_xml **out, char *err, size_t errlen);
+
+/* aws_client_query() without the parse: a 2xx answer that arrived completely is handed
+ * back as bytes (*body owned by the caller, NUL-terminated, *len without the NUL) for the
+ * caller to parse; the body is not checked at all. Error answers, throttling and broken
+ * transfers are parsed, retried and reported exactly as by aws_client_query(). Returns 0 or
+ * the same -errno codes. Any thread. */
+int aws_client_query_raw(aws_client_t *c, const struct aws_call *call, char **body, size_t *len,
+                         char *err, size_t errlen);
 
 /* Sends an AWS JSON 1.1 call (CloudTrail) with X-Amz-Target `target`; the answer is parsed
  * into *out (owned by the caller). Errors as aws_client_query, with the code taken from

@@ -1,4 +1,5 @@
 /* ec2_ipam: the read-only IPAM operations of EC2, following every page. */
+#define LOG_MODULE "ec2"
 #include "collector/ec2_ipam.h"
 
 #include <errno.h>
@@ -9,7 +10,12 @@
 #include <string.h>
 
 #include "collector/ec2_xml.h"
+#include "log.h"
 #include "xalloc.h"
+
+/* Pages fetched ahead and not yet handed out, and the threads parsing them. */
+#define EC2_IPAM_AHEAD   4
+#define EC2_IPAM_PARSERS 2
 
 struct op_info {
     const char *action;
@@ -95,40 +101,262 @@ static bool valid_id(const char *s)
     return true;
 }
 
-/* One page request, run on a helper thread while the caller works through the previous
- * page (the client is thread-safe; only one request of a listing is in flight). */
-struct fetch {
+/* What every page request of one listing shares (borrowed, read-only while it runs). */
+struct listing {
     aws_client_t *c;
     const struct op_info *oi;
     const char *region, *arg, *arg2, *maxr;
-    char *token; /* NextToken of this page, NULL for the first; owned */
-    ec2_xml_t *x;
-    int rc;
-    char err[512];
 };
 
-static void *fetch_page(void *arg)
+/* The form body of the request for the page after `token` (NULL: the first); owned. */
+static char *page_request(const struct listing *l, const char *token)
 {
-    struct fetch *f = arg;
-    const struct op_info *oi = f->oi;
+    const struct op_info *oi = l->oi;
     char *body = NULL;
     size_t len = 0, cap = 0;
     param(&body, &len, &cap, "Action", oi->action);
     param(&body, &len, &cap, "Version", "2016-11-15");
     if (oi->arg_param)
-        param(&body, &len, &cap, oi->arg_param, f->arg);
+        param(&body, &len, &cap, oi->arg_param, l->arg);
     if (oi->arg2_param)
-        param(&body, &len, &cap, oi->arg2_param, f->arg2);
-    param(&body, &len, &cap, "MaxResults", f->maxr);
-    if (f->token)
-        param(&body, &len, &cap, "NextToken", f->token);
-    struct aws_call call = {
-        .service = "ec2", .region = f->region, .operation = oi->action, .body = body};
-    f->x = NULL;
-    f->err[0] = '\0';
-    f->rc = aws_client_query(f->c, &call, oi->required, &f->x, f->err, sizeof f->err);
+        param(&body, &len, &cap, oi->arg2_param, l->arg2);
+    param(&body, &len, &cap, "MaxResults", l->maxr);
+    if (token)
+        param(&body, &len, &cap, "NextToken", token);
+    return body;
+}
+
+/* Requests and parses one page as it arrives (the streaming path). `failed` earlier
+ * answers to this same request were unusable (failed_error says why): they count as
+ * attempts. */
+static int query_page(const struct listing *l, const char *token, int failed,
+                      const char *failed_error, ec2_xml_t **x, char *err, size_t errlen)
+{
+    char *body = page_request(l, token);
+    struct aws_call call = {.service = "ec2",
+                            .region = l->region,
+                            .operation = l->oi->action,
+                            .body = body,
+                            .failed_attempts = failed,
+                            .failed_error = failed_error};
+    int rc = aws_client_query(l->c, &call, l->oi->required, x, err, errlen);
     free(body);
+    return rc;
+}
+
+enum page_state { PAGE_FETCHED, PAGE_PARSING, PAGE_DONE };
+
+/* One page of the pipeline, from its request to its hand-over. */
+struct page {
+    struct page *next; /* the following page of the listing */
+    char *token;       /* NextToken it was requested with (owned) */
+    char *body;        /* the raw answer until parsed (owned) */
+    size_t len;
+    char *sniffed; /* the nextToken seen in the raw bytes, or NULL (owned) */
+    bool chained;  /* the fetcher requested the following page with `sniffed` */
+    bool orphan;   /* discarded while a parser held it: the parser frees it */
+    enum page_state state;
+    int rc;       /* the request's result (-errno: err says why, nothing to parse) */
+    ec2_xml_t *x; /* the parse, once state is PAGE_DONE and rc is 0 */
+    int parse_rc;
+    char err[512];
+};
+
+static void page_free(struct page *pg)
+{
+    if (!pg)
+        return;
+    free(pg->token);
+    free(pg->body);
+    free(pg->sniffed);
+    ec2_xml_free(pg->x);
+    free(pg);
+}
+
+/* The page pipeline of one listing: a fetcher thread requests pages one after another, each
+ * with the token sniffed from the raw bytes of the page before; parser threads parse the
+ * fetched pages; the listing's own thread hands the parsed pages out in order and checks
+ * each sniffed token against the parse. */
+struct pager {
+    struct listing l;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* every change below is broadcast on it */
+    /* guarded by lock: */
+    struct page *head, *tail; /* fetched pages in listing order, not yet handed out */
+    int queued;               /* pages in that list */
+    char *want;               /* token of the page the fetcher is to request next (owned) */
+    bool busy;                /* the fetcher has a request in flight */
+    uint64_t gen;             /* bumped by every discard: a request of an older one is dropped */
+    bool stop;
+    /* owned by the listing's thread: */
+    pthread_t threads[1 + EC2_IPAM_PARSERS];
+    int nthreads;
+};
+
+static void *fetcher_main(void *arg)
+{
+    struct pager *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && (!p->want || p->queued >= EC2_IPAM_AHEAD))
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->stop)
+            break;
+        struct page *pg = xcalloc(1, sizeof *pg);
+        pg->token = p->want;
+        p->want = NULL;
+        uint64_t gen = p->gen;
+        p->busy = true;
+        pthread_mutex_unlock(&p->lock);
+
+        char *req = page_request(&p->l, pg->token);
+        struct aws_call call = {
+            .service = "ec2", .region = p->l.region, .operation = p->l.oi->action, .body = req};
+        pg->rc = aws_client_query_raw(p->l.c, &call, &pg->body, &pg->len, pg->err, sizeof pg->err);
+        free(req);
+        if (pg->rc == 0 && ec2_xml_sniff_next_token(pg->body, pg->len, &pg->sniffed) == 1 &&
+            strcmp(pg->sniffed, pg->token) != 0)
+            pg->chained = true; /* (a repeated token is the parse's to report) */
+        pg->state = pg->rc == 0 ? PAGE_FETCHED : PAGE_DONE;
+
+        pthread_mutex_lock(&p->lock);
+        p->busy = false;
+        if (gen != p->gen || p->stop) {
+            page_free(pg);
+        } else {
+            if (p->tail)
+                p->tail->next = pg;
+            else
+                p->head = pg;
+            p->tail = pg;
+            p->queued++;
+            if (pg->chained)
+                p->want = xstrdup(pg->sniffed);
+        }
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+static void *parser_main(void *arg)
+{
+    struct pager *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        struct page *pg = NULL;
+        while (!p->stop) {
+            for (pg = p->head; pg && pg->state != PAGE_FETCHED; pg = pg->next)
+                ;
+            if (pg)
+                break;
+            pthread_cond_wait(&p->cond, &p->lock);
+        }
+        if (p->stop)
+            break;
+        pg->state = PAGE_PARSING;
+        pthread_mutex_unlock(&p->lock);
+
+        pg->parse_rc = ec2_xml_parse_whole(p->l.oi->action, p->l.oi->required, pg->body, pg->len,
+                                           &pg->x, pg->err, sizeof pg->err);
+        free(pg->body);
+        pg->body = NULL;
+
+        pthread_mutex_lock(&p->lock);
+        if (pg->orphan)
+            page_free(pg);
+        else
+            pg->state = PAGE_DONE;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Drops every page requested so far (waiting for a request in flight to end) and, when
+ * `token` is set, has the fetcher request the page after it next. Listing's thread. */
+static void pager_restart(struct pager *p, const char *token)
+{
+    pthread_mutex_lock(&p->lock);
+    p->gen++;
+    free(p->want);
+    p->want = NULL;
+    while (p->busy)
+        pthread_cond_wait(&p->cond, &p->lock);
+    struct page *pg = p->head;
+    while (pg) {
+        struct page *next = pg->next;
+        if (pg->state == PAGE_PARSING)
+            pg->orphan = true;
+        else
+            page_free(pg);
+        pg = next;
+    }
+    p->head = p->tail = NULL;
+    p->queued = 0;
+    p->want = token ? xstrdup(token) : NULL;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The next page in listing order once it is parsed (or its request failed); owned by the
+ * caller. The page must have been asked for (chained or pager_restart). Listing's thread. */
+static struct page *pager_next(struct pager *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!p->head || p->head->state != PAGE_DONE)
+        pthread_cond_wait(&p->cond, &p->lock);
+    struct page *pg = p->head;
+    p->head = pg->next;
+    if (!p->head)
+        p->tail = NULL;
+    p->queued--;
+    pg->next = NULL;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    return pg;
+}
+
+static void pager_free(struct pager *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    while (p->head) {
+        struct page *next = p->head->next;
+        page_free(p->head);
+        p->head = next;
+    }
+    free(p->want);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* Starts the pipeline with the page after `token`; NULL when its threads cannot be
+ * started (the listing then goes on one page at a time). */
+static struct pager *pager_start(const struct listing *l, const char *token)
+{
+    struct pager *p = xcalloc(1, sizeof *p);
+    p->l = *l;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->want = xstrdup(token);
+    for (int i = 0; i < 1 + EC2_IPAM_PARSERS; i++) {
+        if (pthread_create(&p->threads[i], NULL, i == 0 ? fetcher_main : parser_main, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (p->nthreads < 2) {
+        pager_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
@@ -157,65 +385,86 @@ int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region
     }
     char maxr[16];
     snprintf(maxr, sizeof maxr, "%d", max_results);
-    /* Two page slots: the page being handed out and the next one being fetched. */
-    struct fetch slots[2];
-    for (int i = 0; i < 2; i++)
-        slots[i] = (struct fetch){
-            .c = c, .oi = oi, .region = region, .arg = arg, .arg2 = arg2, .maxr = maxr};
-    struct fetch *cur = &slots[0], *next = &slots[1];
-    fetch_page(cur);
-    int rc = 0;
+    struct listing l = {.c = c, .oi = oi, .region = region, .arg = arg, .arg2 = arg2, .maxr = maxr};
+
+    /* The first page the streaming way: most listings have no other. */
+    ec2_xml_t *x = NULL;
+    int rc = query_page(&l, NULL, 0, NULL, &x, err, errlen);
+    struct pager *p = NULL;
+    char *token = NULL;   /* the token page x was requested with */
+    char *sniffed = NULL; /* the token the fetcher went on with after x, when chained */
     unsigned pages = 0;
     uint64_t items = 0;
-    for (;;) {
-        if (cur->rc < 0) {
-            rc = cur->rc;
-            snprintf(err, errlen, "%s", cur->err);
-            break;
-        }
+    while (rc == 0) {
         pages++;
-        ec2_xml_t *x = cur->x;
         const char *tok = ec2_xml_next_token(x);
-        bool repeated = tok && cur->token && strcmp(tok, cur->token) == 0;
-        /* Ask for the next page now: the endpoint prepares it while this one is handed
-         * out. A thread that cannot be started just means fetching it afterwards. */
-        bool prefetch = false;
-        pthread_t tid;
-        free(next->token);
-        next->token = tok && !repeated ? xstrdup(tok) : NULL;
-        if (next->token)
-            prefetch = pthread_create(&tid, NULL, fetch_page, next) == 0;
+        bool repeated = tok && token && strcmp(tok, token) == 0;
+        /* The parse decides which page comes next; have it requested before this one is
+         * handed out, unless the fetcher already went on with the same token. */
+        if (tok && !repeated) {
+            if (!p)
+                p = pager_start(&l, tok);
+            else if (!sniffed || strcmp(sniffed, tok) != 0)
+                pager_restart(p, tok);
+        } else if (p && sniffed) {
+            pager_restart(p, NULL); /* pages requested on a token the parse did not confirm */
+        }
         size_t n = ec2_xml_item_count(x);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
             items++;
             rc = on_node(ctx, x, ec2_xml_item_node(x, i));
-            if (rc != 0)
-                break;
         }
         if (rc == 0 && repeated) {
             snprintf(err, errlen, "ec2 %s: the same nextToken twice (request id %s)", oi->action,
                      ec2_xml_request_id(x) ? ec2_xml_request_id(x) : "none");
             rc = -EPROTO;
         }
+        free(token);
+        token = tok ? xstrdup(tok) : NULL;
         ec2_xml_free(x);
-        cur->x = NULL;
-        if (prefetch)
-            pthread_join(tid, NULL);
-        else if (rc == 0 && next->token)
-            fetch_page(next);
-        if (rc != 0 || !next->token) {
-            ec2_xml_free(next->x); /* a page fetched ahead and not needed */
-            next->x = NULL;
+        x = NULL;
+        free(sniffed);
+        sniffed = NULL;
+        if (rc != 0 || !token)
             break;
+        if (!p) {
+            rc = query_page(&l, token, 0, NULL, &x, err, errlen);
+            continue;
         }
-        struct fetch *t = cur;
-        cur = next;
-        next = t;
+        struct page *pg = pager_next(p);
+        if (pg->rc < 0) {
+            rc = pg->rc;
+            snprintf(err, errlen, "%s", pg->err);
+        } else if (pg->parse_rc < 0 || ec2_xml_is_error(pg->x)) {
+            /* The parse is the authority: whatever was requested after this page rests on a
+             * guess, so it goes, and the page is requested again, counting this answer as
+             * one of its attempts. */
+            if (pg->parse_rc == 0) {
+                const char *code = ec2_xml_meta(pg->x, "Code");
+                const char *rid = ec2_xml_request_id(pg->x);
+                snprintf(pg->err, sizeof pg->err,
+                         "%s: error document with HTTP 200: %s (request id %s)", oi->action,
+                         code ? code : "no code", rid ? rid : "none");
+            }
+            LOG_DEBUG("ec2 %s; requesting the page again", pg->err);
+            pager_restart(p, NULL);
+            char failed[600];
+            snprintf(failed, sizeof failed, "ec2 %s", pg->err);
+            rc = query_page(&l, token, 1, failed, &x, err, errlen);
+        } else {
+            x = pg->x;
+            pg->x = NULL;
+            if (pg->chained) {
+                sniffed = pg->sniffed;
+                pg->sniffed = NULL;
+            }
+        }
+        page_free(pg);
     }
-    for (int i = 0; i < 2; i++) {
-        ec2_xml_free(slots[i].x);
-        free(slots[i].token);
-    }
+    pager_free(p);
+    ec2_xml_free(x);
+    free(token);
+    free(sniffed);
     if (stats) {
         stats->pages = pages;
         stats->items = items;

@@ -6,6 +6,27 @@
  * when the answer has no nextToken. A page that fails (after the client's retries) fails the
  * whole listing: items of earlier pages were already delivered, so callers frame a pass and
  * discard it on error.
+ *
+ * Pages after the first go through a pipeline, because the request for page N+1 needs page
+ * N's nextToken: a fetcher thread takes each answer as raw bytes (aws_client_query_raw),
+ * sniffs its nextToken from the end of the bytes (ec2_xml_sniff_next_token) and requests the
+ * next page at once, while two parser threads parse the fetched pages and the caller's
+ * thread hands them out strictly in page order. The parse stays the authority: when a page
+ * does not parse, is an AWS error document, or its parsed nextToken differs from the
+ * sniffed one (or the sniff found none), everything requested after it is dropped and the
+ * listing goes on from the parse, re-requesting a failed page the streaming way with the
+ * unusable answer counted as one of its attempts (aws_call.failed_attempts), so the retry
+ * limit, quota and error text with the request id are those of any other call. At most
+ * four fetched pages wait to be handed out, plus one request in flight.
+ *
+ * Threads and ownership: the pipeline's mutex guards its page list, the fetcher's next
+ * token, its busy flag, the discard generation and the stop flag; it is the only lock of
+ * the module and is never held across a request, a parse or a callback (aws_client takes
+ * its own lock inside requests, never the other way round). A page belongs to the fetcher
+ * until it is linked into the list, then to the list; a parser owns its body and parse while
+ * the page is marked parsing (a page discarded meanwhile is marked orphan and freed by that
+ * parser); the caller's thread owns a page once it unlinked it. The first page of every
+ * listing is fetched and parsed as it arrives, as are small listings entirely.
  */
 #ifndef IPAMWATCH_EC2_IPAM_H
 #define IPAMWATCH_EC2_IPAM_H
@@ -60,9 +81,10 @@ int ec2_ipam_list(aws_client_t *c, enum ec2_ipam_op op, const char *region, cons
                   struct ec2_ipam_stats *stats, char *err, size_t errlen);
 
 /* ec2_ipam_list() handing each item over as parser nodes (the collector's hot path). Same
- * arguments, results and thread rules; `on_node` runs on the calling thread while a helper
- * thread already requests the next page through `c` (so a stop returned by `on_node` takes
- * effect once that request ended). ec2_ipam_list() is built on it. */
+ * arguments, results and thread rules; `on_node` runs on the calling thread, in page order,
+ * while helper threads already request and parse the following pages through `c` (so a
+ * stop returned by `on_node` takes effect once the request in flight ended).
+ * ec2_ipam_list() is built on it. */
 int ec2_ipam_list_nodes(aws_client_t *c, enum ec2_ipam_op op, const char *region, const char *arg,
                         const char *arg2, int max_results, ec2_ipam_node_cb on_node, void *ctx,
                         struct ec2_ipam_stats *stats, char *err, size_t errlen);

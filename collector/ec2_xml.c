@@ -11,6 +11,7 @@
 #include "ec2_xml.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -317,32 +318,36 @@ static void on_serror(void *ud, xmlErrorPtr error)
     fail_with(x, "%s", msg);
 }
 
-ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
+/* The SAX2 handlers of every parser. */
+static void sax_init(xmlSAXHandler *sax)
+{
+    memset(sax, 0, sizeof *sax);
+    sax->initialized = XML_SAX2_MAGIC;
+    sax->startElementNs = on_start;
+    sax->endElementNs = on_end;
+    sax->characters = on_chars;
+    sax->cdataBlock = on_chars;
+    sax->internalSubset = on_doctype;
+    sax->externalSubset = on_doctype;
+    sax->entityDecl = on_entity_decl;
+    sax->getEntity = on_get_entity;
+    sax->processingInstruction = on_pi;
+    sax->serror = on_serror;
+}
+
+static ec2_xml_t *alloc_parser(const char *operation, const char *required_key)
 {
     ec2_xml_t *x = xcalloc(1, sizeof *x);
     x->operation = xstrdup(operation ? operation : "?");
     x->required_key = required_key ? xstrdup(required_key) : NULL;
     x->meta = json_object();
     arena_put(x, "", 0); /* offset 0: the empty text of nodes without text */
+    return x;
+}
 
-    xmlSAXHandler sax;
-    memset(&sax, 0, sizeof sax);
-    sax.initialized = XML_SAX2_MAGIC;
-    sax.startElementNs = on_start;
-    sax.endElementNs = on_end;
-    sax.characters = on_chars;
-    sax.cdataBlock = on_chars;
-    sax.internalSubset = on_doctype;
-    sax.externalSubset = on_doctype;
-    sax.entityDecl = on_entity_decl;
-    sax.getEntity = on_get_entity;
-    sax.processingInstruction = on_pi;
-    sax.serror = on_serror;
-    x->ctxt = xmlCreatePushParserCtxt(&sax, x, NULL, 0, NULL);
-    if (!x->ctxt) {
-        fprintf(stderr, "ec2_xml: xmlCreatePushParserCtxt: out of memory\n");
-        abort();
-    }
+/* Settings shared by the push and the memory parser, once x->ctxt exists. */
+static void setup_ctxt(ec2_xml_t *x)
+{
     if (x->required_key) {
         x->required_name =
             (const char *)xmlDictLookup(x->ctxt->dict, (const xmlChar *)x->required_key, -1);
@@ -359,6 +364,19 @@ ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
     x->ctxt->replaceEntities = 0;
     x->ctxt->loadsubset = 0;
     x->ctxt->validate = 0;
+}
+
+ec2_xml_t *ec2_xml_new(const char *operation, const char *required_key)
+{
+    ec2_xml_t *x = alloc_parser(operation, required_key);
+    xmlSAXHandler sax;
+    sax_init(&sax);
+    x->ctxt = xmlCreatePushParserCtxt(&sax, x, NULL, 0, NULL);
+    if (!x->ctxt) {
+        fprintf(stderr, "ec2_xml: xmlCreatePushParserCtxt: out of memory\n");
+        abort();
+    }
+    setup_ctxt(x);
     return x;
 }
 
@@ -396,15 +414,9 @@ int ec2_xml_feed(ec2_xml_t *x, const char *buf, size_t len)
     return x->failed ? -EBADMSG : 0;
 }
 
-int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen)
+/* The verdict on a document the parser has seen all of. */
+static int verdict(ec2_xml_t *x, char *err, size_t errlen)
 {
-    if (!x->failed) {
-        int rc = xmlParseChunk(x->ctxt, NULL, 0, 1);
-        if (rc != 0 && !x->failed)
-            fail_with(x, "%s", "document is incomplete");
-        if (!x->failed && !x->root_closed)
-            fail_with(x, "%s", "document is incomplete");
-    }
     const char *rid = ec2_xml_request_id(x);
     if (x->failed) {
         snprintf(err, errlen, "%s: truncated or malformed XML (%s)%s%s%s", x->operation, x->failure,
@@ -417,6 +429,48 @@ int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen)
         return -EBADMSG;
     }
     return 0;
+}
+
+int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen)
+{
+    if (!x->failed) {
+        int rc = xmlParseChunk(x->ctxt, NULL, 0, 1);
+        if (rc != 0 && !x->failed)
+            fail_with(x, "%s", "document is incomplete");
+        if (!x->failed && !x->root_closed)
+            fail_with(x, "%s", "document is incomplete");
+    }
+    return verdict(x, err, errlen);
+}
+
+int ec2_xml_parse_whole(const char *operation, const char *required_key, const char *buf,
+                        size_t len, ec2_xml_t **out, char *err, size_t errlen)
+{
+    if (len == 0 || len > INT_MAX || memchr(buf, '\0', len)) {
+        /* libxml2's memory parser takes neither an empty nor a huge buffer, and ends the
+         * document at a NUL byte (accepting whatever follows a complete root): the push
+         * parser judges these */
+        ec2_xml_t *x = ec2_xml_new(operation, required_key);
+        *out = x;
+        ec2_xml_feed(x, buf, len);
+        return ec2_xml_finish(x, err, errlen);
+    }
+    ec2_xml_t *x = alloc_parser(operation, required_key);
+    *out = x;
+    x->ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
+    if (!x->ctxt) {
+        fprintf(stderr, "ec2_xml: xmlCreateMemoryParserCtxt: out of memory\n");
+        abort();
+    }
+    sax_init(x->ctxt->sax);
+    x->ctxt->userData = x;
+    setup_ctxt(x);
+    xmlParseDocument(x->ctxt);
+    if (!x->failed && !x->ctxt->wellFormed)
+        fail_with(x, "%s", "malformed document");
+    if (!x->failed && !x->root_closed)
+        fail_with(x, "%s", "document is incomplete");
+    return verdict(x, err, errlen);
 }
 
 /* Builds the jansson value of `node` (a new reference). */
@@ -525,4 +579,144 @@ const char *ec2_xml_next_token(ec2_xml_t *x)
 {
     const char *t = ec2_xml_meta(x, "nextToken");
     return t && *t ? t : NULL;
+}
+
+static bool xml_space(char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t';
+}
+
+/* Appends code point `cp` as UTF-8; false for one XML does not allow in a reference. */
+static bool put_utf8(char *o, size_t *n, unsigned long cp)
+{
+    if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp == 0xfffe ||
+        cp == 0xffff || (cp < 0x20 && cp != 0x9 && cp != 0xa && cp != 0xd))
+        return false;
+    if (cp < 0x80) {
+        o[(*n)++] = (char)cp;
+    } else if (cp < 0x800) {
+        o[(*n)++] = (char)(0xc0 | (cp >> 6));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        o[(*n)++] = (char)(0xe0 | (cp >> 12));
+        o[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3f));
+    } else {
+        o[(*n)++] = (char)(0xf0 | (cp >> 18));
+        o[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        o[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3f));
+    }
+    return true;
+}
+
+/* Unescapes the text t[0..n) of an element into a new string; NULL when it holds anything
+ * but characters and the references the parser expands itself. */
+static char *unescape_text(const char *t, size_t n)
+{
+    static const struct {
+        const char *name;
+        char ch;
+    } predefined[] = {{"lt", '<'}, {"gt", '>'}, {"amp", '&'}, {"quot", '"'}, {"apos", '\''}};
+    char *o = xmalloc(n + 1); /* a reference never expands beyond its own length */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = t[i];
+        if (ch == '<' || ch == '\r' || ch == '\0')
+            goto fail; /* markup, CDATA, comments; CR is normalised by the parser */
+        if (ch != '&') {
+            o[k++] = ch;
+            continue;
+        }
+        const char *semi = memchr(t + i + 1, ';', n - i - 1);
+        if (!semi || semi - (t + i) > 12)
+            goto fail;
+        const char *ref = t + i + 1;
+        size_t rl = (size_t)(semi - ref);
+        bool found = false;
+        for (size_t j = 0; j < sizeof predefined / sizeof predefined[0] && !found; j++) {
+            if (strlen(predefined[j].name) == rl && memcmp(ref, predefined[j].name, rl) == 0) {
+                o[k++] = predefined[j].ch;
+                found = true;
+            }
+        }
+        if (!found && rl >= 2 && ref[0] == '#') {
+            bool hex = ref[1] == 'x';
+            size_t d = hex ? 2 : 1;
+            unsigned long cp = 0;
+            if (d >= rl)
+                goto fail;
+            for (; d < rl; d++) {
+                char c = ref[d];
+                int v = c >= '0' && c <= '9'          ? c - '0'
+                        : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
+                if (v < 0 || cp > 0x10ffff)
+                    goto fail;
+                cp = cp * (hex ? 16 : 10) + (unsigned long)v;
+            }
+            found = put_utf8(o, &k, cp);
+        }
+        if (!found)
+            goto fail;
+        i += rl + 1;
+    }
+    o[k] = '\0';
+    return o;
+fail:
+    free(o);
+    return NULL;
+}
+
+int ec2_xml_sniff_next_token(const char *body, size_t len, char **token)
+{
+    static const char stag[] = "<nextToken>", etag[] = "</nextToken>", empty[] = "<nextToken/>";
+    const size_t sl = sizeof stag - 1, el = sizeof etag - 1, ml = sizeof empty - 1;
+    *token = NULL;
+    size_t n = len;
+    while (n > 0 && xml_space(body[n - 1]))
+        n--;
+    /* The root's end tag "</XxxResponse>" (an error document's root is Response or
+     * ErrorResponse: no token there). */
+    if (n < 4 || body[n - 1] != '>')
+        return -EAGAIN;
+    size_t lt = n - 1;
+    while (lt > 0 && body[lt] != '<' && n - lt < 160)
+        lt--;
+    if (body[lt] != '<' || body[lt + 1] != '/')
+        return -EAGAIN;
+    const char *root = body + lt + 2;
+    size_t rootlen = n - 1 - (lt + 2);
+    static const char suffix[] = "Response";
+    const size_t sufl = sizeof suffix - 1;
+    if (rootlen <= sufl || memcmp(root + rootlen - sufl, suffix, sufl) != 0 ||
+        (rootlen == 13 && memcmp(root, "ErrorResponse", 13) == 0))
+        return -EAGAIN;
+    for (size_t i = 0; i < rootlen; i++)
+        if (xml_space(root[i]) || root[i] == '<' || root[i] == '/')
+            return -EAGAIN;
+    size_t e = lt;
+    while (e > 0 && xml_space(body[e - 1]))
+        e--;
+    if (e >= ml && memcmp(body + e - ml, empty, ml) == 0)
+        return 0;
+    if (e < el || memcmp(body + e - el, etag, el) != 0)
+        return 0;
+    size_t te = e - el, ts = te;
+    while (ts > 0 && body[ts - 1] != '<' && te - ts <= EC2_XML_MAX_TEXT)
+        ts--;
+    if (ts == 0 || te - ts > EC2_XML_MAX_TEXT)
+        return -EAGAIN;
+    ts--; /* at the '<' */
+    if (te - ts < sl || memcmp(body + ts, stag, sl) != 0)
+        return -EAGAIN;
+    ts += sl;
+    if (ts == te)
+        return 0;
+    char *tok = unescape_text(body + ts, te - ts);
+    if (!tok)
+        return -EAGAIN;
+    *token = tok;
+    return 1;
 }

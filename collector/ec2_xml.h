@@ -1,6 +1,7 @@
 /* ec2_xml: streaming parser of EC2/STS Query XML answers into items.
  *
- * DESIGN: a libxml2 SAX2 push parser is fed the body as it arrives. Every <item> directly
+ * DESIGN: a libxml2 SAX2 push parser is fed the body as it arrives (a body already held
+ * whole goes through libxml2's memory parser with the same handlers). Every <item> directly
  * inside the result set (the child of the root element, e.g. ipamPoolSet) is kept as a tree
  * of flat nodes (no allocation per item; the collector's hot path reads these), and is
  * available as one JSON object with the XML's camelCase names as keys; nested lists of <item>
@@ -40,6 +41,14 @@ int ec2_xml_feed(ec2_xml_t *x, const char *buf, size_t len);
  * (line 7: ...)" or "... item 3 without ipamPoolId (request id ...)" in err. */
 int ec2_xml_finish(ec2_xml_t *x, char *err, size_t errlen);
 
+/* Parses a whole answer held in memory (`buf`, `len`, borrowed) in one go, with libxml2's
+ * memory parser instead of the push parser (fewer instructions a byte); the same handlers,
+ * limits and refusals. Stores a new parser in *out (owned by the caller, ec2_xml_free(),
+ * also on failure) and returns what ec2_xml_finish() would after feeding it the bytes: 0 or
+ * -EBADMSG with the reason in err. Any thread; one parser per call. */
+int ec2_xml_parse_whole(const char *operation, const char *required_key, const char *buf,
+                        size_t len, ec2_xml_t **out, char *err, size_t errlen);
+
 /* The result items (a JSON array, borrowed from the parser), built from the nodes on the
  * first call. */
 json_t *ec2_xml_items(ec2_xml_t *x);
@@ -73,5 +82,15 @@ bool ec2_xml_is_error(ec2_xml_t *x);
 const char *ec2_xml_request_id(ec2_xml_t *x);
 /* The pagination token, NULL when absent or empty (last page). */
 const char *ec2_xml_next_token(ec2_xml_t *x);
+
+/* Looks for the pagination token in the raw bytes of a whole answer, without parsing it:
+ * the text of a <nextToken> element that is the last element before the root's end tag,
+ * as EC2 writes it, with the predefined and numeric character references unescaped as the
+ * parser would. A guess for starting the next request early: only the parse
+ * (ec2_xml_next_token) is authoritative. Returns 1 with the token in *token (owned by the
+ * caller), 0 when the document ends without one or with an empty one (a last page), or
+ * -EAGAIN when the bytes do not tell (not ending with a result's root end tag: cut short,
+ * an error document; a token with markup, CDATA, CR or another entity). Pure; any thread. */
+int ec2_xml_sniff_next_token(const char *body, size_t len, char **token);
 
 #endif

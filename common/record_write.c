@@ -84,7 +84,8 @@ static const unsigned char stops_run[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-int record_write_string(struct record_writer *w, const char *s)
+/* Writes the string at `s` up to its NUL, which must be at `end` unless `end` is NULL. */
+static int write_string(struct record_writer *w, const char *s, const char *end)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)s;
@@ -102,6 +103,10 @@ int record_write_string(struct record_writer *w, const char *s)
         o += n;
         unsigned c = *p;
         if (c == '\0') {
+            if (end && (const char *)p != end) {
+                w->failed = true;
+                return -EINVAL;
+            }
             *o++ = '"';
             *o = '\0';
             w->len += n + 1;
@@ -151,6 +156,16 @@ int record_write_string(struct record_writer *w, const char *s)
         *o = '\0';
         w->len += n + (size_t)(o - start);
     }
+}
+
+int record_write_string(struct record_writer *w, const char *s)
+{
+    return write_string(w, s, NULL);
+}
+
+int record_write_stringn(struct record_writer *w, const char *s, size_t n)
+{
+    return write_string(w, s, s + n);
 }
 
 void record_write_int(struct record_writer *w, int64_t v)

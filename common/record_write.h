@@ -42,6 +42,10 @@ void record_write_key(struct record_writer *w, const char *name, bool first);
  * Returns 0, or -EINVAL (and sets w->failed; the text written so far is then unusable)
  * when `s` is not valid UTF-8 (overlong forms, surrogates, code points above U+10FFFF). */
 int record_write_string(struct record_writer *w, const char *s);
+/* record_write_string() of the `n` bytes at `s`, which must be followed by a NUL (as
+ * jansson's strings and keys are): -EINVAL also when they hold a NUL byte, which JSON text
+ * could carry as \u0000 but a C string cannot. Spares the caller a strlen() to tell. */
+int record_write_stringn(struct record_writer *w, const char *s, size_t n);
 /* Appends a decimal integer. */
 void record_write_int(struct record_writer *w, int64_t v);
 /* Appends a real as json_dumps() with JSON_REAL_PRECISION(15) does ("%.15g", ".0" added

@@ -23,6 +23,7 @@
 
 #include "config/config_keys.h"
 #include "text.h"
+#include "units.h"
 #include "xalloc.h"
 
 #define CONFIG_FILE_MAX (16u << 20) /* a configuration file is small; refuse anything huge */
@@ -545,6 +546,18 @@ static void check_sink(struct parse *p, struct config *cfg, struct config_sink *
         if (!found)
             perr(p, raw_line(sec, "rules"), sec->title, "rules",
                  "no [rule \"%s\"] section is defined", s->rules.items[i]);
+    }
+    if (!p->failed && s->backoff_max_ms < s->backoff_min_ms) {
+        /* A backoff_max not given sits at its default or at backoff_min, the longer. */
+        if (!raw_find(sec, "backoff_max")) {
+            s->backoff_max_ms = s->backoff_min_ms;
+        } else {
+            char max[32], min[32];
+            units_format_duration(s->backoff_max_ms, max, sizeof max);
+            units_format_duration(s->backoff_min_ms, min, sizeof min);
+            perr(p, raw_line(sec, "backoff_max"), sec->title, "backoff_max",
+                 "%s is shorter than backoff_min (%s)", max, min);
+        }
     }
     if (s->type == CONFIG_SINK_KAFKA && !s->topic)
         s->topic = xstrdup(cfg->topics.alerts);

@@ -183,7 +183,9 @@ struct config_sink {
     struct config_list rules; /* rule names; empty = every rule */
     enum config_severity min_severity;
     int64_t retry_max_ms;
-    char *spool_dir; /* effective: defaults to <analyzer.state_dir>/spool/<name> */
+    int64_t backoff_min_ms; /* first retry delay */
+    int64_t backoff_max_ms; /* longest retry delay; >= backoff_min_ms */
+    char *spool_dir;        /* effective: defaults to <analyzer.state_dir>/spool/<name> */
     uint64_t spool_max;
     char *url;         /* alertmanager, pagerduty, webhook */
     char *routing_key; /* secret; pagerduty */
@@ -197,6 +199,7 @@ struct config_sink {
     char *ca_file;
     bool insecure_skip_verify;
     int64_t repost_interval_ms; /* alertmanager: re-post of firing alerts */
+    int64_t timeout_ms;         /* HTTP sinks: whole request; 0 for the other types */
     unsigned line;
 };
 

@@ -316,6 +316,9 @@ const struct cfg_key cfg_keys[] = {
     {K(SINK, "rules", LIST, SO(rules))},
     {K(SINK, "min_severity", ENUM, SO(min_severity)), .def = "info", .names = severity_names},
     {K(SINK, "retry_max", DURATION, SO(retry_max_ms)), .def = "24h", .lo = SEC(1), .hi = DAY(30)},
+    {K(SINK, "backoff_min", DURATION, SO(backoff_min_ms)), .def = "1s", .lo = 100, .hi = HOUR(1)},
+    /* Not given: 60s, or backoff_min when that is longer (config.c check_sink). */
+    {K(SINK, "backoff_max", DURATION, SO(backoff_max_ms)), .def = "60s", .lo = 100, .hi = HOUR(1)},
     {K(SINK, "spool_dir", STRING, SO(spool_dir))},
     {K(SINK, "spool_max", SIZE, SO(spool_max)), .def = "64MiB", .lo = 65536, .hi = 1e12},
     {K(SINK, "url", STRING, SO(url)), .flags = CFG_F_REQUIRED, .check = check_url,
@@ -335,6 +338,8 @@ const struct cfg_key cfg_keys[] = {
     {K(SINK, "path", STRING, SO(path)), .flags = CFG_F_REQUIRED, .types = ST(FILE)},
     {K(SINK, "ca_file", STRING, SO(ca_file)), .types = HTTP_SINKS},
     {K(SINK, "insecure_skip_verify", BOOL, SO(insecure_skip_verify)), .def = "no",
+     .types = HTTP_SINKS},
+    {K(SINK, "timeout", DURATION, SO(timeout_ms)), .def = "10s", .lo = SEC(1), .hi = MINS(5),
      .types = HTTP_SINKS},
     {K(SINK, "repost_interval", DURATION, SO(repost_interval_ms)), .def = "1m", .lo = SEC(1),
      .hi = HOUR(1), .types = ST(ALERTMANAGER)},
@@ -746,8 +751,9 @@ int cfg_key_print(const struct cfg_key *k, const void *base, FILE *out)
         const struct config_list *l = field;
         rc = fprintf(out, "%s =", k->name);
         for (size_t i = 0; i < l->n && rc >= 0; i++) /* no space before a ';' (see above) */
-            rc = fprintf(out, "%s%s", i ? (l->items[i][0] == ';' ? "," : ", ")
-                                        : (l->items[i][0] == ';' ? "" : " "),
+            rc = fprintf(out, "%s%s",
+                         i ? (l->items[i][0] == ';' ? "," : ", ")
+                           : (l->items[i][0] == ';' ? "" : " "),
                          l->items[i]);
         if (rc >= 0)
             rc = fputc('\n', out) == EOF ? -1 : 0;

@@ -428,3 +428,30 @@ TESTS += tests/unit/test_alert_metrics
 # Alerts fired by the wall clock across a SIGKILL.
 TESTS += tests/integration/30-wallclock-alerts.sh
 EXTRA_DIST += tests/integration/30-wallclock-alerts.sh
+
+# Object names in the model: the name look-up, names across save/load and earlier formats.
+check_PROGRAMS += tests/unit/test_model_names
+tests_unit_test_model_names_SOURCES = tests/unit/test_model_names.c tests/unit/testing.h
+tests_unit_test_model_names_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_model_names_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_model_names_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_model_names
+
+# When `analyze --exit-when-idle` may end; and a run that must not end while a checkpoint
+# fails and records wait on the broker.
+check_PROGRAMS += tests/unit/test_analyzer_idle
+tests_unit_test_analyzer_idle_SOURCES = tests/unit/test_analyzer_idle.c tests/unit/testing.h
+tests_unit_test_analyzer_idle_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_analyzer_idle_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_analyzer_idle
+
+# Paged EC2 listings: the nextToken sniffed from raw answers, the fetch/parse pipeline.
+check_PROGRAMS += tests/unit/test_ec2_pipeline
+tests_unit_test_ec2_pipeline_SOURCES = tests/unit/test_ec2_pipeline.c tests/unit/testing.h \
+	tests/unit/aws_test_server.h
+tests_unit_test_ec2_pipeline_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_ec2_pipeline_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_ec2_pipeline_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_ec2_pipeline
+TESTS += tests/integration/31-idle-exit.sh
+EXTRA_DIST += tests/integration/31-idle-exit.sh

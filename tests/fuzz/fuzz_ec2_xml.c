@@ -7,7 +7,10 @@
  * as ec2_ipam does (next token, request id, error code) and every item is mapped to a record
  * both from the nodes (ipam_map_item_xml_into, the collector's hot path) and from its JSON
  * (ipam_map_item of ec2_xml_item_json): the two must accept the same items and encode to the
- * same bytes. A failed parse must say why, naming the operation.
+ * same bytes. A failed parse must say why, naming the operation. The memory parser
+ * (ec2_xml_parse_whole, the paged listings' path) must agree with the push parser, and a
+ * nextToken sniffed from the raw bytes (ec2_xml_sniff_next_token) must be the one the parse
+ * finds when the document holds one nextToken element.
  * Seed corpus: tests/fuzz/corpus/ec2_xml/ (answers of tests/aws/fake_aws.py and real EC2
  * error documents). */
 #include <errno.h>
@@ -107,6 +110,17 @@ static void map_items(size_t op, ec2_xml_t *x)
     record_free(slot);
 }
 
+/* How often "nextToken" occurs in the bytes. */
+static size_t count_name(const uint8_t *doc, size_t len)
+{
+    static const char name[] = "nextToken";
+    size_t n = 0;
+    for (size_t i = 0; i + sizeof name - 1 <= len; i++)
+        if (memcmp(doc + i, name, sizeof name - 1) == 0)
+            n++;
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -123,7 +137,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "whole: %d %s\nchunks of %zu: %d %s\n", rc1, err1, chunk, rc2, err2);
         abort();
     }
+    ec2_xml_t *mem = NULL;
+    char err3[512] = "";
+    int rc3 = ec2_xml_parse_whole(ops[op].operation, ops[op].required, (const char *)data, size,
+                                  &mem, err3, sizeof err3);
+    if (rc3 != rc1 || (rc3 != 0 && strncmp(err3, ops[op].operation, strlen(ops[op].operation)))) {
+        fprintf(stderr, "push parser: %d %s\nmemory parser: %d %s\n", rc1, err1, rc3, err3);
+        abort();
+    }
+    char *sniffed = NULL;
+    int sn = ec2_xml_sniff_next_token((const char *)data, size, &sniffed);
+    if (sn < 0 ? sn != -EAGAIN || sniffed : sn > 1 || (sn == 1) != (sniffed != NULL))
+        abort();
     if (rc1 == 0) {
+        if (!json_equal(ec2_xml_items(whole), ec2_xml_items(mem)) ||
+            !same_str(ec2_xml_next_token(whole), ec2_xml_next_token(mem)) ||
+            !same_str(ec2_xml_request_id(whole), ec2_xml_request_id(mem)) ||
+            strcmp(ec2_xml_root(whole), ec2_xml_root(mem)) != 0 ||
+            ec2_xml_is_error(whole) != ec2_xml_is_error(mem))
+            abort();
+        /* With more than one nextToken element the two may differ; the pipeline then follows
+         * the parse. */
+        if (sn == 1 && !ec2_xml_is_error(whole) && count_name(data, size) == 2 &&
+            !same_str(sniffed, ec2_xml_next_token(whole))) {
+            fprintf(stderr, "sniffed %s, parsed %s\n", sniffed,
+                    ec2_xml_next_token(whole) ? ec2_xml_next_token(whole) : "(none)");
+            abort();
+        }
         if (!json_equal(ec2_xml_items(whole), ec2_xml_items(parts)) ||
             !same_str(ec2_xml_next_token(whole), ec2_xml_next_token(parts)) ||
             !same_str(ec2_xml_request_id(whole), ec2_xml_request_id(parts)) ||
@@ -144,6 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         json_decref(items);
     }
+    free(sniffed);
+    ec2_xml_free(mem);
     ec2_xml_free(whole);
     ec2_xml_free(parts);
     return 0;

@@ -1,11 +1,13 @@
 # Operations end to end: both daemons serve /metrics, /healthz and /readyz; the series and
 # the pool gauges carry the dataset's figures, the alerts by rule, the notifications, the
 # file sink's deliveries and a pool's time to exhaustion match what the dataset and its
-# seeded history give; promtool accepts them and a real Prometheus scrapes them; readiness follows the collector's passes; Type=notify gets READY=1; SIGHUP
-# is harmless; `make install` lays out binary, units, man pages and examples; the units pass
-# systemd-analyze verify and the man pages groff's warnings.
+# seeded history give; promtool accepts them and a real Prometheus scrapes them; readiness
+# follows the collector's passes; Type=notify gets READY=1; SIGHUP is harmless; a restarted
+# analyzer labels the pool gauges from its snapshot before any pass; `make install` lays out
+# binary, units, man pages and examples; the units pass systemd-analyze verify and the man
+# pages groff's warnings.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 36
+plan 38
 DATA="$top_srcdir/tests/data/aws/org-small"
 OPS="$top_srcdir/tests/integration/ops_check.py"
 POOL=ipam-pool-051431193e6c3f339
@@ -214,8 +216,24 @@ want=$((HEND + FULL_IN - $(date +%s)))
 check "Prometheus has the time to exhaustion of $POOL by its name (got '$v', want $want +- 1.5 days)" \
   "$PYTHON3" "$OPS" near "${v:-NaN}" "$want" 129600
 
-# --- 31-36: install, units, man pages --------------------------------------------------------
-kill "$AN" "$COL"
+# --- 31-32: a restarted analyzer labels its pools from its snapshot, before any pass ---------
+kill "$COL"; wait "$COL" 2>/dev/null
+curl -s "http://127.0.0.1:$PA/metrics" | grep '^ipamwatch_pool_size{' | sort >"$TMP/before.pools"
+kill "$AN"; wait "$AN" 2>/dev/null
+bg "$IPAMWATCH" analyze -c "$TMP/a.conf" 2>"$TMP/a2.err"
+AN=$BG_PID
+poll 30 sh -c 'curl -s http://127.0.0.1:$1/metrics >"$2" && grep -q "^ipamwatch_pool_size{.*pool_id=\"$3\"" "$2"' \
+  _ "$PA" "$TMP/a2.metrics" "$POOL"
+check "restarted, its first ipamwatch_pool_size of $POOL has the name and locale of the snapshot" \
+  grep -q "^ipamwatch_pool_size{scope_id=\"ipam-scope-[0-9a-f]*\",pool_id=\"$POOL\",pool_name=\"$POOL_NAME\",locale=\"eu-central-1\"} $SIZE$" "$TMP/a2.metrics"
+same_pools() {
+  curl -s "http://127.0.0.1:$PA/metrics" | grep '^ipamwatch_pool_size{' | sort >"$TMP/after.pools" &&
+    [ -s "$TMP/before.pools" ] && cmp -s "$TMP/before.pools" "$TMP/after.pools"
+}
+check "... and every pool's gauge is back with the labels it had before the restart" poll 10 same_pools
+
+# --- 33-38: install, units, man pages --------------------------------------------------------
+kill "$AN"
 make -C "$top_builddir" install DESTDIR="$TMP/inst" >"$TMP/install.out" 2>&1
 INST_BIN=$(find "$TMP/inst" -path '*/bin/ipamwatch' | head -n 1)
 check "make install DESTDIR puts the binary in bindir" test -x "$INST_BIN"

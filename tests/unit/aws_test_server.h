@@ -27,6 +27,10 @@ struct test_server {
     char *requests[TS_MAX];
     int nreq;
     int stop;
+    /* When set, picks the response to request number n (0-based) from its raw text
+     * instead of the script (called on the server thread; the text stays the picker's). */
+    const char *(*pick)(void *ud, const char *request, int n);
+    void *pick_ud;
 };
 
 static void *ts_main(void *arg)
@@ -57,11 +61,12 @@ static void *ts_main(void *arg)
                 break;
         }
         int i = ts->nreq < ts->nresp ? ts->nreq : ts->nresp - 1;
+        const char *r = ts->pick ? ts->pick(ts->pick_ud, buf, ts->nreq) : ts->responses[i];
         if (ts->nreq < TS_MAX)
-            ts->requests[ts->nreq++] = buf;
+            ts->requests[ts->nreq] = buf;
         else
             free(buf);
-        const char *r = ts->responses[i];
+        ts->nreq++;
         size_t off = 0, rl = strlen(r);
         while (off < rl) {
             ssize_t n = write(c, r + off, rl - off);
@@ -73,10 +78,14 @@ static void *ts_main(void *arg)
     }
 }
 
-/* Starts a server answering with `responses` (raw HTTP, borrowed), n >= 1. */
-static void ts_start(struct test_server *ts, const char *const *responses, int n)
+/* Starts a server answering with `responses` (raw HTTP, borrowed), n >= 1, or, when `pick`
+ * is set, with what it picks for each request. */
+static void ts_start_pick(struct test_server *ts, const char *const *responses, int n,
+                          const char *(*pick)(void *, const char *, int), void *pick_ud)
 {
     memset(ts, 0, sizeof *ts);
+    ts->pick = pick;
+    ts->pick_ud = pick_ud;
     for (int i = 0; i < n && i < TS_MAX; i++)
         ts->responses[i] = responses[i];
     ts->nresp = n;
@@ -92,6 +101,11 @@ static void ts_start(struct test_server *ts, const char *const *responses, int n
     pthread_create(&ts->thread, NULL, ts_main, ts);
 }
 
+static inline void ts_start(struct test_server *ts, const char *const *responses, int n)
+{
+    ts_start_pick(ts, responses, n, NULL, NULL);
+}
+
 static void ts_stop(struct test_server *ts)
 {
     ts->stop = 1;
@@ -103,7 +117,7 @@ static void ts_stop(struct test_server *ts)
     close(c);
     pthread_join(ts->thread, NULL);
     close(ts->fd);
-    for (int i = 0; i < ts->nreq; i++)
+    for (int i = 0; i < ts->nreq && i < TS_MAX; i++)
         free(ts->requests[i]);
 }
 

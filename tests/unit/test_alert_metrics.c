@@ -1,7 +1,8 @@
 /* Unit tests for the alert and pool figures the analyzer puts on /metrics: alerts and
  * notifications per rule (alert_engine_rule_counts), the time to exhaustion of pools from
  * their forecasts (analyzer_alerts_exhaustion), and the labels of the pool gauges: the pool's
- * name, escaped, and a renamed pool's old series gone (analyzer_metrics). */
+ * name, escaped, a renamed pool's old series gone, and the series of a pool that left the
+ * model gone at the end of the next sample round (analyzer_metrics). */
 #include "testing.h"
 
 #include <math.h>
@@ -278,19 +279,19 @@ static void test_exhaustion(void **state)
 
 /* ---- pool labels --------------------------------------------------------------------------- */
 
-static void pool_record(analyzer_metrics_t *am, const char *name, const char *description)
+/* Pool `id` of scope `scope` as the model describes it: `name` and `locale` may be NULL. */
+static struct model_object pool_object(const char *id, const char *scope, const char *name,
+                                       const char *locale)
 {
-    struct record *rec = record_new(RECORD_POOL);
-    record_str_set(&rec->u.pool.pool_id, POOL_A);
-    record_str_set(&rec->u.pool.scope_id, SCOPE);
-    record_str_set(&rec->u.pool.locale, "eu-west-1");
-    record_str_set(&rec->u.pool.address_family, "ipv4");
-    if (description)
-        record_str_set(&rec->u.pool.description, description);
-    if (name)
-        record_map_set(&rec->u.pool.tags, "Name", name);
-    analyzer_metrics_record(am, rec);
-    record_free(rec);
+    struct model_object o = {.kind = "pool",
+                             .id = id,
+                             .scope_id = scope,
+                             .name = name,
+                             .locale = locale,
+                             .n_pools = 1,
+                             .family = 4};
+    o.pools[0] = id;
+    return o;
 }
 
 /* Whether the rendered registry holds `line` as a whole line. */
@@ -314,17 +315,10 @@ static void test_pool_labels(void **state)
     s.largest_free = 23;
     s.default_fits = 3;
 
-    /* Figures before the pool's record (a loaded snapshot): no name nor locale yet. */
-    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
-    assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
-                             "\",pool_name=\"\",locale=\"\"} 1024"));
-
-    /* The Name tag, with a quote and a backslash escaped as the exposition format wants; the
-     * series without a name go. */
-    pool_record(am, "Prod \"A\" \\ pool", "described");
-    assert_false(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
-                              "\",pool_name=\"\",locale=\"\"} 1024"));
-    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
+    /* The first figures (a loaded snapshot's, before any record arrives) carry the model's
+     * name, with a quote and a backslash escaped as the exposition format wants, and locale. */
+    struct model_object o = pool_object(POOL_A, SCOPE, "Prod \"A\" \\ pool", "eu-west-1");
+    analyzer_metrics_object(am, &o, &s);
     assert_true(has_line(mx,
                          "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
                          "\",pool_name=\"Prod \\\"A\\\" \\\\ pool\",locale=\"eu-west-1\"} 1024"));
@@ -333,18 +327,104 @@ static void test_pool_labels(void **state)
                              "locale=\"eu-west-1\"} 25"));
 
     /* Renamed (no Name tag: its description): the old series go, the new ones come. */
-    pool_record(am, NULL, "described");
+    o = pool_object(POOL_A, SCOPE, "described", "eu-west-1");
+    analyzer_metrics_object(am, &o, &s);
     assert_false(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
                               "\",pool_name=\"Prod \\\"A\\\" \\\\ pool\",locale=\"eu-west-1\"} "
                               "1024"));
-    analyzer_metrics_object(am, "pool", POOL_A, SCOPE, &s);
     assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
                              "\",pool_name=\"described\",locale=\"eu-west-1\"} 1024"));
 
-    /* The same record again changes nothing. */
-    pool_record(am, NULL, "described");
+    /* Without a name nor a locale: empty labels, and nothing under the old ones. */
+    o = pool_object(POOL_A, SCOPE, NULL, NULL);
+    analyzer_metrics_object(am, &o, &s);
     assert_true(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
-                             "\",pool_name=\"described\",locale=\"eu-west-1\"} 1024"));
+                             "\",pool_name=\"\",locale=\"\"} 1024"));
+    assert_false(has_line(mx, "ipamwatch_pool_size{scope_id=\"" SCOPE "\",pool_id=\"" POOL_A
+                              "\",pool_name=\"described\",locale=\"eu-west-1\"} 1024"));
+
+    analyzer_metrics_free(am);
+    metrics_free(mx);
+}
+
+#define SCOPE_2 "ipam-scope-0bbbbbbbbbbbbbbbb"
+#define POOL_B  "ipam-pool-0bbbbbbbbbbbbbbb2"
+#define POOL_X  "ipam-pool-0xxxxxxxxxxxxxxx3"
+
+/* Whether pool `id` of `scope` (named after its id, no locale) has its size series. */
+static bool has_pool(metrics_t *mx, const char *scope, const char *id)
+{
+    char line[512];
+    snprintf(
+        line, sizeof line,
+        "ipamwatch_pool_size{scope_id=\"%s\",pool_id=\"%s\",pool_name=\"%s\",locale=\"\"} 1024",
+        scope, id, id);
+    return has_line(mx, line);
+}
+
+/* One sample round over `scope` (NULL: every scope) reporting the pools `ids` of `scopes`. */
+static void round_of(analyzer_metrics_t *am, const char *scope, const char *const *ids,
+                     const char *const *scopes, size_t n)
+{
+    struct rrd_sample s = figures(1024, 256);
+    analyzer_metrics_round_begin(am, scope);
+    for (size_t i = 0; i < n; i++) {
+        struct model_object o = pool_object(ids[i], scopes[i], ids[i], NULL);
+        analyzer_metrics_object(am, &o, &s);
+    }
+    analyzer_metrics_round_end(am);
+}
+
+static void test_pool_left_model(void **state)
+{
+    (void)state;
+    metrics_t *mx = metrics_new();
+    analyzer_metrics_t *am = analyzer_metrics_new(mx);
+    const char *ids[] = {POOL_A, POOL_B, POOL_X};
+    const char *scopes[] = {SCOPE, SCOPE, SCOPE_2};
+    round_of(am, NULL, ids, scopes, 3);
+    assert_true(has_pool(mx, SCOPE, POOL_A));
+    assert_true(has_pool(mx, SCOPE, POOL_B));
+    assert_true(has_pool(mx, SCOPE_2, POOL_X));
+    /* Pool B's time to exhaustion, as a tick exports it. */
+    assert_int_equal(metrics_set(mx, "ipamwatch_pool_exhaustion_seconds", 86400.0, SCOPE, POOL_B,
+                                 POOL_B, "", NULL),
+                     0);
+    char exhaustion[256];
+    snprintf(exhaustion, sizeof exhaustion,
+             "ipamwatch_pool_exhaustion_seconds{scope_id=\"%s\",pool_id=\"%s\",pool_name=\"%s\","
+             "locale=\"\"} 86400",
+             SCOPE, POOL_B, POOL_B);
+    assert_true(has_line(mx, exhaustion));
+
+    /* A round of SCOPE without pool B (deleted, or a pass that no longer lists it): its
+     * series go at once; pool A stays, and so does pool X of the scope not sampled. */
+    round_of(am, SCOPE, ids, scopes, 1);
+    assert_true(has_pool(mx, SCOPE, POOL_A));
+    assert_false(has_pool(mx, SCOPE, POOL_B));
+    assert_false(has_line(mx, exhaustion));
+    assert_true(has_pool(mx, SCOPE_2, POOL_X));
+
+    /* A round of every scope without pool X. */
+    round_of(am, NULL, ids, scopes, 1);
+    assert_true(has_pool(mx, SCOPE, POOL_A));
+    assert_false(has_pool(mx, SCOPE_2, POOL_X));
+
+    /* Pool A moved to SCOPE_2: only the series under its new scope stay. */
+    const char *moved[] = {SCOPE_2};
+    round_of(am, SCOPE_2, ids, moved, 1);
+    assert_true(has_pool(mx, SCOPE_2, POOL_A));
+    assert_false(has_pool(mx, SCOPE, POOL_A));
+    /* ... and a later round of its old scope leaves them alone. */
+    round_of(am, SCOPE, ids, scopes, 0);
+    assert_true(has_pool(mx, SCOPE_2, POOL_A));
+
+    /* A pool that comes back gets its series back; a dropped scope takes them along. */
+    round_of(am, SCOPE, ids + 1, scopes + 1, 1);
+    assert_true(has_pool(mx, SCOPE, POOL_B));
+    analyzer_metrics_drop_scope(am, SCOPE);
+    assert_false(has_pool(mx, SCOPE, POOL_B));
+    assert_true(has_pool(mx, SCOPE_2, POOL_A));
 
     analyzer_metrics_free(am);
     metrics_free(mx);
@@ -356,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rule_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_left_model, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

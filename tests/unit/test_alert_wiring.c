@@ -639,14 +639,7 @@ static void server_start(struct server *sv)
 {
     memset(sv, 0, sizeof *sv);
     pthread_mutex_init(&sv->lock, NULL);
-    sv->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(sv->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(sv->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(sv->fd, (struct sockaddr *)&sa, &sl);
-    sv->port = ntohs(sa.sin_port);
-    assert_int_equal(listen(sv->fd, 16), 0);
+    sv->fd = testing_listen_loopback(&sv->port);
     assert_int_equal(pthread_create(&sv->thread, NULL, serve, sv), 0);
 }
 

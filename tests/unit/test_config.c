@@ -190,6 +190,43 @@ static void test_error_paths(void **state)
          KAFKA_OK
          "[rule \"a\"]\ntype = stale\n[sink \"s\"]\ntype = file\npath = /x\nrules = a, b\n",
          8, "[sink \"s\"] rules: no [rule \"b\"] section is defined", NULL},
+        {"backoff_max below backoff_min",
+         KAFKA_OK "[sink \"w\"]\ntype = webhook\nurl = https://x\nbackoff_min = 10s\n"
+                  "backoff_max = 5s\n",
+         7, "[sink \"w\"] backoff_max: 5s is shorter than backoff_min (10s)", NULL},
+        {"backoff_max given before a longer backoff_min",
+         KAFKA_OK "[sink \"f\"]\nbackoff_max = 2m\ntype = file\npath = /x\nbackoff_min = 5m\n", 4,
+         "[sink \"f\"] backoff_max: 2m is shorter than backoff_min (5m)", NULL},
+        {"backoff_max below the default backoff_min",
+         KAFKA_OK "[sink \"k\"]\ntype = kafka\nbackoff_max = 500ms\n", 5,
+         "[sink \"k\"] backoff_max: 500ms is shorter than backoff_min (1s)", NULL},
+        {"backoff_min below its bounds", KAFKA_OK "[sink \"f\"]\ntype = file\nbackoff_min = 50ms\n",
+         5, "[sink \"f\"] backoff_min: 50ms is out of range (100ms to 1h)", NULL},
+        {"backoff_max above its bounds", KAFKA_OK "[sink \"f\"]\ntype = file\nbackoff_max = 2h\n",
+         5, "[sink \"f\"] backoff_max: 2h is out of range (100ms to 1h)", NULL},
+        {"timeout below its bounds",
+         KAFKA_OK "[sink \"p\"]\ntype = pagerduty\nrouting_key = k3y\n"
+                  "timeout = 500ms\n",
+         6, "[sink \"p\"] timeout: 500ms is out of range (1s to 5m)", NULL},
+        {"timeout above its bounds",
+         KAFKA_OK "[sink \"a\"]\ntype = alertmanager\nurl = http://am:9093\ntimeout = 6m\n", 6,
+         "[sink \"a\"] timeout: 6m is out of range (1s to 5m)", NULL},
+        {"timeout on a file sink", KAFKA_OK "[sink \"f\"]\ntype = file\npath = /x\ntimeout = 5s\n",
+         6,
+         "[sink \"f\"] timeout: not a key of file sinks (only of type "
+         "alertmanager|pagerduty|slack|webhook)",
+         NULL},
+        {"timeout on a kafka sink", KAFKA_OK "[sink \"k\"]\ntimeout = 5s\ntype = kafka\n", 4,
+         "[sink \"k\"] timeout: not a key of kafka sinks", NULL},
+        {"timeout on a syslog sink", KAFKA_OK "[sink \"s\"]\ntype = syslog\ntimeout = 5s\n", 5,
+         "[sink \"s\"] timeout: not a key of syslog sinks", NULL},
+        {"unknown sink key",
+         KAFKA_OK "[sink \"w\"]\ntype = webhook\nurl = https://x\nbackoff = 5s\n", 6,
+         "[sink \"w\"] backoff: unknown key", NULL},
+        {"unknown sink key after a valid backoff pair",
+         KAFKA_OK "[sink \"w\"]\ntype = webhook\nurl = https://x\nbackoff_min = 1s\n"
+                  "backoff_max = 2s\nhttp_timeout = 5s\n",
+         8, "[sink \"w\"] http_timeout: unknown key", NULL},
         {"unset environment variable",
          KAFKA_OK "[aws]\nsecret_access_key = ${IPAMWATCH_TEST_UNSET_VARIABLE}\n", 4,
          "[aws] secret_access_key: environment variable IPAMWATCH_TEST_UNSET_VARIABLE is not set",
@@ -499,6 +536,58 @@ static char *dump_to_string(const struct config *cfg)
     return dump;
 }
 
+/* The retry and timeout keys of sinks: defaults per type, given values, a backoff_max not
+ * given rising to a longer backoff_min, and config_dump() showing timeout only where it
+ * applies. */
+static void test_sink_timing(void **state)
+{
+    struct config *cfg = load_ok(KAFKA_OK "[sink \"w\"]\ntype = webhook\nurl = https://x\n"
+                                          "[sink \"f\"]\ntype = file\npath = /x\n"
+                                          "[sink \"p\"]\ntype = pagerduty\nrouting_key = k3y\n"
+                                          "timeout = 20s\nbackoff_min = 250ms\nbackoff_max = 5m\n"
+                                          "retry_max = 6h\n"
+                                          "[sink \"s\"]\ntype = syslog\nbackoff_min = 2m\n"
+                                          "[sink \"k\"]\ntype = kafka\nbackoff_min = 1m\n"
+                                          "backoff_max = 1m\n");
+    assert_int_equal(cfg->n_sinks, 5);
+    static const struct {
+        int64_t timeout, min, max, retry_max;
+    } want[] = {
+        {10000, 1000, 60000, 86400000}, /* webhook: defaults */
+        {0, 1000, 60000, 86400000},     /* file: no timeout */
+        {20000, 250, 300000, 21600000}, /* pagerduty: given */
+        {0, 120000, 120000, 86400000},  /* syslog: backoff_max rises to backoff_min */
+        {0, 60000, 60000, 86400000},    /* kafka: equal is fine */
+    };
+    for (size_t i = 0; i < 5; i++) {
+        printf("# sink %s\n", cfg->sinks[i].name);
+        assert_int_equal(cfg->sinks[i].timeout_ms, want[i].timeout);
+        assert_int_equal(cfg->sinks[i].backoff_min_ms, want[i].min);
+        assert_int_equal(cfg->sinks[i].backoff_max_ms, want[i].max);
+        assert_int_equal(cfg->sinks[i].retry_max_ms, want[i].retry_max);
+    }
+    char *dump = dump_to_string(cfg);
+    config_free(cfg);
+    const char *w = strstr(dump, "[sink \"w\"]"), *f = strstr(dump, "[sink \"f\"]");
+    const char *pd = strstr(dump, "[sink \"p\"]"), *sy = strstr(dump, "[sink \"s\"]");
+    assert_true(w && f && pd && sy && w < f && f < pd && pd < sy);
+    const char *t = strstr(w, "\ntimeout = 10s\n");
+    assert_true(t && t < f);
+    t = strstr(f, "\ntimeout =");
+    assert_true(t && t > pd); /* not in the file sink's section */
+    assert_non_null(strstr(pd, "\nbackoff_min = 250ms\nbackoff_max = 5m\n"));
+    assert_non_null(strstr(sy, "\nbackoff_min = 2m\nbackoff_max = 2m\n"));
+    /* ... and reads back the same. */
+    cfg = load_ok(dump);
+    assert_int_equal(cfg->sinks[2].timeout_ms, 20000);
+    assert_int_equal(cfg->sinks[3].backoff_max_ms, 120000);
+    char *again = dump_to_string(cfg);
+    assert_string_equal(strchr(dump, '\n'), strchr(again, '\n'));
+    free(again);
+    free(dump);
+    config_free(cfg);
+}
+
 static void test_redaction(void **state)
 {
     setenv("IPAMWATCH_TEST_SECRET_ENV", "Zq9-env-secret-7731", 1);
@@ -648,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_secret_file),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_typed_values),
+        cmocka_unit_test(test_sink_timing),
         cmocka_unit_test(test_bom_and_level),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_overrides),

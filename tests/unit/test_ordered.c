@@ -1,7 +1,8 @@
 /* test_ordered: the event-time merge over partitions: output order, the bounded waits for a
  * partition with a known backlog and for one not known, what counts towards a wait, the live
  * edge, the memory bound, revokes, the same order whatever the fetch timing, and the start
- * and end of each partition learnt at assignment (a fresh consumer group). */
+ * and end of each partition learnt at assignment (a fresh consumer group), and the answers
+ * kept per empty partition against the former way of asking them all again. */
 #include "testing.h"
 
 #include <stdbool.h>
@@ -512,6 +513,122 @@ static void test_no_answer_falls_back(void **state)
     ordered_free(o);
 }
 
+/* Watermarks of many partitions for the differential test. */
+#define DIFF_PARTS 140
+
+struct diff_fake {
+    int64_t hi[DIFF_PARTS];
+};
+
+static int diff_ends(void *ctx, const char *topic, int32_t partition, int64_t *lo, int64_t *hi)
+{
+    struct diff_fake *f = ctx;
+    (void)topic;
+    if (partition < 0 || partition >= DIFF_PARTS || f->hi[partition] < 0)
+        return -1;
+    *lo = 0;
+    *hi = f->hi[partition];
+    return 0;
+}
+
+/* Randomized: the answers kept per empty partition and the set of empty partitions (the
+ * default) against the former way, which scans every partition and asks them all again after
+ * a pop or a push changed one (ordered_set_full_scan_for_testing()), on the same schedules of
+ * assigns, revokes, pushes, skips, pops, waits, lags and watermark news over more partitions
+ * than one 64-bit word holds: every pop, wait, lag and counter is the same. */
+static void test_empty_set_matches_scan(void **state)
+{
+    (void)state;
+    unsigned seed = testing_seed();
+    srand(seed);
+    const char *topics[2] = {"events", "inventory"};
+    for (int round = 0; round < 60; round++) {
+        struct diff_fake f;
+        for (int i = 0; i < DIFF_PARTS; i++)
+            f.hi[i] = rand() % 3 == 0 ? -1 : rand() % 50;
+        int64_t idle = rand() % 3 == 0 ? 0 : 1 + rand() % 40;
+        int64_t wait = idle + rand() % 200;
+        size_t maxbuf = (size_t)(50 + rand() % 400);
+        ordered_t *o[2];
+        for (int k = 0; k < 2; k++) {
+            o[k] = ordered_new(idle, wait, maxbuf, diff_ends, &f, free_item);
+            ordered_set_full_scan_for_testing(o[k], k == 1);
+        }
+        int64_t next[2][DIFF_PARTS] = {{0}}, t = rand() % 1000, now = 0;
+        int nparts = 1 + rand() % DIFF_PARTS;
+        for (int op = 0; op < 3000; op++) {
+            int r = rand() % 100, tp = rand() % 2, part = rand() % nparts;
+            const char *topic = topics[tp];
+            if (r < 3) {
+                int64_t at = rand() % 2 ? next[tp][part] : -1;
+                for (int k = 0; k < 2; k++)
+                    ordered_assign(o[k], topic, part, at, now);
+            } else if (r < 5) {
+                for (int k = 0; k < 2; k++)
+                    ordered_revoke(o[k], topic, part);
+            } else if (r < 7) {
+                int64_t hi = next[tp][part] + rand() % 20;
+                int64_t at = rand() % 2 ? next[tp][part] : -1;
+                for (int k = 0; k < 2; k++) {
+                    ordered_expect(o[k], topic, part);
+                    ordered_learn(o[k], topic, part, at, hi);
+                }
+            } else if (r < 9) {
+                f.hi[part] = next[tp][part] + rand() % 30;
+                for (int k = 0; k < 2; k++)
+                    ordered_note_end(o[k], topic, part, f.hi[part]);
+            } else if (r < 11) {
+                for (int k = 0; k < 2; k++)
+                    ordered_skip(o[k], topic, part, next[tp][part]);
+                next[tp][part]++;
+            } else if (r < 50) {
+                int chunk = 1 + rand() % 20;
+                for (int c = 0; c < chunk; c++, next[tp][part]++) {
+                    int64_t tm = rand() % 6 == 0 ? ORDERED_TIME_UNSET : t + rand() % 500;
+                    for (int k = 0; k < 2; k++) {
+                        struct item *it = malloc(sizeof *it);
+                        *it = (struct item){part, next[tp][part], tm};
+                        ordered_push(o[k], topic, part, next[tp][part], tm, it, now);
+                    }
+                }
+                t += rand() % 50;
+            } else if (r < 85) {
+                for (int n = rand() % 30; n >= 0; n--) {
+                    const char *top[2];
+                    int32_t pp[2];
+                    int64_t off[2];
+                    struct item *it[2];
+                    for (int k = 0; k < 2; k++)
+                        it[k] = ordered_pop(o[k], now, &top[k], &pp[k], &off[k]);
+                    assert_true((it[0] == NULL) == (it[1] == NULL));
+                    if (!it[0])
+                        break;
+                    assert_string_equal(top[0], top[1]);
+                    assert_int_equal(pp[0], pp[1]);
+                    assert_int_equal(off[0], off[1]);
+                    free(it[0]);
+                    free(it[1]);
+                }
+            } else if (r < 92) {
+                assert_int_equal(ordered_wait_ms(o[0], now), ordered_wait_ms(o[1], now));
+            } else if (r < 95) {
+                assert_int_equal(ordered_lag(o[0], now), ordered_lag(o[1], now));
+            } else {
+                now += rand() % 4 == 0 ? rand() % 2000 : rand() % 10;
+            }
+            assert_int_equal(ordered_buffered(o[0]), ordered_buffered(o[1]));
+        }
+        struct ordered_stats st[2];
+        for (int k = 0; k < 2; k++)
+            ordered_get_stats(o[k], &st[k]);
+        assert_int_equal(st[0].backlog_timeouts, st[1].backlog_timeouts);
+        assert_int_equal(st[0].unknown_timeouts, st[1].unknown_timeouts);
+        assert_int_equal(st[0].buffer_full, st[1].buffer_full);
+        for (int k = 0; k < 2; k++)
+            ordered_free(o[k]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_backlog_known_at_assignment),
         cmocka_unit_test(test_empty_at_assignment_no_wait),
         cmocka_unit_test(test_no_answer_falls_back),
+        cmocka_unit_test(test_empty_set_matches_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,40 @@ static void test_invalid_utf8_refused(void **state)
     }
 }
 
+/* record_write_stringn() writes what record_write_string() writes for the same C string,
+ * and refuses the bytes when a NUL lies within them. */
+static void test_stringn_matches_string(void **state)
+{
+    (void)state;
+    char buf[48 * 4 + 1];
+    for (int i = 0; i < 20000; i++) {
+        random_utf8(buf, 48);
+        size_t n = strlen(buf);
+        struct record_writer a = {0}, b = {0};
+        int ra = record_write_string(&a, buf), rb = record_write_stringn(&b, buf, n);
+        assert_int_equal(ra, rb);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.buf, b.buf, a.len);
+        if (n > 0) {
+            size_t at = rnd() % n; /* a NUL within: refused, flagged */
+            buf[at] = '\0';
+            record_writer_reset(&b);
+            assert_int_equal(record_write_stringn(&b, buf, n), -EINVAL);
+            assert_true(b.failed);
+            record_writer_reset(&b); /* the part before it (may end inside a character) */
+            record_writer_reset(&a);
+            rb = record_write_stringn(&b, buf, at);
+            assert_int_equal(record_write_string(&a, buf), rb);
+            if (rb == 0) {
+                assert_int_equal(a.len, b.len);
+                assert_memory_equal(a.buf, b.buf, a.len);
+            }
+        }
+        record_writer_free(&a);
+        record_writer_free(&b);
+    }
+}
+
 static void check_real(double v)
 {
     json_t *jr = json_real(v);
@@ -432,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_strings_match_jansson),
         cmocka_unit_test(test_every_control_character),
         cmocka_unit_test(test_invalid_utf8_refused),
+        cmocka_unit_test(test_stringn_matches_string),
         cmocka_unit_test(test_reals_match_jansson),
         cmocka_unit_test(test_integers_match_jansson),
         cmocka_unit_test(test_records_reprinted_by_jansson),

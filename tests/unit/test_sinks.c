@@ -1,7 +1,7 @@
 /* test_sinks: payload shapes, webhook HMAC, RFC 5424 lines, routing, spool durability and
  * replay, replayed notifications dropped by id across a restart, retry give-up, the spool
  * size bound, disowning, and a spool that cannot be written (notifications held in memory)
- * of the alert sinks. */
+ * of the alert sinks, and the timeout and retry delays a [sink] section configures. */
 #include "testing.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 
 #include "alerts/sink_payload.h"
 #include "alerts/sinks.h"
+#include "fixtures.h"
 #include "log.h"
 #include "record.h"
 #include "xalloc.h"
@@ -737,6 +738,137 @@ static void test_spool_full_holds(void **state)
     fixture_done(&fx);
 }
 
+/* ---- timing from the [sink] section: timeout, backoff_min, backoff_max --------------- */
+
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Submits one notification to the single sink of `cfg` and waits until it is given up.
+ * Returns the milliseconds that took; what the sinks logged goes to `log` (owned by the
+ * caller). */
+static int64_t time_to_give_up(const struct config *cfg, const struct sinks_opts *o, char **log)
+{
+    char err[256];
+    sinks_t *s = sinks_new_opts(cfg, o, err, sizeof err);
+    if (!s)
+        fail_msg("sinks_new_opts: %s", err);
+    struct record *r = alert("hang", "firing", "critical");
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
+    int64_t t0 = mono_now_ms();
+    assert_int_equal(sinks_submit(s, r), 1);
+    int rc = sinks_flush(s, 20000);
+    int64_t took = mono_now_ms() - t0;
+    *log = testing_capture_end(&cap);
+    assert_int_equal(rc, 0);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.delivered, 0);
+    sinks_free(s);
+    record_free(r);
+    return took;
+}
+
+/* A sink's configured `timeout` ends a request that never gets an answer: with timeout 1s
+ * and retry_max 1s the notification is given up after about a second (two attempts at
+ * most), not after the 10 s default; an explicit sinks_opts value beats the configured one. */
+static void test_configured_timeout(void **state)
+{
+    (void)state;
+    int port;
+    int lfd = testing_listen_loopback(&port); /* never accepts: the kernel takes the request,
+                                                 no answer ever comes */
+    char text[512];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/state\n"
+             "[sink \"hang\"]\ntype = webhook\nurl = http://127.0.0.1:%d/hook\n"
+             "timeout = 1s\nretry_max = 1s\n",
+             testing_tmpdir, port);
+    struct config *cfg = fixture_load_cfg(text);
+    assert_int_equal(cfg->sinks[0].timeout_ms, 1000);
+    struct sinks_opts o = {.drain_ms = 100};
+    char *log = NULL;
+    int64_t took = time_to_give_up(cfg, &o, &log);
+    printf("# given up after %lld ms\n", (long long)took);
+    assert_true(took >= 900); /* the request hung until the timeout */
+    assert_true(took < 5000); /* ... of 1 s: at most two attempts and one backoff */
+    assert_non_null(strstr(log, "giving up a notification"));
+    assert_non_null(strstr(log, "timed out"));
+    free(log);
+    config_free(cfg);
+
+    /* The configuration says 30s; the caller's 1 s wins. */
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/state\n"
+             "[sink \"hang\"]\ntype = webhook\nurl = http://127.0.0.1:%d/hook\n"
+             "timeout = 30s\nretry_max = 1s\n",
+             testing_tmpdir, port);
+    cfg = fixture_load_cfg(text);
+    o.http_timeout_ms = 1000;
+    took = time_to_give_up(cfg, &o, &log);
+    assert_true(took >= 900 && took < 5000);
+    free(log);
+    config_free(cfg);
+    close(lfd);
+}
+
+/* backoff_min and backoff_max of a sink govern its retry delays: against a port that refuses
+ * at once, the failures come backoff_min (jittered into its second half) apart at first, then
+ * double, and never grow past backoff_max. Bounds are generous: this checks which delays
+ * apply, not how precisely they are kept. */
+static void test_configured_backoff(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/state\n"
+             "[sink \"down\"]\ntype = webhook\nurl = http://127.0.0.1:1/hook\n"
+             "backoff_min = 200ms\nbackoff_max = 400ms\nretry_max = 1h\n",
+             testing_tmpdir);
+    struct config *cfg = fixture_load_cfg(text);
+    struct sinks_opts o = {.drain_ms = 100};
+    char err[256];
+    sinks_t *s = sinks_new_opts(cfg, &o, err, sizeof err);
+    if (!s)
+        fail_msg("sinks_new_opts: %s", err);
+    struct record *r = alert("down", "firing", "critical");
+    enum { FAILS = 6 };
+    int64_t at[FAILS];
+    uint64_t seen = 0;
+    assert_int_equal(sinks_submit(s, r), 1);
+    int64_t deadline = mono_now_ms() + 15000;
+    while (seen < FAILS && mono_now_ms() < deadline) {
+        uint64_t n = stat0(s).retries;
+        for (; seen < n && seen < FAILS; seen++)
+            at[seen] = mono_now_ms();
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    sinks_free(s); /* undelivered: it stays in the spool */
+    record_free(r);
+    config_free(cfg);
+    assert_int_equal(seen, FAILS);
+    /* Delay after failure n: min(200 ms * 2^(n-1), 400 ms), drawn from [d/2, d]. Without the
+     * cap the 4th and 5th would be 800-1600 ms and 1600-3200 ms; with the 1 s default
+     * backoff_min the first would be 500-1000 ms. */
+    int64_t last = 0;
+    for (int i = 1; i < FAILS; i++) {
+        int64_t gap = at[i] - at[i - 1];
+        printf("# delay %d: %lld ms\n", i, (long long)gap);
+        if (i == 1) {
+            assert_true(gap >= 80 && gap < 480);
+        } else {
+            assert_true(gap >= 170 && gap < 780);
+            last += gap;
+        }
+    }
+    assert_true(last < 4 * 600); /* four capped delays; uncapped they would take 3 s at least */
+}
+
 int main(void)
 {
     log_init("test_sinks", LOG_LEVEL_ERR, true, false);
@@ -754,6 +886,8 @@ int main(void)
         cmocka_unit_test(test_spool_max_drops_oldest),
         cmocka_unit_test(test_disown),
         cmocka_unit_test(test_spool_full_holds),
+        cmocka_unit_test(test_configured_timeout),
+        cmocka_unit_test(test_configured_backoff),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

@@ -2,8 +2,10 @@
 #ifndef IPAMWATCH_TESTING_H
 #define IPAMWATCH_TESTING_H
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +163,22 @@ static inline int testing_rm_rf(const char *path)
         closedir(d);
     }
     return rmdir(path) == 0 && rc == 0 ? 0 : -1;
+}
+
+/* Opens a TCP socket listening on 127.0.0.1 at a port the kernel picks (backlog 16) and writes
+ * the port to *port. Returns the socket (the caller closes it); fails the test when it cannot
+ * listen. */
+static inline int testing_listen_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    assert_int_equal(listen(fd, 16), 0);
+    return fd;
 }
 
 /* One directory per test group, for groups that share it: made by testing_tmpdir_setup(),
