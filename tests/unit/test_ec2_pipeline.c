@@ -476,15 +476,20 @@ static void assert_in_order(struct run *r, int pages)
         }
 }
 
+/* run_go() with 3 attempts that must succeed; the listing's counts in *st. */
+static void run_ok(struct run *r, struct ec2_ipam_stats *st)
+{
+    char err[512] = "";
+    if (run_go(r, 3, st, err, sizeof err) != 0)
+        fail_msg("listing failed: %s", err);
+}
+
 static void test_pipeline_in_order(void **state)
 {
     struct run r;
     run_up(&r);
-    char err[512] = "";
     struct ec2_ipam_stats st;
-    int rc = run_go(&r, 3, &st, err, sizeof err);
-    if (rc != 0)
-        fail_msg("listing failed: %s", err);
+    run_ok(&r, &st);
     assert_in_order(&r, NPAGES);
     assert_int_equal(st.pages, NPAGES);
     assert_int_equal(st.items, NPAGES * NITEMS);
@@ -512,11 +517,8 @@ static void test_pipeline_discards_and_rerequests(void **state)
     run_fault(&r, 18, F_HIDDEN, -1);
     run_fault(&r, 20, F_MALFORMED, 1);
     run_fault(&r, 27, F_MALFORMED, 1);
-    char err[512] = "";
     struct ec2_ipam_stats st;
-    int rc = run_go(&r, 3, &st, err, sizeof err);
-    if (rc != 0)
-        fail_msg("listing failed: %s", err);
+    run_ok(&r, &st);
     assert_in_order(&r, NPAGES);
     assert_int_equal(st.pages, NPAGES);
     /* each failed page was asked for again, once */
