@@ -1021,6 +1021,22 @@ static int effect_compliance(alert_engine_t *e, bool bad, bool unmanaged, json_t
     return 0;
 }
 
+bool alert_engine_wants_effect(const alert_engine_t *e, const char *kind)
+{
+    if (!e || !kind || (strcmp(kind, "unmanaged") != 0 && strcmp(kind, "managed") != 0))
+        return true;
+    for (size_t i = 0; i < e->n_rules; i++)
+        if (e->rules[i].cfg->type == CONFIG_RULE_NONCOMPLIANT && e->rules[i].cfg->unmanaged)
+            return true;
+    return false;
+}
+
+void alert_engine_effect_seen(alert_engine_t *e, int64_t event_ms)
+{
+    if (e)
+        event_advance(e, event_ms);
+}
+
 static int reflect_track(alert_engine_t *e, json_t *data, int64_t ms);
 static int reflect_release(alert_engine_t *e, json_t *data, int64_t ms);
 

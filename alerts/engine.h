@@ -178,6 +178,16 @@ size_t alert_engine_sweep(alert_engine_t *e, enum config_rule_type type, int64_t
  * Returns 0, or -EINVAL when `data` lacks a field the kind needs. Owner thread. */
 int alert_engine_effect(alert_engine_t *e, const char *kind, json_t *data, int64_t event_ms);
 
+/* Whether alert_engine_effect() would act on an effect of `kind` (borrowed) beyond noting its
+ * time: false for unmanaged/managed when no noncompliant rule has `unmanaged = yes`, true
+ * otherwise. Lets a caller skip building the data of effects no rule uses. Owner thread. */
+bool alert_engine_wants_effect(const alert_engine_t *e, const char *kind);
+
+/* Notes an effect that happened at `event_ms` whose kind alert_engine_wants_effect() declined:
+ * exactly what alert_engine_effect() does with it (it advances the engine's event time).
+ * Owner thread. */
+void alert_engine_effect_seen(alert_engine_t *e, int64_t event_ms);
+
 /* Records a complete inventory pass of `scope_id` (borrowed) that started at `pass_ms`, for
  * stale rules. Owner thread. */
 void alert_engine_pass(alert_engine_t *e, const char *scope_id, int64_t pass_ms);

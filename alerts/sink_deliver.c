@@ -472,8 +472,11 @@ void sink_conn_free(sink_conn_t *c)
         curl_easy_cleanup(c->curl);
     if (c->fd >= 0)
         close(c->fd);
+    /* Every send waited for its report; a message still queued is an attempt that timed
+     * out, whose notification stays in the spool (or was given up): waiting longer could
+     * only deliver it twice. */
     if (c->producer)
-        kafka_producer_free(c->producer);
+        kafka_producer_close(c->producer, 0);
     free(c->host);
     free(c->port);
     free(c->path);

@@ -24,7 +24,8 @@
 typedef struct sink_conn sink_conn_t;
 
 /* Creates the transport of `sink` (borrowed, as is `cfg`, both must outlive it); HTTP
- * requests time out after `timeout_ms`. Returns NULL with text in `err` (a Kafka producer
+ * requests time out after `timeout_ms`, and a Kafka send waits that long for the broker's
+ * delivery report. Returns NULL with text in `err` (a Kafka producer
  * that cannot be configured). Owned by the caller (sink_conn_free). The thread that uses
  * it; one thread at a time. */
 sink_conn_t *sink_conn_new(const struct config *cfg, const struct config_sink *sink,

@@ -73,7 +73,7 @@ struct sinks_opts {
     int64_t backoff_max_ms;     /* delay cap [60 s] */
     int64_t repost_interval_ms; /* Alertmanager re-post of firing alerts [60 s] */
     int64_t http_timeout_ms;    /* whole HTTP request; for Kafka sinks the wait for the
-                                   delivery report, which no key configures [10 s] */
+                                   delivery report [10 s] */
     int64_t drain_ms;           /* how long sinks_free() keeps delivering [5 s]; no key */
 };
 

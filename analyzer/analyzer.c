@@ -20,6 +20,7 @@
 #include "analyzer/analyzer_alerts.h"
 #include "analyzer/analyzer_idle.h"
 #include "analyzer/deadletter.h"
+#include "analyzer/decoder.h"
 #include "analyzer/journal.h"
 #include "analyzer/model.h"
 #include "analyzer/ordered.h"
@@ -40,9 +41,15 @@
 #define CHECK_ENDS_MS      5000  /* longest wait for the watermarks checked at start */
 #define STARTS_MS          5000  /* longest wait for where assigned partitions start */
 #define APPLY_BATCH        1024  /* records applied per loop turn at most */
+#define RECV_BATCH         256   /* messages polled per loop turn at most */
 #define LIVE_LAG                                                                                   \
     1000 /* messages behind the high watermarks that still count as                                \
             caught up (stale rules are evaluated) */
+
+/* A crash in a backlog replays at most this many journal records: the reopened journal must
+ * still hold their keys. */
+_Static_assert(ANALYZER_BACKLOG_MAX_EFFECTS <= JOURNAL_KEYS_KEPT / 4,
+               "a backlog checkpoint interval must fit the journal's key window");
 
 /* One consumed partition. */
 struct part {
@@ -61,6 +68,16 @@ struct pending {
     struct record *rec; /* NULL when it did not decode */
     int rc;             /* record_decode()'s result */
     char *err;          /* its text when it failed */
+};
+
+/* The messages polled in one loop turn, in poll order, with their decoding (decoder.h). */
+struct recv_batch {
+    rd_kafka_message_t *rkm[RECV_BATCH];
+    struct decoder_item it[RECV_BATCH];
+    size_t n;
+    /* Messages applied meanwhile (struct pending): freed by the decoder with the batch. */
+    void **trash;
+    size_t ntrash, captrash;
 };
 
 /* One dead letter until its delivery is confirmed. */
@@ -86,7 +103,13 @@ struct analyzer {
     rrd_store_t *rrd;
     kafka_producer_t *dlq;
     kafka_consumer_t *consumer;
-    ordered_t *ord;         /* polled messages until their turn in event time */
+    ordered_t *ord; /* polled messages until their turn in event time */
+    decoder_t *dec; /* decodes polled messages beside the loop */
+    /* recv[cur] collects this turn's messages; the other one, the last turn's, is out with
+     * the decoder while decoder_busy(), queued in the merge after this turn's poll. */
+    struct recv_batch recv[2];
+    unsigned cur;
+    size_t applied_turn;    /* messages the last apply_ready() applied */
     kafka_starts_t *starts; /* where assigned partitions start and end, being asked */
     /* Partitions assigned since it was asked: asked next (learn_starts()); or NULL. */
     rd_kafka_topic_partition_list_t *starts_wanted;
@@ -582,7 +605,7 @@ static void on_effects(void *ctx, const struct model_effect *items, size_t n)
     analyzer_t *a = ac->a;
     for (size_t i = 0; i < n; i++) {
         const struct model_effect *e = &items[i];
-        int jrc = journal_append(a->journal, e->kind, e->key, e->event_time, e->data);
+        int jrc = model_effect_journal(a->journal, e);
         if (jrc == -EINVAL) {
             log_complain(&a->apply_complain, LOG_LEVEL_WARN, LOG_MODULE,
                          "%s [%d] offset %lld: journal refused %s effect '%s'",
@@ -646,28 +669,122 @@ static void pending_free(void *item)
     free(pm);
 }
 
-/* Takes a polled message (stolen): skipped when the loaded snapshot has it, else decoded
- * and queued in the event-time merge. */
+/* Takes a polled message (stolen) into the batch being collected, to be decoded beside the
+ * loop (recv_start()) unless the loaded snapshot already has it. */
 static void receive_message(analyzer_t *a, rd_kafka_message_t *rkm)
 {
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
-    struct part *p = part_get(a, topic, rkm->partition);
+    struct recv_batch *b = &a->recv[a->cur];
+    const struct part *p = part_get(a, rd_kafka_topic_name(rkm->rkt), rkm->partition);
     a->stats.messages++;
-    if (p->next >= 0 && rkm->offset < p->next) {
-        a->stats.skipped++; /* already in the loaded snapshot */
-        ordered_skip(a->ord, topic, rkm->partition, rkm->offset);
-        kafka_message_free(rkm);
-        return;
+    b->rkm[b->n] = rkm;
+    b->it[b->n] = (struct decoder_item){
+        .payload = rkm->payload, .len = rkm->len, .skip = p->next >= 0 && rkm->offset < p->next};
+    b->n++;
+}
+
+/* Queues a decoded batch in the event-time merge in poll order; a message already in the
+ * loaded snapshot only moves its partition's position. */
+static void recv_queue(analyzer_t *a, struct recv_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *rkm = b->rkm[i];
+        const struct decoder_item *it = &b->it[i];
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        if (it->skip) {
+            a->stats.skipped++;
+            ordered_skip(a->ord, topic, rkm->partition, rkm->offset);
+            kafka_message_free(rkm);
+            continue;
+        }
+        struct pending *pm = xmalloc(sizeof *pm);
+        *pm = (struct pending){.rkm = rkm, .rec = it->rec, .rc = it->rc, .err = it->err};
+        int64_t t = pm->rc < 0 ? RECORD_UNSET : record_event_ms(pm->rec);
+        ordered_push(a->ord, topic, rkm->partition, rkm->offset,
+                     t == RECORD_UNSET ? ORDERED_TIME_UNSET : t, pm, log_now_ms());
     }
-    struct pending *pm = xcalloc(1, sizeof *pm);
-    char err[512];
-    pm->rkm = rkm;
-    pm->rc = record_decode(rkm->payload ? rkm->payload : "", rkm->len, &pm->rec, err, sizeof err);
-    if (pm->rc < 0)
-        pm->err = xstrdup(err);
-    int64_t t = pm->rc < 0 ? RECORD_UNSET : record_event_ms(pm->rec);
-    ordered_push(a->ord, topic, rkm->partition, rkm->offset,
-                 t == RECORD_UNSET ? ORDERED_TIME_UNSET : t, pm, log_now_ms());
+    b->n = 0;
+}
+
+/* Messages polled and not queued in the merge yet. */
+static size_t recv_pending(const analyzer_t *a)
+{
+    return a->recv[a->cur].n + (decoder_busy(a->dec) ? a->recv[a->cur ^ 1].n : 0);
+}
+
+/* Takes the batch out with the decoder back, waiting for it, and queues it. */
+static void recv_finish(analyzer_t *a)
+{
+    if (!decoder_busy(a->dec))
+        return;
+    decoder_wait(a->dec);
+    a->recv[a->cur ^ 1].ntrash = 0; /* freed by the decoder */
+    recv_queue(a, &a->recv[a->cur ^ 1]);
+}
+
+/* Queues the batch out with the decoder (the last turn's) and hands it the one collected,
+ * which is decoded while this turn applies and the next one polls. While that batch is not
+ * decoded yet and the last turn applied records with more queued, the loop goes on applying
+ * instead of waiting for it, and the batch being collected grows, up to RECV_BATCH. */
+static void recv_start(analyzer_t *a)
+{
+    struct recv_batch *b = &a->recv[a->cur];
+    if (b->n < RECV_BATCH && a->applied_turn > 0 && ordered_buffered(a->ord) > 0 &&
+        !decoder_done(a->dec))
+        return;
+    recv_finish(a);
+    if (b->n == 0 && b->ntrash == 0)
+        return;
+    decoder_start(a->dec, b->it, b->n, b->trash, b->ntrash, pending_free);
+    a->cur ^= 1;
+}
+
+/* Takes a message that was applied (stolen): freed beside the loop with the next batch. */
+static void recv_dispose(analyzer_t *a, struct pending *pm)
+{
+    struct recv_batch *b = &a->recv[a->cur];
+    b->trash = xgrow(b->trash, &b->captrash, b->ntrash + 1, sizeof *b->trash);
+    b->trash[b->ntrash++] = pm;
+}
+
+/* Queues every message polled so far in poll order, the batch out with the decoder first,
+ * then the one being collected (decoded here): for what must see them all in the merge
+ * first, a rebalance (a revoke drops the queued messages of its partitions) and the end of
+ * the loop. Returns how many were queued. */
+static size_t recv_drain(analyzer_t *a)
+{
+    size_t n = recv_pending(a);
+    recv_finish(a);
+    struct recv_batch *b = &a->recv[a->cur];
+    for (size_t i = 0; i < b->n; i++)
+        decoder_decode(&b->it[i]);
+    recv_queue(a, b);
+    for (size_t i = 0; i < b->ntrash; i++)
+        pending_free(b->trash[i]);
+    b->ntrash = 0;
+    return n;
+}
+
+/* Frees the messages polled and not queued (analyzer_free()). */
+static void recv_free(analyzer_t *a)
+{
+    if (a->dec && decoder_busy(a->dec)) {
+        decoder_wait(a->dec);
+        a->recv[a->cur ^ 1].ntrash = 0; /* freed by the decoder */
+    }
+    for (size_t k = 0; k < 2; k++) {
+        struct recv_batch *b = &a->recv[k];
+        for (size_t i = 0; i < b->n; i++) {
+            record_free(b->it[i].rec);
+            free(b->it[i].err);
+            kafka_message_free(b->rkm[i]);
+        }
+        b->n = 0;
+        for (size_t i = 0; i < b->ntrash; i++)
+            pending_free(b->trash[i]);
+        free(b->trash);
+        b->trash = NULL;
+        b->ntrash = b->captrash = 0;
+    }
 }
 
 /* Applies a message whose turn came; its offset is then covered by the next checkpoint. */
@@ -689,13 +806,15 @@ static void handle_message(analyzer_t *a, const struct pending *pm)
 /* Applies the queued messages whose turn came, at most APPLY_BATCH. */
 static void apply_ready(analyzer_t *a, int64_t now)
 {
-    for (int i = 0; i < APPLY_BATCH && !a->fatal && !a->paused && !a->held; i++) {
+    size_t n = 0;
+    for (; n < APPLY_BATCH && !a->fatal && !a->paused && !a->held; n++) {
         struct pending *pm = ordered_pop(a->ord, now, NULL, NULL, NULL);
         if (!pm)
             break;
         handle_message(a, pm);
-        pending_free(pm);
+        recv_dispose(a, pm);
     }
+    a->applied_turn = n;
     struct ordered_stats os;
     ordered_get_stats(a->ord, &os);
     a->stats.order_backlog_timeouts = os.backlog_timeouts;
@@ -1143,6 +1262,10 @@ static void on_rebalance(void *ctx, enum kafka_rebalance event,
                          const rd_kafka_topic_partition_list_t *parts)
 {
     analyzer_t *a = ctx;
+    /* It runs inside a poll: what was polled before it goes into the merge first. */
+    size_t queued = recv_drain(a);
+    if (queued > 0)
+        LOG_INFO("rebalance: the %zu messages polled before it queued first", queued);
     if (event == KAFKA_ASSIGN) {
         for (int i = 0; i < parts->cnt; i++)
             part_get(a, parts->elems[i].topic, parts->elems[i].partition)->assigned = true;
@@ -1278,6 +1401,10 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         a->topics[a->ntopics++] = cfg->topics.events;
     a->ord = ordered_new(ORDERED_MAX_IDLE_MS, cfg->analyzer.order_wait_ms, 0, cached_ends, a,
                          pending_free);
+    if (!(a->dec = decoder_new(text, sizeof text))) {
+        set_err(err, errlen, "%s", text);
+        goto fail;
+    }
     a->consumer = kafka_consumer_new(a->props, a->nprops, a->topics, a->ntopics, on_rebalance, a,
                                      text, sizeof text);
     if (!a->consumer) {
@@ -1343,7 +1470,7 @@ static bool idle_done(analyzer_t *a, int64_t now, int *status)
                                       .assigned_once = a->assigned_once,
                                       .checkpoint_failing = a->ckpt_failing,
                                       .commit_pending = a->commit_pending,
-                                      .buffered = ordered_buffered(a->ord),
+                                      .buffered = ordered_buffered(a->ord) + recv_pending(a),
                                       .lag = -1};
     /* The lag is asked only once idle (it reads every partition's watermarks), not at each
      * message; the decision looks at it only then. */
@@ -1432,20 +1559,28 @@ int analyzer_run(analyzer_t *a)
         int64_t poll_ms = log_now_ms();
         int64_t wait = a->paused || a->held ? -1 : ordered_wait_ms(a->ord, poll_ms);
         int timeout = wait < 0 || wait > POLL_MS ? POLL_MS : (int)wait;
+        if (decoder_busy(a->dec))
+            timeout = 0; /* the last turn's batch is to be queued and applied */
         int rc = kafka_consumer_poll(a->consumer, timeout, &rkm);
         int64_t now = log_now_ms();
         if (!rkm) /* only waiting counts as idle time (analyzer_idle.h) */
             a->quiet_ms = analyzer_idle_waited(a->quiet_ms, now - poll_ms, timeout);
+        /* What else arrived is taken without waiting, up to a batch: decoded beside the
+         * rest of this turn and the next poll, then queued in the merge (recv_start()). */
+        while (rc == 0 && rkm) {
+            a->quiet_ms = 0;
+            receive_message(a, rkm);
+            rkm = NULL;
+            if (a->recv[a->cur].n < RECV_BATCH)
+                rc = kafka_consumer_poll(a->consumer, 0, &rkm);
+        }
         if (rc < 0) {
             kafka_consumer_fatal(a->consumer, text, sizeof text);
             LOG_ERR("consumer failed: %s", text);
             status = -EIO;
             break;
         }
-        if (rkm) {
-            a->quiet_ms = 0;
-            receive_message(a, rkm);
-        }
+        recv_start(a);
         learn_starts(a);
         bool hold = a->o.hold && *a->o.hold != 0;
         if (a->assigned_once && (hold != a->held || (hold && a->reassigned))) {
@@ -1468,8 +1603,8 @@ int analyzer_run(analyzer_t *a)
         /* A checkpoint writes the whole model: with a large one, checkpoints are spaced
          * so that writing it takes at most about a tenth of the time (the RRD flush and
          * the journal sync are the applied records' own work, due anyway), and while a
-         * backlog is consumed they wait for its end, at most ANALYZER_BACKLOG_MAX_MS and only while
-         * the journal holds few records in memory until its sync. */
+         * backlog is consumed they wait for its end, at most ANALYZER_BACKLOG_MAX_MS and
+         * ANALYZER_BACKLOG_MAX_EFFECTS journal records. */
         bool backlog = a->lag > LIVE_LAG && now - a->first_unsaved_ms < ANALYZER_BACKLOG_MAX_MS &&
                        a->stats.effects - a->saved_effects < ANALYZER_BACKLOG_MAX_EFFECTS;
         bool due = ((a->unsaved >= a->o.commit_records ||
@@ -1503,6 +1638,7 @@ int analyzer_run(analyzer_t *a)
         if (idle_done(a, now, &status))
             break;
     }
+    recv_drain(a); /* into the merge, which frees them */
     sdnotify_send("STOPPING=1");
     if (a->fatal) {
         LOG_ERR("stopping without a final commit: %s", strerror(-a->fatal));
@@ -1541,11 +1677,13 @@ void analyzer_free(analyzer_t *a)
 {
     if (!a)
         return;
+    recv_free(a);         /* polled messages before their consumer */
     ordered_free(a->ord); /* its messages before their consumer */
     kafka_starts_free(a->starts);
     if (a->starts_wanted)
         rd_kafka_topic_partition_list_destroy(a->starts_wanted);
     kafka_consumer_free(a->consumer);
+    decoder_free(a->dec); /* after the consumer: its close may still call on_rebalance() */
     kafka_producer_free(a->dlq);
     partstate_io_free(a->ps);
     analyzer_alerts_free(a->alerts);

@@ -1,8 +1,12 @@
 /* analyzer: the `analyze` job: inventory and event records from Kafka into the model, the
  * RRD history and the audit journal, with offsets committed only once all of it is durable.
  *
- * DESIGN: one loop on the main thread polls the consumer group, decodes each message
- * (record_decode) and queues it in the event-time merge (analyzer/ordered.h): while several
+ * DESIGN: one loop on the main thread polls the consumer group in batches of up to 256
+ * messages, has each batch decoded (record_decode) on a worker thread (analyzer/decoder.h)
+ * while it applies the records before, and queues the decoded messages in poll order in the
+ * event-time merge (a rebalance and the end of the loop first queue every message polled so
+ * far); journal chunks are written and RRD files created and written on threads of their own
+ * (analyzer/journal.h, analyzer/rrd_store.h). In the merge (analyzer/ordered.h), while several
  * partitions hold a backlog (a backfill) the record with the smallest event time among their
  * heads goes first, a partition with a backlog and nothing fetched yet holding the others back
  * for at most [analyzer] order_wait (10 s) when its high watermark shows records to come,
@@ -63,9 +67,12 @@
 #define ANALYZER_COMMIT_INTERVAL_MS 1000 /* default time between checkpoints */
 /* Longest a checkpoint waits while a backlog (more than a thousand messages behind the high
  * watermarks) is consumed: what a crash in a backlog replays at most; and the most journal
- * records (written as they come, fdatasynced by the checkpoint's sync) it waits with. */
+ * records it waits with: the journal writes them as they come (memory stays flat), and a
+ * reopened journal holds the keys of at least twice that many newest records, so a replay
+ * after a crash in the backlog finds every record it appends again unless one record alone
+ * had more effects than the margin (docs/journal.md). */
 #define ANALYZER_BACKLOG_MAX_MS      30000
-#define ANALYZER_BACKLOG_MAX_EFFECTS 10000
+#define ANALYZER_BACKLOG_MAX_EFFECTS 131072 /* JOURNAL_KEYS_KEPT / 4 */
 
 struct analyzer_options {
     int64_t exit_when_idle_ms;   /* > 0: return once nothing arrived for this long and

@@ -368,7 +368,8 @@ void analyzer_alerts_effects(analyzer_alerts_t *aa, const struct model_effect *i
         const struct model_effect *e = &items[i];
         int64_t ms = (int64_t)e->event_time * 1000;
         if (strcmp(e->kind, "pass") == 0) {
-            const char *scope = json_string_value(json_object_get(e->data, "scope_id"));
+            const char *scope =
+                json_string_value(json_object_get(model_effect_data(e), "scope_id"));
             if (scope)
                 alert_engine_pass(aa->engine, scope, ms);
             aa->dirty = true;
@@ -378,7 +379,13 @@ void analyzer_alerts_effects(analyzer_alerts_t *aa, const struct model_effect *i
             aa->st.old_failed++;
             continue; /* history: in the journal and the reports, not a page */
         }
-        alert_engine_effect(aa->engine, e->kind, e->data, ms);
+        /* A first pass has a million unmanaged effects that no rule may use: their data
+         * object is built only when one does. */
+        if (!alert_engine_wants_effect(aa->engine, e->kind)) {
+            alert_engine_effect_seen(aa->engine, ms);
+            continue;
+        }
+        alert_engine_effect(aa->engine, e->kind, model_effect_data(e), ms);
     }
 }
 

@@ -1,11 +1,15 @@
-/* analyzer_metrics: the analyze job's metrics and readiness. See analyzer_metrics.h. */
+/* analyzer_metrics: the analyze job's metrics and readiness. See analyzer_metrics.h.
+ *
+ * DESIGN: the pools the model holds are kept with the labels their series carry, in a table
+ * by pool id (the model reports each pool every round and a forecast names it by id) and in
+ * a list per scope (a round of one scope, or a scope leaving, drops that scope's pools).
+ * Scopes are in a table by id too. Both tables chain `struct entry`, the first member of
+ * `struct pool` and `struct scope`. */
 #define LOG_MODULE "analyzer"
 #include "analyzer/analyzer_metrics.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "log.h"
 #include "xalloc.h"
@@ -15,12 +19,37 @@
 #define KAFKA_QUERY_MS 500
 #define READY_VALID_MS 60000 /* a loop that stops turning turns not ready after this */
 
+/* An entry of a table by id; the first member of the structs the table holds. */
+struct entry {
+    struct entry *next; /* same bucket */
+    char *id;
+};
+
+/* A string-keyed table of entries, chained per bucket; nb is 0 or a power of two. */
+struct table {
+    struct entry **b;
+    size_t nb, n;
+};
+
+struct scope {
+    struct entry e; /* id: the scope id */
+    struct pool *pools;
+};
+
+/* A pool the model holds: the labels its series carry ("" when none) and the round that
+ * last reported it. */
+struct pool {
+    struct entry e; /* id: the pool id */
+    struct scope *scope;
+    struct pool *prev, *next; /* the scope's pools */
+    char *name, *locale;
+    uint64_t round;
+};
+
 struct analyzer_metrics {
     metrics_t *mx;
-    /* pool id -> [locale, name, scope id, round]: the labels its series carry ("" when none)
-     * and the round that last reported it; a pool is here while the model holds it */
-    json_t *pools;
-    json_t *scopes;              /* scope id -> {pool id: its entry in `pools`} */
+    struct table pools;          /* struct pool by pool id */
+    struct table scopes;         /* struct scope by scope id; only scopes with pools */
     uint64_t round;              /* number of the current (or last) round */
     char *round_scope;           /* scope of the open round; NULL: every scope */
     bool in_round;               /* between analyzer_metrics_round_begin() and _end() */
@@ -70,8 +99,6 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
         return NULL;
     analyzer_metrics_t *am = xcalloc(1, sizeof *am);
     am->mx = mx;
-    am->pools = json_object();
-    am->scopes = json_object();
     static const struct {
         const char *name, *help;
         enum metrics_type type;
@@ -148,35 +175,164 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
     return am;
 }
 
+/* ---- the pool and scope tables ------------------------------------------------------ */
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h;
+}
+
+/* Where entry `id` is, or would be added, in `t` (which has buckets). */
+static struct entry **table_slot(const struct table *t, const char *id)
+{
+    struct entry **pp = &t->b[id_hash(id) & (t->nb - 1)];
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static struct entry *table_find(const struct table *t, const char *id)
+{
+    return t->nb ? *table_slot(t, id) : NULL;
+}
+
+/* Adds `e`, whose id is not in `t` yet, growing the buckets to keep chains short. */
+static void table_add(struct table *t, struct entry *e)
+{
+    if (t->n >= t->nb) {
+        size_t nb = t->nb ? 2 * t->nb : 64;
+        struct entry **b = xcalloc(nb, sizeof *b);
+        for (size_t i = 0; i < t->nb; i++)
+            for (struct entry *x = t->b[i], *next; x; x = next) {
+                struct entry **head = &b[id_hash(x->id) & (nb - 1)];
+                next = x->next;
+                x->next = *head;
+                *head = x;
+            }
+        free(t->b);
+        t->b = b;
+        t->nb = nb;
+    }
+    struct entry **pp = table_slot(t, e->id);
+    e->next = NULL;
+    *pp = e;
+    t->n++;
+}
+
+/* Unlinks `e` (in `t`); the caller frees it. */
+static void table_del(struct table *t, struct entry *e)
+{
+    struct entry **pp = table_slot(t, e->id);
+    *pp = e->next;
+    t->n--;
+}
+
+static void pool_free(struct pool *p)
+{
+    free(p->e.id);
+    free(p->name);
+    free(p->locale);
+    free(p);
+}
+
+/* Removes pool `p` from the tables, its series from the registry and its scope when that
+ * has no pool left, and frees it. Registry locked. */
+static void drop_pool(analyzer_metrics_t *am, struct pool *p)
+{
+    struct scope *sc = p->scope;
+    metrics_drop(am->mx, "pool_id", p->e.id);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        sc->pools = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    table_del(&am->pools, &p->e);
+    if (!sc->pools) {
+        table_del(&am->scopes, &sc->e);
+        free(sc->e.id);
+        free(sc);
+    }
+    pool_free(p);
+}
+
+/* Adds pool `id` of scope `sid` with these labels, reported by the current round.
+ * Registry locked. */
+static void add_pool(analyzer_metrics_t *am, const char *id, const char *sid, const char *name,
+                     const char *locale)
+{
+    struct scope *sc = (struct scope *)table_find(&am->scopes, sid);
+    if (!sc) {
+        sc = xcalloc(1, sizeof *sc);
+        sc->e.id = xstrdup(sid);
+        table_add(&am->scopes, &sc->e);
+    }
+    struct pool *p = xcalloc(1, sizeof *p);
+    p->e.id = xstrdup(id);
+    p->scope = sc;
+    p->name = xstrdup(name);
+    p->locale = xstrdup(locale);
+    p->round = am->round;
+    p->next = sc->pools;
+    if (sc->pools)
+        sc->pools->prev = p;
+    sc->pools = p;
+    table_add(&am->pools, &p->e);
+}
+
+/* Drops every pool of scope `sc` that round `keep` did not report (keep 0: every one); `sc`
+ * is freed with its last pool. Registry locked. */
+static void drop_scope_pools(analyzer_metrics_t *am, struct scope *sc, uint64_t keep)
+{
+    for (struct pool *p = sc->pools, *next; p; p = next) {
+        next = p->next; /* when `p` is the last pool of `sc`, this is NULL */
+        if (!keep || p->round != keep)
+            drop_pool(am, p);
+    }
+}
+
+/* Drops the pools of scope `scope_id` (NULL: of every scope) that round `keep` did not
+ * report (keep 0: every such pool). Registry locked. */
+static void drop_pools(analyzer_metrics_t *am, const char *scope_id, uint64_t keep)
+{
+    if (scope_id) {
+        struct scope *sc = (struct scope *)table_find(&am->scopes, scope_id);
+        if (sc)
+            drop_scope_pools(am, sc, keep);
+        return;
+    }
+    for (size_t i = 0; i < am->scopes.nb; i++)
+        for (struct entry *e = am->scopes.b[i], *next; e; e = next) {
+            next = e->next;
+            drop_scope_pools(am, (struct scope *)e, keep);
+        }
+}
+
 void analyzer_metrics_free(analyzer_metrics_t *am)
 {
     if (!am)
         return;
-    json_decref(am->pools);
-    json_decref(am->scopes);
+    for (size_t i = 0; i < am->pools.nb; i++)
+        for (struct entry *e = am->pools.b[i], *next; e; e = next) {
+            next = e->next;
+            pool_free((struct pool *)e);
+        }
+    for (size_t i = 0; i < am->scopes.nb; i++)
+        for (struct entry *e = am->scopes.b[i], *next; e; e = next) {
+            next = e->next;
+            free(e->id);
+            free(e);
+        }
+    free(am->pools.b);
+    free(am->scopes.b);
     free(am->round_scope);
     free(am);
 }
 
-/* Whether the labels of pool entry `p` are these. */
-static bool same_labels(const json_t *p, const char *locale, const char *name, const char *scope)
-{
-    return strcmp(json_string_value(json_array_get(p, 0)), locale) == 0 &&
-           strcmp(json_string_value(json_array_get(p, 1)), name) == 0 &&
-           strcmp(json_string_value(json_array_get(p, 2)), scope) == 0;
-}
-
-/* Removes pool `id` (its entry `p`) from the maps and its series from the registry.
- * Registry locked. */
-static void drop_pool(analyzer_metrics_t *am, const char *id, json_t *p)
-{
-    char *key = xstrdup(id); /* `id` may be a key of either map */
-    json_t *in_scope = json_object_get(am->scopes, json_string_value(json_array_get(p, 2)));
-    metrics_drop(am->mx, "pool_id", key);
-    json_object_del(in_scope, key);
-    json_object_del(am->pools, key);
-    free(key);
-}
+/* ---- pool gauges --------------------------------------------------------------------- */
 
 void analyzer_metrics_object(void *ctx, const struct model_object *o, const struct rrd_sample *s)
 {
@@ -188,45 +344,22 @@ void analyzer_metrics_object(void *ctx, const struct model_object *o, const stru
     const char *sid = o->scope_id ? o->scope_id : "";
     const double v[] = {s->size, s->used, s->utilization, s->largest_free, s->default_fits};
     metrics_lock(am->mx);
-    json_t *p = json_object_get(am->pools, o->id);
-    if (p && !same_labels(p, locale, name, sid)) {
+    struct pool *p = (struct pool *)table_find(&am->pools, o->id);
+    if (p && (strcmp(p->locale, locale) != 0 || strcmp(p->name, name) != 0 ||
+              strcmp(p->scope->e.id, sid) != 0)) {
         /* renamed or moved: the old series would linger under the old labels */
-        drop_pool(am, o->id, p);
+        drop_pool(am, p);
         p = NULL;
     }
-    if (!p) {
-        p = json_array(); /* _nocheck: the labels are kept as the model has them */
-        json_array_append_new(p, json_string_nocheck(locale));
-        json_array_append_new(p, json_string_nocheck(name));
-        json_array_append_new(p, json_string_nocheck(sid));
-        json_array_append_new(p, json_integer((json_int_t)am->round));
-        json_object_set_new_nocheck(am->pools, o->id, p);
-        json_t *in_scope = json_object_get(am->scopes, sid);
-        if (!in_scope)
-            json_object_set_new_nocheck(am->scopes, sid, in_scope = json_object());
-        json_object_set_nocheck(in_scope, o->id, p);
-        am->exhaustion_version = 0; /* (re)export its time to exhaustion at the next tick */
+    if (p) {
+        p->round = am->round;
     } else {
-        json_integer_set(json_array_get(p, 3), (json_int_t)am->round);
+        add_pool(am, o->id, sid, name, locale);
+        am->exhaustion_version = 0; /* (re)export its time to exhaustion at the next tick */
     }
     for (size_t i = 0; i < sizeof pool_gauges / sizeof pool_gauges[0]; i++)
         metrics_set(am->mx, pool_gauges[i].name, v[i], sid, o->id, name, locale, NULL);
     metrics_unlock(am->mx);
-}
-
-/* Drops every pool of scope `scope_id` (NULL: of every scope) that round `keep` did not
- * report (keep 0: every such pool). Registry locked. */
-static void drop_pools(analyzer_metrics_t *am, const char *scope_id, uint64_t keep)
-{
-    json_t *from = scope_id ? json_object_get(am->scopes, scope_id) : am->pools;
-    const char *id;
-    json_t *p;
-    void *tmp;
-    json_object_foreach_safe(from, tmp, id, p)
-    {
-        if (!keep || (uint64_t)json_integer_value(json_array_get(p, 3)) != keep)
-            drop_pool(am, id, p);
-    }
 }
 
 void analyzer_metrics_round_begin(analyzer_metrics_t *am, const char *scope_id)
@@ -255,7 +388,6 @@ void analyzer_metrics_drop_scope(analyzer_metrics_t *am, const char *scope_id)
         return;
     metrics_lock(am->mx);
     drop_pools(am, scope_id, 0);
-    json_object_del(am->scopes, scope_id);
     metrics_drop(am->mx, "scope_id", scope_id);
     metrics_unlock(am->mx);
 }
@@ -290,12 +422,10 @@ static void set_exhaustion(void *ctx, const char *pool_id, const char *scope_id,
 {
     analyzer_metrics_t *am = ctx;
     (void)scope_id; /* the model's, as the pool gauges carry it */
-    const json_t *p = json_object_get(am->pools, pool_id);
+    const struct pool *p = (const struct pool *)table_find(&am->pools, pool_id);
     if (!p) /* not in the model (any more): no series */
         return;
-    metrics_set(am->mx, EXHAUSTION, seconds, json_string_value(json_array_get(p, 2)), pool_id,
-                json_string_value(json_array_get(p, 1)), json_string_value(json_array_get(p, 0)),
-                NULL);
+    metrics_set(am->mx, EXHAUSTION, seconds, p->scope->e.id, pool_id, p->name, p->locale, NULL);
 }
 
 /* Lag per assigned partition from cached watermarks; returns the assignment's size and

@@ -3,31 +3,48 @@
  * DESIGN: appending formats the record line at once (seq, write time, prev digest) into a
  * write buffer, without jansson for the usual record (common/record_write.h quotes the kind,
  * key and data strings; the data's keys are sorted here; the bytes are those jansson's
- * JSON_COMPACT | JSON_SORT_KEYS dump gave, which the hash chain depends on). The buffer goes
- * to its segment with plain write(2) on an O_APPEND descriptor whenever it holds
- * JOURNAL_WRITE_CHUNK bytes; journal_sync() writes the rest, fdatasyncs,
- * then replaces HEAD (temp file, fsync, rename, directory fsync). So memory does not grow
- * with the records between two syncs (a pass that journals a million resources holds one
- * chunk), while durability still comes only from journal_sync(). A write that fails (disk
- * full) is cut back and its bytes stay in the buffer, which then grows until a sync writes
- * it. A segment is fdatasynced before the next one is written, so only the newest segment
- * can end in unsynced bytes. A crash can therefore leave (a) a partial last line, never
- * synced, which the next open cuts, or (b) complete records beyond HEAD's seq (written,
- * perhaps synced, before HEAD was replaced), which are valid and make HEAD catch up at the
- * next open; their keys are all kept by the open scan, so the replay that follows finds
- * them journaled. Anything else (HEAD ahead of the records,
- * HEAD not matching its record) is damage, and open refuses to continue the chain so that a
+ * JSON_COMPACT | JSON_SORT_KEYS dump gave, which the hash chain depends on). A buffer that
+ * holds JOURNAL_WRITE_CHUNK bytes is handed, as a chunk, to the journal's writer thread
+ * (started with the first full chunk), which write(2)s the queued chunks in order to their
+ * segments on an O_APPEND descriptor, so the kernel's copy into the page cache does not hold
+ * up the appending thread. Appending blocks only while JOURNAL_QUEUED_MAX chunks wait, so
+ * memory does not grow with the records between two syncs (a pass that journals a million
+ * resources holds a few chunks). journal_sync() queues the rest, waits until everything
+ * queued is written, then fdatasyncs and replaces HEAD (temp file, fsync, rename, directory
+ * fsync): durability still comes only from journal_sync(). A write that fails (disk full) is
+ * cut back to whole records; its chunk stays queued, the writer pauses and later chunks
+ * queue without bound until the next journal_sync(), which writes the queue itself (a retry)
+ * and reports the error if it fails again. A segment is fdatasynced before the next one is
+ * written, so only the newest segment can end in unsynced bytes. A crash can therefore leave
+ * (a) a partial last line, never synced, which the next open cuts, or (b) complete records
+ * beyond HEAD's seq (written, perhaps synced, before HEAD was replaced), which are valid and
+ * make HEAD catch up at the next open; their keys are all kept by the open scan, so the
+ * replay that follows finds them journaled. Anything else (HEAD ahead of the records, HEAD
+ * not matching its record) is damage, and open refuses to continue the chain so that a
  * restart cannot overwrite HEAD and hide it.
  *
  * Idempotency keys live in an open-addressing table of 16-byte slots: a 64-bit hash of the
  * key as journaled (its JSON string text) and the record's location (segment index << 44 |
- * byte offset). A hash hit is confirmed by re-reading that record's key (from the pending
- * buffer or with one pread), so a 64-bit collision never drops a record; hits only happen on
- * replays, so the confirmation costs nothing in steady state. The keys are kept in two
- * generations, so that old keys drop without a per-key deletion: new keys go into the current
- * table; at journal_checkpointed(), once the current table holds at least half of the keys to
- * keep, the previous table is dropped (its memory reused) and the current one becomes the
- * previous one. The open scan does the same by count alone. See journal.h for what that keeps.
+ * byte offset). A hash hit is confirmed by re-reading that record's key (from the chunk that
+ * still holds it, see Threads, or with one pread), so a 64-bit collision never drops a
+ * record; hits only happen on replays, so the confirmation costs nothing in steady state. The
+ * keys are kept in two generations, so that old keys drop without a per-key deletion: new
+ * keys go into the current table; at journal_checkpointed(), once the current table holds at
+ * least half of the keys to keep, the previous table is dropped (its memory reused) and the
+ * current one becomes the previous one. The open scan does the same by count alone. See
+ * journal.h for what that keeps.
+ *
+ * Threads: one thread at a time uses the journal ("the journal's thread": appends, syncs,
+ * lookups); the writer thread only writes. The journal's thread alone owns the chain, the
+ * key index, the segment list and the current chunk; a chunk's runs carry their segment's
+ * name and offset, so the writer reads nothing else. `mu` guards the queue, the spare chunks
+ * and the write errors: a queued chunk does not change except that the writer drops its
+ * written runs under the lock, and it leaves the queue only once written. So a key is
+ * confirmed from the current chunk, else from a queued one (under the lock), else with a
+ * pread of its segment. The descriptor and its fdatasync state belong to the writing side:
+ * the writer thread while it has a queued chunk and writes are not paused, else the
+ * journal's thread (journal_sync() settles the segment after waiting for the writer). The
+ * writer blocks every signal, so they stay with the journal's thread.
  *
  * Verification streams the segments with one record of lookahead, which is enough to tell
  * an edited record from an edited successor, a removed line from a swapped pair, and an
@@ -43,6 +60,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +90,8 @@
 #define TIME_MAX            INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define RFC3339_LEN         20
 #define DAY_SECONDS         86400
-#define JOURNAL_WRITE_CHUNK (128 * 1024) /* write(2) once the buffer holds this much */
+#define JOURNAL_WRITE_CHUNK (128 * 1024) /* hand to the writer once a chunk holds this */
+#define JOURNAL_QUEUED_MAX  4            /* full chunks queued before appending blocks */
 
 static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
 static size_t g_keys_kept_for_testing;
@@ -515,17 +534,36 @@ static json_t *parse_record(const char *line, size_t len, struct vrec *v, char *
 struct segment {
     char name[SEG_NAME_LEN + 1];
     int64_t day;
-    uint64_t size;      /* bytes on disk plus bytes pending for it */
-    uint64_t disk_size; /* bytes written to the file (synced or not) */
-    bool linked;        /* its directory entry is durable */
-    bool dirty;         /* written since its last fdatasync */
+    uint64_t size; /* bytes appended to it (written, queued or buffered) */
 };
 
-/* Bytes of the write buffer that go to one segment (consecutive runs differ in segment). */
+/* Bytes of a chunk that go to one segment (consecutive runs differ in segment). */
 struct wrun {
     size_t seg;
+    uint64_t off; /* where they start in the segment */
     size_t len;
+    char name[SEG_NAME_LEN + 1];
 };
+
+/* Formatted records not written yet: the chunk being filled, or one handed to the writer. */
+struct chunk {
+    char *buf;
+    size_t len, cap;
+    struct wrun *runs;
+    size_t nruns, runcap;
+    struct chunk *next; /* in the queue or among the spares */
+};
+
+static void chunk_free_list(struct chunk *c)
+{
+    while (c) {
+        struct chunk *next = c->next;
+        free(c->buf);
+        free(c->runs);
+        free(c);
+        c = next;
+    }
+}
 
 struct key_slot {
     uint64_t hash; /* 0 = empty */
@@ -550,8 +588,6 @@ struct journal {
 
     struct segment *segs;
     size_t nsegs, segcap;
-    int fd; /* O_APPEND descriptor of segs[fd_seg], or -1 */
-    size_t fd_seg;
 
     uint64_t seq; /* last appended */
     unsigned char digest[SHA_LEN];
@@ -560,18 +596,37 @@ struct journal {
     time_t ts_t, et_t;       /* the last times formatted, and their text ("" none) */
     char ts_text[RFC3339_LEN + 1], et_text[RFC3339_LEN + 1];
 
-    char *wbuf; /* formatted records not written yet, in runs */
-    size_t wlen, wcap;
-    struct wrun *runs;
-    size_t nruns, runcap;
-    int werr;            /* the last write failed (-errno): no writes before the next sync */
+    struct chunk cur;    /* the records appended since the last handoff */
     uint64_t synced_seq; /* seq HEAD vouches for (the last journal_sync()) */
+
+    /* The writer thread and its queue (see DESIGN): mu guards the fields up to `wfailed`. */
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the writer waits: a chunk was queued, or stop */
+    pthread_cond_t idle; /* the journal's thread waits: a chunk was written or failed */
+    pthread_t thread;
+    bool started, stop, spawn_failed;
+    struct chunk *head, *tail; /* full chunks, oldest first; the writer drops them once written */
+    size_t queued;
+    struct chunk *spare; /* written chunks kept for reuse */
+    size_t nspare;
+    int werr;    /* a write failed (-errno): writes pause until the next journal_sync() */
+    int wfailed; /* -EIO once a cut or fdatasync failed on the writer (j->failed follows) */
+
+    /* The writing side's descriptor: the writer thread's while it has a chunk, else the
+     * journal's thread's. */
+    int fd; /* O_APPEND descriptor of segment fd_seg, or -1 */
+    size_t fd_seg;
+    char fd_name[SEG_NAME_LEN + 1];
+    bool fd_linked; /* its directory entry is durable (not created since its last settle) */
+    bool fd_dirty;  /* written since its last fdatasync */
 
     struct key_table keys[2]; /* [0] current, [1] previous generation */
     size_t keys_kept;         /* rotate once [0] holds half of this */
     uint64_t keys_dropped, key_window_overflows;
     uint64_t marked_seq; /* j->seq at the last journal_checkpointed() */
 };
+
+static void writer_stop(journal_t *j);
 
 static time_t default_clock(void *arg)
 {
@@ -686,24 +741,18 @@ static bool disk_key_equals(journal_t *j, size_t seg, uint64_t off, const char *
     return equal;
 }
 
-static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
+/* Compares the key of the record at `off` of segment `seg` when chunk `c` holds it: returns
+ * -1 when it does not, else whether the key is `key`. */
+static int chunk_key_equals(const struct chunk *c, size_t seg, uint64_t off, const char *key,
+                            size_t len)
 {
-    size_t seg = (size_t)(loc >> LOC_OFF_BITS);
-    uint64_t off = loc & LOC_OFF_MASK;
-    if (seg >= j->nsegs)
-        return false;
-    if (off < j->segs[seg].disk_size)
-        return disk_key_equals(j, seg, off, key, len);
-    /* Not written yet: in the write buffer, in the run of its segment. */
     size_t at = 0;
-    for (size_t r = 0; r < j->nruns; r++) {
-        const struct wrun *run = &j->runs[r];
-        if (run->seg == seg) {
-            uint64_t rel = off - j->segs[seg].disk_size;
-            if (rel >= run->len)
-                return false;
-            const char *line = j->wbuf + at + rel;
-            const char *nl = memchr(line, '\n', run->len - (size_t)rel);
+    for (size_t r = 0; r < c->nruns; r++) {
+        const struct wrun *run = &c->runs[r];
+        if (run->seg == seg && off >= run->off && off - run->off < run->len) {
+            size_t rel = (size_t)(off - run->off);
+            const char *line = c->buf + at + rel;
+            const char *nl = memchr(line, '\n', run->len - rel);
             uint64_t seq;
             const char *k;
             size_t klen;
@@ -715,7 +764,24 @@ static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
         }
         at += run->len;
     }
-    return false;
+    return -1;
+}
+
+/* Whether the record at `loc` carries `key`: read from the chunk that still holds it (not
+ * written yet) or else from its segment. The queue is searched under the lock, as the writer
+ * drops a chunk only after writing it. */
+static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
+{
+    size_t seg = (size_t)(loc >> LOC_OFF_BITS);
+    uint64_t off = loc & LOC_OFF_MASK;
+    if (seg >= j->nsegs)
+        return false;
+    int held = chunk_key_equals(&j->cur, seg, off, key, len);
+    pthread_mutex_lock(&j->mu);
+    for (const struct chunk *c = j->head; held < 0 && c; c = c->next)
+        held = chunk_key_equals(c, seg, off, key, len);
+    pthread_mutex_unlock(&j->mu);
+    return held >= 0 ? held == 1 : disk_key_equals(j, seg, off, key, len);
 }
 
 static bool key_seen(journal_t *j, uint64_t hash, const char *key, size_t len)
@@ -732,15 +798,13 @@ static bool key_seen(journal_t *j, uint64_t hash, const char *key, size_t len)
     return false;
 }
 
-static size_t segment_push(journal_t *j, int64_t day, uint64_t size, bool linked)
+static size_t segment_push(journal_t *j, int64_t day, uint64_t size)
 {
     j->segs = xgrow(j->segs, &j->segcap, j->nsegs + 1, sizeof *j->segs);
     struct segment *s = &j->segs[j->nsegs];
     segment_name(day, s->name, sizeof s->name);
     s->day = day;
-    s->size = s->disk_size = size;
-    s->linked = linked;
-    s->dirty = false;
+    s->size = size;
     return j->nsegs++;
 }
 
@@ -849,7 +913,7 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
         LOG_WARN("%s/%s:%" PRIu64 ": cut a partial record of %zu bytes (an unsynced write "
                  "interrupted by a crash; its source will be replayed)",
                  j->dir, s->name, torn_at.lineno, torn_at.len);
-        s->size = s->disk_size = torn_at.offset;
+        s->size = torn_at.offset;
     }
     j->seq = last_seq;
     if (records)
@@ -884,6 +948,9 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     j->dir = xstrdup(dir);
     j->dirfd = -1;
     j->fd = -1;
+    if (pthread_mutex_init(&j->mu, NULL) != 0 || pthread_cond_init(&j->work, NULL) != 0 ||
+        pthread_cond_init(&j->idle, NULL) != 0)
+        abort(); /* cannot fail with default attributes on Linux */
     j->fsync = fsync;
     j->now = default_clock;
     j->key_hash = g_key_hash_for_testing ? g_key_hash_for_testing : default_key_hash;
@@ -925,7 +992,7 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
             goto fail;
         }
         segment_day(names[i], &day);
-        segment_push(j, day, (uint64_t)st.st_size, true);
+        segment_push(j, day, (uint64_t)st.st_size);
     }
     rc = head_read(j->dirfd, j->md, &head, why, sizeof why);
     if (rc == -ENOENT && nnames == 0) {
@@ -971,13 +1038,19 @@ void journal_close(journal_t *j)
             LOG_ERR("journal %s: writing %zu pending records at close: %s", j->dir,
                     journal_pending(j), strerror(-rc));
     }
+    writer_stop(j);
     if (j->fd >= 0)
         close(j->fd);
     if (j->dirfd >= 0)
         close(j->dirfd); /* releases the flock */
     EVP_MD_CTX_free(j->md);
-    free(j->runs);
-    free(j->wbuf);
+    chunk_free_list(j->head);
+    chunk_free_list(j->spare);
+    free(j->cur.runs);
+    free(j->cur.buf);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->work);
+    pthread_cond_destroy(&j->idle);
     record_writer_free(&j->lw);
     free(j->segs);
     free(j->keys[0].slots);
@@ -1033,26 +1106,31 @@ size_t journal_pending(const journal_t *j)
     return (size_t)(j->seq - j->synced_seq);
 }
 
-/* Makes room for `n` more bytes at the end of the write buffer; returns where they start
+/* Makes room for `n` more bytes at the end of the current chunk; returns where they start
  * (the caller fills them, then wbuf_commit() adds what it used). */
 static char *wbuf_reserve(journal_t *j, size_t n)
 {
-    j->wbuf = xgrow(j->wbuf, &j->wcap, j->wlen + n, 1);
-    return j->wbuf + j->wlen;
+    struct chunk *c = &j->cur;
+    c->buf = xgrow(c->buf, &c->cap, c->len + n, 1);
+    return c->buf + c->len;
 }
 
-/* Adds the `n` bytes written at the end of the buffer to the run of segment `seg`. */
+/* Adds the `n` bytes written at the end of the current chunk to the run of segment `seg`
+ * (before the segment's size counts them). */
 static void wbuf_commit(journal_t *j, size_t seg, size_t n)
 {
-    if (j->nruns == 0 || j->runs[j->nruns - 1].seg != seg) {
-        j->runs = xgrow(j->runs, &j->runcap, j->nruns + 1, sizeof *j->runs);
-        j->runs[j->nruns++] = (struct wrun){.seg = seg, .len = 0};
+    struct chunk *c = &j->cur;
+    if (c->nruns == 0 || c->runs[c->nruns - 1].seg != seg) {
+        c->runs = xgrow(c->runs, &c->runcap, c->nruns + 1, sizeof *c->runs);
+        struct wrun *run = &c->runs[c->nruns++];
+        *run = (struct wrun){.seg = seg, .off = j->segs[seg].size};
+        memcpy(run->name, j->segs[seg].name, sizeof run->name);
     }
-    j->runs[j->nruns - 1].len += n;
-    j->wlen += n;
+    c->runs[c->nruns - 1].len += n;
+    c->len += n;
 }
 
-static int journal_write(journal_t *j);
+static void journal_handoff(journal_t *j);
 
 /* ---- appending -------------------------------------------------------------------------- */
 
@@ -1165,6 +1243,43 @@ static bool write_data(struct record_writer *w, json_t *v, int depth)
     }
 }
 
+/* Appends the object of the string members `f` (names ascending) as write_data() appends the
+ * jansson object holding them. False for what write_data() leaves to jansson (NUL bytes,
+ * invalid UTF-8); the writer's text is then unusable. */
+static bool write_fields(struct record_writer *w, const struct journal_field *f, size_t n)
+{
+    record_write_raw(w, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            record_write_raw(w, ",", 1);
+        if (record_write_string(w, f[i].name) != 0)
+            return false;
+        record_write_raw(w, ":", 1);
+        if (record_write_stringn(w, f[i].value, f[i].len) != 0)
+            return false;
+    }
+    record_write_raw(w, "}", 1);
+    return true;
+}
+
+json_t *journal_fields_object(const struct journal_field *f, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new_nocheck(o, f[i].name, json_stringn_nocheck(f[i].value, f[i].len));
+    return o;
+}
+
+/* jansson's text of the object of the string members `f`, for what write_fields() cannot
+ * write (owned by the caller; NULL where jansson refuses it too). */
+static char *dump_fields(const struct journal_field *f, size_t n)
+{
+    json_t *o = journal_fields_object(f, n);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
 /* Copies `n` bytes to `p` and returns the end. */
 static char *put(char *p, const void *s, size_t n)
 {
@@ -1174,7 +1289,11 @@ static char *put(char *p, const void *s, size_t n)
 
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
+/* journal_append() of `data`, or with `compact` of the object of the `nfields` string members
+ * `fields` (journal_append_fields()). */
+static int append_record(journal_t *j, const char *kind, const char *key, time_t event_time,
+                         json_t *data, bool compact, const struct journal_field *fields,
+                         size_t nfields)
 {
     struct record_writer *w = &j->lw;
     char *jtext = NULL;
@@ -1185,6 +1304,10 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     if (!kind || !*kind || !key || !*key || (data && !json_is_object(data)) ||
         !format_time_cached(event_time, &j->et_t, j->et_text))
         return -EINVAL;
+    for (size_t i = 0; compact && i < nfields; i++)
+        if (!fields[i].name || !fields[i].value ||
+            (i > 0 && strcmp(fields[i - 1].name, fields[i].name) >= 0))
+            return -EINVAL;
     /* The kind and the key as JSON strings, quoted as jansson quotes them; the key's text is
      * what the index hashes. Then the seq's digits and the data's text, in the same scratch
      * buffer, copied into the line below. */
@@ -1210,7 +1333,7 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     if (j->nsegs == 0 || day > j->segs[j->nsegs - 1].day) {
         if (j->nsegs + 1 >= LOC_MAX_SEGS)
             return -EINVAL;
-        seg = segment_push(j, day, 0, false);
+        seg = segment_push(j, day, 0);
     } else {
         seg = j->nsegs - 1;
     }
@@ -1218,7 +1341,10 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     record_write_int(w, (int64_t)(j->seq + 1));
     size_t seq_len = w->len - seq_at, data_at = w->len, dlen;
     const char *dtext;
-    if (!data) {
+    if (compact) {
+        if (!write_fields(w, fields, nfields) && !(jtext = dump_fields(fields, nfields)))
+            goto out;
+    } else if (!data) {
         record_write_raw(w, "{}", 2);
     } else if (!write_data(w, data, 0)) {
         /* What the writer leaves to jansson (reals, NUL bytes, deep nesting). */
@@ -1269,94 +1395,278 @@ int journal_append(journal_t *j, const char *kind, const char *key, time_t event
     memcpy(j->digest, sum, SHA_LEN);
     slots_insert(j, hash, (uint64_t)seg << LOC_OFF_BITS | offset);
     rc = 0;
-    /* A failed write waits for the next sync, which retries it and reports the error. */
-    if (j->wlen >= JOURNAL_WRITE_CHUNK && !j->werr)
-        journal_write(j);
+    /* A full chunk goes to the writer thread (a failed write waits for the next sync, which
+     * retries it and reports the error). */
+    if (j->cur.len >= JOURNAL_WRITE_CHUNK)
+        journal_handoff(j);
 out:
     free(jtext);
     return rc;
 }
 
-/* Settles segment `seg` (open on j->fd): fdatasync its written bytes and, for a new segment,
- * the directory entry. A failure poisons the journal (-EIO). */
-static int segment_settle(journal_t *j, size_t seg)
+int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time, json_t *data)
 {
-    struct segment *s = &j->segs[seg];
-    if (!s->dirty && s->linked)
+    return append_record(j, kind, key, event_time, data, false, NULL, 0);
+}
+
+int journal_append_fields(journal_t *j, const char *kind, const char *key, time_t event_time,
+                          const struct journal_field *fields, size_t n)
+{
+    return append_record(j, kind, key, event_time, NULL, true, fields, n);
+}
+
+/* ---- writing: the writer thread and the journal's thread ------------------------------- */
+
+/* Settles the segment open on j->fd: fdatasync its written bytes and, for a segment created
+ * since its last settle, the directory entry. Returns 0 or -EIO (the caller poisons the
+ * journal). The writing side. */
+static int segment_settle(journal_t *j)
+{
+    if (j->fd < 0 || (!j->fd_dirty && j->fd_linked))
         return 0;
     /* A new segment's directory entry must be durable too (once, even after a retry). */
-    if (j->fsync && (fdatasync(j->fd) != 0 || (!s->linked && fsync(j->dirfd) != 0))) {
-        LOG_ERR("journal %s: fsync %s: %s", j->dir, s->name, strerror(errno));
-        j->failed = -EIO;
+    if (j->fsync && (fdatasync(j->fd) != 0 || (!j->fd_linked && fsync(j->dirfd) != 0))) {
+        LOG_ERR("journal %s: fsync %s: %s", j->dir, j->fd_name, strerror(errno));
         return -EIO;
     }
-    s->dirty = false;
-    s->linked = true;
+    j->fd_dirty = false;
+    j->fd_linked = true;
     return 0;
 }
 
-/* Makes j->fd the append descriptor of segment `seg`, creating the file if needed; the
- * segment it leaves is settled first, so only the newest segment ends in unsynced bytes. */
-static int segment_fd(journal_t *j, size_t seg)
+/* Makes j->fd the append descriptor of the segment of `run`, creating the file if needed;
+ * the segment it leaves is settled first, so only the newest segment ends in unsynced bytes
+ * (a failure there sets *poison). Returns 0 or -errno. The writing side. */
+static int segment_fd(journal_t *j, const struct wrun *run, bool *poison)
 {
-    if (j->fd >= 0 && j->fd_seg == seg)
+    if (j->fd >= 0 && j->fd_seg == run->seg)
         return 0;
     if (j->fd >= 0) {
-        int rc = segment_settle(j, j->fd_seg);
-        if (rc)
-            return rc;
+        if (segment_settle(j) != 0) {
+            *poison = true;
+            return -EIO;
+        }
         close(j->fd);
     }
-    j->fd = openat(j->dirfd, j->segs[seg].name, O_WRONLY | O_APPEND | O_CLOEXEC);
+    bool created = false;
+    j->fd = openat(j->dirfd, run->name, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (j->fd < 0 && errno == ENOENT) {
-        j->fd = openat(j->dirfd, j->segs[seg].name,
-                       O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        j->fd =
+            openat(j->dirfd, run->name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        created = j->fd >= 0;
     }
-    if (j->fd < 0)
-        return -errno;
-    j->fd_seg = seg;
+    if (j->fd < 0) {
+        int rc = -errno;
+        LOG_ERR("journal %s: opening %s: %s", j->dir, run->name, strerror(-rc));
+        return rc;
+    }
+    j->fd_seg = run->seg;
+    memcpy(j->fd_name, run->name, sizeof j->fd_name);
+    j->fd_linked = !created;
+    j->fd_dirty = false;
     return 0;
 }
 
-/* Writes the buffer's runs to their segments. A failed write is cut back so its records can
- * be written again whole, and they stay buffered. Returns 0 or -errno (also kept in
- * j->werr until a write succeeds). */
-static int journal_write(journal_t *j)
+/* Writes the runs of chunk `c` to their segments and counts those written in *done. A failed
+ * write is cut back to whole records (a failed cut sets *poison). Returns 0 or -errno. The
+ * writing side, without the lock (the chunk stays queued, and unchanged, until it is done). */
+static int chunk_write(journal_t *j, const struct chunk *c, size_t *done, bool *poison)
 {
-    size_t at = 0, r = 0;
-    int rc = 0;
-    for (; r < j->nruns; r++) {
-        const struct wrun *run = &j->runs[r];
-        struct segment *s = &j->segs[run->seg];
-        if ((rc = segment_fd(j, run->seg)) != 0) {
-            if (rc != -EIO || !j->failed)
-                LOG_ERR("journal %s: opening %s: %s", j->dir, s->name, strerror(-rc));
-            break;
-        }
-        if ((rc = fileio_write_all(j->fd, j->wbuf + at, run->len)) != 0) {
-            LOG_ERR("journal %s: write %s: %s", j->dir, s->name, strerror(-rc));
-            if (ftruncate(j->fd, (off_t)s->disk_size) != 0) {
-                LOG_ERR("journal %s: ftruncate %s: %s", j->dir, s->name, strerror(errno));
-                j->failed = -EIO;
+    size_t at = 0;
+    for (size_t r = 0; r < c->nruns; r++) {
+        const struct wrun *run = &c->runs[r];
+        int rc = segment_fd(j, run, poison);
+        if (rc)
+            return rc;
+        if ((rc = fileio_write_all(j->fd, c->buf + at, run->len)) != 0) {
+            LOG_ERR("journal %s: write %s: %s", j->dir, run->name, strerror(-rc));
+            if (ftruncate(j->fd, (off_t)run->off) != 0) {
+                LOG_ERR("journal %s: ftruncate %s: %s", j->dir, run->name, strerror(errno));
+                *poison = true;
             }
-            break;
+            return rc;
         }
 #ifdef SYNC_FILE_RANGE_WRITE
         /* Start the writeback now, so that the next sync's fdatasync has little left to
          * wait for (advice: its failure changes nothing). */
         if (j->fsync)
-            (void)sync_file_range(j->fd, (off_t)s->disk_size, (off_t)run->len,
-                                  SYNC_FILE_RANGE_WRITE);
+            (void)sync_file_range(j->fd, (off_t)run->off, (off_t)run->len, SYNC_FILE_RANGE_WRITE);
 #endif
-        s->disk_size += run->len;
-        s->dirty = true;
+        j->fd_dirty = true;
         at += run->len;
+        *done = r + 1;
     }
-    memmove(j->wbuf, j->wbuf + at, j->wlen - at);
-    j->wlen -= at;
-    memmove(j->runs, j->runs + r, (j->nruns - r) * sizeof *j->runs);
-    j->nruns -= r;
-    j->werr = rc;
+    return 0;
+}
+
+/* Writes the queue's head chunk `c`, then, under the lock, drops it (or the runs written
+ * before a failure, which pauses the writes) and wakes the journal's thread. Returns 0 or
+ * -errno. The writing side. */
+static int write_head(journal_t *j, struct chunk *c)
+{
+    size_t done = 0;
+    bool poison = false;
+    int rc = chunk_write(j, c, &done, &poison);
+    pthread_mutex_lock(&j->mu);
+    if (done == c->nruns) {
+        j->head = c->next;
+        if (!j->head)
+            j->tail = NULL;
+        j->queued--;
+        c->len = c->nruns = 0;
+        if (j->nspare < JOURNAL_QUEUED_MAX) {
+            c->next = j->spare;
+            j->spare = c;
+            j->nspare++;
+        } else {
+            c->next = NULL;
+            chunk_free_list(c);
+        }
+    } else {
+        size_t at = 0;
+        for (size_t r = 0; r < done; r++)
+            at += c->runs[r].len;
+        memmove(c->buf, c->buf + at, c->len - at);
+        c->len -= at;
+        memmove(c->runs, c->runs + done, (c->nruns - done) * sizeof *c->runs);
+        c->nruns -= done;
+    }
+    if (rc)
+        j->werr = rc;
+    if (poison)
+        j->wfailed = -EIO;
+    pthread_cond_broadcast(&j->idle);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    journal_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->stop && (!j->head || j->werr))
+            pthread_cond_wait(&j->work, &j->mu);
+        if (j->stop)
+            break;
+        struct chunk *c = j->head;
+        pthread_mutex_unlock(&j->mu);
+        write_head(j, c);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Starts the writer thread (signals blocked: they stay with the journal's thread). Under the
+ * lock. When it cannot be started, the journal's thread writes (and no start is tried again). */
+static void writer_start(journal_t *j)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&j->thread, NULL, writer_main, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        LOG_WARN("journal %s: pthread_create: %s; writing on the appending thread", j->dir,
+                 strerror(rc));
+    j->started = rc == 0;
+    j->spawn_failed = rc != 0;
+}
+
+/* Stops and joins the writer thread (a chunk being written is finished first). */
+static void writer_stop(journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->stop = true;
+    pthread_cond_signal(&j->work);
+    bool started = j->started;
+    pthread_mutex_unlock(&j->mu);
+    if (started)
+        pthread_join(j->thread, NULL);
+}
+
+/* Moves the current chunk to the end of the queue; a spare (or new) chunk becomes the
+ * current one. Under the lock. */
+static void enqueue_cur(journal_t *j)
+{
+    struct chunk *c = j->spare;
+    if (c) {
+        j->spare = c->next;
+        j->nspare--;
+    } else {
+        c = xcalloc(1, sizeof *c);
+    }
+    struct chunk full = j->cur;
+    j->cur = *c;
+    j->cur.next = NULL;
+    *c = full;
+    c->next = NULL;
+    if (j->tail)
+        j->tail->next = c;
+    else
+        j->head = c;
+    j->tail = c;
+    j->queued++;
+}
+
+/* Writes the queued chunks on the calling thread, oldest first, until one fails; once all
+ * are written, writes resume on the writer thread. Returns 0 or -errno. The journal's thread,
+ * while the writer is idle (not started, or paused by a failed write, or the queue empty). */
+static int write_queued(journal_t *j)
+{
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        struct chunk *c = j->head;
+        if (!c)
+            j->werr = 0;
+        pthread_mutex_unlock(&j->mu);
+        if (!c)
+            return 0;
+        int rc = write_head(j, c);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Hands the full current chunk to the writer thread, starting it on first use. Blocks while
+ * JOURNAL_QUEUED_MAX chunks wait, unless a failed write paused the writes (the chunks then
+ * wait for the next journal_sync()). The journal's thread. */
+static void journal_handoff(journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->started && !j->spawn_failed && !j->werr)
+        writer_start(j);
+    while (j->started && j->queued >= JOURNAL_QUEUED_MAX && !j->werr)
+        pthread_cond_wait(&j->idle, &j->mu);
+    enqueue_cur(j);
+    pthread_cond_signal(&j->work);
+    if (j->wfailed)
+        j->failed = j->wfailed;
+    bool write_here = !j->started && !j->werr;
+    pthread_mutex_unlock(&j->mu);
+    if (write_here)
+        write_queued(j); /* a failure waits for the next sync, as on the writer thread */
+}
+
+/* Writes every appended record: hands the current chunk over, waits until the writer thread
+ * has written the queue or failed, then writes what is left here (the chunks of a failed
+ * write, retried; all of them when there is no writer thread). Returns 0 or -errno. The
+ * journal's thread; the writer is idle when it returns. */
+static int journal_write(journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->cur.len)
+        enqueue_cur(j);
+    pthread_cond_signal(&j->work);
+    while (j->started && j->head && !j->werr)
+        pthread_cond_wait(&j->idle, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    int rc = write_queued(j);
+    pthread_mutex_lock(&j->mu);
+    if (j->wfailed)
+        j->failed = rc = j->wfailed;
+    pthread_mutex_unlock(&j->mu);
     return rc;
 }
 
@@ -1370,8 +1680,8 @@ int journal_sync(journal_t *j)
         return 0;
     if ((rc = journal_write(j)) != 0)
         return rc;
-    if (j->fd >= 0 && (rc = segment_settle(j, j->fd_seg)) != 0)
-        return rc;
+    if (segment_settle(j) != 0)
+        return j->failed = -EIO;
     struct head h = {.seq = j->seq};
     memcpy(h.digest, j->digest, SHA_LEN);
     /* HEAD goes through a fresh temp file each time, so a failure here poisons nothing: the

@@ -78,6 +78,29 @@ void journal_close(journal_t *j);
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time,
                    json_t *data);
 
+/* One string member of a record's data for journal_append_fields(): `name` (a C string) and
+ * its value, the `len` bytes at `value`, which a NUL must follow (both borrowed). */
+struct journal_field {
+    const char *name;
+    const char *value;
+    size_t len;
+};
+
+/* journal_append() of the data object whose members are the `n` strings `fields` (borrowed;
+ * names strictly ascending in byte order), without building it: the record's bytes are
+ * exactly those journal_append() writes for the jansson object holding those strings (keys
+ * sorted, strings escaped by common/record_write.h, same seq, digest chain and key index).
+ * Returns as journal_append() does, and -EINVAL also when the names are not strictly
+ * ascending. The thread using the journal. */
+int journal_append_fields(journal_t *j, const char *kind, const char *key, time_t event_time,
+                          const struct journal_field *fields, size_t n);
+
+/* The jansson object of the `n` string members `fields` (borrowed), the object
+ * journal_append_fields() journals as journal_append() would: a new reference owned by the
+ * caller. The strings are not checked for UTF-8 (journal_append*() refuse what is not). Any
+ * thread. */
+json_t *journal_fields_object(const struct journal_field *fields, size_t n);
+
 /* Writes the buffered records to their segments, fsyncs them (and the directory when a
  * segment was created), then replaces HEAD atomically (again when a previous call wrote the
  * records but failed at HEAD). Only after it returned 0 may the

@@ -16,3 +16,4 @@ libipamwatch_a_SOURCES += analyzer/analyzer_alerts.c analyzer/analyzer_alerts.h
 libipamwatch_a_SOURCES += analyzer/partstate.c analyzer/partstate.h
 libipamwatch_a_SOURCES += analyzer/ordered.c analyzer/ordered.h
 libipamwatch_a_SOURCES += analyzer/eventwin.c analyzer/eventwin.h
+libipamwatch_a_SOURCES += analyzer/decoder.c analyzer/decoder.h

@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,19 +517,81 @@ struct model {
 
 /* ---- effects -------------------------------------------------------------------------- */
 
+/* A block of the effects list's memory for compact effects (struct model_effects). One
+ * block holds a portion of resource CIDR effects (about 400 bytes each). */
+struct model_fx_block {
+    struct model_fx_block *next;
+    size_t len, cap;
+    _Alignas(max_align_t) unsigned char mem[];
+};
+
+#define FX_BLOCK_SIZE (128 * 1024)
+
 void model_effects_init(struct model_effects *fx)
 {
     memset(fx, 0, sizeof *fx);
+}
+
+/* `n` bytes of the effects list's memory, aligned for pointers, valid until the held effects
+ * are released. */
+static void *fx_mem(struct model_effects *fx, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    struct model_fx_block *b = fx->block;
+    if (b && b->cap - b->len < n) /* on to the next block, emptied by the last release */
+        b = b->next && b->next->cap >= n ? b->next : NULL;
+    if (!b) {
+        size_t cap = n > FX_BLOCK_SIZE ? n : FX_BLOCK_SIZE;
+        b = xmalloc(sizeof *b + cap);
+        b->len = 0;
+        b->cap = cap;
+        if (fx->block) {
+            b->next = fx->block->next;
+            fx->block->next = b;
+        } else {
+            b->next = NULL;
+            fx->blocks = b;
+        }
+    }
+    fx->block = b;
+    void *p = b->mem + b->len;
+    b->len += n;
+    return p;
+}
+
+json_t *model_effect_data(const struct model_effect *e)
+{
+    if (e->data || !e->built)
+        return e->data;
+    /* The producer copied values known to be UTF-8, so jansson need not check them. */
+    if (!*e->built)
+        *e->built = journal_fields_object(e->fields, e->nfields);
+    return *e->built;
+}
+
+int model_effect_journal(journal_t *j, const struct model_effect *e)
+{
+    if (e->built)
+        return journal_append_fields(j, e->kind, e->key, e->event_time, e->fields, e->nfields);
+    return journal_append(j, e->kind, e->key, e->event_time, e->data);
 }
 
 /* Releases the held effects' keys and data; the list keeps its storage. */
 static void fx_release(struct model_effects *fx)
 {
     for (size_t i = 0; i < fx->n; i++) {
-        free(fx->items[i].key);
-        json_decref(fx->items[i].data);
+        struct model_effect *e = &fx->items[i];
+        if (e->built) {
+            json_decref(*e->built); /* the key is in the list's memory */
+            continue;
+        }
+        free(e->key);
+        json_decref(e->data);
     }
     fx->n = 0;
+    for (struct model_fx_block *b = fx->blocks; b; b = b->next)
+        b->len = 0;
+    fx->block = fx->blocks;
 }
 
 void model_effects_clear(struct model_effects *fx)
@@ -539,6 +600,11 @@ void model_effects_clear(struct model_effects *fx)
     free(fx->items);
     fx->items = NULL;
     fx->cap = 0;
+    for (struct model_fx_block *b = fx->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    fx->blocks = fx->block = NULL;
 }
 
 void model_effects_set_sink(struct model_effects *fx, model_effects_fn fn, void *ctx,
@@ -567,10 +633,65 @@ static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_
     }
     fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
     struct model_effect *e = &fx->items[fx->n++];
-    e->kind = kind;
-    e->key = key;
+    *e = (struct model_effect){.kind = kind, .key = key, .data = data};
     e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
-    e->data = data;
+    if (fx->sink && fx->n >= fx->portion)
+        model_effects_flush(fx);
+}
+
+/* A string member of a compact effect's data before it is copied; `value` NULL: left out. */
+struct fx_src {
+    const char *name; /* static */
+    const char *value;
+};
+
+/* Appends a compact effect (model.h): its key is the concatenation of the `nkey` (at most 16)
+ * strings `key_parts` up to the first NULL, its data the members `src` (at most 16, names
+ * strictly ascending, NULL values left out); all copied into the list's memory, so a
+ * portion costs no allocation once the list's blocks exist. With a sink, a full portion goes
+ * out. */
+static void fx_add_fields(struct model_effects *fx, const char *kind, const char *const *key_parts,
+                          size_t nkey, int64_t ms, const struct fx_src *src, size_t nsrc)
+{
+    if (!fx)
+        return;
+    size_t klen[16], vlen[16], keylen = 0, text = 0, nf = 0;
+    for (size_t i = 0; i < nkey; i++) {
+        if (!key_parts[i]) { /* the key ends at a NULL part */
+            nkey = i;
+            break;
+        }
+        keylen += klen[i] = strlen(key_parts[i]);
+    }
+    for (size_t i = 0; i < nsrc; i++) {
+        if (!src[i].value)
+            continue;
+        text += (vlen[i] = strlen(src[i].value)) + 1;
+        nf++;
+    }
+    json_t **built =
+        fx_mem(fx, sizeof(json_t *) + nf * sizeof(struct journal_field) + keylen + 1 + text);
+    struct journal_field *f = (struct journal_field *)(built + 1);
+    char *p = (char *)(f + nf), *key = p;
+    *built = NULL;
+    for (size_t i = 0; i < nkey; i++) {
+        memcpy(p, key_parts[i], klen[i]);
+        p += klen[i];
+    }
+    *p++ = '\0';
+    nf = 0;
+    for (size_t i = 0; i < nsrc; i++) {
+        if (!src[i].value)
+            continue;
+        memcpy(p, src[i].value, vlen[i] + 1);
+        f[nf++] = (struct journal_field){.name = src[i].name, .value = p, .len = vlen[i]};
+        p += vlen[i] + 1;
+    }
+    fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
+    struct model_effect *e = &fx->items[fx->n++];
+    *e =
+        (struct model_effect){.kind = kind, .key = key, .fields = f, .nfields = nf, .built = built};
+    e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
     if (fx->sink && fx->n >= fx->portion)
         model_effects_flush(fx);
 }
@@ -587,38 +708,7 @@ static void json_set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-/* json_set_str() without jansson's UTF-8 checks (a fifth of building an effect), for a
- * literal key `k` and a value `v` known to be UTF-8: an interned string (records are UTF-8:
- * their decoder and encoder check) or one formatted here (CIDR, time). */
-static void json_set_utf8(json_t *o, const char *k, const char *v)
-{
-    if (v)
-        json_object_set_new_nocheck(o, k, json_string_nocheck(v));
-}
-
 /* ---- helpers -------------------------------------------------------------------------- */
-
-/* Concatenates the strings given up to a NULL; the result is owned by the caller. Effect keys
- * are built once per journaled resource, a million in a first pass, so without printf. */
-static char *str_join(const char *first, ...)
-{
-    va_list ap;
-    size_t n = 0;
-    va_start(ap, first);
-    for (const char *s = first; s; s = va_arg(ap, const char *))
-        n += strlen(s);
-    va_end(ap);
-    char *out = xmalloc(n + 1), *o = out;
-    va_start(ap, first);
-    for (const char *s = first; s; s = va_arg(ap, const char *)) {
-        size_t k = strlen(s);
-        memcpy(o, s, k);
-        o += k;
-    }
-    va_end(ap);
-    *o = '\0';
-    return out;
-}
 
 static char *key2(const char *a, const char *b)
 {
@@ -822,19 +912,22 @@ static void res_state_fx(const model_t *m, struct model_effects *fx, const char 
     prefix_t p;
     res_prefix(r, &p);
     prefix_format(&p, cidr, sizeof cidr);
-    json_t *d = json_object();
-    json_set_utf8(d, "scope_id", scope_id);
-    json_set_utf8(d, "resource_type", S(m, r->type));
-    json_set_utf8(d, "resource_id", S(m, r->id));
-    json_set_utf8(d, "cidr", cidr);
-    json_set_utf8(d, "pool_id", S(m, r->pool));
-    json_set_utf8(d, "owner", S(m, r->owner));
-    json_set_utf8(d, "region", S(m, r->region));
-    json_set_utf8(d, "name", S(m, r->name));
-    json_set_utf8(d, "status", neu ? S(m, field) : "deleted");
+    /* The data in the compact form, names in byte order; the values are UTF-8 (interned
+     * strings of checked records, or formatted here). */
+    const struct fx_src src[] = {
+        {"cidr", cidr},
+        {"name", S(m, r->name)},
+        {"owner", S(m, r->owner)},
+        {"pool_id", S(m, r->pool)},
+        {"region", S(m, r->region)},
+        {"resource_id", S(m, r->id)},
+        {"resource_type", S(m, r->type)},
+        {"scope_id", scope_id},
+        {"status", neu ? S(m, field) : "deleted"},
+    };
     /* Every stored resource CIDR has an id (res_make() refuses one without). */
-    fx_add(fx, kind, str_join(kind, ":", scope_id, "/", S(m, r->id), "/", cidr, ":", t, NULL), ms,
-           d);
+    const char *key[] = {kind, ":", scope_id, "/", S(m, r->id), "/", cidr, ":", t};
+    fx_add_fields(fx, kind, key, sizeof key / sizeof *key, ms, src, sizeof src / sizeof *src);
 }
 
 /* Compliance and management transitions of one resource CIDR from `old` to `neu` (either

@@ -50,6 +50,7 @@
 #include <jansson.h>
 
 #include "analyzer/eventwin.h"
+#include "analyzer/journal.h"
 #include "analyzer/rrd_store.h"
 #include "config/config.h"
 #include "record.h"
@@ -71,16 +72,37 @@ typedef struct model model_t;
  *   key:  idempotency key: the event id for events, else "<kind>:<pair or resource>:<time>"
  *         or "<kind>:<scope>:<pass id>" for passes.
  *   event_time: when it happened (event time, or the pass start), UTC seconds.
- *   data: a JSON object describing it. */
+ *   data: a JSON object describing it, read with model_effect_data(). The effects a
+ *         resource CIDR's state changes cause (noncompliant, compliant, unmanaged,
+ *         managed: a million in a first pass) hold it in a compact form instead: `fields`,
+ *         its string members sorted by name, which journal_append_fields() journals as
+ *         journal_append() journals the object; the object is built only when asked for. */
 struct model_effect {
     const char *kind; /* static string */
     char *key;        /* owned by the effects list */
     time_t event_time;
-    json_t *data; /* owned by the effects list (one reference) */
+    json_t *data; /* owned by the effects list (one reference); NULL in the compact form */
+    /* The compact form (else NULL and 0): `nfields` members, names strictly ascending,
+     * every pointer into the effects list's memory, released with the effect. */
+    const struct journal_field *fields;
+    size_t nfields;
+    json_t **built; /* compact form: where model_effect_data() keeps the object it built */
 };
 
+/* The data object of effect `e` (borrowed: valid as long as the effect, json_incref() it to
+ * keep it): `data`, or for the compact form an object built from its fields on the first
+ * call and kept with the effect. Never NULL for an effect of the model. The thread using the
+ * effects list. */
+json_t *model_effect_data(const struct model_effect *e);
+
+/* Appends effect `e` (borrowed) to journal `j`: journal_append_fields() of the compact form,
+ * journal_append() of `data` otherwise; either writes the same bytes for the same data.
+ * Returns what they return. The thread using the journal and the effects list. */
+int model_effect_journal(journal_t *j, const struct model_effect *e);
+
 /* Receives the next `n` effects in the order they happened (`items` borrowed for the call:
- * the keys and data are released after it returns; json_incref() a data object to keep it).
+ * the keys and data are released after it returns; json_incref() a data object, as
+ * model_effect_data() gives it, to keep it).
  * Called from inside model_apply(): it must not call into the model. */
 typedef void (*model_effects_fn)(void *ctx, const struct model_effect *items, size_t n);
 
@@ -92,9 +114,14 @@ typedef void (*model_effects_fn)(void *ctx, const struct model_effect *items, si
  * portions of at most `portion` while model_apply() runs and the rest before it returns, so
  * memory stays flat however many effects one record causes (a first pass that finds a
  * million unmanaged resources) and `n` is 0 after each call. */
+struct model_fx_block;
+
 struct model_effects {
     struct model_effect *items;
     size_t n, cap;
+    /* Memory of the compact effects (keys, fields, their text): blocks reused once the held
+     * effects are released, so a steady stream allocates nothing per effect. */
+    struct model_fx_block *blocks, *block;
     model_effects_fn sink; /* NULL: accumulate */
     void *sink_ctx;
     size_t portion; /* with a sink: hand out once this many are held */

@@ -1,15 +1,30 @@
 /* rrd_store: per-object RRD files written in event time, directly or through rrdcached.
  *
  * DESIGN: objects live in a hash table keyed by "kind/id" with the newest sample time seen
- * (queued or on disk) and the samples queued since the last flush. rrd_store_update() only
- * queues, after creating the file on first sight; rrd_store_flush() writes. Directly, each
- * dirty file gets one rrd_updatex_r() call with all its samples. Through rrdcached, we keep
- * our own socket (librrd's client keeps one global connection and cannot batch): one BATCH
- * with UPDATE lines for every dirty file followed by FLUSH lines for the same files, so the
- * reply arrives only when the daemon wrote them. An UPDATE the daemon rejects because it
- * already holds newer samples (a replay after a crash) is answered with the daemon's last
- * time; the samples up to it count as skipped and the rest are sent again. librrd's
- * error state is per thread: every call is preceded by rrd_clear_error().
+ * (queued or on disk) and the samples queued since the last flush. A store opened for
+ * writing has a worker thread that does all of its file and daemon work while it runs:
+ * rrd_store_update() (the caller's thread, "main") drops samples older than the newest one
+ * it handed over and appends the rest to `in` under `mtx`; the worker takes `in` a batch at
+ * a time, looks each object's file up on first sight (creating it when missing), skips the
+ * samples the file holds already and queues the others on the object. rrd_store_flush()
+ * asks for a flush under `mtx` and waits: the worker takes what was handed over before it,
+ * creates what could not be created yet, writes, and answers with the result and its error
+ * text. A failed lookup, creation or write keeps the samples queued, so the next flush tries
+ * again and fails until it works. Reads (last, fetch, graph) and rrd_store_set_heartbeat()
+ * first wait for the worker to go idle with nothing handed over: main then has the whole
+ * store, daemon socket included, to itself until it hands over more, which makes the reads
+ * see what they saw when the work was done on main. Each thread counts in its own stats and
+ * words errors in its own buffer (stats_of(), errbuf()); the worker publishes its counts
+ * under `mtx` after each round. Writes happen at a flush only, as before, so what a read
+ * sees does not depend on the worker's timing (forecasts stay the same on a replay).
+ *
+ * Directly, each dirty file gets one rrd_updatex_r() call with all its samples. Through
+ * rrdcached, we keep our own socket (librrd's client keeps one global connection and cannot
+ * batch): one BATCH with UPDATE lines for every dirty file followed by FLUSH lines for the
+ * same files, so the reply arrives only when the daemon wrote them. An UPDATE the daemon
+ * rejects because it already holds newer samples (a replay after a crash) is answered with
+ * the daemon's last time; the samples up to it count as skipped and the rest are sent
+ * again. librrd's error state is per thread: every call is preceded by rrd_clear_error().
  *
  * A TCP daemon ("remote") may run on another host: nothing is done on local files. Paths
  * are "<kind>/<id>.rrd", which the daemon resolves against its base directory; a file is
@@ -20,13 +35,16 @@
  */
 #define LOG_MODULE "rrd"
 
+#include "config.h" /* _GNU_SOURCE: pthread_setname_np */
+
 #include "analyzer/rrd_store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,39 +107,104 @@ struct queued {
     double v[RRD_DS_COUNT];
 };
 
+/* Which thread touches which field is written after each one (see DESIGN): "main" is the
+ * caller's thread, "worker" the store's thread; a drained worker (worker_drain()) leaves
+ * every field to the caller until it queues work again. */
 struct object {
-    struct object *next; /* hash chain */
-    char *key;           /* "kind/id" */
-    char *path;          /* file path */
-    char *wire_path;     /* path escaped for the rrdcached protocol */
-    time_t last;         /* newest sample time queued or in the file */
-    time_t create_at;    /* > 0: the file could not be created yet (disk full); its first
-                            row goes before this time, rrd_store_flush() retries */
+    struct object *next; /* hash chain (main) */
+    char *key;           /* "kind/id" (set before the worker sees the object, then read-only) */
+    char *path;          /* file path (same) */
+    char *wire_path;     /* path escaped for the rrdcached protocol (same) */
+    time_t last;         /* newest sample time handed to the worker (main) */
+    /* Worker from here on. */
+    bool resolved;    /* the file was looked up (wlast and create_at are valid) */
+    time_t wlast;     /* newest sample time in the file or queued for it */
+    time_t create_at; /* > 0: the file could not be created yet (disk full); its first
+                         row goes before this time, the next flush retries */
     struct queued *q;
     size_t nq, capq;
     bool dirty;         /* on the dirty list */
-    bool failed;        /* per-flush scratch */
+    bool failed;        /* an attempt failed: not tried again before the next flush */
     time_t daemon_last; /* per-flush scratch: newer time reported by rrdcached, or 0 */
 };
 
+/* One sample handed from rrd_store_update() to the worker. */
+struct entry {
+    struct object *o;
+    struct queued s;
+};
+
+/* Lock order: `mtx` is the only lock and no other lock is taken while holding it; librrd
+ * and the daemon socket are used without it. */
 struct rrd_store {
     char *dir;
     int step;
     int heartbeat;
     char *daemon; /* NULL = direct */
     bool remote;  /* TCP daemon: files on its host, paths relative to its base directory */
-    int fd;       /* rrdcached connection, -1 when closed */
+    int fd;       /* rrdcached connection, -1 when closed (worker; main while drained) */
     char rbuf[8192];
     size_t rlen;
-    struct object **table;
+    struct object **table; /* main */
     size_t nbuckets, nobjects;
-    struct object **dirty;
+    struct object **dirty; /* worker */
     size_t ndirty, capdirty;
-    size_t queued_total;
-    struct rrd_store_stats stats;
+    size_t queued_total;          /* samples in the objects' queues (worker) */
+    size_t unflushed;             /* samples handed over since the last flush asked (main) */
+    struct rrd_store_stats stats; /* main's counts; the worker's are in wstats */
     log_complain_t complain;
-    char err[1024];
+    char err[1024]; /* main's error text */
+
+    /* The worker (none for a store opened for reading: its calls run on the caller). */
+    bool threaded;
+    pthread_t worker;
+    pthread_mutex_t mtx;
+    pthread_cond_t work_cv; /* main -> worker: work queued, flush asked or stop */
+    pthread_cond_t done_cv; /* worker -> main: a round done */
+    struct entry *in;       /* samples not taken by the worker yet (mtx) */
+    size_t nin, capin;      /* (mtx) */
+    uint64_t flush_req;     /* flushes asked for (mtx) */
+    uint64_t bound_req;     /* the last one asked by rrd_store_update() (mtx) */
+    uint64_t flush_done;    /* flushes answered, with flush_rc of the last one (mtx) */
+    int flush_rc;           /* (mtx) */
+    bool busy;              /* the worker is running a round (mtx) */
+    bool stop;              /* rrd_store_free(): end after the queued work (mtx) */
+    /* The worker's counts (worker). Its `queued` counts down (modulo 2^64) the samples main
+     * counted as queued that turn out to be replays of what the file holds, so the sums keep
+     * the meaning they had when main looked the files up itself. */
+    struct rrd_store_stats wstats;
+    struct rrd_store_stats wpub; /* wstats as of the worker's last round (mtx) */
+    char werr[1024];             /* the worker's error text (worker) */
 };
+
+/* The store whose worker is the calling thread, if any. */
+static _Thread_local const rrd_store_t *worker_store;
+
+static bool on_worker(const rrd_store_t *st)
+{
+    return worker_store == st;
+}
+
+/* Error text buffer and counters of the calling thread. */
+static char *errbuf(rrd_store_t *st)
+{
+    return on_worker(st) ? st->werr : st->err;
+}
+
+static struct rrd_store_stats *stats_of(rrd_store_t *st)
+{
+    return on_worker(st) ? &st->wstats : &st->stats;
+}
+
+/* Adds the worker's counts `w` to `to` (flushes are main's alone). */
+static void stats_add(struct rrd_store_stats *to, const struct rrd_store_stats *w)
+{
+    to->queued += w->queued; /* modulo 2^64: see wstats */
+    to->written += w->written;
+    to->skipped += w->skipped;
+    to->created += w->created;
+    to->failures += w->failures;
+}
 
 /* Error text helpers ------------------------------------------------------------------- */
 
@@ -130,7 +213,7 @@ static void set_err(rrd_store_t *st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    text_errbuf_vset(st->err, sizeof st->err, fmt, ap);
+    text_errbuf_vset(errbuf(st), sizeof st->err, fmt, ap);
     va_end(ap);
 }
 
@@ -161,7 +244,7 @@ static int take_rrd_error(rrd_store_t *st, const char *what, const char *path)
     int rc = errno_from_text(text);
     set_err(st, "%s %s: %s", what, path, text);
     rrd_clear_error();
-    st->stats.failures++;
+    stats_of(st)->failures++;
     return rc;
 }
 
@@ -427,7 +510,7 @@ fail_msg:
     if (rc == -ENOENT)
         rc = -ECONNREFUSED;
     set_err(st, "cannot connect to rrdcached at %s: %s", addr, strerror(-rc));
-    st->stats.failures++;
+    stats_of(st)->failures++;
     return rc;
 }
 
@@ -440,7 +523,7 @@ static int daemon_write(rrd_store_t *st, const char *buf, size_t len)
         rc = -ETIMEDOUT;
     set_err(st, "rrdcached at %s: write: %s", st->daemon, strerror(-rc));
     daemon_close(st);
-    st->stats.failures++;
+    stats_of(st)->failures++;
     return rc;
 }
 
@@ -474,7 +557,7 @@ static int daemon_read_line(rrd_store_t *st, char *line, size_t cap)
         set_err(st, "rrdcached at %s: read: %s", st->daemon,
                 r == 0 ? "connection closed by daemon" : strerror(-rc));
         daemon_close(st);
-        st->stats.failures++;
+        stats_of(st)->failures++;
         return rc;
     }
 }
@@ -537,7 +620,7 @@ static int daemon_flush_file(rrd_store_t *st, const char *wire_path)
     free(cmd);
     if (rc == -EIO && strstr(msg, "No such file") == NULL) {
         set_err(st, "rrdcached FLUSH %s: %s", wire_path, msg);
-        st->stats.failures++;
+        stats_of(st)->failures++;
         return rc;
     }
     return rc == -EIO ? 0 : rc;
@@ -572,7 +655,7 @@ static int remote_error(rrd_store_t *st, const char *what, const char *path, con
     int rc = errno_from_text(msg);
     set_err(st, "rrdcached %s %s: %s", what, path, msg);
     if (rc != -ENOENT)
-        st->stats.failures++;
+        stats_of(st)->failures++;
     return rc;
 }
 
@@ -595,7 +678,7 @@ static int remote_create(rrd_store_t *st, const char *path, time_t t, int argc, 
     cmd = next;
     rc = daemon_command(st, cmd, msg, sizeof msg);
     if (rc == 0) {
-        st->stats.created++;
+        stats_of(st)->created++;
     } else if (rc == -EIO) {
         /* Some CREATE errors span more lines than their status announces: start afresh. */
         daemon_close(st);
@@ -605,7 +688,7 @@ static int remote_create(rrd_store_t *st, const char *path, time_t t, int argc, 
         else
             rc = 0;
         if (strstr(msg, "recursively create") != NULL)
-            text_errbuf_set(st->err, sizeof st->err,
+            text_errbuf_set(errbuf(st), sizeof st->err,
                             "rrdcached at %s cannot create %s: start it with -b DIR -B -R, or "
                             "create the directory under its base directory",
                             st->daemon, path);
@@ -633,11 +716,11 @@ static int local_create(rrd_store_t *st, const char *path, time_t t, int argc, c
             rc = explain_create_failure(st, path, rows * RRD_DS_COUNT * sizeof(double) + 4096);
         }
         if (rc == -EEXIST) { /* created meanwhile by another writer */
-            st->stats.failures--;
+            stats_of(st)->failures--;
             rc = 0;
         }
     } else {
-        st->stats.created++;
+        stats_of(st)->created++;
         /* librrd creates files 0666 less the umask: the history is ours alone. */
         if (chmod(path, 0600) != 0)
             LOG_WARN("chmod 0600 %s: %s", path, strerror(errno));
@@ -699,7 +782,7 @@ static int remote_last(rrd_store_t *st, const char *path, time_t *out)
         return rc;
     if (last <= 0) {
         set_err(st, "rrdcached INFO %s: no last_update in the reply", path);
-        st->stats.failures++;
+        stats_of(st)->failures++;
         return -EPROTO;
     }
     *out = last;
@@ -727,15 +810,14 @@ static int file_last(rrd_store_t *st, const char *path, time_t *out)
     return 0;
 }
 
-/* Finds kind/id, or sets it up: existing file -> its last update, else create when `t`
- * is given (t > 0). Returns 0 with *out set, or -errno. */
-static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t t,
-                      struct object **out)
+static void object_drop_upto(rrd_store_t *st, struct object *o, time_t upto);
+
+/* Main: finds kind/id in the table, or adds it (not looked up yet). Returns 0 with *out
+ * set, or -EINVAL for a bad key. */
+static int object_add(rrd_store_t *st, const char *kind, const char *id, struct object **out)
 {
     char key[sizeof "subnet/" + RRD_STORE_MAX_ID + 1];
     struct object *o;
-    time_t last = 0;
-    int rc;
 
     if (!rrd_store_valid_key(kind, id)) {
         set_err(st, "invalid object %s/%s", kind ? kind : "(null)", id ? id : "(null)");
@@ -743,17 +825,29 @@ static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t 
     }
     snprintf(key, sizeof key, "%s/%s", kind, id);
     o = table_find(st, key);
-    if (o != NULL) {
-        *out = o;
-        return 0;
+    if (o == NULL) {
+        o = xcalloc(1, sizeof *o);
+        o->key = xstrdup(key);
+        o->path = st->remote ? xasprintf("%s.rrd", key) : xasprintf("%s/%s.rrd", st->dir, key);
+        o->wire_path = wire_escape(o->path);
+        table_insert(st, o);
     }
-    o = xcalloc(1, sizeof *o);
-    o->key = xstrdup(key);
-    o->path = st->remote ? xasprintf("%s.rrd", key) : xasprintf("%s/%s.rrd", st->dir, key);
-    o->wire_path = wire_escape(o->path);
+    *out = o;
+    return 0;
+}
+
+/* Worker (or main with the worker drained): looks up `o`'s file: an existing file gives its
+ * last update, a missing one is created when `t` is given (t > 0) with its first row just
+ * before `t`. Queued samples the file holds already count as skipped. Returns 0 with
+ * o->resolved set, or -errno: o->resolved set too when only the creation failed (o->create_at
+ * tells the next flush to try again), the object unchanged when the lookup failed. */
+static int object_resolve(rrd_store_t *st, struct object *o, time_t t)
+{
+    time_t last = 0;
+    int create_rc = 0;
     /* The daemon may hold samples of this file that a previous run sent but never saw
      * written: have them written so the file's last update is the whole truth. */
-    rc = st->daemon ? daemon_flush_file(st, o->wire_path) : 0;
+    int rc = st->daemon ? daemon_flush_file(st, o->wire_path) : 0;
     if (rc == 0)
         rc = file_last(st, o->path, &last);
     if (rc == -ENOENT && t > 0) {
@@ -761,22 +855,47 @@ static int object_get(rrd_store_t *st, const char *kind, const char *id, time_t 
         if (rc == 0) {
             rc = file_last(st, o->path, &last);
         } else if (rc != -EINVAL) {
-            /* Keep the samples queued: rrd_store_flush() creates the file once it can
-             * (and reports the failure until then). */
+            /* Keep the samples queued: the next flush creates the file once it can (and
+             * reports the failure until then). */
             o->create_at = t;
+            create_rc = rc;
             rc = 0;
         }
     }
     if (rc < 0)
-        goto fail;
-    o->last = last;
-    table_insert(st, o);
-    *out = o;
-    return 0;
+        return rc;
+    o->resolved = true;
+    o->wlast = last;
+    size_t nq = o->nq;
+    object_drop_upto(st, o, last);
+    stats_of(st)->queued -= nq - o->nq; /* replays: not queued after all (see wstats) */
+    if (o->nq > 0)
+        o->wlast = o->q[o->nq - 1].t;
+    return create_rc;
+}
 
-fail:
-    object_free(o);
-    return rc;
+/* Worker: takes sample `q` of `o` (samples of one object come in increasing time): looks the
+ * file up on first sight, skips what it holds already, queues the rest for the next flush.
+ * A failed lookup keeps the sample queued; the next flush tries again. */
+static void object_take(rrd_store_t *st, struct object *o, const struct queued *q)
+{
+    if (!o->resolved && !o->failed && object_resolve(st, o, q->t) < 0)
+        o->failed = true;
+    if (o->resolved && q->t <= o->wlast) {
+        stats_of(st)->skipped++;
+        stats_of(st)->queued--; /* a replay: not queued after all (see wstats) */
+        return;
+    }
+    o->q = xgrow(o->q, &o->capq, o->nq + 1, sizeof *o->q);
+    o->q[o->nq++] = *q;
+    if (o->resolved)
+        o->wlast = q->t;
+    if (!o->dirty) {
+        st->dirty = xgrow(st->dirty, &st->capdirty, st->ndirty + 1, sizeof *st->dirty);
+        st->dirty[st->ndirty++] = o;
+        o->dirty = true;
+    }
+    st->queued_total++;
 }
 
 /* Constructor -------------------------------------------------------------------------- */
@@ -787,6 +906,11 @@ static bool daemon_is_remote(const char *daemon)
     return daemon != NULL && daemon[0] != '\0' && daemon[0] != '/' &&
            strncmp(daemon, "unix:", 5) != 0;
 }
+
+static int worker_start(rrd_store_t *st);
+static int worker_finish(rrd_store_t *st);
+static void worker_drain(rrd_store_t *st);
+static int store_write(rrd_store_t *st);
 
 /* rrd_store_new() and rrd_store_open_reader(): `reader` opens an existing store without
  * creating or requiring write access to anything. */
@@ -858,6 +982,8 @@ static rrd_store_t *store_open(const char *dir, int step_s, const char *daemon, 
             goto fail;
         }
     }
+    if (!reader && worker_start(st) < 0)
+        goto fail;
     LOG_DEBUG("store %s, step %d s, %s%s", st->dir ? st->dir : "on the daemon's host", st->step,
               st->daemon ? "via " : "direct", st->daemon ? st->daemon : "");
     return st;
@@ -884,8 +1010,9 @@ void rrd_store_free(rrd_store_t *st)
 {
     if (st == NULL)
         return;
-    if (st->queued_total > 0)
-        LOG_WARN("dropping %zu samples that were never flushed", st->queued_total);
+    /* What is queued is written first; on a worker, which ends after it. */
+    if ((st->threaded ? worker_finish(st) : store_write(st)) < 0 && st->queued_total > 0)
+        LOG_WARN("dropping %zu samples that could not be written: %s", st->queued_total, st->err);
     daemon_close(st);
     for (size_t i = 0; i < st->nbuckets; i++) {
         struct object *o = st->table[i], *next;
@@ -896,6 +1023,7 @@ void rrd_store_free(rrd_store_t *st)
     }
     free(st->table);
     free(st->dirty);
+    free(st->in);
     free(st->daemon);
     free(st->dir);
     free(st);
@@ -905,47 +1033,12 @@ int rrd_store_set_heartbeat(rrd_store_t *st, int heartbeat_s)
 {
     if (heartbeat_s < st->step)
         return -EINVAL;
+    worker_drain(st); /* files are created with the heartbeat of the updates before */
     st->heartbeat = heartbeat_s;
     return 0;
 }
 
 /* Updates ------------------------------------------------------------------------------ */
-
-int rrd_store_update(rrd_store_t *st, const char *kind, const char *id, time_t t,
-                     const struct rrd_sample *s)
-{
-    struct object *o;
-    struct queued *q;
-    int rc;
-
-    if (t <= 0) {
-        set_err(st, "invalid time %lld for %s/%s", (long long)t, kind ? kind : "", id ? id : "");
-        return -EINVAL;
-    }
-    rc = object_get(st, kind, id, t, &o);
-    if (rc < 0)
-        return rc;
-    if (t <= o->last) {
-        st->stats.skipped++;
-        return 0;
-    }
-    o->q = xgrow(o->q, &o->capq, o->nq + 1, sizeof *o->q);
-    q = &o->q[o->nq++];
-    q->t = t;
-    for (int i = 0; i < RRD_DS_COUNT; i++)
-        q->v[i] = rrd_sample_get(s, (enum rrd_ds)i);
-    o->last = t;
-    if (!o->dirty) {
-        st->dirty = xgrow(st->dirty, &st->capdirty, st->ndirty + 1, sizeof *st->dirty);
-        st->dirty[st->ndirty++] = o;
-        o->dirty = true;
-    }
-    st->queued_total++;
-    st->stats.queued++;
-    if (st->queued_total >= RRD_STORE_MAX_QUEUED)
-        return rrd_store_flush(st);
-    return 0;
-}
 
 /* Formats "t:v:v:..." into buf; returns the length or -ENOBUFS. */
 static int format_values(const struct queued *q, char *buf, size_t len)
@@ -969,7 +1062,7 @@ static int format_values(const struct queued *q, char *buf, size_t len)
 
 static void object_done(rrd_store_t *st, struct object *o)
 {
-    st->stats.written += o->nq;
+    stats_of(st)->written += o->nq;
     st->queued_total -= o->nq;
     o->nq = 0;
 }
@@ -980,10 +1073,12 @@ static void object_drop_upto(rrd_store_t *st, struct object *o, time_t upto)
     size_t k = 0;
     while (k < o->nq && o->q[k].t <= upto)
         k++;
+    if (k == 0)
+        return;
     memmove(o->q, o->q + k, (o->nq - k) * sizeof *o->q);
     o->nq -= k;
     st->queued_total -= k;
-    st->stats.skipped += k;
+    stats_of(st)->skipped += k;
 }
 
 static int flush_direct(rrd_store_t *st)
@@ -1073,7 +1168,7 @@ static int daemon_batch(rrd_store_t *st, const char *buf, size_t len, struct bat
         if (end == line || no < 1 || no > ncmds) {
             /* Not one of ours (e.g. the terminator): report as a failure. */
             set_err(st, "rrdcached BATCH: %s", line);
-            st->stats.failures++;
+            stats_of(st)->failures++;
             if (*first_rc == 0)
                 *first_rc = -EIO;
             continue;
@@ -1087,7 +1182,7 @@ static int daemon_batch(rrd_store_t *st, const char *buf, size_t len, struct bat
             continue;
         }
         if (!o->failed) {
-            st->stats.failures++;
+            stats_of(st)->failures++;
             set_err(st, "rrdcached %s %s: %s", cmds[no - 1].flush ? "FLUSH" : "UPDATE", o->path,
                     text);
             if (*first_rc == 0)
@@ -1188,20 +1283,22 @@ static int flush_daemon(rrd_store_t *st)
     return first_rc;
 }
 
-int rrd_store_flush(rrd_store_t *st)
+/* Worker (or main without one): creates the files that could not be created yet and writes
+ * every queued sample. Returns 0, or the first failure's -errno (its text in the thread's
+ * error buffer) with the samples kept queued. */
+static int write_out(rrd_store_t *st)
 {
     size_t keep = 0;
-    int rc;
+    int rc = 0;
 
-    if (st->ndirty == 0) {
-        st->stats.flushes++;
+    if (st->ndirty == 0)
         return 0;
-    }
-    rc = 0;
     for (size_t i = 0; i < st->ndirty && rc == 0; i++) {
         struct object *o = st->dirty[i];
         o->failed = false;
-        if (o->create_at > 0 && (rc = create_file(st, o->path, o->create_at)) == 0)
+        if (!o->resolved)
+            rc = object_resolve(st, o, o->q[0].t);
+        else if (o->create_at > 0 && (rc = create_file(st, o->path, o->create_at)) == 0)
             o->create_at = 0;
     }
     if (rc == 0)
@@ -1215,10 +1312,219 @@ int rrd_store_flush(rrd_store_t *st)
             o->dirty = false;
     }
     st->ndirty = keep;
+    return rc;
+}
+
+/* Main, without a worker: takes the handed-over samples itself. */
+static void take_queued(rrd_store_t *st)
+{
+    for (size_t i = 0; i < st->nin; i++)
+        object_take(st, st->in[i].o, &st->in[i].s);
+    st->nin = 0;
+}
+
+/* Main, without a worker: the flush itself. */
+static int store_write(rrd_store_t *st)
+{
+    take_queued(st);
+    return write_out(st);
+}
+
+/* The worker: takes the samples handed over, one batch a round (looking up and creating
+ * files on first sight), and writes them when a flush is asked for. Ends after the work
+ * queued before rrd_store_free() asked it to. */
+static void *worker_main(void *arg)
+{
+    rrd_store_t *st = arg;
+    struct entry *batch = NULL;
+    size_t nbatch = 0, capbatch = 0;
+
+    worker_store = st;
+    pthread_setname_np(pthread_self(), "rrd-writer"); /* as top -H and perf show it */
+    pthread_mutex_lock(&st->mtx);
+    for (;;) {
+        while (st->nin == 0 && st->flush_req == st->flush_done && !st->stop)
+            pthread_cond_wait(&st->work_cv, &st->mtx);
+        if (st->nin == 0 && st->flush_req == st->flush_done)
+            break; /* stop, with nothing left */
+        struct entry *tmp = st->in;
+        size_t tmpcap = st->capin;
+        st->in = batch;
+        st->capin = capbatch;
+        batch = tmp;
+        capbatch = tmpcap;
+        nbatch = st->nin;
+        st->nin = 0;
+        uint64_t req = st->flush_req;
+        bool flush = req != st->flush_done;
+        st->busy = true;
+        pthread_mutex_unlock(&st->mtx);
+
+        for (size_t i = 0; i < nbatch; i++)
+            object_take(st, batch[i].o, &batch[i].s);
+        int rc = flush ? write_out(st) : 0;
+
+        pthread_mutex_lock(&st->mtx);
+        st->wpub = st->wstats;
+        if (flush) {
+            st->flush_done = req;
+            st->flush_rc = rc;
+        }
+        st->busy = false;
+        pthread_cond_broadcast(&st->done_cv);
+    }
+    pthread_mutex_unlock(&st->mtx);
+    free(batch);
+    return NULL;
+}
+
+/* Starts the worker of a store opened for writing. Returns 0 or -errno (text in st->err). */
+static int worker_start(rrd_store_t *st)
+{
+    int rc = pthread_mutex_init(&st->mtx, NULL);
+    if (rc == 0 && (rc = pthread_cond_init(&st->work_cv, NULL)) != 0)
+        pthread_mutex_destroy(&st->mtx);
+    if (rc == 0 && (rc = pthread_cond_init(&st->done_cv, NULL)) != 0) {
+        pthread_cond_destroy(&st->work_cv);
+        pthread_mutex_destroy(&st->mtx);
+    }
+    if (rc == 0 && (rc = pthread_create(&st->worker, NULL, worker_main, st)) != 0) {
+        pthread_cond_destroy(&st->done_cv);
+        pthread_cond_destroy(&st->work_cv);
+        pthread_mutex_destroy(&st->mtx);
+    }
+    if (rc != 0) {
+        set_err(st, "cannot start the writer thread: %s", strerror(rc));
+        return -rc;
+    }
+    st->threaded = true;
+    return 0;
+}
+
+/* Main: has the worker write everything queued, end and be joined. Returns that last
+ * flush's result (text in st->err). */
+static int worker_finish(rrd_store_t *st)
+{
+    int rc;
+    pthread_mutex_lock(&st->mtx);
+    st->flush_req++;
+    st->stop = true;
+    pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mtx);
+    pthread_join(st->worker, NULL);
+    rc = st->flush_rc;
+    if (rc < 0)
+        text_errbuf_set(st->err, sizeof st->err, "%s", st->werr);
+    pthread_cond_destroy(&st->done_cv);
+    pthread_cond_destroy(&st->work_cv);
+    pthread_mutex_destroy(&st->mtx);
+    stats_add(&st->stats, &st->wstats);
+    memset(&st->wstats, 0, sizeof st->wstats);
+    st->threaded = false;
+    return rc;
+}
+
+/* Main: waits until the worker took up every sample handed over and went idle; the caller
+ * then has the whole store to itself until it hands over more (without a worker: takes the
+ * samples up itself). */
+static void worker_drain(rrd_store_t *st)
+{
+    if (!st->threaded) {
+        take_queued(st);
+        return;
+    }
+    pthread_mutex_lock(&st->mtx);
+    while (st->nin > 0 || st->busy || st->flush_req != st->flush_done)
+        pthread_cond_wait(&st->done_cv, &st->mtx);
+    pthread_mutex_unlock(&st->mtx);
+}
+
+/* Main, holding `mtx`: waits until the worker answered flush `req`. Returns its result, with
+ * the worker's error text copied to st->err on failure. */
+static int flush_wait_locked(rrd_store_t *st, uint64_t req)
+{
+    while (st->flush_done < req)
+        pthread_cond_wait(&st->done_cv, &st->mtx);
+    if (st->flush_rc < 0)
+        text_errbuf_set(st->err, sizeof st->err, "%s", st->werr);
+    return st->flush_rc;
+}
+
+/* Main, with a worker: bounds the samples queued. Asks the worker to write what is queued
+ * without waiting for it, unless the previous such write is still running: then waits for
+ * that one first and returns its result (a failure keeps its samples queued for the next
+ * flush). Returns 0 or -errno (text in st->err). */
+static int flush_bound(rrd_store_t *st)
+{
+    int rc = 0;
+    pthread_mutex_lock(&st->mtx);
+    if (st->flush_done < st->bound_req)
+        rc = flush_wait_locked(st, st->bound_req);
+    st->bound_req = ++st->flush_req;
+    pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mtx);
+    st->unflushed = 0;
+    if (rc < 0)
+        log_complain(&st->complain, LOG_LEVEL_ERR, LOG_MODULE, "flush failed: %s", st->err);
+    return rc;
+}
+
+int rrd_store_update(rrd_store_t *st, const char *kind, const char *id, time_t t,
+                     const struct rrd_sample *s)
+{
+    struct entry e;
+    int rc;
+
+    if (t <= 0) {
+        set_err(st, "invalid time %lld for %s/%s", (long long)t, kind ? kind : "", id ? id : "");
+        return -EINVAL;
+    }
+    rc = object_add(st, kind, id, &e.o);
+    if (rc < 0)
+        return rc;
+    /* Older than what was handed over already: a replay. The worker skips what the file
+     * holds (it alone knows that). */
+    if (t <= e.o->last) {
+        st->stats.skipped++;
+        return 0;
+    }
+    e.o->last = t;
+    e.s.t = t;
+    for (int i = 0; i < RRD_DS_COUNT; i++)
+        e.s.v[i] = rrd_sample_get(s, (enum rrd_ds)i);
+    if (st->threaded)
+        pthread_mutex_lock(&st->mtx);
+    st->in = xgrow(st->in, &st->capin, st->nin + 1, sizeof *st->in);
+    st->in[st->nin++] = e;
+    if (st->threaded) {
+        if (!st->busy)
+            pthread_cond_signal(&st->work_cv);
+        pthread_mutex_unlock(&st->mtx);
+    }
+    st->stats.queued++;
+    if (++st->unflushed >= RRD_STORE_MAX_QUEUED)
+        return st->threaded ? flush_bound(st) : rrd_store_flush(st);
+    return 0;
+}
+
+int rrd_store_flush(rrd_store_t *st)
+{
+    int rc;
+
+    if (st->threaded) {
+        pthread_mutex_lock(&st->mtx);
+        uint64_t req = ++st->flush_req;
+        pthread_cond_signal(&st->work_cv);
+        rc = flush_wait_locked(st, req);
+        pthread_mutex_unlock(&st->mtx);
+    } else {
+        rc = store_write(st);
+    }
     if (rc < 0) {
         log_complain(&st->complain, LOG_LEVEL_ERR, LOG_MODULE, "flush failed: %s", st->err);
         return rc;
     }
+    st->unflushed = 0;
     log_relief(&st->complain, LOG_MODULE, "flush works again");
     st->stats.flushes++;
     return 0;
@@ -1229,13 +1535,18 @@ int rrd_store_flush(rrd_store_t *st)
 int rrd_store_last(rrd_store_t *st, const char *kind, const char *id, time_t *out)
 {
     struct object *o;
-    int rc = object_get(st, kind, id, 0, &o);
+    int rc;
+
+    worker_drain(st);
+    rc = object_add(st, kind, id, &o);
+    if (rc == 0 && !o->resolved)
+        rc = object_resolve(st, o, 0);
     if (rc < 0) {
         if (rc == -ENOENT)
             set_err(st, "no RRD file for %s/%s", kind, id);
         return rc;
     }
-    *out = o->last;
+    *out = o->last > o->wlast ? o->last : o->wlast;
     return 0;
 }
 
@@ -1332,7 +1643,7 @@ static int fetch_line(rrd_store_t *st, char *line, void *ctx)
     return 0;
 bad:
     set_err(st, "rrdcached FETCH %s: unexpected reply line '%.200s'", f->path, line);
-    st->stats.failures++;
+    stats_of(st)->failures++;
     return -EPROTO;
 }
 
@@ -1353,7 +1664,7 @@ static int remote_fetch(rrd_store_t *st, const char *path, const char *cf, time_
         /* No row at all: only valid for an empty range. */
         if (f.step == 0 || f.names == NULL || f.end != f.start) {
             set_err(st, "rrdcached FETCH %s: incomplete reply", path);
-            st->stats.failures++;
+            stats_of(st)->failures++;
             rc = -EPROTO;
         } else {
             f.data = xmalloc(sizeof *f.data);
@@ -1425,6 +1736,7 @@ int rrd_store_fetch(rrd_store_t *st, const char *kind, const char *id, const cha
     int rc;
 
     memset(out, 0, sizeof *out);
+    worker_drain(st);
     rc = rrd_store_path(st, kind, id, path, sizeof path);
     if (rc < 0 || cf == NULL || (strcmp(cf, "AVERAGE") != 0 && strcmp(cf, "MAX") != 0) ||
         end <= start) {
@@ -1515,7 +1827,7 @@ static int list_remote(const char *daemon, const char *kind, struct id_list *l, 
     char msg[512];
     char *cmd;
     int rc;
-    rrd_store_t *st = rrd_store_new(NULL, 300, daemon, err, errlen);
+    rrd_store_t *st = rrd_store_open_reader(NULL, 300, daemon, err, errlen);
     if (st == NULL)
         return -ECONNREFUSED;
     cmd = xasprintf("LIST /%s\n", kind);
@@ -1655,6 +1967,7 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
     time_t view_end;
     int rc, w = -1, h = -1;
 
+    worker_drain(st);
     if (g == NULL || path == NULL || path[0] == '\0' || g->format == NULL) {
         set_err(st, "graph: no object, format or output file");
         return -EINVAL;
@@ -1764,7 +2077,7 @@ int rrd_store_graph(rrd_store_t *st, const struct rrd_store_graph *g, const char
         set_err(st, "graph: cannot connect to rrdcached at %s: %s", st->daemon,
                 rrd_test_error() ? rrd_get_error() : "connection failed");
         rrd_clear_error();
-        st->stats.failures++;
+        stats_of(st)->failures++;
         goto fail;
     }
     RRD_STORE_LIBRARY_ALLOCS_BEGIN();
@@ -1811,7 +2124,16 @@ out:
 
 void rrd_store_get_stats(const rrd_store_t *st, struct rrd_store_stats *out)
 {
+    /* The lock is not part of the store's value: taking it leaves the counters alone. */
+    rrd_store_t *w = (rrd_store_t *)st;
+    struct rrd_store_stats ws = {0};
+    if (st->threaded) {
+        pthread_mutex_lock(&w->mtx);
+        ws = st->wpub;
+        pthread_mutex_unlock(&w->mtx);
+    }
     *out = st->stats;
+    stats_add(out, &ws);
 }
 
 const char *rrd_store_error(const rrd_store_t *st)

@@ -3,15 +3,19 @@
  * DESIGN: one file per object at <dir>/<kind>/<id>.rrd, written in event time. Updates are
  * queued per object and sent by rrd_store_flush(), either directly with librrd or through
  * rrdcached over our own socket (BATCH protocol, then FLUSH of every file written), so one
- * analyzer step over many objects costs one round trip. Replays are idempotent: a sample at
- * or before an object's newest sample is counted as skipped, never an error; rrdcached's
- * "illegal attempt to update" reply is parsed and treated the same way. With no daemon or
- * a unix socket, files are created and read directly, so the directory must be visible to
- * this process under the same path as to rrdcached (a local daemon or a shared mount).
- * With a TCP daemon (host:port) the files live on the daemon's host: every access goes
- * through it (CREATE, INFO, FETCH, LIST; graphs with rrd_graph's --daemon), paths are
- * relative to its base directory (rrdcached -b DIR -B -R) as <kind>/<id>.rrd, and the local
- * directory is not used. See docs/rrd.md for the archive plan.
+ * analyzer step over many objects costs one round trip. A store opened for writing does its
+ * file work on a thread of its own: rrd_store_update() only hands the sample over; that thread
+ * looks the file up and creates it on first sight, and writes at rrd_store_flush(), which waits
+ * for it. Reads in the same store (last, fetch, graph) first wait for it to take up every
+ * sample handed over, so they see what they would see without it. Replays are idempotent: a
+ * sample at or before an object's newest sample is counted as skipped, never an error;
+ * rrdcached's "illegal attempt to update" reply is parsed and treated the same way. With no
+ * daemon or a unix socket, files are created and read directly, so the directory must be
+ * visible to this process under the same path as to rrdcached (a local daemon or a shared
+ * mount). With a TCP daemon (host:port) the files live on the daemon's host: every access goes
+ * through it (CREATE, INFO, FETCH, LIST; graphs with rrd_graph's --daemon), paths are relative
+ * to its base directory (rrdcached -b DIR -B -R) as <kind>/<id>.rrd, and the local directory is
+ * not used. See docs/rrd.md for the archive plan.
  */
 #ifndef IPAMWATCH_RRD_STORE_H
 #define IPAMWATCH_RRD_STORE_H
@@ -56,7 +60,8 @@ double rrd_sample_get(const struct rrd_sample *s, enum rrd_ds ds);
 /* Data source name as stored in the files ("size", "used", ...); NULL when out of range. */
 const char *rrd_ds_name(enum rrd_ds ds);
 
-/* Counters since rrd_store_new(). */
+/* Counters since rrd_store_new(); those of the store's thread as of its last round (all of
+ * the work before it once rrd_store_flush() or a read returned). */
 struct rrd_store_stats {
     uint64_t queued;   /* samples accepted by rrd_store_update() */
     uint64_t written;  /* samples written to a file or accepted by rrdcached */
@@ -73,16 +78,19 @@ struct rrd_store_stats {
  * daemon's host under its base directory and `dir` is neither created nor read (it may be
  * NULL). Returns the store (owned by the caller, free with
  * rrd_store_free()) or NULL with a message in `err` when the directory is not writable,
- * the step is invalid or the daemon is unreachable. Any thread. */
+ * the step is invalid or the daemon is unreachable. Starts the store's thread, which alone
+ * calls librrd's create and update functions until rrd_store_free(). Any thread. */
 rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char *err,
                            size_t errlen);
 /* Opens an existing store for reading (graph, forecast, report) like rrd_store_new(), but
- * creates nothing and needs no write access: a missing `dir` is an error naming it.
+ * creates nothing and needs no write access: a missing `dir` is an error naming it. No
+ * thread of its own: every call does its work on the caller's thread.
  * Returns the store (owned by the caller) or NULL with a message in `err`. Any thread. */
 rrd_store_t *rrd_store_open_reader(const char *dir, int step_s, const char *daemon, char *err,
                                    size_t errlen);
-/* Closes the daemon connection and frees the store; queued samples not flushed are
- * dropped (call rrd_store_flush() first). NULL is a no-op. */
+/* Writes the samples still queued (as rrd_store_flush() would; a failure is logged and those
+ * samples are dropped: call rrd_store_flush() first to know), ends the store's thread,
+ * closes the daemon connection and frees the store. NULL is a no-op. */
 void rrd_store_free(rrd_store_t *store);
 
 /* Sets the heartbeat of files created from now on (default 2 days, so that a backfill
@@ -94,28 +102,33 @@ int rrd_store_set_heartbeat(rrd_store_t *store, int heartbeat_s);
  * (letters, digits, '-', '_', '.', no "..", not starting with '.', at most 128 bytes). */
 int rrd_store_valid_key(const char *kind, const char *id);
 
-/* Queues sample `s` (borrowed) of object kind/id at event time `t`. The object's file is
- * created on first sight with its start just before `t` (history may be years old); a
- * sample at or before the object's newest sample (queued or on disk) is an already
- * applied replay: it is counted as skipped and 0 is returned. Once 65,536 samples are
- * queued over all objects, this calls rrd_store_flush() itself to bound memory (a backfill
- * needs no flush of its own until its end). A file that cannot be created yet (disk full)
- * keeps its samples queued: rrd_store_flush() creates it, and fails until it can. Returns 0,
- * -EINVAL for a bad kind, id or time, or -errno when that flush failed (text in
- * rrd_store_error()). One thread at a time per store. */
+/* Queues sample `s` (borrowed) of object kind/id at event time `t` and returns: the
+ * store's thread creates the object's file on first sight with its start just before `t`
+ * (history may be years old). A sample at or before the object's newest sample (queued or
+ * on disk) is an already applied replay: it is counted as skipped (once the store's thread
+ * has looked at the file) and 0 is returned. Once 65,536 samples are queued since the last
+ * flush, this has them written to bound memory (a backfill needs no flush of its own until
+ * its end): the store's thread writes them while this returns, and the next time waits for
+ * that write first (a store without a thread calls rrd_store_flush()). A file that cannot be
+ * looked up, created or written yet (disk full) keeps its samples queued: rrd_store_flush()
+ * tries again, and fails naming the file until it can. Returns 0, -EINVAL for a bad kind, id
+ * or time, or -errno when the write waited for failed (text in rrd_store_error()). One
+ * thread at a time per store. */
 int rrd_store_update(rrd_store_t *store, const char *kind, const char *id, time_t t,
                      const struct rrd_sample *s);
 
-/* Writes every queued sample and makes it durable: directly, every file is updated;
- * through rrdcached, the samples are sent in one BATCH and every file written to is
- * flushed by the daemon before this returns. Returns 0 when all of it is in the files
- * (commit Kafka offsets only then), or -errno (e.g. -ECONNREFUSED when rrdcached is down,
- * -EIO for a librrd failure) with the samples kept queued for the next call. One thread at
- * a time per store. */
+/* Writes every sample queued before this call and makes it durable (on the store's thread,
+ * waiting for it): files not created yet are created, then directly every file is updated;
+ * through rrdcached, the samples are sent in one BATCH and every file written to is flushed
+ * by the daemon before this returns. Returns 0 when all of it is in the files (commit Kafka
+ * offsets only then), or -errno (e.g. -ECONNREFUSED when rrdcached is down, -EIO for a
+ * librrd failure) with rrd_store_error() naming the file and librrd's or the daemon's
+ * message, and the samples kept queued for the next call. One thread at a time per store. */
 int rrd_store_flush(rrd_store_t *store);
 
-/* Newest sample time of kind/id (queued or on disk) in *out. Returns 0, -ENOENT when the
- * object has no file, -EINVAL for a bad key, or -errno. One thread at a time per store. */
+/* Newest sample time of kind/id (queued or on disk) in *out, after the store's thread took
+ * up every sample queued before. Returns 0, -ENOENT when the object has no file, -EINVAL
+ * for a bad key, or -errno. One thread at a time per store. */
 int rrd_store_last(rrd_store_t *store, const char *kind, const char *id, time_t *out);
 
 /* Ids of every <kind>/<id>.rrd file, sorted, in *ids (an array of *n strings, owned by the
@@ -145,7 +158,8 @@ void rrd_series_free(struct rrd_series *s);
 /* Reads kind/id's consolidation `cf` ("AVERAGE" or "MAX") between `start` and `end` at
  * the archive closest to `resolution` seconds (0 = finest that covers the range) into
  * *out (owned by the caller, release with rrd_series_free()). Sees what rrd_store_flush()
- * wrote; through rrdcached the file is flushed by the daemon first. A TCP rrdcached reads
+ * wrote (the file of a sample queued before exists: the store's thread is waited for);
+ * through rrdcached the file is flushed by the daemon first. A TCP rrdcached reads
  * the finest archive that covers the range (its FETCH has no resolution); rows finer than
  * `resolution` are consolidated here into `resolution`-aligned rows (mean or maximum of
  * the known values, unknown when fewer than half are known). Returns 0, -ENOENT

@@ -348,8 +348,7 @@ static void on_effects(void *ctx, const struct model_effect *items, size_t n)
     c->total += n;
     c->this_apply += n;
     for (size_t i = 0; c->j && i < n; i++) {
-        int rc =
-            journal_append(c->j, items[i].kind, items[i].key, items[i].event_time, items[i].data);
+        int rc = model_effect_journal(c->j, &items[i]);
         if (rc < 0 && !c->jerr)
             c->jerr = rc;
     }

@@ -199,7 +199,7 @@ struct config_sink {
     char *ca_file;
     bool insecure_skip_verify;
     int64_t repost_interval_ms; /* alertmanager: re-post of firing alerts */
-    int64_t timeout_ms;         /* HTTP sinks: whole request; 0 for the other types */
+    int64_t timeout_ms; /* HTTP sinks: whole request; kafka: delivery report; 0 for others */
     unsigned line;
 };
 

@@ -339,8 +339,9 @@ const struct cfg_key cfg_keys[] = {
     {K(SINK, "ca_file", STRING, SO(ca_file)), .types = HTTP_SINKS},
     {K(SINK, "insecure_skip_verify", BOOL, SO(insecure_skip_verify)), .def = "no",
      .types = HTTP_SINKS},
+    /* HTTP sinks: the whole request; kafka: the wait for the broker's delivery report. */
     {K(SINK, "timeout", DURATION, SO(timeout_ms)), .def = "10s", .lo = SEC(1), .hi = MINS(5),
-     .types = HTTP_SINKS},
+     .types = HTTP_SINKS | ST(KAFKA)},
     {K(SINK, "repost_interval", DURATION, SO(repost_interval_ms)), .def = "1m", .lo = SEC(1),
      .hi = HOUR(1), .types = ST(ALERTMANAGER)},
 };

@@ -455,3 +455,13 @@ tests_unit_test_ec2_pipeline_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_ec2_pipeline
 TESTS += tests/integration/31-idle-exit.sh
 EXTRA_DIST += tests/integration/31-idle-exit.sh
+
+# Polled messages decoded on a worker thread beside the analyzer's loop.
+check_PROGRAMS += tests/unit/test_decoder
+tests_unit_test_decoder_SOURCES = tests/unit/test_decoder.c tests/unit/testing.h
+tests_unit_test_decoder_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_decoder_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_decoder_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_decoder
+TESTS += tests/integration/32-rebalance-decode.sh
+EXTRA_DIST += tests/integration/32-rebalance-decode.sh

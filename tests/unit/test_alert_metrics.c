@@ -1,17 +1,21 @@
 /* Unit tests for the alert and pool figures the analyzer puts on /metrics: alerts and
  * notifications per rule (alert_engine_rule_counts), the time to exhaustion of pools from
  * their forecasts (analyzer_alerts_exhaustion), and the labels of the pool gauges: the pool's
- * name, escaped, a renamed pool's old series gone, and the series of a pool that left the
- * model gone at the end of the next sample round (analyzer_metrics). */
+ * name, escaped, a renamed pool's old series gone, the series of a pool that left the
+ * model gone at the end of the next sample round, over many pools and scopes too, and the
+ * time to exhaustion labelled as the model describes the pool after a restart
+ * (analyzer_metrics). */
 #include "testing.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "alerts/engine.h"
 #include "analyzer/analyzer_alerts.h"
 #include "analyzer/analyzer_metrics.h"
 #include "analyzer/rrd_store.h"
 #include "config/config.h"
+#include "kafka.h"
 #include "metrics.h"
 #include "record.h"
 
@@ -214,27 +218,32 @@ static bool want_all(void *ctx, const char *scope)
     return true;
 }
 
-static void test_exhaustion(void **state)
+/* A forecast rule over the histories of POOL_GROW (full in about 124 days), POOL_FLAT (never
+ * full) and POOL_YOUNG (too young to judge), in a store returned in *rrd (owned by the
+ * caller). Returns the alerts (owned by the caller) before any round; *cfg owned too. */
+static analyzer_alerts_t *forecasting(struct config **cfg, rrd_store_t **rrd, time_t now)
 {
-    (void)state;
-    struct config *cfg = load_cfg("[rule \"f\"]\ntype = forecast\ndays = 30\n");
+    *cfg = load_cfg("[rule \"f\"]\ntype = forecast\ndays = 30\n");
     char err[512];
     char dir[128];
     snprintf(dir, sizeof dir, "%s/rrd", tmpdir);
-    rrd_store_t *rrd = rrd_store_new(dir, 300, NULL, err, sizeof err);
-    if (!rrd)
+    *rrd = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    if (!*rrd)
         fail_msg("rrd_store_new: %s", err);
-    time_t now = time(NULL), end = now - 3600;
-    history(rrd, POOL_GROW, end, 30, 4000, 100); /* full (16384) in 123.84 days */
-    history(rrd, POOL_FLAT, end, 30, 2000, 0);
-    history(rrd, POOL_YOUNG, end, 3, 2000, 100); /* too little history to judge */
-    assert_int_equal(rrd_store_flush(rrd), 0);
-
-    analyzer_alerts_t *aa = analyzer_alerts_new(cfg, rrd, 0, err, sizeof err);
+    time_t end = now - 3600;
+    history(*rrd, POOL_GROW, end, 30, 4000, 100); /* full (16384) in 123.84 days */
+    history(*rrd, POOL_FLAT, end, 30, 2000, 0);
+    history(*rrd, POOL_YOUNG, end, 3, 2000, 100); /* too little history to judge */
+    assert_int_equal(rrd_store_flush(*rrd), 0);
+    analyzer_alerts_t *aa = analyzer_alerts_new(*cfg, *rrd, 0, err, sizeof err);
     if (!aa)
         fail_msg("analyzer_alerts_new: %s", err);
-    uint64_t v0 = analyzer_alerts_exhaustion(aa, NULL, NULL);
+    return aa;
+}
 
+/* One forecast round of `aa` at `now` over the three pools. */
+static void forecast_round(analyzer_alerts_t *aa, time_t now)
+{
     analyzer_alerts_round_begin(aa, now, true);
     const char *ids[] = {POOL_GROW, POOL_FLAT, POOL_YOUNG};
     const double used[] = {4000, 2000, 2000};
@@ -246,6 +255,17 @@ static void test_exhaustion(void **state)
         analyzer_alerts_object(aa, &o, &s);
     }
     analyzer_alerts_round_end(aa);
+}
+
+static void test_exhaustion(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    rrd_store_t *rrd;
+    time_t now = time(NULL);
+    analyzer_alerts_t *aa = forecasting(&cfg, &rrd, now);
+    uint64_t v0 = analyzer_alerts_exhaustion(aa, NULL, NULL);
+    forecast_round(aa, now);
 
     struct exhaustion x = {.n = 0};
     uint64_t v1 = analyzer_alerts_exhaustion(aa, collect_exhaustion, &x);
@@ -430,6 +450,137 @@ static void test_pool_left_model(void **state)
     metrics_free(mx);
 }
 
+/* Whether a line of the rendered registry starts with `prefix`. */
+static bool has_prefix(metrics_t *mx, const char *prefix)
+{
+    char *text = metrics_render(mx, NULL);
+    size_t n = strlen(prefix);
+    bool found = strncmp(text, prefix, n) == 0;
+    for (const char *p = strchr(text, '\n'); p && !found; p = strchr(p + 1, '\n'))
+        found = strncmp(p + 1, prefix, n) == 0;
+    free(text);
+    return found;
+}
+
+#define EXHAUSTION_OF(pool, name, locale)                                                          \
+    "ipamwatch_pool_exhaustion_seconds{scope_id=\"" SCOPE "\",pool_id=\"" pool                     \
+    "\",pool_name=\"" name "\",locale=\"" locale "\"} "
+
+/* After a restart the reporter knows a pool only from the model (the loaded snapshot's
+ * objects, reported before any round): the time to exhaustion a tick exports carries the
+ * model's name and locale, a forecast pool the model does not hold gets no series, one that
+ * joins the model gets its series at the next tick, and one that leaves it loses it at the
+ * end of the round. */
+static void test_exhaustion_labels_after_restart(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    rrd_store_t *rrd;
+    time_t now = time(NULL);
+    analyzer_alerts_t *aa = forecasting(&cfg, &rrd, now);
+    forecast_round(aa, now);
+
+    metrics_t *mx = metrics_new();
+    analyzer_metrics_t *am = analyzer_metrics_new(mx);
+    struct rrd_sample s = figures(16384, 4000);
+    struct model_object grow = pool_object(POOL_GROW, SCOPE, "Grow", "eu-west-1");
+    analyzer_metrics_object(am, &grow, &s); /* the snapshot's pool, outside any round */
+
+    char err[512];
+    const char *topics[] = {"ipamwatch.test"};
+    struct config_kv props[] = {{"bootstrap.servers", "127.0.0.1:9", "t", 0},
+                                {"group.id", "test_alert_metrics", "t", 0}};
+    kafka_consumer_t *kc = kafka_consumer_new(props, 2, topics, 1, NULL, NULL, err, sizeof err);
+    if (!kc)
+        fail_msg("kafka_consumer_new: %s", err);
+    struct analyzer_stats stats = {0};
+    struct analyzer_metrics_state st = {
+        .stats = &stats, .rrd = rrd, .consumer = kc, .alerts = aa, .assigned_once = true};
+    int64_t t = 1000000;
+    analyzer_metrics_tick(am, t, &st);
+    assert_true(has_prefix(mx, EXHAUSTION_OF(POOL_GROW, "Grow", "eu-west-1")));
+    assert_false(has_prefix(mx, "ipamwatch_pool_exhaustion_seconds{scope_id=\"" SCOPE
+                                "\",pool_id=\"" POOL_FLAT "\""));
+
+    /* A round of every scope: POOL_FLAT joins (never full), POOL_GROW is gone. */
+    struct model_object flat = pool_object(POOL_FLAT, SCOPE, NULL, "us-east-1");
+    analyzer_metrics_round_begin(am, NULL);
+    analyzer_metrics_object(am, &flat, &s);
+    analyzer_metrics_round_end(am);
+    assert_false(has_prefix(mx, EXHAUSTION_OF(POOL_GROW, "Grow", "eu-west-1")));
+    analyzer_metrics_tick(am, t += 1000, &st);
+    assert_true(has_prefix(mx, EXHAUSTION_OF(POOL_FLAT, "", "us-east-1") "+Inf"));
+    assert_false(has_prefix(mx, "ipamwatch_pool_exhaustion_seconds{scope_id=\"" SCOPE
+                                "\",pool_id=\"" POOL_GROW "\""));
+
+    kafka_consumer_free(kc);
+    analyzer_metrics_free(am);
+    metrics_free(mx);
+    analyzer_alerts_free(aa);
+    rrd_store_free(rrd);
+    config_free(cfg);
+}
+
+/* Many pools over a few scopes, in random rounds of one scope or of all: after each round
+ * exactly the pools the model holds (those a round of their scope reported last, or that no
+ * round of their scope has passed since they came) have series. */
+static void test_many_pools(void **state)
+{
+    (void)state;
+    enum { POOLS = 600, SCOPES = 5, ROUNDS = 12 };
+    static const char *const scopes[SCOPES] = {"ipam-scope-s0", "ipam-scope-s1", "ipam-scope-s2",
+                                               "ipam-scope-s3", "ipam-scope-s4"};
+    static char ids[POOLS][32];
+    bool held[POOLS] = {false};
+    unsigned rnd = testing_seed() | 1;
+    metrics_t *mx = metrics_new();
+    analyzer_metrics_t *am = analyzer_metrics_new(mx);
+    struct rrd_sample s = figures(1024, 256);
+    for (int i = 0; i < POOLS; i++)
+        snprintf(ids[i], sizeof ids[i], "ipam-pool-%05d", i);
+    for (int r = 0; r < ROUNDS; r++) {
+        int only = (int)(testing_xorshift(&rnd) % (SCOPES + 1)) - 1; /* -1: every scope */
+        analyzer_metrics_round_begin(am, only < 0 ? NULL : scopes[only]);
+        for (int i = 0; i < POOLS; i++) {
+            if (only >= 0 && i % SCOPES != only)
+                continue;
+            held[i] = testing_xorshift(&rnd) % 3 != 0; /* two in three stay in the model */
+            if (held[i]) {
+                struct model_object o = pool_object(ids[i], scopes[i % SCOPES], NULL, NULL);
+                analyzer_metrics_object(am, &o, &s);
+            }
+        }
+        analyzer_metrics_round_end(am);
+
+        bool seen[POOLS] = {false};
+        char *text = metrics_render(mx, NULL);
+        static const char want[] = "ipamwatch_pool_size{scope_id=\"";
+        for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+            if (strncmp(p, want, sizeof want - 1) != 0)
+                continue;
+            const char *id = strstr(p, "pool_id=\"ipam-pool-");
+            assert_non_null(id);
+            int i = atoi(id + strlen("pool_id=\"ipam-pool-"));
+            assert_true(i >= 0 && i < POOLS);
+            assert_false(seen[i]);
+            assert_non_null(strstr(p, scopes[i % SCOPES]));
+            seen[i] = true;
+        }
+        free(text);
+        for (int i = 0; i < POOLS; i++)
+            if (seen[i] != held[i])
+                fail_msg("round %d: pool %d %s", r, i, held[i] ? "lost its series" : "kept");
+    }
+    for (int sc = 0; sc < SCOPES; sc += 2)
+        analyzer_metrics_drop_scope(am, scopes[sc]);
+    char *text = metrics_render(mx, NULL);
+    for (int sc = 0; sc < SCOPES; sc++)
+        assert_true((strstr(text, scopes[sc]) != NULL) == (sc % 2 == 1));
+    free(text);
+    analyzer_metrics_free(am);
+    metrics_free(mx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +588,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_left_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_labels_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_pools, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,8 @@
  * model (model_metrics_objects), the engine's list of firing alerts after a restart
  * (alert_engine_foreach_firing), notification ids that a replay after a crash repeats, also
  * for the alerts the wall clock fires (stale and forecast rules: one page per sink across a
- * kill), and Alertmanager re-posts of adopted alerts without a notification
- * (sinks_adopt_firing). */
+ * kill), Alertmanager re-posts of adopted alerts without a notification
+ * (sinks_adopt_firing), and unmanaged effects reaching the rules that ask for them. */
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -753,6 +753,83 @@ static void test_adopt_reposts_without_notifying(void **state)
     config_free(cfg);
 }
 
+/* Figures of the rule named in `ctx` (struct rule_fig). */
+struct rule_fig {
+    const char *rule;
+    struct alert_rule_count c;
+};
+
+static void rule_fig_cb(void *ctx, const struct alert_rule_count *c)
+{
+    struct rule_fig *f = ctx;
+    if (strcmp(c->rule, f->rule) == 0)
+        f->c = *c;
+}
+
+/* vpc-x 10.8.0.0/16 is noncompliant and unmanaged. With rule "um" (noncompliant,
+ * `unmanaged = yes`) the model's effects fed through analyzer_alerts_effects() fire both its
+ * noncompliant and its unmanaged alert; with rule "nc" (noncompliant only) the noncompliant
+ * one alone, and the unmanaged effect's data object is never built. */
+static void unmanaged_through_analyzer(bool unmanaged_rule)
+{
+    const char *rule = unmanaged_rule ? "um" : "nc";
+    char text[512], err[256];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/%s\n"
+             "[rule \"%s\"]\ntype = noncompliant\nunmanaged = %s\n"
+             "[sink \"file\"]\ntype = file\npath = %s/%s.jsonl\n",
+             testing_tmpdir, rule, rule, unmanaged_rule ? "yes" : "no", testing_tmpdir, rule);
+    struct config *cfg = fixture_load_cfg(text);
+    analyzer_alerts_t *aa = analyzer_alerts_new(cfg, NULL, 0, err, sizeof err);
+    if (!aa)
+        fail_msg("analyzer_alerts_new: %s", err);
+    struct pass p;
+    pass_begin(&p, model_new(cfg), "p1", T0);
+    scope_rec(&p);
+    struct record *r =
+        res_record(&p, "vpc", "vpc-x", "10.8.0.0/16", "vpc-x", NULL, "noncompliant", NAN);
+    record_str_set(&r->u.resource_cidr.management_state, "unmanaged");
+    feed(&p, r);
+    pass_end(&p, true, 0);
+    const struct model_effect *um = NULL, *nc = NULL;
+    for (size_t i = 0; i < p.fx.n; i++) {
+        if (strcmp(p.fx.items[i].kind, "unmanaged") == 0)
+            um = &p.fx.items[i];
+        if (strcmp(p.fx.items[i].kind, "noncompliant") == 0)
+            nc = &p.fx.items[i];
+    }
+    assert_non_null(um);
+    assert_non_null(nc);
+    assert_non_null(um->built);
+    assert_null(*um->built);
+    analyzer_alerts_effects(aa, p.fx.items, p.fx.n);
+    struct rule_fig f = {.rule = rule};
+    analyzer_alerts_rule_counts(aa, rule_fig_cb, &f);
+    assert_int_equal(f.c.firing, unmanaged_rule ? 2 : 1);
+    assert_int_equal(f.c.sent_firing, unmanaged_rule ? 2 : 1);
+    assert_non_null(*nc->built);
+    if (unmanaged_rule)
+        assert_non_null(*um->built);
+    else
+        assert_null(*um->built); /* no rule uses it: never built */
+    model_effects_clear(&p.fx);
+    model_free(p.m);
+    analyzer_alerts_free(aa);
+    config_free(cfg);
+}
+
+static void test_unmanaged_rule_fires(void **state)
+{
+    (void)state;
+    unmanaged_through_analyzer(true);
+}
+
+static void test_unmanaged_skipped_without_rule(void **state)
+{
+    (void)state;
+    unmanaged_through_analyzer(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +839,8 @@ int main(void)
         cmocka_unit_test(test_stale_fire_after_kill),
         cmocka_unit_test(test_forecast_fire_after_kill),
         cmocka_unit_test(test_adopt_reposts_without_notifying),
+        cmocka_unit_test(test_unmanaged_rule_fires),
+        cmocka_unit_test(test_unmanaged_skipped_without_rule),
     };
     return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

@@ -214,10 +214,14 @@ static void test_error_paths(void **state)
         {"timeout on a file sink", KAFKA_OK "[sink \"f\"]\ntype = file\npath = /x\ntimeout = 5s\n",
          6,
          "[sink \"f\"] timeout: not a key of file sinks (only of type "
-         "alertmanager|pagerduty|slack|webhook)",
+         "alertmanager|pagerduty|slack|webhook|kafka)",
          NULL},
-        {"timeout on a kafka sink", KAFKA_OK "[sink \"k\"]\ntimeout = 5s\ntype = kafka\n", 4,
-         "[sink \"k\"] timeout: not a key of kafka sinks", NULL},
+        {"timeout of a kafka sink below its bounds",
+         KAFKA_OK "[sink \"k\"]\ntype = kafka\ntimeout = 999ms\n", 5,
+         "[sink \"k\"] timeout: 999ms is out of range (1s to 5m)", NULL},
+        {"timeout of a kafka sink above its bounds, given before the type",
+         KAFKA_OK "[sink \"k\"]\ntimeout = 301s\ntype = kafka\n", 4,
+         "[sink \"k\"] timeout: 301s is out of range (1s to 5m)", NULL},
         {"timeout on a syslog sink", KAFKA_OK "[sink \"s\"]\ntype = syslog\ntimeout = 5s\n", 5,
          "[sink \"s\"] timeout: not a key of syslog sinks", NULL},
         {"unknown sink key",
@@ -538,7 +542,7 @@ static char *dump_to_string(const struct config *cfg)
 
 /* The retry and timeout keys of sinks: defaults per type, given values, a backoff_max not
  * given rising to a longer backoff_min, and config_dump() showing timeout only where it
- * applies. */
+ * applies (the HTTP types and kafka). */
 static void test_sink_timing(void **state)
 {
     struct config *cfg = load_ok(KAFKA_OK "[sink \"w\"]\ntype = webhook\nurl = https://x\n"
@@ -548,7 +552,7 @@ static void test_sink_timing(void **state)
                                           "retry_max = 6h\n"
                                           "[sink \"s\"]\ntype = syslog\nbackoff_min = 2m\n"
                                           "[sink \"k\"]\ntype = kafka\nbackoff_min = 1m\n"
-                                          "backoff_max = 1m\n");
+                                          "backoff_max = 1m\ntimeout = 3s\n");
     assert_int_equal(cfg->n_sinks, 5);
     static const struct {
         int64_t timeout, min, max, retry_max;
@@ -557,7 +561,7 @@ static void test_sink_timing(void **state)
         {0, 1000, 60000, 86400000},     /* file: no timeout */
         {20000, 250, 300000, 21600000}, /* pagerduty: given */
         {0, 120000, 120000, 86400000},  /* syslog: backoff_max rises to backoff_min */
-        {0, 60000, 60000, 86400000},    /* kafka: equal is fine */
+        {3000, 60000, 60000, 86400000}, /* kafka: equal is fine; timeout given */
     };
     for (size_t i = 0; i < 5; i++) {
         printf("# sink %s\n", cfg->sinks[i].name);
@@ -570,17 +574,22 @@ static void test_sink_timing(void **state)
     config_free(cfg);
     const char *w = strstr(dump, "[sink \"w\"]"), *f = strstr(dump, "[sink \"f\"]");
     const char *pd = strstr(dump, "[sink \"p\"]"), *sy = strstr(dump, "[sink \"s\"]");
-    assert_true(w && f && pd && sy && w < f && f < pd && pd < sy);
+    const char *ka = strstr(dump, "[sink \"k\"]");
+    assert_true(w && f && pd && sy && ka && w < f && f < pd && pd < sy && sy < ka);
     const char *t = strstr(w, "\ntimeout = 10s\n");
     assert_true(t && t < f);
     t = strstr(f, "\ntimeout =");
     assert_true(t && t > pd); /* not in the file sink's section */
     assert_non_null(strstr(pd, "\nbackoff_min = 250ms\nbackoff_max = 5m\n"));
     assert_non_null(strstr(sy, "\nbackoff_min = 2m\nbackoff_max = 2m\n"));
+    t = strstr(sy, "\ntimeout =");
+    assert_true(t && t > ka); /* not in the syslog sink's section, in the kafka sink's */
+    assert_non_null(strstr(ka, "\ntimeout = 3s\n"));
     /* ... and reads back the same. */
     cfg = load_ok(dump);
     assert_int_equal(cfg->sinks[2].timeout_ms, 20000);
     assert_int_equal(cfg->sinks[3].backoff_max_ms, 120000);
+    assert_int_equal(cfg->sinks[4].timeout_ms, 3000);
     char *again = dump_to_string(cfg);
     assert_string_equal(strchr(dump, '\n'), strchr(again, '\n'));
     free(again);

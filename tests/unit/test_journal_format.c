@@ -1,7 +1,7 @@
 /* Unit tests for the journal's line writer: every line and the hash chain byte for byte as
  * jansson prints them (json_dumps of the kind and key, sorted compact data), on random
  * effects: escaped and non-ASCII text, keys in any order and sharing prefixes, nested objects
- * and arrays, integers, reals, NUL bytes. */
+ * and arrays, integers, reals, NUL bytes; and journal_append_fields() against journal_append(). */
 #include "testing.h"
 
 #include <inttypes.h>
@@ -164,11 +164,11 @@ static void sha256_hex(const char *s, size_t len, char *hex)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 }
 
-/* Reads the whole segment of T_NOW's day; owned by the caller. */
-static char *read_segment(const struct testing_dir *f)
+/* Reads the whole segment of T_NOW's day of the journal in `dir`; owned by the caller. */
+static char *read_segment_in(const char *dir)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/2024-03-01.jsonl", f->dir);
+    snprintf(path, sizeof path, "%s/2024-03-01.jsonl", dir);
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     fseek(fp, 0, SEEK_END);
@@ -179,6 +179,12 @@ static char *read_segment(const struct testing_dir *f)
     buf[size] = '\0';
     fclose(fp);
     return buf;
+}
+
+/* read_segment_in() of the fixture's journal. */
+static char *read_segment(const struct testing_dir *f)
+{
+    return read_segment_in(f->dir);
 }
 
 /* Random effects appended with the journal's writer; each line must equal the reference line
@@ -287,6 +293,121 @@ static void test_refusals_match_jansson(void **state)
     free(want);
 }
 
+/* Appends one object of string members to `jj` (journal_append() of the jansson object) and
+ * to `jf` (journal_append_fields() of the same members, `f` sorted); both must agree. */
+static int append_both(journal_t *jj, journal_t *jf, const char *key, const struct journal_field *f,
+                       size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new_nocheck(o, f[i].name, json_stringn_nocheck(f[i].value, f[i].len));
+    json_t *fo = journal_fields_object(f, n);
+    assert_true(json_equal(fo, o));
+    json_decref(fo);
+    int rj = journal_append(jj, "unmanaged", key, T_NOW - 3600, o);
+    int rf = journal_append_fields(jf, "unmanaged", key, T_NOW - 3600, f, n);
+    json_decref(o);
+    assert_int_equal(rf, rj);
+    char dj[65], df[65];
+    journal_last_digest(jj, dj);
+    journal_last_digest(jf, df);
+    assert_string_equal(df, dj);
+    return rf;
+}
+
+static int field_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct journal_field *)a)->name, ((const struct journal_field *)b)->name);
+}
+
+/* journal_append_fields() writes, byte for byte, the record journal_append() writes for the
+ * jansson object of the same strings: random members (escapes, controls, non-ASCII UTF-8,
+ * empty values, NUL bytes, names that prefix each other or sort before lower case), then
+ * the edge cases: no members, a value jansson refuses (both refuse), names out of order or
+ * repeated (refused), a key already journaled (a duplicate for both). Without NUL bytes
+ * (`nul` false; the verifier's parser refuses them, as before the writer) both verify. */
+static void fields_match_append(struct testing_dir *f, bool nul)
+{
+    seed_state = testing_seed() | 1u;
+    journal_t *jj = open_journal(f);
+    char dir2[160], err[512];
+    snprintf(dir2, sizeof dir2, "%s/fields", f->root);
+    journal_t *jf = journal_open(dir2, false, err, sizeof err);
+    if (!jf)
+        fail_msg("journal_open: %s", err);
+    journal_set_clock_for_testing(jf, testing_fake_now, &f->now);
+    static const char *names[] = {"cidr",    "cidr_v6", "owner", "owner_id",    "pool",
+                                  "pool_id", "region",  "name",  "status",      "scope_id",
+                                  "a",       "ab",      "B",     "resource_id", "\xc3\xa9t\xc3\xa9",
+                                  "q\"\\\n"};
+    enum { NNAMES = sizeof names / sizeof names[0] };
+    static char text[NNAMES][512];
+    size_t appended = 0;
+    for (size_t i = 0; i < N_RANDOM; i++) {
+        struct journal_field fl[NNAMES];
+        size_t n = 0;
+        for (size_t k = 0; k < NNAMES; k++) {
+            if (rnd() % 3 == 0)
+                continue;
+            size_t len = rnd() % 8 == 0 ? 0 : random_text(text[k], 0, 60, nul && rnd() % 10 == 0);
+            text[k][len] = '\0';
+            fl[n++] = (struct journal_field){names[k], text[k], len};
+        }
+        qsort(fl, n, sizeof *fl, field_cmp);
+        char key[64];
+        snprintf(key, sizeof key, "unmanaged:s/r-%zu/10.0.0.0/24:t", i);
+        f->now = T_NOW + (time_t)(i / 100);
+        assert_int_equal(append_both(jj, jf, key, fl, n), 0);
+        appended++;
+    }
+    /* No members; an empty value; characters escaped as \u00XX and the short escapes. */
+    assert_int_equal(append_both(jj, jf, "none", NULL, 0), 0);
+    struct journal_field esc[] = {{"a", "", 0},
+                                  {"b", "\x01\x1f\b\f\n\r\t\"\\/\x7f", 11},
+                                  {"c", "\xe2\x82\xac\xf0\x9f\x98\x80", 7}};
+    assert_int_equal(append_both(jj, jf, "escapes", esc, 3), 0);
+    appended += 2;
+    /* What jansson refuses, both refuse: a value that is not UTF-8. */
+    struct journal_field bad[] = {{"a", "\xc0\x80", 2}};
+    assert_int_equal(append_both(jj, jf, "bad-value", bad, 1), -EINVAL);
+    /* A key journaled before is a duplicate for both. */
+    assert_int_equal(append_both(jj, jf, "escapes", esc, 3), JOURNAL_DUPLICATE);
+    /* Names must be strictly ascending. */
+    struct journal_field unsorted[] = {{"b", "x", 1}, {"a", "y", 1}};
+    struct journal_field twice[] = {{"a", "x", 1}, {"a", "y", 1}};
+    assert_int_equal(journal_append_fields(jf, "k", "unsorted", T_NOW, unsorted, 2), -EINVAL);
+    assert_int_equal(journal_append_fields(jf, "k", "twice", T_NOW, twice, 2), -EINVAL);
+    assert_int_equal(journal_last_seq(jf), appended);
+    assert_int_equal(journal_sync(jj), 0);
+    assert_int_equal(journal_sync(jf), 0);
+    journal_close(jj);
+    journal_close(jf);
+
+    char *a = read_segment(f), *b = read_segment_in(dir2);
+    assert_int_equal(strlen(b), strlen(a));
+    assert_string_equal(b, a);
+    assert_non_null(strstr(a, "\"data\":{}}"));
+    assert_non_null(strstr(a, "\"b\":\"\\u0001\\u001F\\b\\f\\n\\r\\t\\\"\\\\/\x7f\""));
+    free(a);
+    free(b);
+    if (nul)
+        return;
+    struct journal_verify_result res;
+    if (journal_verify(dir2, &res, err, sizeof err) != 0)
+        fail_msg("journal_verify: %s", err);
+    assert_int_equal(res.records, appended);
+}
+
+static void test_fields_match_append(void **state)
+{
+    fields_match_append(*state, false);
+}
+
+static void test_fields_with_nul_match_append(void **state)
+{
+    fields_match_append(*state, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +416,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_effects_with_nul_match_jansson, setup,
                                         journal_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_refusals_match_jansson, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fields_match_append, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fields_with_nul_match_append, setup,
                                         journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

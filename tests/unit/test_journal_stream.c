@@ -1,10 +1,14 @@
 /* Unit tests for the journal's streamed write path: records reach their segment in chunks
  * as they are appended (HEAD only at a sync), duplicates are found on disk and in the write
  * buffer, a crash in the middle of a stream is recovered and replayed without duplicates,
- * a failed chunk write keeps its records for the next sync, and keys match as JSON text. */
+ * a failed chunk write keeps its records for the next sync, and keys match as JSON text.
+ * The writer thread: a failed write surfaces at the sync and is retried, keys of queued
+ * chunks are confirmed, journal_close() writes what is queued. */
 #include "testing.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -110,10 +114,10 @@ static void test_written_as_appended(void **state)
 
     append_range(j, FIRST + 1, FIRST + BULK + 1);
     assert_int_equal(journal_pending(j), BULK);
-    /* Whole records reached the file before any sync; the rest waits in the buffer. */
+    /* Records reached the file before any sync (the writer thread may be in the middle of a
+     * chunk: verify sees its partial line as an unsynced torn tail); the rest is queued. */
     off_t written = file_size(f, SEG);
     assert_true(written > synced + 128 * 1024);
-    assert_int_equal(last_byte(f), '\n');
     struct journal_verify_result res;
     verify(f, &res);
     /* HEAD still names the last synced record; the written ones are beyond it. */
@@ -129,6 +133,7 @@ static void test_written_as_appended(void **state)
     assert_int_equal(journal_sync(j), 0);
     assert_int_equal(journal_pending(j), 0);
     assert_true(file_size(f, SEG) > written);
+    assert_int_equal(last_byte(f), '\n');
     verify(f, &res);
     assert_int_equal(res.records, FIRST + BULK);
     assert_int_equal(res.beyond_head, 0);
@@ -197,6 +202,28 @@ static void test_crash_mid_stream(void **state)
     printf("# %d records survived the kill, %d replayed\n", dup, added);
 }
 
+/* The segment may not grow beyond `max` bytes (a full disk): writes beyond fail with EFBIG
+ * instead of raising SIGXFSZ, until fsize_limit_clear(). */
+struct fsize_limit {
+    struct rlimit old;
+    void (*prev)(int);
+};
+
+static void fsize_limit_set(struct fsize_limit *l, off_t max)
+{
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &l->old), 0);
+    l->prev = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = l->old;
+    lim.rlim_cur = (rlim_t)max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+static void fsize_limit_clear(const struct fsize_limit *l)
+{
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &l->old), 0);
+    signal(SIGXFSZ, l->prev);
+}
+
 /* A chunk write that fails (the file may not grow: a full disk) does not fail the append: the
  * records stay buffered, the file is cut back to whole records, the sync reports the error,
  * and a later sync writes everything. */
@@ -208,17 +235,12 @@ static void test_failed_chunk_write_kept(void **state)
     assert_int_equal(journal_sync(j), 0);
     off_t synced = file_size(f, SEG);
 
-    struct rlimit old, lim;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    lim = old;
-    lim.rlim_cur = (rlim_t)synced + 1000; /* the first chunk stops mid-record */
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct fsize_limit lim;
+    fsize_limit_set(&lim, synced + 1000);         /* the first chunk stops mid-record */
     append_range(j, FIRST + 1, FIRST + BULK + 1); /* every append still succeeds */
     off_t during = file_size(f, SEG);
     int rc = journal_sync(j);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, prev);
+    fsize_limit_clear(&lim);
     assert_int_equal(rc, -EFBIG);
     assert_int_equal(during, synced); /* the partial chunk was cut back */
     assert_int_equal(file_size(f, SEG), synced);
@@ -275,6 +297,157 @@ static void test_key_text(void **state)
     journal_reader_free(r);
 }
 
+/* A chunk write that fails on the writer thread (the file may not grow) pauses the writes
+ * without blocking the appends; each journal_sync() retries and reports the error, nothing
+ * is lost or written twice, and once space returns a sync writes every record in order and
+ * the writer streams again. */
+static void test_writer_failure_surfaces_at_sync(void **state)
+{
+    struct testing_dir *f = *state;
+    journal_t *j = open_journal(f);
+    append_range(j, 1, FIRST + 1);
+    assert_int_equal(journal_sync(j), 0);
+    off_t synced = file_size(f, SEG);
+
+    struct fsize_limit lim;
+    fsize_limit_set(&lim, synced + 1000);
+    /* Several times the queue's worth: appending would block for good if a failed writer
+     * kept the queue bounded. */
+    append_range(j, FIRST + 1, FIRST + BULK + 1);
+    int rc1 = journal_sync(j);
+    append_range(j, FIRST + BULK + 1, FIRST + 2 * BULK + 1);
+    int rc2 = journal_sync(j);
+    off_t during = file_size(f, SEG);
+    fsize_limit_clear(&lim);
+    assert_int_equal(rc1, -EFBIG);
+    assert_int_equal(rc2, -EFBIG);
+    assert_int_equal(during, synced); /* every failed write was cut back */
+    assert_int_equal(journal_pending(j), 2 * BULK);
+    assert_int_equal(append_one(j, FIRST + BULK + 1), JOURNAL_DUPLICATE);
+
+    assert_int_equal(journal_sync(j), 0);
+    assert_int_equal(journal_pending(j), 0);
+    off_t recovered = file_size(f, SEG);
+    struct journal_verify_result res;
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + 2 * BULK);
+    assert_int_equal(res.beyond_head, 0);
+    /* The writer thread took up streaming again: chunks reach the file before a sync. */
+    append_range(j, FIRST + 2 * BULK + 1, FIRST + 3 * BULK + 1);
+    assert_true(file_size(f, SEG) > recovered + 128 * 1024);
+    journal_close(j);
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + 3 * BULK);
+    expect_keys_in_order(f, FIRST + 3 * BULK);
+}
+
+/* Copies what is written into the FIFO `fifo` to `to` until its writer closes it. Opening
+ * the FIFO waits for the writer, so the end is never seen before it came. */
+struct pump {
+    const char *fifo;
+    int to;
+    off_t copied; /* -1 when the FIFO could not be opened */
+};
+
+static void *pump_main(void *arg)
+{
+    struct pump *p = arg;
+    char buf[65536];
+    ssize_t n;
+    int from = open(p->fifo, O_RDONLY | O_CLOEXEC);
+    if (from < 0) {
+        p->copied = -1;
+        return NULL;
+    }
+    while ((n = read(from, buf, sizeof buf)) > 0) {
+        if (write(p->to, buf, (size_t)n) != n)
+            break;
+        p->copied += n;
+    }
+    close(from);
+    return NULL;
+}
+
+#define HELD 600 /* records of the held day: two chunks queued, one being filled */
+
+/* Records that are queued but not written are journaled already: while the writer thread
+ * waits to open the next day's segment (a FIFO without a reader holds it there), replaying
+ * their keys (from the chunk being written, a queued one, the one being filled) and a synced
+ * record's key adds nothing. journal_close() then writes the queued chunks (the FIFO is
+ * pumped into the real segment) and the journal verifies with every record once. */
+static void test_queued_keys_confirmed(void **state)
+{
+    struct testing_dir *f = *state;
+    journal_t *j = open_journal(f);
+    append_range(j, 1, FIRST + 1);
+    assert_int_equal(journal_sync(j), 0);
+
+    f->now += 86400;
+    char next[256], spare[256];
+    snprintf(next, sizeof next, "%s/2024-03-02.jsonl", f->dir);
+    snprintf(spare, sizeof spare, "%s/../segment", f->dir);
+    assert_int_equal(mkfifo(next, 0600), 0);
+    append_range(j, FIRST + 1, FIRST + HELD + 1);
+    assert_int_equal(journal_pending(j), HELD);
+    static const int replay[] = {
+        FIRST + 1, FIRST + 2, FIRST + HELD / 3, FIRST + HELD / 2, FIRST + HELD, 1, FIRST};
+    for (size_t i = 0; i < sizeof replay / sizeof replay[0]; i++) {
+        if (append_one(j, replay[i]) != JOURNAL_DUPLICATE)
+            fail_msg("unmanaged-%d journaled twice", replay[i]);
+    }
+    assert_int_equal(journal_last_seq(j), FIRST + HELD);
+    assert_int_equal(append_one(j, FIRST + HELD + 1), 0);
+
+    /* Release the writer: a reader opens the FIFO and copies its bytes into a file that then
+     * takes the segment's name. */
+    int to = open(spare, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(to >= 0);
+    struct pump p = {.fifo = next, .to = to};
+    pthread_t pt;
+    assert_int_equal(pthread_create(&pt, NULL, pump_main, &p), 0);
+    journal_close(j); /* closes the writer's end: the pump sees the end */
+    assert_int_equal(pthread_join(pt, NULL), 0);
+    close(to);
+    assert_true(p.copied > 2 * 128 * 1024);
+    assert_int_equal(rename(spare, next), 0);
+
+    struct journal_verify_result res;
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + HELD + 1);
+    assert_int_equal(res.beyond_head, 0);
+    assert_int_equal(res.segments, 2);
+    expect_keys_in_order(f, FIRST + HELD + 1);
+}
+
+/* journal_close() with chunks still queued writes them all and HEAD names the last record;
+ * with the writes paused by a failure it neither hangs nor leaves a partial record. */
+static void test_close_with_queued_chunks(void **state)
+{
+    struct testing_dir *f = *state;
+    journal_t *j = open_journal(f);
+    append_range(j, 1, FIRST + BULK + 1);
+    journal_close(j); /* no sync */
+    struct journal_verify_result res;
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + BULK);
+    assert_int_equal(res.beyond_head, 0);
+    assert_false(res.torn_tail);
+    expect_keys_in_order(f, FIRST + BULK);
+    off_t closed = file_size(f, SEG);
+
+    j = open_journal(f);
+    struct fsize_limit lim;
+    fsize_limit_set(&lim, closed + 1000);
+    for (int i = FIRST + BULK + 1; i <= FIRST + 2 * BULK; i++)
+        assert_int_equal(append_one(j, i), 0);
+    journal_close(j); /* its sync fails: the records are lost, the chain stays whole */
+    fsize_limit_clear(&lim);
+    assert_int_equal(file_size(f, SEG), closed);
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + BULK);
+    assert_false(res.torn_tail);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +456,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_chunk_write_kept, setup,
                                         journal_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_key_text, setup, journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_failure_surfaces_at_sync, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_keys_confirmed, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_queued_chunks, setup,
+                                        journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -544,7 +544,7 @@ static void vpc_u(struct pass *p)
 
 static const char *status_of(const struct model_effect *e)
 {
-    return json_string_value(json_object_get(e->data, "status"));
+    return json_string_value(json_object_get(model_effect_data(e), "status"));
 }
 
 static void test_unmanaged_journaled(void **state)
@@ -561,8 +561,10 @@ static void test_unmanaged_journaled(void **state)
     const struct model_effect *e = find_effect(&p.fx, "unmanaged", "vpc-u/10.9.0.0/16");
     assert_non_null(e);
     assert_string_equal(status_of(e), "unmanaged");
-    assert_string_equal(json_string_value(json_object_get(e->data, "owner")), "123456789012");
-    assert_string_equal(json_string_value(json_object_get(e->data, "scope_id")), SCOPE);
+    assert_string_equal(json_string_value(json_object_get(model_effect_data(e), "owner")),
+                        "123456789012");
+    assert_string_equal(json_string_value(json_object_get(model_effect_data(e), "scope_id")),
+                        SCOPE);
     model_effects_clear(&p.fx);
     /* Still unmanaged: nothing new. */
     base_pass(&p, m, "pass-2", T0 + 60000, vpc_u, true);
@@ -632,7 +634,7 @@ struct portions {
 
 static char *effect_line(const struct model_effect *e)
 {
-    char *d = json_dumps(e->data, JSON_COMPACT | JSON_SORT_KEYS);
+    char *d = json_dumps(model_effect_data(e), JSON_COMPACT | JSON_SORT_KEYS);
     char *line = xasprintf("%s|%s|%lld|%s", e->kind, e->key, (long long)e->event_time, d);
     free(d);
     return line;
@@ -712,6 +714,133 @@ static void test_effects_in_portions(void **state)
     model_free(ma);
     model_free(mb);
     config_free(cfg);
+}
+
+/* vpc-n 10.7.0.0/16: noncompliant and unmanaged, with an owner, a Region and a Name that
+ * needs escaping and is not ASCII; subnet-n 10.7.1.0/24 unmanaged without any of them. */
+static void vpc_n(struct pass *p)
+{
+    struct record *r =
+        res_record(p, "vpc", "vpc-n", "10.7.0.0/16", "vpc-n", POOL_P, "noncompliant", NAN);
+    record_str_set(&r->u.resource_cidr.owner, "210987654321");
+    record_str_set(&r->u.resource_cidr.region, "eu-west-1");
+    record_str_set(&r->u.resource_cidr.name, "r\xc3\xa9seau \"prod\"\t\xf0\x9f\x8c\x90");
+    record_str_set(&r->u.resource_cidr.management_state, "unmanaged");
+    feed(p, r);
+    r = res_record(p, "subnet", "subnet-n", "10.7.1.0/24", "vpc-n", NULL, NULL, NAN);
+    record_str_set(&r->u.resource_cidr.management_state, "unmanaged");
+    feed(p, r);
+}
+
+/* The data object the state effects carried when they were built as jansson objects: every
+ * known field, as json_string() of the model's strings; "status" as given. */
+static json_t *state_data(const char *rtype, const char *rid, const char *cidr, const char *pool,
+                          const char *owner, const char *region, const char *name,
+                          const char *status)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "scope_id", SCOPE, "resource_type", rtype,
+                          "resource_id", rid, "cidr", cidr, "status", status);
+    const char *opt[][2] = {
+        {"pool_id", pool}, {"owner", owner}, {"region", region}, {"name", name}};
+    for (size_t i = 0; i < 4; i++)
+        if (opt[i][1])
+            json_object_set_new(o, opt[i][0], json_string(opt[i][1]));
+    return o;
+}
+
+/* Checks the state effects of `fx` against the objects the former producer built (kind,
+ * status, and the resource each names) and journals every effect twice: from the compact form
+ * (model_effect_journal()) to `jc` and as the jansson object (journal_append()) to `jo`, whose
+ * chains must agree record by record. Returns the number of state effects. */
+static size_t check_state_effects(const struct model_effects *fx, journal_t *jc, journal_t *jo)
+{
+    size_t n = 0;
+    char t[RECORD_TIME_MAX];
+    for (size_t i = 0; i < fx->n; i++) {
+        const struct model_effect *e = &fx->items[i];
+        assert_int_equal(model_effect_journal(jc, e), 0);
+        assert_int_equal(journal_append(jo, e->kind, e->key, e->event_time, model_effect_data(e)),
+                         0);
+        char dc[JOURNAL_DIGEST_HEX + 1], dj[JOURNAL_DIGEST_HEX + 1];
+        journal_last_digest(jc, dc);
+        journal_last_digest(jo, dj);
+        assert_string_equal(dc, dj);
+        if (strcmp(e->kind, "pass") == 0)
+            continue;
+        /* A compact effect: the object is built once, on demand, and kept. */
+        assert_null(e->data);
+        assert_non_null(e->built);
+        json_t *d = model_effect_data(e);
+        assert_ptr_equal(model_effect_data(e), d);
+        const char *st = json_string_value(json_object_get(d, "status"));
+        assert_non_null(st);
+        bool gone = strcmp(st, "deleted") == 0;
+        const char *rid = json_string_value(json_object_get(d, "resource_id"));
+        json_t *want;
+        if (strcmp(rid, "vpc-n") == 0)
+            want =
+                state_data("vpc", "vpc-n", "10.7.0.0/16", POOL_P, "210987654321", "eu-west-1",
+                           "r\xc3\xa9seau \"prod\"\t\xf0\x9f\x8c\x90", gone ? "deleted" : e->kind);
+        else
+            want = state_data("subnet", "subnet-n", "10.7.1.0/24", NULL, NULL, NULL, NULL,
+                              gone ? "deleted" : e->kind);
+        if (!json_equal(d, want)) {
+            char *g = json_dumps(d, JSON_SORT_KEYS), *w = json_dumps(want, JSON_SORT_KEYS);
+            fail_msg("%s %s: data %s, want %s", e->kind, e->key, g, w);
+        }
+        json_decref(want);
+        assert_int_equal(record_time_format((int64_t)e->event_time * 1000, t, sizeof t), 0);
+        char *key = xasprintf("%s:%s/%s/%s:%s", e->kind, SCOPE, rid,
+                              json_string_value(json_object_get(d, "cidr")), t);
+        assert_string_equal(e->key, key);
+        free(key);
+        n++;
+    }
+    return n;
+}
+
+/* The resource CIDR state effects (noncompliant, unmanaged, then compliant and managed with
+ * status "deleted") hold their data in the compact form: model_effect_data() gives the object
+ * the former producer built, and the journal gets the same bytes from either form. */
+static void test_state_effects_compact(void **state)
+{
+    (void)state;
+    struct config *cfg = load_cfg();
+    model_t *m = model_new(cfg);
+    struct testing_dir *td = testing_dir_new("ipamwatch-fx", "compact", (time_t)(T0 / 1000));
+    assert_non_null(td);
+    char dirc[160], diro[160], err[512];
+    snprintf(dirc, sizeof dirc, "%s/compact", td->root);
+    snprintf(diro, sizeof diro, "%s/object", td->root);
+    journal_t *jc = journal_open(dirc, false, err, sizeof err);
+    journal_t *jo = journal_open(diro, false, err, sizeof err);
+    assert_non_null(jc);
+    assert_non_null(jo);
+    journal_set_clock_for_testing(jc, testing_fake_now, &td->now);
+    journal_set_clock_for_testing(jo, testing_fake_now, &td->now);
+    struct pass p;
+    base_pass(&p, m, "pass-1", T0, vpc_n, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "noncompliant"), 1);
+    assert_int_equal(count_kind(&p.fx, "unmanaged"), 2);
+    assert_int_equal(check_state_effects(&p.fx, jc, jo), 3);
+    model_effects_clear(&p.fx);
+    base_pass(&p, m, "pass-2", T0 + 60000, NULL, true);
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "compliant"), 1);
+    assert_int_equal(count_kind(&p.fx, "managed"), 2);
+    assert_int_equal(check_state_effects(&p.fx, jc, jo), 3);
+    model_effects_clear(&p.fx);
+    assert_int_equal(journal_sync(jc), 0);
+    assert_int_equal(journal_sync(jo), 0);
+    journal_close(jc);
+    journal_close(jo);
+    struct journal_verify_result res;
+    assert_int_equal(journal_verify(dirc, &res, err, sizeof err), 0);
+    assert_true(res.records >= 6);
+    model_free(m);
+    config_free(cfg);
+    testing_dir_free(td);
 }
 
 static void test_overlap_pairs(void **state)
@@ -1026,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_overlap_pairs),
         cmocka_unit_test(test_unmanaged_journaled),
         cmocka_unit_test(test_effects_in_portions),
+        cmocka_unit_test(test_state_effects_compact),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_drop_scope),
         cmocka_unit_test(test_golden_records),

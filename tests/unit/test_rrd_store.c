@@ -288,6 +288,7 @@ static void replay_pool_history(rrd_store_t *st, size_t n)
     assert_int_equal(rrd_store_flush(st), 0);
     rrd_store_get_stats(st, &stats);
     assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.queued, 0);
     assert_int_equal(stats.written, 0);
     assert_int_equal(stats.created, 0);
 }
@@ -403,6 +404,7 @@ static void backfill_and_replay(const char *daemon)
     assert_int_equal(rrd_store_flush(st), 0);
     rrd_store_get_stats(st, &stats);
     assert_int_equal(stats.skipped, n / 2);
+    assert_int_equal(stats.queued, n);
     assert_int_equal(stats.written, n);
     rrd_store_free(st);
 
@@ -805,6 +807,181 @@ static void test_random_order(void **state)
     rrd_store_free(st);
 }
 
+/* A file that cannot be created or looked up when its first sample is queued (the files are
+ * made on the store's writer thread): the next flush fails naming the object, the sample
+ * stays queued, and a flush after the cause is gone writes it. Both a missing kind
+ * directory (rrd_create fails) and a regular file in its place (the lookup fails). */
+static void test_create_failure(void **state)
+{
+    char dir[300], err[512], sub[400];
+    rrd_store_t *st, *reader;
+    struct rrd_store_stats stats;
+    struct rrd_sample v = fine_sample(T_END);
+    time_t last;
+    FILE *f;
+
+    snprintf(dir, sizeof dir, "%s/rrd-createfail", tmpdir);
+    st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_non_null(st);
+
+    /* The kind directory is gone: rrd_create fails. */
+    snprintf(sub, sizeof sub, "%s/subnet", dir);
+    assert_int_equal(rmdir(sub), 0);
+    v.used = 123;
+    assert_int_equal(rrd_store_update(st, "subnet", "subnet-0gone", T_END, &v), 0);
+    assert_int_equal(rrd_store_update(st, "vpc", "vpc-0fine", T_END, &v), 0);
+    assert_true(rrd_store_flush(st) < 0);
+    if (strstr(rrd_store_error(st), "subnet/subnet-0gone.rrd") == NULL)
+        fail_msg("flush error does not name the file: %s", rrd_store_error(st));
+    assert_true(rrd_store_flush(st) < 0); /* still failing, still queued */
+    rrd_store_get_stats(st, &stats);
+    assert_true(stats.failures >= 2);
+    assert_int_equal(stats.flushes, 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 2);
+    assert_int_equal(stats.created, 2);
+    assert_int_equal(stats.flushes, 1);
+
+    /* A regular file where the kind directory belongs: the lookup fails. */
+    snprintf(sub, sizeof sub, "%s/pool", dir);
+    assert_int_equal(rmdir(sub), 0);
+    f = fopen(sub, "w");
+    assert_non_null(f);
+    fclose(f);
+    v.used = 456;
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0blocked", T_END, &v), 0);
+    assert_int_equal(rrd_store_update(st, "vpc", "vpc-0fine", T_END + 300, &v), 0);
+    assert_int_equal(rrd_store_flush(st), -ENOTDIR);
+    if (strstr(rrd_store_error(st), "pool/ipam-pool-0blocked.rrd") == NULL)
+        fail_msg("flush error does not name the file: %s", rrd_store_error(st));
+    assert_int_equal(unlink(sub), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 4);
+    assert_int_equal(stats.created, 3);
+    assert_int_equal(stats.skipped, 0);
+    rrd_store_free(st);
+
+    /* Every sample is in its file. */
+    reader = rrd_store_open_reader(dir, 300, NULL, err, sizeof err);
+    assert_non_null(reader);
+    assert_int_equal(rrd_store_last(reader, "subnet", "subnet-0gone", &last), 0);
+    assert_int_equal(last, T_END);
+    assert_int_equal(rrd_store_last(reader, "pool", "ipam-pool-0blocked", &last), 0);
+    assert_int_equal(last, T_END);
+    assert_int_equal(rrd_store_last(reader, "vpc", "vpc-0fine", &last), 0);
+    assert_int_equal(last, T_END + 300);
+    rrd_store_free(reader);
+}
+
+/* Value of `ds` in the row of `t` of kind/id read through `st` (NAN when unknown). */
+static double value_at(rrd_store_t *st, const char *kind, const char *id, time_t t, enum rrd_ds ds)
+{
+    struct rrd_series s;
+    double v = NAN;
+    int rc = rrd_store_fetch(st, kind, id, "AVERAGE", t - 600, t, 300, &s);
+    if (rc != 0)
+        fail_msg("fetch %s/%s: %d (%s)", kind, id, rc, rrd_store_error(st));
+    for (size_t i = 0; i < s.rows; i++)
+        if (rrd_series_time(&s, i) == t)
+            v = s.values[ds][i];
+    rrd_series_free(&s);
+    return v;
+}
+
+/* Reads in the writing store right after an update, without a flush: the object's file
+ * exists and its newest time includes the queued sample, while the values are those the
+ * last flush wrote (rrd_store_fetch() sees what rrd_store_flush() wrote). rrd_store_free()
+ * writes what is still queued. */
+static void test_read_after_update(void **state)
+{
+    char dir[300], err[512], id[32];
+    rrd_store_t *st;
+    struct rrd_sample v = fine_sample(T_END);
+    time_t last;
+
+    snprintf(dir, sizeof dir, "%s/rrd-readback", tmpdir);
+    st = rrd_store_new(dir, 300, NULL, err, sizeof err);
+    assert_non_null(st);
+    for (int step = 0; step < 2; step++) {
+        time_t t = T_END + step * 300;
+        for (int i = 0; i < 200; i++) {
+            snprintf(id, sizeof id, "vpc-%04d", i);
+            v.used = 1000 * (step + 1) + i;
+            assert_int_equal(rrd_store_update(st, "vpc", id, t, &v), 0);
+            if (i % 50 == 49) {
+                assert_int_equal(rrd_store_last(st, "vpc", id, &last), 0);
+                assert_int_equal(last, t);
+                assert_true(isnan(value_at(st, "vpc", id, t, RRD_DS_USED)));
+            }
+        }
+        assert_int_equal(rrd_store_flush(st), 0);
+    }
+    /* The first sample of a file only starts it; the second one's row is known. */
+    assert_true(same(value_at(st, "vpc", "vpc-0199", T_END + 300, RRD_DS_USED), 2199));
+
+    /* Queued, not flushed, then the store is freed: the samples are written. */
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof id, "vpc-%04d", i);
+        v.used = 3000 + i;
+        assert_int_equal(rrd_store_update(st, "vpc", id, T_END + 600, &v), 0);
+    }
+    assert_int_equal(rrd_store_update(st, "subnet", "subnet-0late", T_END + 600, &v), 0);
+    rrd_store_free(st);
+    st = rrd_store_open_reader(dir, 300, NULL, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(rrd_store_last(st, "vpc", "vpc-0123", &last), 0);
+    assert_int_equal(last, T_END + 600);
+    assert_true(same(value_at(st, "vpc", "vpc-0123", T_END + 600, RRD_DS_USED), 3123));
+    assert_int_equal(rrd_store_last(st, "subnet", "subnet-0late", &last), 0);
+    assert_int_equal(last, T_END + 600);
+    rrd_store_free(st);
+}
+
+/* A backfill without flushes of its own: once 65,536 samples are queued they are written
+ * while the updates go on; the final flush writes the rest. */
+static void test_backfill_bound(void **state)
+{
+    char dir[300], err[512];
+    rrd_store_t *st;
+    struct rrd_store_stats stats;
+    const int n = 40000;
+    const time_t t0 = T_END - (time_t)n * 60;
+    time_t last;
+
+    snprintf(dir, sizeof dir, "%s/rrd-bound", tmpdir);
+    st = rrd_store_new(dir, 60, NULL, err, sizeof err);
+    assert_non_null(st);
+    for (int i = 1; i <= n; i++) {
+        struct rrd_sample v = fine_sample(T_FINE0 + 300);
+        v.used = i % 1000;
+        assert_int_equal(rrd_store_update(st, "vpc", "vpc-0bound-a", t0 + (time_t)i * 60, &v), 0);
+        assert_int_equal(rrd_store_update(st, "vpc", "vpc-0bound-b", t0 + (time_t)i * 60, &v), 0);
+    }
+    /* A read waits for the writer: at least the first 65,536 samples (and those handed over
+     * before it started on them) are in the files by now. */
+    assert_int_equal(rrd_store_last(st, "vpc", "vpc-0bound-b", &last), 0);
+    assert_int_equal(last, T_END);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.queued, 2 * (uint64_t)n);
+    assert_true(stats.written >= 65536);
+    assert_int_equal(stats.flushes, 0);
+    assert_int_equal(rrd_store_flush(st), 0);
+    rrd_store_get_stats(st, &stats);
+    assert_int_equal(stats.written, 2 * (uint64_t)n);
+    assert_int_equal(stats.created, 2);
+    assert_int_equal(stats.skipped, 0);
+    rrd_store_free(st);
+    st = rrd_store_open_reader(dir, 60, NULL, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(rrd_store_last(st, "vpc", "vpc-0bound-a", &last), 0);
+    assert_int_equal(last, T_END);
+    rrd_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -812,6 +989,9 @@ int main(void)
         cmocka_unit_test(test_bad_dir_and_step),
         cmocka_unit_test(test_random_order),
         cmocka_unit_test(test_backfill_direct),
+        cmocka_unit_test(test_create_failure),
+        cmocka_unit_test(test_read_after_update),
+        cmocka_unit_test(test_backfill_bound),
         cmocka_unit_test_teardown(test_backfill_rrdcached, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_flush_and_newer, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_down, stop_daemon),

@@ -1,7 +1,8 @@
 /* test_sinks: payload shapes, webhook HMAC, RFC 5424 lines, routing, spool durability and
  * replay, replayed notifications dropped by id across a restart, retry give-up, the spool
  * size bound, disowning, and a spool that cannot be written (notifications held in memory)
- * of the alert sinks, and the timeout and retry delays a [sink] section configures. */
+ * of the alert sinks, and the timeout (of HTTP and Kafka sinks) and retry delays a [sink]
+ * section configures. */
 #include "testing.h"
 
 #include <errno.h>
@@ -816,6 +817,37 @@ static void test_configured_timeout(void **state)
     close(lfd);
 }
 
+/* A Kafka sink's configured `timeout` bounds the wait for the delivery report: with the
+ * broker unreachable (nothing listens on the fixture's bootstrap port) and timeout 1s, each
+ * attempt fails after about a second, so retry_max 1s gives the notification up after two
+ * attempts, not after the 10 s default wait; closing the sink then does not wait for the
+ * undelivered copies either. */
+static void test_kafka_configured_timeout(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/state\n"
+             "[sink \"topic\"]\ntype = kafka\ntopic = alerts\n"
+             "timeout = 1s\nretry_max = 1s\nbackoff_min = 100ms\n",
+             testing_tmpdir);
+    struct config *cfg = fixture_load_cfg(text);
+    assert_int_equal(cfg->sinks[0].timeout_ms, 1000);
+    struct sinks_opts o = {.drain_ms = 100};
+    char *log = NULL;
+    int64_t t0 = mono_now_ms();
+    int64_t took = time_to_give_up(cfg, &o, &log);
+    int64_t closed = mono_now_ms() - t0;
+    printf("# given up after %lld ms, closed after %lld ms\n", (long long)took, (long long)closed);
+    assert_true(took >= 900); /* the first attempt waited for its report until the timeout */
+    assert_true(took < 4000); /* ... of 1 s: two attempts and one short backoff */
+    assert_true(closed < 5000);
+    assert_non_null(strstr(log, "giving up a notification"));
+    assert_non_null(strstr(log, "no delivery report from alerts within 1000 ms"));
+    free(log);
+    config_free(cfg);
+}
+
 /* backoff_min and backoff_max of a sink govern its retry delays: against a port that refuses
  * at once, the failures come backoff_min (jittered into its second half) apart at first, then
  * double, and never grow past backoff_max. Bounds are generous: this checks which delays
@@ -887,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_disown),
         cmocka_unit_test(test_spool_full_holds),
         cmocka_unit_test(test_configured_timeout),
+        cmocka_unit_test(test_kafka_configured_timeout),
         cmocka_unit_test(test_configured_backoff),
     };
     return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
