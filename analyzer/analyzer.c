@@ -41,7 +41,7 @@
 #define CHECK_ENDS_MS      5000  /* longest wait for the watermarks checked at start */
 #define STARTS_MS          5000  /* longest wait for where assigned partitions start */
 #define APPLY_BATCH        1024  /* records applied per loop turn at most */
-#define RECV_BATCH         256   /* messages polled per loop turn at most */
+#define RECV_BATCH         1024  /* messages polled per loop turn at most */
 #define LIVE_LAG                                                                                   \
     1000 /* messages behind the high watermarks that still count as                                \
             caught up (stale rules are evaluated) */

@@ -1,7 +1,7 @@
 /* analyzer: the `analyze` job: inventory and event records from Kafka into the model, the
  * RRD history and the audit journal, with offsets committed only once all of it is durable.
  *
- * DESIGN: one loop on the main thread polls the consumer group in batches of up to 256
+ * DESIGN: one loop on the main thread polls the consumer group in batches of up to 1,024
  * messages, has each batch decoded (record_decode) on a worker thread (analyzer/decoder.h)
  * while it applies the records before, and queues the decoded messages in poll order in the
  * event-time merge (a rebalance and the end of the loop first queue every message polled so

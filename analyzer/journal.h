@@ -58,23 +58,24 @@ typedef time_t (*journal_clock_fn)(void *arg);
  * thread at a time. */
 journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen);
 
-/* Writes pending records (journal_sync(), logging a failure), releases the lock and frees
- * the journal. NULL is a no-op. The thread using the journal. */
+/* Writes pending records (journal_sync(), logging a failure), ends the writer thread (started
+ * with the first full chunk; it blocks all signals), releases the lock and frees the journal.
+ * NULL is a no-op. The thread using the journal. */
 void journal_close(journal_t *j);
 
 /* Buffers one record: `kind` (e.g. "allocation", "overlap_opened"; borrowed), `key` (the
  * idempotency key, e.g. a CloudTrail event id or "overlap_opened:<pair>:<time>"; borrowed),
  * `event_time` (when the described event happened, UTC seconds) and `data` (a JSON object,
  * borrowed, may be NULL for {}). The record gets the next seq, the write time from the clock,
- * and the digest of the previous record. Its line goes into a write buffer that is written to
- * the segment (not synced) whenever it holds a chunk of 128 KiB, so memory does not grow with
- * the records appended between syncs; they are durable only after journal_sync(). A chunk
- * write that fails (disk full) keeps its records buffered for the next journal_sync(), which
- * retries it and reports the error. Returns 0 when added, JOURNAL_DUPLICATE when `key` is
- * already journaled or pending (nothing is added), -EINVAL on an empty or non-UTF-8 kind/key,
- * non-object data or an event time outside years 0001..9999, or the sticky error of a failed
- * sync (-EIO).
- * The thread using the journal. */
+ * and the digest of the previous record. Its line goes into a write buffer; each full chunk
+ * of 128 KiB is handed to the journal's writer thread, which writes it to the segment (not
+ * synced), so memory does not grow with the records appended between syncs (a few chunks are
+ * queued at most; the appending thread waits when the queue is full); they are durable only
+ * after journal_sync(). A chunk write that fails (disk full) keeps its records queued for the
+ * next journal_sync(), which retries it and reports the error. Returns 0 when added,
+ * JOURNAL_DUPLICATE when `key` is already journaled or pending (nothing is added), -EINVAL on an
+ * empty or non-UTF-8 kind/key, non-object data or an event time outside years 0001..9999, or the
+ * sticky error of a failed sync (-EIO). The thread using the journal. */
 int journal_append(journal_t *j, const char *kind, const char *key, time_t event_time,
                    json_t *data);
 
