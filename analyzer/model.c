@@ -14,6 +14,7 @@
  * inserts them under the new one, and the pair reports of that call are netted before they
  * become effects. Figures are computed on demand by model_metrics().
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -624,6 +625,17 @@ void model_effects_flush(struct model_effects *fx)
 }
 
 /* Appends an effect; `key` and `data` are stolen. With a sink, a full portion goes out. */
+/* Appends effect `e` at event time `ms` (RECORD_UNSET: 0); with a sink, a full portion goes
+ * out. */
+static void fx_push(struct model_effects *fx, struct model_effect e, int64_t ms)
+{
+    e.event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
+    fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
+    fx->items[fx->n++] = e;
+    if (fx->sink && fx->n >= fx->portion)
+        model_effects_flush(fx);
+}
+
 static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_t ms, json_t *data)
 {
     if (!fx) {
@@ -631,12 +643,7 @@ static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_
         json_decref(data);
         return;
     }
-    fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
-    struct model_effect *e = &fx->items[fx->n++];
-    *e = (struct model_effect){.kind = kind, .key = key, .data = data};
-    e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
-    if (fx->sink && fx->n >= fx->portion)
-        model_effects_flush(fx);
+    fx_push(fx, (struct model_effect){.kind = kind, .key = key, .data = data}, ms);
 }
 
 /* A string member of a compact effect's data before it is copied; `value` NULL: left out. */
@@ -656,6 +663,7 @@ static void fx_add_fields(struct model_effects *fx, const char *kind, const char
     if (!fx)
         return;
     size_t klen[16], vlen[16], keylen = 0, text = 0, nf = 0;
+    assert(nkey <= 16 && nsrc <= 16);
     for (size_t i = 0; i < nkey; i++) {
         if (!key_parts[i]) { /* the key ends at a NULL part */
             nkey = i;
@@ -687,13 +695,10 @@ static void fx_add_fields(struct model_effects *fx, const char *kind, const char
         f[nf++] = (struct journal_field){.name = src[i].name, .value = p, .len = vlen[i]};
         p += vlen[i] + 1;
     }
-    fx->items = xgrow(fx->items, &fx->cap, fx->n + 1, sizeof *fx->items);
-    struct model_effect *e = &fx->items[fx->n++];
-    *e =
-        (struct model_effect){.kind = kind, .key = key, .fields = f, .nfields = nf, .built = built};
-    e->event_time = ms == RECORD_UNSET ? 0 : (time_t)(ms / 1000);
-    if (fx->sink && fx->n >= fx->portion)
-        model_effects_flush(fx);
+    fx_push(
+        fx,
+        (struct model_effect){.kind = kind, .key = key, .fields = f, .nfields = nf, .built = built},
+        ms);
 }
 
 static void fmt_time(int64_t ms, char *buf, size_t len)

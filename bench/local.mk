@@ -53,6 +53,7 @@ EXTRA_PROGRAMS += bench/model_bench
 bench_model_bench_SOURCES = bench/model_bench.c
 bench_model_bench_LDADD = $(IPAMWATCH_LIBS)
 EXTRA_DIST += bench/analyzer_bench.sh
+EXTRA_DIST += bench/analyzer_rig.sh
 CLEANFILES += bench/model_bench$(EXEEXT)
 .PHONY: bench-model bench-analyzer
 bench: bench-model bench-analyzer
