@@ -28,6 +28,15 @@
 
 enum syslog_proto { SYSLOG_UNIX, SYSLOG_UDP, SYSLOG_TCP };
 
+/* Kafka attempts given up while their message was in flight, whose reports may still come. */
+#define KAFKA_LATE_MAX 16
+
+struct kafka_late {
+    uint64_t attempt; /* the attempt's number (its message's opaque) */
+    char *id;         /* the notification's id; NULL when it has none */
+    bool delivered;   /* its report came and said the broker wrote it */
+};
+
 struct sink_conn {
     const struct config *cfg;
     const struct config_sink *sink;
@@ -43,9 +52,13 @@ struct sink_conn {
     /* kafka */
     kafka_producer_t *producer;
     const char *topic;
-    int delivery_err;
+    uint64_t attempt;  /* number of the current attempt: its message's opaque */
+    bool attempt_open; /* that attempt is still being decided (kafka_send runs) */
+    int delivery_err;  /* the current attempt's report, once delivery_done */
     bool delivery_done;
     char delivery_text[256];
+    struct kafka_late late[KAFKA_LATE_MAX];
+    size_t nlate;
 };
 
 static size_t discard(char *ptr, size_t size, size_t n, void *ud)
@@ -236,46 +249,145 @@ static int syslog_send(struct sink_conn *c, const struct record *rec, char *err,
     return rc;
 }
 
+static void late_drop(struct sink_conn *c, size_t i)
+{
+    free(c->late[i].id);
+    c->late[i] = c->late[--c->nlate];
+}
+
+/* Remembers the current attempt, given up in flight (the oldest one is forgotten when full:
+ * a duplicate it might cause is what a receiver drops by id anyway). */
+static void late_add(struct sink_conn *c, const char *id)
+{
+    if (c->nlate == KAFKA_LATE_MAX) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < c->nlate; i++)
+            if (c->late[i].attempt < c->late[oldest].attempt)
+                oldest = i;
+        late_drop(c, oldest);
+    }
+    c->late[c->nlate++] = (struct kafka_late){c->attempt, id ? xstrdup(id) : NULL, false};
+}
+
+/* Reports come per message; the opaque is the number of the attempt that produced it. Only the
+ * current attempt's report decides that attempt; a late report of an attempt given up earlier
+ * is remembered when it says delivered, so that the retry of that notification is not sent. */
 static void on_delivery(void *ctx, void *opaque, int err, const char *errstr, int32_t partition,
                         int64_t offset)
 {
-    (void)opaque;
     (void)partition;
     (void)offset;
     struct sink_conn *c = ctx;
-    c->delivery_done = true;
-    c->delivery_err = err;
-    snprintf(c->delivery_text, sizeof c->delivery_text, "%s", errstr ? errstr : "");
+    uint64_t attempt = (uint64_t)(uintptr_t)opaque;
+    if (c->attempt_open && attempt == c->attempt) {
+        c->delivery_done = true;
+        c->delivery_err = err;
+        snprintf(c->delivery_text, sizeof c->delivery_text, "%s", errstr ? errstr : "");
+        return;
+    }
+    for (size_t i = 0; i < c->nlate; i++) {
+        if (c->late[i].attempt != attempt)
+            continue;
+        if (err == 0 && c->late[i].id) {
+            c->late[i].delivered = true;
+            LOG_INFO("sink %s: notification %s given up in flight was delivered to %s after all",
+                     c->sink->name, c->late[i].id, c->topic);
+        } else {
+            late_drop(c, i);
+        }
+        return;
+    }
 }
 
-static int kafka_send(struct sink_conn *c, const struct record *rec, char *err, size_t errlen)
+/* True when an earlier attempt of notification `id` was delivered late; `id`'s earlier
+ * attempts are forgotten then, and when `forget` is set (its delivery is settled). */
+static bool late_delivered(struct sink_conn *c, const char *id, bool forget)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (record_encode(rec, &buf, &len) < 0) {
-        snprintf(err, errlen, "alert cannot be encoded");
-        return SINK_FINAL;
+    bool delivered = false;
+    for (size_t i = 0; id && i < c->nlate;) {
+        if (c->late[i].id && strcmp(c->late[i].id, id) == 0) {
+            delivered = delivered || c->late[i].delivered;
+            if (c->late[i].delivered || forget) {
+                late_drop(c, i);
+                continue;
+            }
+        }
+        i++;
     }
-    c->delivery_done = false;
-    const char *key = rec->u.alert.fingerprint;
-    int rc = kafka_producer_produce(c->producer, c->topic, key, strlen(key), buf, len, NULL);
-    free(buf);
-    if (rc < 0) {
-        snprintf(err, errlen, "produce to %s: %s", c->topic, strerror(-rc));
-        return rc == -EMSGSIZE ? SINK_FINAL : SINK_RETRY;
+    return delivered;
+}
+
+/* kafka_send() once its message is queued: waits `timeout` for the attempt's report only (a
+ * message of an earlier attempt still in flight must not hold it up), else gives up. */
+static int kafka_wait(struct sink_conn *c, const char *id, char *err, size_t errlen)
+{
+    int64_t deadline = log_now_ms() + c->timeout_ms;
+    for (int64_t now = log_now_ms(); !c->delivery_done && now < deadline; now = log_now_ms()) {
+        int64_t wait = deadline - now;
+        if (kafka_producer_poll(c->producer, (int)(wait < 100 ? wait : 100)) < 0)
+            break; /* fatal: the purge below reports the message */
     }
-    size_t left = 0;
-    rc = kafka_producer_flush(c->producer, (int)c->timeout_ms, &left);
     if (!c->delivery_done) {
-        snprintf(err, errlen, "no delivery report from %s within %lld ms", c->topic,
-                 (long long)c->timeout_ms);
-        return SINK_RETRY;
+        /* Given up: a message not sent yet must not go out later next to the retry. */
+        kafka_producer_purge_queued(c->producer, NULL);
+        if (!c->delivery_done) {
+            late_add(c, id);
+            snprintf(err, errlen,
+                     "no delivery report from %s within %lld ms (the message is in flight and may "
+                     "still be written: the retry may then be a second copy)",
+                     c->topic, (long long)c->timeout_ms);
+            return SINK_RETRY;
+        }
+        if (c->delivery_err == -ECANCELED) {
+            snprintf(err, errlen,
+                     "no delivery report from %s within %lld ms (the message was not sent; "
+                     "taken back)",
+                     c->topic, (long long)c->timeout_ms);
+            return SINK_RETRY;
+        }
     }
     if (c->delivery_err != 0) {
         snprintf(err, errlen, "delivery to %s failed: %s", c->topic, c->delivery_text);
         return SINK_RETRY;
     }
     return 0;
+}
+
+/* DESIGN: one message per attempt, and the attempt's message is the only one queued in the
+ * producer (the previous attempt was reported or purged before this one is produced), so that
+ * giving up purges exactly this attempt's message if it was not sent yet. One that was sent
+ * (in flight) cannot be taken back: the broker may still write it, and the retry is then a
+ * second copy with the same notification id (at least once; a receiver drops the copy by
+ * `id`). Its late report, if it comes before the retry is produced, spares the retry. */
+static int kafka_send(struct sink_conn *c, const struct record *rec, char *err, size_t errlen)
+{
+    const char *id = rec->u.alert.id;
+    kafka_producer_poll(c->producer, 0); /* late reports of earlier attempts */
+    if (late_delivered(c, id, false))
+        return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    if (record_encode(rec, &buf, &len) < 0) {
+        snprintf(err, errlen, "alert cannot be encoded");
+        return SINK_FINAL;
+    }
+    c->attempt++;
+    c->attempt_open = true;
+    c->delivery_done = false;
+    const char *key = rec->u.alert.fingerprint;
+    int rc = kafka_producer_produce(c->producer, c->topic, key, strlen(key), buf, len,
+                                    (void *)(uintptr_t)c->attempt);
+    free(buf);
+    if (rc < 0) {
+        snprintf(err, errlen, "produce to %s: %s", c->topic, strerror(-rc));
+        rc = rc == -EMSGSIZE ? SINK_FINAL : SINK_RETRY;
+    } else {
+        rc = kafka_wait(c, id, err, errlen);
+    }
+    if (rc == 0)
+        late_delivered(c, id, true); /* its earlier attempts no longer matter */
+    c->attempt_open = false;         /* a report that comes from now on is a late one */
+    return rc;
 }
 
 /* True when the last line of the file open as `fd` is the notification `id`: written by a
@@ -472,11 +584,13 @@ void sink_conn_free(sink_conn_t *c)
         curl_easy_cleanup(c->curl);
     if (c->fd >= 0)
         close(c->fd);
-    /* Every send waited for its report; a message still queued is an attempt that timed
-     * out, whose notification stays in the spool (or was given up): waiting longer could
-     * only deliver it twice. */
+    /* Every send waited for its report or purged its unsent message; one still outstanding
+     * is in flight from an attempt given up, whose notification stays in the spool (or was
+     * given up): waiting longer could only deliver it twice. */
     if (c->producer)
         kafka_producer_close(c->producer, 0);
+    for (size_t i = 0; i < c->nlate; i++)
+        free(c->late[i].id);
     free(c->host);
     free(c->port);
     free(c->path);

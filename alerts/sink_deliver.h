@@ -7,6 +7,15 @@
  * easy handle with CURLOPT_NOSIGNAL, TLS verification on unless the sink says otherwise, and
  * libcurl's error text in our messages; URLs and keys never appear in them, because Slack
  * webhook URLs and PagerDuty routing keys are secrets.
+ *
+ * A Kafka send produces the alert record (docs/records.md: `id`, `fingerprint`, `state`,
+ * `starts_at`, `ends_at`), keyed by fingerprint, and waits `timeout` for its delivery report.
+ * When none comes, the attempt is given up and its message taken out of the producer if it
+ * was not sent yet, so a broker that comes back later receives only the retry. A message
+ * already sent cannot be taken back: if the broker wrote it without its report reaching us,
+ * the retry is a second copy. The Kafka sink is therefore at least once; a receiver keeps
+ * one message per `id` (the same notification always carries the same id, and a new
+ * notification of the same alert a new one).
  */
 #ifndef IPAMWATCH_ALERTS_SINK_DELIVER_H
 #define IPAMWATCH_ALERTS_SINK_DELIVER_H

@@ -42,6 +42,14 @@
 #define STARTS_MS          5000  /* longest wait for where assigned partitions start */
 #define APPLY_BATCH        1024  /* records applied per loop turn at most */
 #define RECV_BATCH         1024  /* messages polled per loop turn at most */
+/* The consumer's prefetch: librdkafka's one queue for all assigned partitions. Once it holds
+ * queued.min.messages or queued.max.messages.kbytes, librdkafka (before 2.2.0, which added
+ * fetch.queue.backoff.ms) decides to fetch again only a second later; with its defaults
+ * (100,000 messages, 64 MB) the loop emptied the queue within that second while consuming a
+ * backlog, and then waited. These hold about a second of a backlog of inventory records: the
+ * memory they may take while a backlog lasts (README, [kafka]). */
+#define ANALYZER_PREFETCH_MESSAGES "500000"
+#define ANALYZER_PREFETCH_KBYTES   "262144"
 #define LIVE_LAG                                                                                   \
     1000 /* messages behind the high watermarks that still count as                                \
             caught up (stale rules are evaluated) */
@@ -1005,19 +1013,29 @@ static void adopt_assigned(analyzer_t *a)
 
 /* ---- checkpoint --------------------------------------------------------------------- */
 
+/* Commits the saved offsets of the assigned partitions that moved since their last commit,
+ * all in one request: one broker round trip a checkpoint, whatever the partition count. A
+ * partition whose commit failed stays pending (retried by the next loop turns); the others
+ * count as committed. */
 static int commit_offsets(analyzer_t *a)
 {
-    int rc = 0;
+    struct kafka_commit *offs = xcalloc(a->nparts + 1, sizeof *offs);
+    struct part **which = xcalloc(a->nparts + 1, sizeof *which);
+    size_t n = 0;
     for (size_t i = 0; i < a->nparts; i++) {
         struct part *p = &a->parts[i];
         if (p->saved < 0 || p->saved <= p->committed || !p->assigned)
             continue;
-        if (kafka_consumer_commit(a->consumer, p->topic, p->partition, p->saved, true) < 0) {
-            rc = -EIO;
-            continue;
-        }
-        p->committed = p->saved;
+        offs[n] = (struct kafka_commit){
+            .topic = p->topic, .partition = p->partition, .next_offset = p->saved};
+        which[n++] = p;
     }
+    int rc = kafka_consumer_commit_offsets(a->consumer, offs, n);
+    for (size_t i = 0; i < n; i++)
+        if (offs[i].err == 0)
+            which[i]->committed = offs[i].next_offset;
+    free(offs);
+    free(which);
     a->commit_pending = rc < 0;
     return rc;
 }
@@ -1371,6 +1389,9 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         set_err(err, errlen, "RRD store: %s", text);
         goto fail;
     }
+    /* A stop asked while a checkpoint waits for an rrdcached that never answers ends that
+     * wait as the final checkpoint's retries would (see analyzer_run()). */
+    rrd_store_stop_when(a->rrd, a->o.stop, 10 * RETRY_MS);
     /* Before the Kafka clients: the sinks initialise libcurl. */
     a->alerts = analyzer_alerts_new(cfg, a->rrd, a->gen, text, sizeof text);
     if (!a->alerts) {
@@ -1378,10 +1399,14 @@ analyzer_t *analyzer_new(const struct config *cfg, const struct analyzer_options
         goto fail;
     }
 
-    /* Defaults first so that [kafka] and -X win: a new group starts at the beginning. */
+    /* Defaults first so that [kafka] and -X win: a new group starts at the beginning, and
+     * the prefetch holds about a second of a backlog (ANALYZER_PREFETCH_KBYTES). */
     size_t cap = 0;
     add_prop(a, &cap, "group.id", cfg->analyzer.group_id, "[analyzer] group_id", 0);
     add_prop(a, &cap, "auto.offset.reset", "earliest", "(analyzer default)", 0);
+    add_prop(a, &cap, "queued.min.messages", ANALYZER_PREFETCH_MESSAGES, "(analyzer default)", 0);
+    add_prop(a, &cap, "queued.max.messages.kbytes", ANALYZER_PREFETCH_KBYTES, "(analyzer default)",
+             0);
     for (size_t i = 0; i < cfg->n_kafka; i++)
         add_prop(a, &cap, cfg->kafka[i].key, cfg->kafka[i].value, cfg->kafka[i].file,
                  cfg->kafka[i].line);
@@ -1644,7 +1669,10 @@ int analyzer_run(analyzer_t *a)
         LOG_ERR("stopping without a final commit: %s", strerror(-a->fatal));
         return a->fatal;
     }
-    /* Final checkpoint; retried for a while when the disk or rrdcached is briefly away. */
+    /* Final checkpoint; retried for a while when the disk or rrdcached is briefly away. An
+     * rrdcached that accepts and never answers is given up when the retries end (not after its
+     * 120 s socket timeout per command and try); the next start replays what it lacks. */
+    rrd_store_stop_within(a->rrd, 10 * RETRY_MS);
     int rc = 0;
     for (int i = 0; i < 10; i++) {
         if ((rc = checkpoint(a)) == 0 || a->fatal)

@@ -30,17 +30,18 @@
  * each sample round and effect), dead letters delivered, RRD flushed, journal synced, model
  * snapshot written (model-<gen>.snap), then checkpoint.json (which names the
  * snapshot, the Kafka offsets it covers, the last RRD step and which scope lives in which
- * partition) replaced atomically, and only then are the offsets committed. On start the snapshot
- * named by checkpoint.json is loaded (unless its offsets lie beyond the partitions' ends: see
- * analyzer_new()) and messages below its offsets are skipped, so a crash between
- * the snapshot and the commit replays nothing into the model twice; journal keys and RRD times make
- * the other replays no-ops. When a checkpoint fails (disk full for the RRD files, the journal or
- * a sink spool, whose notifications wait in memory meanwhile; rrdcached down) consumption pauses,
- * nothing is committed, the failure is logged rate-limited and the checkpoint is retried every
- * second until it works. A failure that lost an effect for good (a journal whose fsync failed and
- * can no longer be trusted, an RRD update that was not queued) stops the analyzer without
- * committing: the next start reloads the last checkpoint and replays from its offsets, so
- * nothing is lost (run it under a supervisor that restarts it).
+ * partition) replaced atomically, and only then are the offsets committed (one commit request
+ * for every partition that moved; a partition whose commit failed is retried). On start the
+ * snapshot named by checkpoint.json is loaded (unless its offsets lie beyond the partitions' ends:
+ * see analyzer_new()) and messages below its offsets are skipped, so a crash between the snapshot
+ * and the commit replays nothing into the model twice; journal keys and RRD times make the other
+ * replays no-ops. When a checkpoint fails (disk full for the RRD files, the journal or a sink
+ * spool, whose notifications wait in memory meanwhile; rrdcached down) consumption pauses, nothing
+ * is committed, the failure is logged rate-limited and the checkpoint is retried every second until
+ * it works. A failure that lost an effect for good (a journal whose fsync failed and can no longer
+ * be trusted, an RRD update that was not queued) stops the analyzer without committing: the next
+ * start reloads the last checkpoint and replays from its offsets, so nothing is lost (run it under
+ * a supervisor that restarts it).
  *
  * Scale-out ([analyzer] partition_state): the state of an inventory partition follows the
  * partition (analyzer/partstate.h). Each checkpoint publishes, after the journal sync and

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -179,10 +180,7 @@ analyzer_metrics_t *analyzer_metrics_new(metrics_t *mx)
 
 static uint64_t id_hash(const char *id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h;
+    return hash_fnv1a(id, false);
 }
 
 /* Where entry `id` is, or would be added, in `t` (which has buckets). */

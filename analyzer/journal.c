@@ -1,13 +1,19 @@
 /* journal: the tamper-evident audit journal (append-only, hash-chained, one segment a day).
  *
- * DESIGN: appending formats the record line at once (seq, write time, prev digest) into a
- * write buffer, without jansson for the usual record (common/record_write.h quotes the kind,
- * key and data strings; the data's keys are sorted here; the bytes are those jansson's
- * JSON_COMPACT | JSON_SORT_KEYS dump gave, which the hash chain depends on). A buffer that
- * holds JOURNAL_WRITE_CHUNK bytes is handed, as a chunk, to the journal's writer thread
- * (started with the first full chunk), which write(2)s the queued chunks in order to their
- * segments on an O_APPEND descriptor, so the kernel's copy into the page cache does not hold
- * up the appending thread. Appending blocks only while JOURNAL_QUEUED_MAX chunks wait, so
+ * DESIGN: appending answers at once what the caller must know (the key index: duplicate or
+ * not; validation: -EINVAL; seq; the write time from the clock, which picks the segment) and
+ * reckons the line's length, hence its place in the segment, which the key index records. It
+ * then copies the record compactly (struct prec: seq, times, the kind and key as JSON
+ * strings, and the data's JSON text or the bytes of its string members) into the current
+ * chunk. A chunk whose lines come to JOURNAL_WRITE_CHUNK bytes is handed to the journal's
+ * writer thread (started with the first full chunk), which formats its lines (seq, times,
+ * prev digest, data; without jansson for the usual record: common/record_write.h quotes the
+ * strings, the data's keys are sorted here; the bytes are those jansson's JSON_COMPACT |
+ * JSON_SORT_KEYS dump gave, which the hash chain depends on), chains their SHA-256 digests,
+ * and write(2)s the queued chunks in order to their segments on an O_APPEND descriptor, so
+ * neither the formatting and hashing nor the kernel's copy into the page cache hold up the
+ * appending thread. Without a writer thread (it could not be started) the appending thread
+ * does the same at each handoff. Appending blocks only while JOURNAL_QUEUED_MAX chunks wait, so
  * memory does not grow with the records between two syncs (a pass that journals a million
  * resources holds a few chunks). journal_sync() queues the rest, waits until everything
  * queued is written, then fdatasyncs and replaces HEAD (temp file, fsync, rename, directory
@@ -35,16 +41,20 @@
  * journal.h for what that keeps.
  *
  * Threads: one thread at a time uses the journal ("the journal's thread": appends, syncs,
- * lookups); the writer thread only writes. The journal's thread alone owns the chain, the
- * key index, the segment list and the current chunk; a chunk's runs carry their segment's
- * name and offset, so the writer reads nothing else. `mu` guards the queue, the spare chunks
- * and the write errors: a queued chunk does not change except that the writer drops its
- * written runs under the lock, and it leaves the queue only once written. So a key is
- * confirmed from the current chunk, else from a queued one (under the lock), else with a
- * pread of its segment. The descriptor and its fdatasync state belong to the writing side:
- * the writer thread while it has a queued chunk and writes are not paused, else the
- * journal's thread (journal_sync() settles the segment after waiting for the writer). The
- * writer blocks every signal, so they stay with the journal's thread.
+ * lookups); the writer thread formats, chains and writes. The journal's thread alone owns
+ * the seq, the key index, the segment list and the current chunk; a chunk's records and runs
+ * carry their seq, times, segment name and offset, so the writer reads nothing else. `mu`
+ * guards the queue, the spare chunks, the write errors and the formatted chain's tail
+ * (fmt_seq, fmt_digest): a queued chunk does not change except that the writer formats it
+ * into its own buffer and then marks it formatted under the lock, drops its written runs
+ * under the lock, and it leaves the queue only once written. So a key is confirmed from the
+ * current chunk's records, else from a queued chunk's records or lines (under the lock),
+ * else with a pread of its segment. The writing side (the writer thread while it has a
+ * queued chunk and writes are not paused, else the journal's thread: journal_sync() and
+ * journal_last_digest() wait for the writer first) owns the chain as formatted (wdigest),
+ * the descriptor and its fdatasync state. Chunks are formatted strictly in queue order by
+ * whichever side holds the head, so the bytes and the chain do not depend on which thread
+ * wrote them. The writer blocks every signal, so they stay with the journal's thread.
  *
  * Verification streams the segments with one record of lookahead, which is enough to tell
  * an edited record from an edited successor, a removed line from a swapped pair, and an
@@ -66,6 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -90,11 +101,13 @@
 #define TIME_MAX            INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define RFC3339_LEN         20
 #define DAY_SECONDS         86400
-#define JOURNAL_WRITE_CHUNK (128 * 1024) /* hand to the writer once a chunk holds this */
-#define JOURNAL_QUEUED_MAX  4            /* full chunks queued before appending blocks */
+#define JOURNAL_WRITE_CHUNK (128 * 1024)      /* hand to the writer once a chunk holds this */
+#define JOURNAL_QUEUED_MAX  4                 /* full chunks queued before appending blocks */
+#define KEYS_HUGE_PAGE      (2 * 1024 * 1024) /* key tables this large ask for huge pages */
 
 static uint64_t (*g_key_hash_for_testing)(const char *key, size_t len);
 static size_t g_keys_kept_for_testing;
+static bool g_no_writer_for_testing;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -545,9 +558,31 @@ struct wrun {
     char name[SEG_NAME_LEN + 1];
 };
 
-/* Formatted records not written yet: the chunk being filled, or one handed to the writer. */
+/* A record handed over to the writing side, not formatted yet: this header in a chunk's
+ * `recs`, then the kind and the key as JSON strings (quotes and escapes), then the data: its
+ * JSON text, or (nfields > 0) for each string member a size_t name length, a size_t value
+ * length, the name and its NUL, the value and its NUL (the bytes journal_append_fields() got).
+ * Entries take a multiple of 8 bytes, so each header is aligned. */
+struct prec {
+    uint64_t seq;
+    uint64_t loc; /* segment index << LOC_OFF_BITS | offset of its line */
+    int64_t ts, event_time;
+    size_t size;     /* bytes of the entry */
+    size_t line_len; /* bytes of its line, the newline included */
+    size_t kind_len, key_len, data_len;
+    size_t nfields;
+};
+
+/* Records appended but not written yet: the chunk being filled by the journal's thread, or
+ * one handed to the writing side, which formats its records into `buf` (chaining their
+ * digests) before writing it. */
 struct chunk {
-    char *buf;
+    char *recs; /* struct prec entries, oldest first */
+    size_t rlen, rcap;
+    size_t lines;      /* bytes of their lines (the runs' total until a partial write) */
+    uint64_t last_seq; /* seq of the last record */
+    bool formatted;    /* buf holds the lines of every record (set under the lock) */
+    char *buf;         /* the formatted lines, once formatted */
     size_t len, cap;
     struct wrun *runs;
     size_t nruns, runcap;
@@ -558,11 +593,20 @@ static void chunk_free_list(struct chunk *c)
 {
     while (c) {
         struct chunk *next = c->next;
+        free(c->recs);
         free(c->buf);
         free(c->runs);
         free(c);
         c = next;
     }
+}
+
+/* Empties a chunk for reuse (its buffers are kept). */
+static void chunk_reset(struct chunk *c)
+{
+    c->rlen = c->lines = c->len = c->nruns = 0;
+    c->last_seq = 0;
+    c->formatted = false;
 }
 
 struct key_slot {
@@ -590,11 +634,8 @@ struct journal {
     size_t nsegs, segcap;
 
     uint64_t seq; /* last appended */
-    unsigned char digest[SHA_LEN];
 
-    struct record_writer lw; /* scratch: kind, key, seq and data text of the record */
-    time_t ts_t, et_t;       /* the last times formatted, and their text ("" none) */
-    char ts_text[RFC3339_LEN + 1], et_text[RFC3339_LEN + 1];
+    struct record_writer lw; /* scratch: kind, key and data text of the record */
 
     struct chunk cur;    /* the records appended since the last handoff */
     uint64_t synced_seq; /* seq HEAD vouches for (the last journal_sync()) */
@@ -602,9 +643,13 @@ struct journal {
     /* The writer thread and its queue (see DESIGN): mu guards the fields up to `wfailed`. */
     pthread_mutex_t mu;
     pthread_cond_t work; /* the writer waits: a chunk was queued, or stop */
-    pthread_cond_t idle; /* the journal's thread waits: a chunk was written or failed */
+    pthread_cond_t idle; /* the journal's thread waits: a chunk was formatted, written or
+                            failed */
+    uint64_t fmt_seq;    /* seq of the last formatted record */
+    unsigned char fmt_digest[SHA_LEN]; /* and its digest (the chain's tail) */
     pthread_t thread;
     bool started, stop, spawn_failed;
+    bool no_writer;            /* journal_set_no_writer_thread_for_testing() at the open */
     struct chunk *head, *tail; /* full chunks, oldest first; the writer drops them once written */
     size_t queued;
     struct chunk *spare; /* written chunks kept for reuse */
@@ -612,8 +657,12 @@ struct journal {
     int werr;    /* a write failed (-errno): writes pause until the next journal_sync() */
     int wfailed; /* -EIO once a cut or fdatasync failed on the writer (j->failed follows) */
 
-    /* The writing side's descriptor: the writer thread's while it has a chunk, else the
-     * journal's thread's. */
+    /* The writing side's state: the writer thread's while it has a chunk, else the
+     * journal's thread's. The chain as formatted, the format caches, the descriptor. */
+    EVP_MD_CTX *wmd;
+    unsigned char wdigest[SHA_LEN]; /* digest of the last formatted record */
+    time_t wts_t, wet_t;            /* the last times formatted, and their text ("" none) */
+    char wts_text[RFC3339_LEN + 1], wet_text[RFC3339_LEN + 1];
     int fd; /* O_APPEND descriptor of segment fd_seg, or -1 */
     size_t fd_seg;
     char fd_name[SEG_NAME_LEN + 1];
@@ -656,11 +705,28 @@ static uint64_t key_hash(const journal_t *j, const char *key, size_t len)
     return h ? h : 1;
 }
 
+/* Zeroed slots for a table of `cap` (free() them). A large table asks for transparent huge
+ * pages: its lookups are random, so on 4 KiB pages nearly every one missed the TLB as well as
+ * the cache (the kernel may refuse; that changes nothing else). */
+static struct key_slot *slots_alloc(size_t cap)
+{
+#ifdef MADV_HUGEPAGE
+    size_t bytes = cap * sizeof(struct key_slot);
+    void *p;
+    if (bytes >= KEYS_HUGE_PAGE && posix_memalign(&p, KEYS_HUGE_PAGE, bytes) == 0) {
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+        memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    return xcalloc(cap, sizeof(struct key_slot));
+}
+
 static void table_insert(struct key_table *t, uint64_t hash, uint64_t loc)
 {
     if ((t->count + 1) * 4 > t->cap * 3) {
         size_t ncap = t->cap ? t->cap * 2 : 1024;
-        struct key_slot *ns = xcalloc(ncap, sizeof *ns);
+        struct key_slot *ns = slots_alloc(ncap);
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i].hash)
                 continue;
@@ -741,11 +807,22 @@ static bool disk_key_equals(journal_t *j, size_t seg, uint64_t off, const char *
     return equal;
 }
 
-/* Compares the key of the record at `off` of segment `seg` when chunk `c` holds it: returns
- * -1 when it does not, else whether the key is `key`. */
+/* Compares the key of the record at `off` of segment `seg` when chunk `c` holds it (as a
+ * handed-over record, or formatted): returns -1 when it does not, else whether the key is
+ * `key`. Under the lock for a queued chunk (the writing side sets `formatted`). */
 static int chunk_key_equals(const struct chunk *c, size_t seg, uint64_t off, const char *key,
                             size_t len)
 {
+    if (!c->formatted) {
+        uint64_t loc = (uint64_t)seg << LOC_OFF_BITS | off;
+        for (const char *e = c->recs, *end = c->recs + c->rlen; e < end;) {
+            const struct prec *p = (const struct prec *)(const void *)e;
+            if (p->loc == loc)
+                return p->key_len == len && memcmp(e + sizeof *p + p->kind_len, key, len) == 0;
+            e += p->size;
+        }
+        return -1;
+    }
     size_t at = 0;
     for (size_t r = 0; r < c->nruns; r++) {
         const struct wrun *run = &c->runs[r];
@@ -769,7 +846,7 @@ static int chunk_key_equals(const struct chunk *c, size_t seg, uint64_t off, con
 
 /* Whether the record at `loc` carries `key`: read from the chunk that still holds it (not
  * written yet) or else from its segment. The queue is searched under the lock, as the writer
- * drops a chunk only after writing it. */
+ * formats a chunk and drops it only after writing it. */
 static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
 {
     size_t seg = (size_t)(loc >> LOC_OFF_BITS);
@@ -782,6 +859,17 @@ static bool key_at(journal_t *j, uint64_t loc, const char *key, size_t len)
         held = chunk_key_equals(c, seg, off, key, len);
     pthread_mutex_unlock(&j->mu);
     return held >= 0 ? held == 1 : disk_key_equals(j, seg, off, key, len);
+}
+
+/* Starts loading the slots where `hash` would be, so that key_seen() finds them in the
+ * cache: the key index is far larger than the cache, and its lookups are random. */
+static void keys_prefetch(const journal_t *j, uint64_t hash)
+{
+    for (size_t g = 0; g < 2; g++) {
+        const struct key_table *t = &j->keys[g];
+        if (t->cap)
+            __builtin_prefetch(&t->slots[hash & (t->cap - 1)]);
+    }
 }
 
 static bool key_seen(journal_t *j, uint64_t hash, const char *key, size_t len)
@@ -917,12 +1005,12 @@ static int journal_scan(journal_t *j, const struct head *head, char *err, size_t
     }
     j->seq = last_seq;
     if (records)
-        rc = sha256(j->md, last, last_len, j->digest);
+        rc = sha256(j->md, last, last_len, j->wdigest);
     else
-        memset(j->digest, 0, SHA_LEN);
+        memset(j->wdigest, 0, SHA_LEN);
     if (rc == 0 && j->seq != head->seq) {
         struct head h = {.seq = j->seq};
-        memcpy(h.digest, j->digest, SHA_LEN);
+        memcpy(h.digest, j->wdigest, SHA_LEN);
         rc = head_write(j->dirfd, j->md, j->fsync, &h);
         if (rc)
             text_errbuf_set(err, errlen, "writing %s/HEAD: %s", j->dir, strerror(-rc));
@@ -955,6 +1043,7 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
     j->now = default_clock;
     j->key_hash = g_key_hash_for_testing ? g_key_hash_for_testing : default_key_hash;
     j->keys_kept = g_keys_kept_for_testing ? g_keys_kept_for_testing : JOURNAL_KEYS_KEPT;
+    j->no_writer = g_no_writer_for_testing;
     if ((rc = fileio_mkdir_p(dir, 0700, NULL, 0)) != 0) {
         text_errbuf_set(err, errlen, "creating journal directory %s: %s", dir, strerror(-rc));
         goto fail;
@@ -973,7 +1062,8 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
         LOG_WARN("journal directory %s is accessible to group or others (mode %o)", dir,
                  (unsigned)(st.st_mode & 0777));
     j->md = EVP_MD_CTX_new();
-    if (!j->md) {
+    j->wmd = EVP_MD_CTX_new();
+    if (!j->md || !j->wmd) {
         text_errbuf_set(err, errlen, "EVP_MD_CTX_new failed");
         goto fail;
     }
@@ -1018,6 +1108,8 @@ journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen)
         goto fail;
     j->marked_seq = j->seq;
     j->synced_seq = j->seq;
+    j->fmt_seq = j->seq;
+    memcpy(j->fmt_digest, j->wdigest, SHA_LEN);
     free_names(names, nnames);
     LOG_DEBUG("opened journal %s: %zu segments, last seq %" PRIu64, dir, j->nsegs, j->seq);
     return j;
@@ -1044,8 +1136,10 @@ void journal_close(journal_t *j)
     if (j->dirfd >= 0)
         close(j->dirfd); /* releases the flock */
     EVP_MD_CTX_free(j->md);
+    EVP_MD_CTX_free(j->wmd);
     chunk_free_list(j->head);
     chunk_free_list(j->spare);
+    free(j->cur.recs);
     free(j->cur.runs);
     free(j->cur.buf);
     pthread_mutex_destroy(&j->mu);
@@ -1096,38 +1190,9 @@ uint64_t journal_last_seq(const journal_t *j)
     return j->seq;
 }
 
-void journal_last_digest(const journal_t *j, char *hex)
-{
-    text_hex_encode(j->digest, SHA_LEN, hex);
-}
-
 size_t journal_pending(const journal_t *j)
 {
     return (size_t)(j->seq - j->synced_seq);
-}
-
-/* Makes room for `n` more bytes at the end of the current chunk; returns where they start
- * (the caller fills them, then wbuf_commit() adds what it used). */
-static char *wbuf_reserve(journal_t *j, size_t n)
-{
-    struct chunk *c = &j->cur;
-    c->buf = xgrow(c->buf, &c->cap, c->len + n, 1);
-    return c->buf + c->len;
-}
-
-/* Adds the `n` bytes written at the end of the current chunk to the run of segment `seg`
- * (before the segment's size counts them). */
-static void wbuf_commit(journal_t *j, size_t seg, size_t n)
-{
-    struct chunk *c = &j->cur;
-    if (c->nruns == 0 || c->runs[c->nruns - 1].seg != seg) {
-        c->runs = xgrow(c->runs, &c->runcap, c->nruns + 1, sizeof *c->runs);
-        struct wrun *run = &c->runs[c->nruns++];
-        *run = (struct wrun){.seg = seg, .off = j->segs[seg].size};
-        memcpy(run->name, j->segs[seg].name, sizeof run->name);
-    }
-    c->runs[c->nruns - 1].len += n;
-    c->len += n;
 }
 
 static void journal_handoff(journal_t *j);
@@ -1243,25 +1308,6 @@ static bool write_data(struct record_writer *w, json_t *v, int depth)
     }
 }
 
-/* Appends the object of the string members `f` (names ascending) as write_data() appends the
- * jansson object holding them. False for what write_data() leaves to jansson (NUL bytes,
- * invalid UTF-8); the writer's text is then unusable. */
-static bool write_fields(struct record_writer *w, const struct journal_field *f, size_t n)
-{
-    record_write_raw(w, "{", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            record_write_raw(w, ",", 1);
-        if (record_write_string(w, f[i].name) != 0)
-            return false;
-        record_write_raw(w, ":", 1);
-        if (record_write_stringn(w, f[i].value, f[i].len) != 0)
-            return false;
-    }
-    record_write_raw(w, "}", 1);
-    return true;
-}
-
 json_t *journal_fields_object(const struct journal_field *f, size_t n)
 {
     json_t *o = json_object();
@@ -1270,8 +1316,8 @@ json_t *journal_fields_object(const struct journal_field *f, size_t n)
     return o;
 }
 
-/* jansson's text of the object of the string members `f`, for what write_fields() cannot
- * write (owned by the caller; NULL where jansson refuses it too). */
+/* jansson's text of the object of the string members `f`, for what write_packed_fields()
+ * cannot write (owned by the caller; NULL where jansson refuses it too). */
 static char *dump_fields(const struct journal_field *f, size_t n)
 {
     json_t *o = journal_fields_object(f, n);
@@ -1280,17 +1326,83 @@ static char *dump_fields(const struct journal_field *f, size_t n)
     return text;
 }
 
-/* Copies `n` bytes to `p` and returns the end. */
-static char *put(char *p, const void *s, size_t n)
+/* Bytes of the `n` bytes at `s` (a NUL after them) as a JSON string: quotes and escapes as
+ * record_write_stringn() and jansson write them (NUL bytes as \u0000, as jansson does); 0
+ * when they are not valid UTF-8. Eight bytes at a time while none needs care. */
+static size_t quoted_len(const char *s, size_t n)
 {
-    memcpy(p, s, n);
-    return p + n;
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    size_t q = 2, i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t v, quote, bslash;
+            memcpy(&v, s + i, 8);
+            quote = v ^ (ones * '"');
+            bslash = v ^ (ones * '\\');
+            /* Any byte >= 0x80, < 0x20, '"' or '\\' (the usual zero-byte tests). */
+            if (!((v | ((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) |
+                   ((bslash - ones) & ~bslash)) &
+                  highs)) {
+                q += 8;
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t k = text_utf8_seq(s + i, n - i);
+            if (k == 0)
+                return 0;
+            q += k;
+            i += k;
+            continue;
+        }
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            q += 2;
+        else if (c < 0x20)
+            q += 6;
+        else
+            q++;
+        i++;
+    }
+    return q;
 }
 
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+static size_t decimal_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static bool time_in_range(time_t t)
+{
+    return (int64_t)t >= TIME_MIN && (int64_t)t <= TIME_MAX;
+}
+
+/* The fixed text of a line: {"seq":N,"ts":"..","event_time":"..","kind":..,"key":..,
+ * "prev":"..","data":..} */
+static const char seq_lit[] = "{\"seq\":", ts_lit[] = ",\"ts\":\"",
+                  et_lit[] = "\",\"event_time\":\"",
+                  kind_lit[] = "\",\"kind\":", key_lit[] = ",\"key\":", prev_lit[] = ",\"prev\":\"",
+                  data_lit[] = "\",\"data\":";
+
+/* Bytes of a line (its newline included) from the lengths of its variable parts. */
+static size_t line_length(uint64_t seq, size_t qkind_len, size_t qkey_len, size_t data_len)
+{
+    return sizeof seq_lit - 1 + decimal_len(seq) + sizeof ts_lit - 1 + RFC3339_LEN + sizeof et_lit -
+           1 + RFC3339_LEN + sizeof kind_lit - 1 + qkind_len + sizeof key_lit - 1 + qkey_len +
+           sizeof prev_lit - 1 + JOURNAL_DIGEST_HEX + sizeof data_lit - 1 + data_len + 2;
+}
 
 /* journal_append() of `data`, or with `compact` of the object of the `nfields` string members
- * `fields` (journal_append_fields()). */
+ * `fields` (journal_append_fields()). What must be answered now is done here (validation,
+ * the key index, seq, write time, segment and the line's length, hence its place); the line
+ * itself is formatted and chained by the writing side (chunk_format()) from the copy put
+ * into the current chunk. */
 static int append_record(journal_t *j, const char *kind, const char *key, time_t event_time,
                          json_t *data, bool compact, const struct journal_field *fields,
                          size_t nfields)
@@ -1302,15 +1414,15 @@ static int append_record(journal_t *j, const char *kind, const char *key, time_t
     if (j->failed)
         return j->failed;
     if (!kind || !*kind || !key || !*key || (data && !json_is_object(data)) ||
-        !format_time_cached(event_time, &j->et_t, j->et_text))
+        !time_in_range(event_time))
         return -EINVAL;
     for (size_t i = 0; compact && i < nfields; i++)
         if (!fields[i].name || !fields[i].value ||
             (i > 0 && strcmp(fields[i - 1].name, fields[i].name) >= 0))
             return -EINVAL;
     /* The kind and the key as JSON strings, quoted as jansson quotes them; the key's text is
-     * what the index hashes. Then the seq's digits and the data's text, in the same scratch
-     * buffer, copied into the line below. */
+     * what the index hashes. Then the data's text (unless it is fields), in the same scratch
+     * buffer, copied into the chunk below. */
     record_writer_reset(w);
     if (record_write_string(w, kind) != 0)
         return -EINVAL;
@@ -1319,85 +1431,102 @@ static int append_record(journal_t *j, const char *kind, const char *key, time_t
         return -EINVAL;
     size_t qkey_len = w->len - qkind_len;
     uint64_t hash = key_hash(j, w->buf + qkind_len, qkey_len);
-    if (key_seen(j, hash, w->buf + qkind_len, qkey_len))
-        return JOURNAL_DUPLICATE;
-    time_t now = j->now(j->now_arg);
-    if (!format_time_cached(now, &j->ts_t, j->ts_text)) {
-        LOG_ERR("clock returned %lld, outside years 1..9999", (long long)now);
-        return -EINVAL;
+    keys_prefetch(j, hash);
+    /* While the key's slots load: the record's copy at the end of the current chunk (not
+     * counted until it is added below), the data's length and whether it can be journaled,
+     * which matters only for a key not journaled yet. */
+    struct chunk *c = &j->cur;
+    size_t at = c->rlen, o = at + sizeof(struct prec) + qkind_len + qkey_len, dlen;
+    bool data_ok = true;
+    c->recs = xgrow(c->recs, &c->rcap, o, 1);
+    memcpy(c->recs + at + sizeof(struct prec), w->buf, qkind_len + qkey_len);
+    if (compact && nfields) {
+        dlen = 1 + 2 * nfields; /* braces, a colon each, commas between */
+        for (size_t i = 0; i < nfields && data_ok; i++) {
+            const struct journal_field *fl = &fields[i];
+            size_t nlen = strlen(fl->name), qn = quoted_len(fl->name, nlen),
+                   qv = quoted_len(fl->value, fl->len);
+            data_ok = qn && qv;
+            dlen += qn + qv;
+            c->recs = xgrow(c->recs, &c->rcap, o + 2 * sizeof(size_t) + nlen + fl->len + 2, 1);
+            char *e = c->recs + o;
+            memcpy(e, &nlen, sizeof nlen);
+            memcpy(e + sizeof nlen, &fl->len, sizeof fl->len);
+            e += 2 * sizeof(size_t);
+            memcpy(e, fl->name, nlen + 1);
+            e += nlen + 1;
+            memcpy(e, fl->value, fl->len);
+            e[fl->len] = '\0';
+            o += 2 * sizeof(size_t) + nlen + fl->len + 2;
+        }
+    } else {
+        size_t data_at = w->len;
+        if (!data || compact) {
+            record_write_raw(w, "{}", 2);
+        } else if (!write_data(w, data, 0)) {
+            /* What the writer leaves to jansson (reals, NUL bytes, deep nesting). */
+            jtext = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+            data_ok = jtext != NULL;
+        }
+        dlen = jtext ? strlen(jtext) : w->len - data_at;
+        if (data_ok) {
+            c->recs = xgrow(c->recs, &c->rcap, o + dlen, 1);
+            memcpy(c->recs + o, jtext ? jtext : w->buf + data_at, dlen);
+            o += dlen;
+        }
     }
+    if (key_seen(j, hash, w->buf + qkind_len, qkey_len)) {
+        rc = JOURNAL_DUPLICATE;
+        goto out;
+    }
+    time_t now = j->now(j->now_arg);
+    if (!time_in_range(now)) {
+        LOG_ERR("clock returned %lld, outside years 1..9999", (long long)now);
+        goto out;
+    }
+    if (!data_ok)
+        goto out;
     /* The write day picks the segment, but never an earlier one than the last: appending to
      * an old segment would break append-only (see docs/journal.md). */
     int64_t day = floor_div((int64_t)now, DAY_SECONDS);
     size_t seg;
     if (j->nsegs == 0 || day > j->segs[j->nsegs - 1].day) {
         if (j->nsegs + 1 >= LOC_MAX_SEGS)
-            return -EINVAL;
+            goto out;
         seg = segment_push(j, day, 0);
     } else {
         seg = j->nsegs - 1;
     }
-    size_t seq_at = w->len;
-    record_write_int(w, (int64_t)(j->seq + 1));
-    size_t seq_len = w->len - seq_at, data_at = w->len, dlen;
-    const char *dtext;
-    if (compact) {
-        if (!write_fields(w, fields, nfields) && !(jtext = dump_fields(fields, nfields)))
-            goto out;
-    } else if (!data) {
-        record_write_raw(w, "{}", 2);
-    } else if (!write_data(w, data, 0)) {
-        /* What the writer leaves to jansson (reals, NUL bytes, deep nesting). */
-        if (!(jtext = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS)))
-            goto out;
+    size_t len = line_length(j->seq + 1, qkind_len, qkey_len, dlen);
+    size_t size = (o - at + 7) & ~(size_t)7;
+    c->recs = xgrow(c->recs, &c->rcap, at + size, 1);
+    struct prec *p = (struct prec *)(void *)(c->recs + at);
+    *p = (struct prec){.seq = j->seq + 1,
+                       .loc = (uint64_t)seg << LOC_OFF_BITS | j->segs[seg].size,
+                       .ts = (int64_t)now,
+                       .event_time = (int64_t)event_time,
+                       .size = size,
+                       .line_len = len,
+                       .kind_len = qkind_len,
+                       .key_len = qkey_len,
+                       .data_len = dlen,
+                       .nfields = compact ? nfields : 0};
+    c->rlen += size;
+    if (c->nruns == 0 || c->runs[c->nruns - 1].seg != seg) {
+        c->runs = xgrow(c->runs, &c->runcap, c->nruns + 1, sizeof *c->runs);
+        struct wrun *run = &c->runs[c->nruns++];
+        *run = (struct wrun){.seg = seg, .off = j->segs[seg].size};
+        memcpy(run->name, j->segs[seg].name, sizeof run->name);
     }
-    if (jtext) {
-        dtext = jtext;
-        dlen = strlen(jtext);
-    } else {
-        dtext = w->buf + data_at;
-        dlen = w->len - data_at;
-    }
-    /* The line: {"seq":N,"ts":"..","event_time":"..","kind":..,"key":..,"prev":"..","data":..}
-     * and a newline, straight into the write buffer. */
-    static const char seq_lit[] = "{\"seq\":", ts_lit[] = ",\"ts\":\"",
-                      et_lit[] = "\",\"event_time\":\"", kind_lit[] = "\",\"kind\":",
-                      key_lit[] = ",\"key\":", prev_lit[] = ",\"prev\":\"",
-                      data_lit[] = "\",\"data\":";
-    size_t len = sizeof seq_lit - 1 + seq_len + sizeof ts_lit - 1 + RFC3339_LEN + sizeof et_lit -
-                 1 + RFC3339_LEN + sizeof kind_lit - 1 + qkind_len + sizeof key_lit - 1 + qkey_len +
-                 sizeof prev_lit - 1 + JOURNAL_DIGEST_HEX + sizeof data_lit - 1 + dlen + 2;
-    char *line = wbuf_reserve(j, len + 1), *p = line;
-    p = PUT_LIT(p, seq_lit);
-    p = put(p, w->buf + seq_at, seq_len);
-    p = PUT_LIT(p, ts_lit);
-    p = put(p, j->ts_text, RFC3339_LEN);
-    p = PUT_LIT(p, et_lit);
-    p = put(p, j->et_text, RFC3339_LEN);
-    p = PUT_LIT(p, kind_lit);
-    p = put(p, w->buf, qkind_len);
-    p = PUT_LIT(p, key_lit);
-    p = put(p, w->buf + qkind_len, qkey_len);
-    p = PUT_LIT(p, prev_lit);
-    text_hex_encode(j->digest, SHA_LEN, p); /* its NUL is overwritten next */
-    p += JOURNAL_DIGEST_HEX;
-    p = PUT_LIT(p, data_lit);
-    p = put(p, dtext, dlen);
-    *p++ = '}';
-    *p++ = '\n';
-    unsigned char sum[SHA_LEN];
-    if ((rc = sha256(j->md, line, len - 1, sum)) != 0)
-        goto out;
-    uint64_t offset = j->segs[seg].size;
-    wbuf_commit(j, seg, len);
+    c->runs[c->nruns - 1].len += len;
+    c->lines += len;
+    c->last_seq = ++j->seq;
     j->segs[seg].size += len;
-    j->seq++;
-    memcpy(j->digest, sum, SHA_LEN);
-    slots_insert(j, hash, (uint64_t)seg << LOC_OFF_BITS | offset);
+    slots_insert(j, hash, p->loc);
     rc = 0;
     /* A full chunk goes to the writer thread (a failed write waits for the next sync, which
      * retries it and reports the error). */
-    if (j->cur.len >= JOURNAL_WRITE_CHUNK)
+    if (c->lines >= JOURNAL_WRITE_CHUNK)
         journal_handoff(j);
 out:
     free(jtext);
@@ -1413,6 +1542,128 @@ int journal_append_fields(journal_t *j, const char *kind, const char *key, time_
                           const struct journal_field *fields, size_t n)
 {
     return append_record(j, kind, key, event_time, NULL, true, fields, n);
+}
+
+/* ---- formatting: the writing side ------------------------------------------------------- */
+
+/* Appends the data object of the `n` string members packed at `e` (see struct prec) as
+ * write_data() appends the jansson object holding them; false where it leaves the object to
+ * jansson (a NUL byte in a value). */
+static bool write_packed_fields(struct record_writer *w, const char *e, size_t n)
+{
+    bool ok = true;
+    record_write_raw(w, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t nlen, vlen;
+        memcpy(&nlen, e, sizeof nlen);
+        memcpy(&vlen, e + sizeof nlen, sizeof vlen);
+        e += 2 * sizeof(size_t);
+        if (ok) {
+            if (i)
+                record_write_raw(w, ",", 1);
+            ok = record_write_string(w, e) == 0;
+            record_write_raw(w, ":", 1);
+            ok = ok && record_write_stringn(w, e + nlen + 1, vlen) == 0;
+        }
+        e += nlen + 1 + vlen + 1;
+    }
+    record_write_raw(w, "}", 1);
+    return ok;
+}
+
+/* jansson's text of the `n` members packed at `e` (owned by the caller; NULL where jansson
+ * refuses them). */
+static char *dump_packed_fields(const char *e, size_t n)
+{
+    struct journal_field *f = xcalloc(n, sizeof *f);
+    for (size_t i = 0; i < n; i++) {
+        size_t nlen;
+        memcpy(&nlen, e, sizeof nlen);
+        memcpy(&f[i].len, e + sizeof nlen, sizeof f[i].len);
+        f[i].name = e + 2 * sizeof(size_t);
+        f[i].value = f[i].name + nlen + 1;
+        e = f[i].value + f[i].len + 1;
+    }
+    char *text = dump_fields(f, n);
+    free(f);
+    return text;
+}
+
+/* Formats the handed-over records of chunk `c` into its lines (c->buf), each linked to the
+ * digest of the one before; the chain's tail moves on only when every line came out as long
+ * as its place was reckoned (else the chunk is not formatted, and -EIO poisons the journal).
+ * Returns 0 or -EIO. The writing side, without the lock (the journal's thread reads only
+ * `recs` of a chunk that is not formatted). */
+static int chunk_format(journal_t *j, struct chunk *c)
+{
+    unsigned char digest[SHA_LEN];
+    char hex[JOURNAL_DIGEST_HEX + 1];
+    struct record_writer w = {.buf = c->buf, .cap = c->cap};
+    int rc = 0;
+
+    memcpy(digest, j->wdigest, SHA_LEN);
+    if (c->cap < c->lines + 1) {
+        w.buf = xrealloc(c->buf, c->lines + 1);
+        w.cap = c->lines + 1;
+    }
+    for (const char *e = c->recs, *end = c->recs + c->rlen; e < end && rc == 0;) {
+        const struct prec *p = (const struct prec *)(const void *)e;
+        const char *qkind = e + sizeof *p, *qkey = qkind + p->kind_len, *data = qkey + p->key_len;
+        size_t start = w.len;
+        if (!format_time_cached((time_t)p->ts, &j->wts_t, j->wts_text) ||
+            !format_time_cached((time_t)p->event_time, &j->wet_t, j->wet_text)) {
+            rc = -EIO;
+            break;
+        }
+        record_write_raw(&w, seq_lit, sizeof seq_lit - 1);
+        record_write_int(&w, (int64_t)p->seq);
+        record_write_raw(&w, ts_lit, sizeof ts_lit - 1);
+        record_write_raw(&w, j->wts_text, RFC3339_LEN);
+        record_write_raw(&w, et_lit, sizeof et_lit - 1);
+        record_write_raw(&w, j->wet_text, RFC3339_LEN);
+        record_write_raw(&w, kind_lit, sizeof kind_lit - 1);
+        record_write_raw(&w, qkind, p->kind_len);
+        record_write_raw(&w, key_lit, sizeof key_lit - 1);
+        record_write_raw(&w, qkey, p->key_len);
+        record_write_raw(&w, prev_lit, sizeof prev_lit - 1);
+        text_hex_encode(digest, SHA_LEN, hex);
+        record_write_raw(&w, hex, JOURNAL_DIGEST_HEX);
+        record_write_raw(&w, data_lit, sizeof data_lit - 1);
+        if (p->nfields == 0) {
+            record_write_raw(&w, data, p->data_len);
+        } else {
+            size_t data_at = w.len;
+            if (!write_packed_fields(&w, data, p->nfields)) {
+                /* A NUL byte in a value: jansson writes it as \u0000. */
+                char *text = dump_packed_fields(data, p->nfields);
+                w.len = data_at;
+                w.failed = false;
+                if (!text) {
+                    rc = -EIO;
+                    break;
+                }
+                record_write_raw(&w, text, strlen(text));
+                free(text);
+            }
+        }
+        record_write_raw(&w, "}", 1);
+        if (w.len - start + 1 != p->line_len) {
+            LOG_ERR("journal %s: record seq %" PRIu64 " came out %zu bytes long, not %zu", j->dir,
+                    p->seq, w.len - start + 1, p->line_len);
+            rc = -EIO;
+            break;
+        }
+        if ((rc = sha256(j->wmd, w.buf + start, w.len - start, digest)) != 0)
+            break;
+        record_write_raw(&w, "\n", 1);
+        e += p->size;
+    }
+    c->buf = w.buf;
+    c->cap = w.cap;
+    c->len = w.len;
+    if (rc == 0)
+        memcpy(j->wdigest, digest, SHA_LEN);
+    return rc;
 }
 
 /* ---- writing: the writer thread and the journal's thread ------------------------------- */
@@ -1499,21 +1750,34 @@ static int chunk_write(journal_t *j, const struct chunk *c, size_t *done, bool *
     return 0;
 }
 
-/* Writes the queue's head chunk `c`, then, under the lock, drops it (or the runs written
- * before a failure, which pauses the writes) and wakes the journal's thread. Returns 0 or
- * -errno. The writing side. */
+/* Formats the queue's head chunk `c` unless that is done, writes it, then, under the lock,
+ * drops it (or the runs written before a failure, which pauses the writes) and wakes the
+ * journal's thread. Returns 0 or -errno. The writing side. */
 static int write_head(journal_t *j, struct chunk *c)
 {
     size_t done = 0;
     bool poison = false;
-    int rc = chunk_write(j, c, &done, &poison);
+    int rc = 0;
+    if (!c->formatted) {
+        if ((rc = chunk_format(j, c)) != 0) {
+            poison = true;
+        } else {
+            pthread_mutex_lock(&j->mu);
+            c->formatted = true;
+            j->fmt_seq = c->last_seq;
+            memcpy(j->fmt_digest, j->wdigest, SHA_LEN);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    if (rc == 0)
+        rc = chunk_write(j, c, &done, &poison);
     pthread_mutex_lock(&j->mu);
     if (done == c->nruns) {
         j->head = c->next;
         if (!j->head)
             j->tail = NULL;
         j->queued--;
-        c->len = c->nruns = 0;
+        chunk_reset(c);
         if (j->nspare < JOURNAL_QUEUED_MAX) {
             c->next = j->spare;
             j->spare = c;
@@ -1565,7 +1829,7 @@ static void writer_start(journal_t *j)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&j->thread, NULL, writer_main, j);
+    int rc = j->no_writer ? EAGAIN : pthread_create(&j->thread, NULL, writer_main, j);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc)
         LOG_WARN("journal %s: pthread_create: %s; writing on the appending thread", j->dir,
@@ -1656,7 +1920,7 @@ static void journal_handoff(journal_t *j)
 static int journal_write(journal_t *j)
 {
     pthread_mutex_lock(&j->mu);
-    if (j->cur.len)
+    if (j->cur.rlen)
         enqueue_cur(j);
     pthread_cond_signal(&j->work);
     while (j->started && j->head && !j->werr)
@@ -1683,7 +1947,7 @@ int journal_sync(journal_t *j)
     if (segment_settle(j) != 0)
         return j->failed = -EIO;
     struct head h = {.seq = j->seq};
-    memcpy(h.digest, j->digest, SHA_LEN);
+    memcpy(h.digest, j->wdigest, SHA_LEN); /* the writer is idle: everything is formatted */
     /* HEAD goes through a fresh temp file each time, so a failure here poisons nothing: the
      * records are durable, HEAD lags (which is allowed) and the next sync (which writes it
      * again) or open fixes it. */
@@ -1693,6 +1957,52 @@ int journal_sync(journal_t *j)
     }
     j->synced_seq = j->seq;
     return 0;
+}
+
+/* Formats every appended record: hands the current chunk over and waits until the writer
+ * thread has formatted the queue, or formats what is left here (no writer thread, or writes
+ * paused by a failure). The journal's thread. */
+static void format_all(journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->fmt_seq != j->seq) {
+        if (j->cur.rlen)
+            enqueue_cur(j);
+        pthread_cond_signal(&j->work);
+        while (j->started && !j->werr && j->fmt_seq != j->seq)
+            pthread_cond_wait(&j->idle, &j->mu);
+    }
+    struct chunk *c = j->fmt_seq != j->seq ? j->head : NULL;
+    pthread_mutex_unlock(&j->mu);
+    /* The writer is idle, so the queue changes only here. */
+    for (; c; c = c->next) {
+        if (c->formatted)
+            continue;
+        if (chunk_format(j, c) != 0) {
+            j->failed = -EIO;
+            return;
+        }
+        pthread_mutex_lock(&j->mu);
+        c->formatted = true;
+        j->fmt_seq = c->last_seq;
+        memcpy(j->fmt_digest, j->wdigest, SHA_LEN);
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+void journal_last_digest(journal_t *j, char *hex)
+{
+    unsigned char digest[SHA_LEN];
+    format_all(j);
+    pthread_mutex_lock(&j->mu);
+    memcpy(digest, j->fmt_digest, SHA_LEN);
+    pthread_mutex_unlock(&j->mu);
+    text_hex_encode(digest, SHA_LEN, hex);
+}
+
+void journal_set_no_writer_thread_for_testing(bool no_thread)
+{
+    g_no_writer_for_testing = no_thread;
 }
 
 /* ---- verification ----------------------------------------------------------------------- */

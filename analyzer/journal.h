@@ -59,20 +59,25 @@ typedef time_t (*journal_clock_fn)(void *arg);
 journal_t *journal_open(const char *dir, bool fsync, char *err, size_t errlen);
 
 /* Writes pending records (journal_sync(), logging a failure), ends the writer thread (started
- * with the first full chunk; it blocks all signals), releases the lock and frees the journal.
+ * with the first full chunk; it formats, hashes and writes the records; it blocks all
+ * signals), releases the lock and frees the journal.
  * NULL is a no-op. The thread using the journal. */
 void journal_close(journal_t *j);
 
 /* Buffers one record: `kind` (e.g. "allocation", "overlap_opened"; borrowed), `key` (the
  * idempotency key, e.g. a CloudTrail event id or "overlap_opened:<pair>:<time>"; borrowed),
  * `event_time` (when the described event happened, UTC seconds) and `data` (a JSON object,
- * borrowed, may be NULL for {}). The record gets the next seq, the write time from the clock,
- * and the digest of the previous record. Its line goes into a write buffer; each full chunk
- * of 128 KiB is handed to the journal's writer thread, which writes it to the segment (not
- * synced), so memory does not grow with the records appended between syncs (a few chunks are
- * queued at most; the appending thread waits when the queue is full); they are durable only
- * after journal_sync(). A chunk write that fails (disk full) keeps its records queued for the
- * next journal_sync(), which retries it and reports the error. Returns 0 when added,
+ * borrowed, may be NULL for {}). The record gets the next seq and the write time from the
+ * clock (which picks the day's segment) here, and its key goes into the key index; a compact
+ * copy of it (the kind and key quoted, the data's JSON text) goes into a write buffer. Each
+ * buffer whose lines come to 128 KiB is handed to the journal's writer thread, which formats
+ * the lines, links each to the digest of the previous record and writes them to the segment
+ * (not synced), in append order, so memory does not grow with the records appended between
+ * syncs (a few chunks are queued at most; the appending thread waits when the queue is full);
+ * they are durable only after journal_sync(). When the writer thread cannot be started, the
+ * appending thread formats and writes each full buffer itself (the bytes are the same). A
+ * chunk write that fails (disk full) keeps its records queued for the next journal_sync(),
+ * which retries it and reports the error. Returns 0 when added,
  * JOURNAL_DUPLICATE when `key` is already journaled or pending (nothing is added), -EINVAL on an
  * empty or non-UTF-8 kind/key, non-object data or an event time outside years 0001..9999, or the
  * sticky error of a failed sync (-EIO). The thread using the journal. */
@@ -102,10 +107,12 @@ int journal_append_fields(journal_t *j, const char *kind, const char *key, time_
  * thread. */
 json_t *journal_fields_object(const struct journal_field *fields, size_t n);
 
-/* Writes the buffered records to their segments, fsyncs them (and the directory when a
+/* Hands the buffered records to the writer thread and waits until it has formatted and
+ * written every appended record to its segment (or does that here when there is no writer
+ * thread or its writes are paused by a failure), fsyncs them (and the directory when a
  * segment was created), then replaces HEAD atomically (again when a previous call wrote the
- * records but failed at HEAD). Only after it returned 0 may the
- * caller treat the records as durable (e.g. commit the Kafka offsets they came from).
+ * records but failed at HEAD). Only after it returned 0 may the caller treat the records as
+ * durable (e.g. commit the Kafka offsets they came from).
  * Returns 0 or -errno. A failed write is cut back and its records stay pending (the call may
  * be retried); a failed fsync makes the journal fail every later call with -EIO (the page
  * cache can no longer be trusted): close and reopen it. The thread using the journal. */
@@ -132,8 +139,11 @@ void journal_get_key_stats(const journal_t *j, struct journal_key_stats *out);
 uint64_t journal_last_seq(const journal_t *j);
 
 /* Copies the hex digest of the last appended record (zeros for an empty journal) into `hex`
- * (JOURNAL_DIGEST_HEX + 1 bytes, owned by the caller). */
-void journal_last_digest(const journal_t *j, char *hex);
+ * (JOURNAL_DIGEST_HEX + 1 bytes, owned by the caller). Records are chained on the writing
+ * side, so this waits until the writer thread has formatted every appended record (or
+ * formats them itself when there is no writer thread or its writes are paused). The thread
+ * using the journal. */
+void journal_last_digest(journal_t *j, char *hex);
 
 /* Number of records appended but not yet synced (written to the segment or still buffered). */
 size_t journal_pending(const journal_t *j);
@@ -144,6 +154,11 @@ void journal_set_clock_for_testing(journal_t *j, journal_clock_fn now, void *arg
 /* Replaces the 64-bit key hash for journals opened afterwards (NULL restores the default), so
  * tests can force collisions. Tests only; not thread-safe. */
 void journal_set_key_hash_for_testing(uint64_t (*hash)(const char *key, size_t len));
+
+/* With `no_thread`, journals opened afterwards fail to start their writer thread (as when
+ * pthread_create() fails), so they format and write on the appending thread; false restores
+ * it. Tests only; not thread-safe. */
+void journal_set_no_writer_thread_for_testing(bool no_thread);
 
 /* Replaces JOURNAL_KEYS_KEPT for journals opened afterwards (0 restores it), so tests can
  * reach the bound with few records. Tests only; not thread-safe. */

@@ -33,6 +33,7 @@
 #include "analyzer/freespace.h"
 #include "analyzer/model.h"
 #include "analyzer/overlap.h"
+#include "hash.h"
 #include "prefix.h"
 #include "xalloc.h"
 
@@ -55,14 +56,11 @@ struct smap {
     size_t nb, n;
 };
 
+/* FNV-1a without the mix: the maps' iteration order, and so the order of a snapshot's pools,
+ * pool CIDRs and allocations, follows it. */
 static uint64_t smap_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return hash_fnv1a(s, false);
 }
 
 static struct smap_node **smap_slot(const struct smap *m, const char *key, uint64_t h)
@@ -165,15 +163,25 @@ static void smap_clear(struct smap *m, void (*free_val)(void *))
 /* Every string a resource CIDR keeps (ids, owners, Regions, names, enum words) is stored once
  * per model, back to back in one arena, and named by a 32-bit id (0 = absent). Strings stay
  * for the model's life: ids are never reused, so a stale id can never name another string;
- * model_load() interns only what the snapshot still holds. */
+ * model_load() interns only what the snapshot still holds. The table's slots hold the id with
+ * the top byte of its string's hash side by side (5 bytes): a probe mostly touches one cache
+ * line of the table and compares a string only when that byte matches. Growing the table
+ * rehashes the strings: keeping more hash bits per slot would cost ~12 B per tracked CIDR of
+ * peak memory. */
+struct st_ent {
+    uint32_t id; /* 0: empty */
+    uint8_t tag; /* the top byte of st_hash() of the string */
+} __attribute__((packed));
+
 struct strtab {
     char *arena; /* NUL-terminated strings back to back */
     size_t len, cap;
     uint32_t *off; /* id -> offset in arena; [0] unused */
     size_t n, capoff;
-    uint32_t *slots; /* open addressing, linear probing: id or 0 */
-    uint8_t *tags;   /* per slot: the top byte of its string's hash, so that a probe
-                        compares strings only when it matches */
+    uint64_t *plain; /* bit per id: set when the string needs no JSON escape (no control
+                        character, quote or backslash): model_save() copies it as it is */
+    size_t capplain;
+    struct st_ent *slots; /* open addressing, linear probing */
     size_t nslots;
 };
 
@@ -182,21 +190,31 @@ static const char *st_str(const struct strtab *t, uint32_t id)
     return id ? t->arena + t->off[id] : NULL;
 }
 
-/* FNV-1a with a final mix: the table takes the low bits, which FNV-1a alone spreads poorly
+/* True when string `id` (not 0) is its own JSON string text. */
+static bool st_plain(const struct strtab *t, uint32_t id)
+{
+    return t->plain[id >> 6] >> (id & 63) & 1;
+}
+
+/* The length of string `id` (not 0). */
+static size_t st_len(const struct strtab *t, uint32_t id)
+{
+    return (id == t->n ? t->len : t->off[id + 1]) - t->off[id] - 1;
+}
+
+/* FNV-1a with the final mix: the table takes the low bits, which FNV-1a alone spreads poorly
  * over ids that differ in their last characters. */
 static uint64_t st_hash(const char *s)
 {
-    uint64_t h = smap_hash(s);
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDULL;
-    return h ^ (h >> 33);
+    return hash_fnv1a(s, true);
 }
 
 static size_t st_slot(const struct strtab *t, const char *s, uint64_t h)
 {
     size_t mask = t->nslots - 1, i = (size_t)h & mask;
     uint8_t tag = (uint8_t)(h >> 56);
-    while (t->slots[i] && (t->tags[i] != tag || strcmp(t->arena + t->off[t->slots[i]], s) != 0))
+    while (t->slots[i].id &&
+           (t->slots[i].tag != tag || strcmp(t->arena + t->off[t->slots[i].id], s) != 0))
         i = (i + 1) & mask;
     return i;
 }
@@ -206,36 +224,69 @@ static uint32_t st_find(const struct strtab *t, const char *s)
 {
     if (!s || !t->nslots)
         return 0;
-    return t->slots[st_slot(t, s, st_hash(s))];
+    return t->slots[st_slot(t, s, st_hash(s))].id;
 }
 
-/* Returns the id of `s` (borrowed), interning it when new; 0 for NULL. */
-static uint32_t st_intern(struct strtab *t, const char *s)
+/* Grows the table so that `more` new strings fit without growing it again. */
+static void st_reserve(struct strtab *t, size_t more)
 {
-    if (!s)
-        return 0;
-    if ((t->n + 1) * 4 >= t->nslots * 3) {
-        size_t nslots = t->nslots ? t->nslots * 2 : 1024;
-        uint32_t *slots = xcalloc(nslots, sizeof *slots);
-        uint8_t *tags = xmalloc(nslots);
-        for (size_t id = 1; id <= t->n; id++) {
-            uint64_t h = st_hash(t->arena + t->off[id]);
-            size_t i = (size_t)h & (nslots - 1);
-            while (slots[i])
-                i = (i + 1) & (nslots - 1);
-            slots[i] = (uint32_t)id;
-            tags[i] = (uint8_t)(h >> 56);
-        }
-        free(t->slots);
-        free(t->tags);
-        t->slots = slots;
-        t->tags = tags;
-        t->nslots = nslots;
+    if ((t->n + more) * 4 < t->nslots * 3)
+        return;
+    size_t nslots = t->nslots ? t->nslots : 1024;
+    while ((t->n + more) * 4 >= nslots * 3)
+        nslots *= 2;
+    struct st_ent *slots = xcalloc(nslots, sizeof *slots);
+    for (size_t k = 0; k < t->nslots; k++) {
+        struct st_ent e = t->slots[k];
+        if (!e.id)
+            continue;
+        size_t i = (size_t)st_hash(t->arena + t->off[e.id]) & (nslots - 1);
+        while (slots[i].id)
+            i = (i + 1) & (nslots - 1);
+        slots[i] = e;
     }
-    uint64_t h = st_hash(s);
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+}
+
+/* Starts loading the slot where a string of hash `h` is looked up. */
+static void st_prefetch(const struct strtab *t, uint64_t h)
+{
+    __builtin_prefetch(&t->slots[(size_t)h & (t->nslots - 1)]);
+}
+
+/* True when the `len` bytes at `s` hold no control character, quote or backslash, i.e. are
+ * their own JSON string text. Eight bytes a step: (w - 0x01..01 * n) & ~w & 0x80..80 is not
+ * zero exactly when a byte of w is below n (n <= 0x80); a byte equal to c is a zero byte of
+ * w ^ (0x01..01 * c). */
+static bool json_plain(const char *s, size_t len)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones << 7;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, q, b;
+        memcpy(&w, s + i, sizeof w);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+            return false;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* Returns the id of `s` (borrowed, not NULL) of hash `h` (st_hash()), interning it when new;
+ * the table must have room (st_reserve()). */
+static uint32_t st_intern_h(struct strtab *t, const char *s, uint64_t h)
+{
     size_t i = st_slot(t, s, h);
-    if (t->slots[i])
-        return t->slots[i];
+    if (t->slots[i].id)
+        return t->slots[i].id;
     size_t len = strlen(s) + 1;
     if (t->len + len > UINT32_MAX || t->n + 1 >= UINT32_MAX) {
         LOG_ERR("string table full (%zu strings, %zu bytes)", t->n, t->len);
@@ -244,30 +295,62 @@ static uint32_t st_intern(struct strtab *t, const char *s)
     t->arena = xgrow(t->arena, &t->cap, t->len + len, 1);
     memcpy(t->arena + t->len, s, len);
     t->off = xgrow(t->off, &t->capoff, t->n + 2, sizeof *t->off);
+    size_t word = (t->n + 1) >> 6, cap = t->capplain;
+    t->plain = xgrow(t->plain, &t->capplain, word + 1, sizeof *t->plain);
+    if (t->capplain > cap)
+        memset(t->plain + cap, 0, (t->capplain - cap) * sizeof *t->plain);
+    if (json_plain(s, len - 1))
+        t->plain[word] |= UINT64_C(1) << ((t->n + 1) & 63);
     t->off[++t->n] = (uint32_t)t->len;
     t->len += len;
-    t->slots[i] = (uint32_t)t->n;
-    t->tags[i] = (uint8_t)(h >> 56);
+    t->slots[i] = (struct st_ent){.id = (uint32_t)t->n, .tag = (uint8_t)(h >> 56)};
     return (uint32_t)t->n;
 }
 
-/* As st_intern(), remembering the last id in *memo: consecutive resource CIDRs repeat their
- * VPC, pool, owner, Region, type and states, so most calls end in one strcmp. */
-static uint32_t st_intern_memo(struct strtab *t, uint32_t *memo, const char *s)
+/* Returns the id of `s` (borrowed), interning it when new; 0 for NULL. */
+static uint32_t st_intern(struct strtab *t, const char *s)
 {
     if (!s)
         return 0;
-    if (*memo && strcmp(st_str(t, *memo), s) == 0)
-        return *memo;
-    return *memo = st_intern(t, s);
+    st_reserve(t, 1);
+    return st_intern_h(t, s, st_hash(s));
+}
+
+/* Interns the `n` strings `s` (borrowed, NULL entries give 0) into ids[], in order, as
+ * st_intern() of each would. memo[i], when not NULL, remembers the last id of field i:
+ * consecutive resource CIDRs repeat their VPC, pool, owner, Region, type and states, so most
+ * of those end in one strcmp. The table slots of the strings left to look up are loaded
+ * together before the first probe: a large table misses the cache on each. */
+static void st_intern_many(struct strtab *t, const char *const *s, uint32_t *const *memo,
+                           uint32_t *ids, size_t n)
+{
+    uint64_t h[16];
+    assert(n <= 16);
+    st_reserve(t, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i] || (memo[i] && *memo[i] && strcmp(st_str(t, *memo[i]), s[i]) == 0)) {
+            ids[i] = s[i] ? *memo[i] : 0;
+            continue;
+        }
+        h[i] = st_hash(s[i]);
+        st_prefetch(t, h[i]);
+        ids[i] = UINT32_MAX; /* to look up */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] != UINT32_MAX)
+            continue;
+        ids[i] = st_intern_h(t, s[i], h[i]);
+        if (memo[i])
+            *memo[i] = ids[i];
+    }
 }
 
 static void st_clear(struct strtab *t)
 {
     free(t->arena);
     free(t->off);
+    free(t->plain);
     free(t->slots);
-    free(t->tags);
     memset(t, 0, sizeof *t);
 }
 
@@ -514,6 +597,12 @@ struct model {
     struct model_stats st;
     char **domain_names; /* domain id - 1 -> name (borrowed from cfg) */
     size_t ndomains;
+    struct scope *last_scope; /* scope_get(): the last one found (records come in runs) */
+    /* res_state_fx(): the event time last formatted */
+    int64_t fx_time_ms;
+    bool fx_time_valid;
+    char fx_time[RECORD_TIME_MAX];
+    size_t fx_time_len;
 };
 
 /* ---- effects -------------------------------------------------------------------------- */
@@ -650,15 +739,18 @@ static void fx_add(struct model_effects *fx, const char *kind, char *key, int64_
 struct fx_src {
     const char *name; /* static */
     const char *value;
+    size_t len; /* strlen(value) when known, else 0 */
 };
 
 /* Appends a compact effect (model.h): its key is the concatenation of the `nkey` (at most 16)
- * strings `key_parts` up to the first NULL, its data the members `src` (at most 16, names
+ * strings `key_parts` up to the first NULL (key_lens[i]: the length of part i when known,
+ * else 0; key_lens may be NULL), its data the members `src` (at most 16, names
  * strictly ascending, NULL values left out); all copied into the list's memory, so a
  * portion costs no allocation once the list's blocks exist. With a sink, a full portion goes
  * out. */
 static void fx_add_fields(struct model_effects *fx, const char *kind, const char *const *key_parts,
-                          size_t nkey, int64_t ms, const struct fx_src *src, size_t nsrc)
+                          const size_t *key_lens, size_t nkey, int64_t ms, const struct fx_src *src,
+                          size_t nsrc)
 {
     if (!fx)
         return;
@@ -669,12 +761,12 @@ static void fx_add_fields(struct model_effects *fx, const char *kind, const char
             nkey = i;
             break;
         }
-        keylen += klen[i] = strlen(key_parts[i]);
+        keylen += klen[i] = key_lens && key_lens[i] ? key_lens[i] : strlen(key_parts[i]);
     }
     for (size_t i = 0; i < nsrc; i++) {
         if (!src[i].value)
             continue;
-        text += (vlen[i] = strlen(src[i].value)) + 1;
+        text += (vlen[i] = src[i].len ? src[i].len : strlen(src[i].value)) + 1;
         nf++;
     }
     json_t **built =
@@ -750,8 +842,16 @@ static const char *S(const model_t *m, uint32_t id)
     return st_str(&m->strs, id);
 }
 
+/* Its length (0 for 0). */
+static size_t SL(const model_t *m, uint32_t id)
+{
+    return id ? st_len(&m->strs, id) : 0;
+}
+
 static struct scope *scope_get(model_t *m, const char *id, bool create)
 {
+    if (m->last_scope && strcmp(m->last_scope->id, id) == 0)
+        return m->last_scope;
     struct scope *sc = smap_get(&m->scopes, id);
     if (!sc && create) {
         sc = xcalloc(1, sizeof *sc);
@@ -759,6 +859,8 @@ static struct scope *scope_get(model_t *m, const char *id, bool create)
         sc->snapshot_ms = RECORD_UNSET;
         smap_put(&m->scopes, id, sc);
     }
+    if (sc)
+        m->last_scope = sc;
     return sc;
 }
 
@@ -906,38 +1008,47 @@ static void flush_pairs(model_t *m, struct model_effects *fx, int64_t ms)
 
 /* One resource CIDR entering (`is`) or leaving a state: effect `on` or `off` with its
  * fields, `status` being `neu`'s `field` (its compliance or management state) or "deleted". */
-static void res_state_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
+static void res_state_fx(model_t *m, struct model_effects *fx, const char *scope_id,
                          const struct res *old, const struct res *neu, bool is, const char *on,
                          const char *off, uint32_t field, int64_t ms)
 {
     const struct res *r = neu ? neu : old;
     const char *kind = is ? on : off;
-    char t[RECORD_TIME_MAX], cidr[PREFIX_STRLEN];
-    fmt_time(ms, t, sizeof t);
+    char cidr[PREFIX_STRLEN];
+    if (!m->fx_time_valid || m->fx_time_ms != ms) { /* a pass's effects share one time */
+        fmt_time(ms, m->fx_time, sizeof m->fx_time);
+        m->fx_time_len = strlen(m->fx_time);
+        m->fx_time_ms = ms;
+        m->fx_time_valid = true;
+    }
+    const char *t = m->fx_time;
     prefix_t p;
     res_prefix(r, &p);
     prefix_format(&p, cidr, sizeof cidr);
     /* The data in the compact form, names in byte order; the values are UTF-8 (interned
-     * strings of checked records, or formatted here). */
+     * strings of checked records, or formatted here); the interned ones' lengths are known. */
+    size_t l_cidr = strlen(cidr), l_scope = strlen(scope_id), l_id = SL(m, r->id);
     const struct fx_src src[] = {
-        {"cidr", cidr},
-        {"name", S(m, r->name)},
-        {"owner", S(m, r->owner)},
-        {"pool_id", S(m, r->pool)},
-        {"region", S(m, r->region)},
-        {"resource_id", S(m, r->id)},
-        {"resource_type", S(m, r->type)},
-        {"scope_id", scope_id},
-        {"status", neu ? S(m, field) : "deleted"},
+        {"cidr", cidr, l_cidr},
+        {"name", S(m, r->name), SL(m, r->name)},
+        {"owner", S(m, r->owner), SL(m, r->owner)},
+        {"pool_id", S(m, r->pool), SL(m, r->pool)},
+        {"region", S(m, r->region), SL(m, r->region)},
+        {"resource_id", S(m, r->id), l_id},
+        {"resource_type", S(m, r->type), SL(m, r->type)},
+        {"scope_id", scope_id, l_scope},
+        {"status", neu ? S(m, field) : "deleted", neu ? SL(m, field) : 0},
     };
     /* Every stored resource CIDR has an id (res_make() refuses one without). */
     const char *key[] = {kind, ":", scope_id, "/", S(m, r->id), "/", cidr, ":", t};
-    fx_add_fields(fx, kind, key, sizeof key / sizeof *key, ms, src, sizeof src / sizeof *src);
+    const size_t key_lens[] = {0, 1, l_scope, 1, l_id, 1, l_cidr, 1, m->fx_time_len};
+    fx_add_fields(fx, kind, key, key_lens, sizeof key / sizeof *key, ms, src,
+                  sizeof src / sizeof *src);
 }
 
 /* Compliance and management transitions of one resource CIDR from `old` to `neu` (either
  * may be NULL): noncompliant/compliant, unmanaged/managed. */
-static void compliance_fx(const model_t *m, struct model_effects *fx, const char *scope_id,
+static void compliance_fx(model_t *m, struct model_effects *fx, const char *scope_id,
                           const struct res *old, const struct res *neu, int64_t ms)
 {
     bool was = is_noncompliant(m, old), is = is_noncompliant(m, neu);
@@ -1043,15 +1154,23 @@ static int res_make(model_t *m, const struct record *rec, struct res *out, char 
     out->family = p.family;
     out->len = p.len;
     out->usage = r->ip_usage;
-    out->id = st_intern(&m->strs, r->resource_id);
-    out->name = st_intern(&m->strs, r->name);
-    out->vpc = st_intern_memo(&m->strs, &m->memo[0], r->vpc_id);
-    out->pool = st_intern_memo(&m->strs, &m->memo[1], r->pool_id);
-    out->owner = st_intern_memo(&m->strs, &m->memo[2], r->owner);
-    out->region = st_intern_memo(&m->strs, &m->memo[3], r->region);
-    out->type = st_intern_memo(&m->strs, &m->memo[4], r->resource_type);
-    out->compliance = st_intern_memo(&m->strs, &m->memo[5], r->compliance_status);
-    out->mgmt = st_intern_memo(&m->strs, &m->memo[6], r->management_state);
+    const char *const str[] = {
+        r->resource_id,     r->name,   r->vpc_id,        r->pool_id,
+        r->owner,           r->region, r->resource_type, r->compliance_status,
+        r->management_state};
+    uint32_t *const memo[] = {NULL,        NULL,        &m->memo[0], &m->memo[1], &m->memo[2],
+                              &m->memo[3], &m->memo[4], &m->memo[5], &m->memo[6]};
+    uint32_t ids[sizeof str / sizeof *str];
+    st_intern_many(&m->strs, str, memo, ids, sizeof str / sizeof *str);
+    out->id = ids[0];
+    out->name = ids[1];
+    out->vpc = ids[2];
+    out->pool = ids[3];
+    out->owner = ids[4];
+    out->region = ids[5];
+    out->type = ids[6];
+    out->compliance = ids[7];
+    out->mgmt = ids[8];
     return 0;
 }
 
@@ -1792,6 +1911,8 @@ void model_drop_scope(model_t *m, const char *scope_id)
     index_scope(m, sc, false);
     smap_clear(&m->pend, pend_free);
     smap_del(&m->scopes, scope_id);
+    if (m->last_scope == sc)
+        m->last_scope = NULL;
     scope_free(sc);
 }
 
@@ -2394,6 +2515,47 @@ static char *put_json_str(char *o, const char *s)
     return o;
 }
 
+/* Writes printf's "%.17g" of `v` at `o` (room for 24 bytes) when 1e-4 <= v < 1, the range of
+ * the fractional ip_usage values; returns the end, or NULL, having written nothing, for any
+ * other value. The 17 digits are v's exact binary value times a power of ten, rounded half to
+ * even as glibc's printf rounds it (v * 10^20 < 2^120 fits 128 bits), then printed in
+ * fixed notation without trailing zeros, as %g prints exponents -4..-1. */
+static char *put_g17_fraction(char *o, double v)
+{
+    const uint64_t e16 = UINT64_C(10000000000000000), e17 = e16 * 10;
+    if (!(v >= 1e-4 && v < 1.0))
+        return NULL;
+    /* The decimal exponent; a wrong guess would leave the digits outside 10^16..10^17 and
+     * fall back to the caller. */
+    int x = v >= 1e-1 ? -1 : v >= 1e-2 ? -2 : v >= 1e-3 ? -3 : -4;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    uint64_t mant = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52; /* v is normal */
+    unsigned shift = 1075u - (unsigned)(bits >> 52 & 0x7ff);                /* 53..66 here */
+    unsigned __int128 p = (unsigned __int128)mant * e16;                    /* times 10^(16-x) */
+    for (int i = x; i < 0; i++)
+        p *= 10;
+    unsigned __int128 q = p >> shift, rest = p - (q << shift);
+    unsigned __int128 half = (unsigned __int128)1 << (shift - 1);
+    if (rest > half || (rest == half && (q & 1)))
+        q++;
+    if (q < e16 || q >= e17)
+        return NULL;
+    uint64_t n = (uint64_t)q;
+    char d[17];
+    for (int i = 16; i >= 0; i--, n /= 10)
+        d[i] = (char)('0' + n % 10);
+    size_t len = 17;
+    while (d[len - 1] == '0') /* d[0] is not '0' */
+        len--;
+    *o++ = '0';
+    *o++ = '.';
+    for (int i = x; i < -1; i++)
+        *o++ = '0';
+    memcpy(o, d, len);
+    return o + len;
+}
+
 /* One resource CIDR in its compact form: {"rc":[id,cidr,type,vpc,pool,name,owner,region,
  * compliance,management,ip_usage]}, absent values null. The line is built in memory and
  * written at once: a snapshot holds a line per resource CIDR, up to a million. */
@@ -2403,13 +2565,13 @@ static int put_res(const model_t *m, FILE *f, const struct res *r)
     prefix_t p;
     res_prefix(r, &p);
     prefix_format(&p, cidr, sizeof cidr);
-    const char *v[] = {S(m, r->id),         cidr,          S(m, r->type),  S(m, r->vpc),
-                       S(m, r->pool),       S(m, r->name), S(m, r->owner), S(m, r->region),
-                       S(m, r->compliance), S(m, r->mgmt)};
+    const struct strtab *t = &m->strs;
+    const uint32_t v[] = {r->id,   0 /* cidr */, r->type,   r->vpc,        r->pool,
+                          r->name, r->owner,     r->region, r->compliance, r->mgmt};
     enum { N = sizeof v / sizeof v[0] };
-    size_t need = 64; /* punctuation and the usage */
+    size_t need = 64 + json_str_room(cidr); /* punctuation and the usage */
     for (size_t i = 0; i < N; i++)
-        need += json_str_room(v[i]) + 1;
+        need += !v[i] ? 5 : (st_plain(t, v[i]) ? 1 : 6) * st_len(t, v[i]) + 3;
     char stack[2048];
     char *buf = need <= sizeof stack ? stack : xmalloc(need), *o = buf;
     memcpy(o, "{\"rc\":[", 7);
@@ -2417,7 +2579,17 @@ static int put_res(const model_t *m, FILE *f, const struct res *r)
     for (size_t i = 0; i < N; i++) {
         if (i)
             *o++ = ',';
-        o = put_json_str(o, v[i]);
+        if (i == 1) {
+            o = put_json_str(o, cidr);
+        } else if (v[i] && st_plain(t, v[i])) { /* as put_json_str() writes it, without the scan */
+            size_t len = st_len(t, v[i]);
+            *o++ = '"';
+            memcpy(o, st_str(t, v[i]), len);
+            o += len;
+            *o++ = '"';
+        } else {
+            o = put_json_str(o, st_str(t, v[i]));
+        }
     }
     if (isnan(r->usage)) {
         memcpy(o, ",null]}\n", 8);
@@ -2427,8 +2599,16 @@ static int put_res(const model_t *m, FILE *f, const struct res *r)
         memcpy(o, r->usage == 1.0 ? ",1]}\n" : ",0]}\n", 5);
         o += 5;
     } else {
-        int n = snprintf(o, need - (size_t)(o - buf), ",%.17g]}\n", r->usage);
-        o += n > 0 ? n : 0;
+        *o++ = ',';
+        char *end = put_g17_fraction(o, r->usage);
+        if (end) {
+            o = end;
+        } else {
+            int n = snprintf(o, need - (size_t)(o - buf), "%.17g", r->usage);
+            o += n > 0 ? n : 0;
+        }
+        memcpy(o, "]}\n", 3);
+        o += 3;
     }
     size_t len = (size_t)(o - buf);
     int rc = fwrite_unlocked(buf, 1, len, f) == len ? 0 : -EIO;
@@ -2780,6 +2960,8 @@ int model_import_scopes(model_t *m, const char *text, size_t len, char *err, siz
             continue;
         if (rc < 0) { /* no half-read scope stays behind */
             smap_del(&m->scopes, json_string_value(v));
+            if (m->last_scope == sc)
+                m->last_scope = NULL;
             scope_free(sc);
         } else {
             index_scope(m, sc, true);

@@ -43,8 +43,11 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,7 @@ const char *__lsan_default_suppressions(void)
 #endif
 
 #include "fileio.h"
+#include "hash.h"
 #include "log.h"
 #include "text.h"
 #include "xalloc.h"
@@ -91,6 +95,9 @@ const char *__lsan_default_suppressions(void)
 #define RRD_STORE_MAX_LINE 4000
 /* Socket timeout towards rrdcached; a FLUSH of many files may take a while. */
 #define RRD_STORE_IO_TIMEOUT_S 120
+/* Longest wait for the daemon in one poll() call, so that a stop deadline set meanwhile
+ * (rrd_store_stop_within()) ends a wait that began before it. */
+#define RRD_STORE_WAIT_SLICE_MS 100
 /* Rounds of resending after the daemon reported newer samples than ours. */
 #define RRD_STORE_MAX_ROUNDS 3
 
@@ -175,6 +182,18 @@ struct rrd_store {
     struct rrd_store_stats wstats;
     struct rrd_store_stats wpub; /* wstats as of the worker's last round (mtx) */
     char werr[1024];             /* the worker's error text (worker) */
+    /* > 0: monotonic ms (log_now_ms()) after which no daemon wait goes on and no command
+     * starts (rrd_store_stop_within(); any thread) */
+    _Atomic int64_t give_up_ms;
+    /* rrd_store_stop_when(): once *stop_flag is non-zero, give_up_ms is set stop_after_ms
+     * after (main sets both before the worker starts waiting for the daemon) */
+    volatile sig_atomic_t *stop_flag;
+    int64_t stop_after_ms;
+    /* A wait for the daemon timed out since the last flush was written: no other command
+     * (lookup, write or read) is sent before the next flush, so that a daemon that stopped
+     * answering costs one timeout per flush, not one per file looked up or read (worker; main
+     * while drained). */
+    bool stalled;
 };
 
 /* The store whose worker is the calling thread, if any. */
@@ -354,12 +373,7 @@ static char *wire_escape(const char *path)
 
 static uint64_t hash_key(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return hash_fnv1a(s, false);
 }
 
 static struct object *table_find(rrd_store_t *st, const char *key)
@@ -417,14 +431,84 @@ static void daemon_close(rrd_store_t *st)
     st->rlen = 0;
 }
 
+/* True (with the reason in the thread's error text) once the stop deadline has passed. */
+static bool daemon_given_up(rrd_store_t *st)
+{
+    if (st->stop_flag != NULL && *st->stop_flag && atomic_load(&st->give_up_ms) <= 0)
+        rrd_store_stop_within(st, st->stop_after_ms);
+    int64_t give_up = atomic_load(&st->give_up_ms);
+    if (give_up <= 0 || log_now_ms() < give_up)
+        return false;
+    set_err(st, "rrdcached at %s: no answer before the stop deadline; given up", st->daemon);
+    return true;
+}
+
+/* Waits until `fd` is ready for `events` (POLLIN or POLLOUT): at most RRD_STORE_IO_TIMEOUT_S,
+ * and never past the stop deadline. Returns 0 (also for an error or hang-up, which the next
+ * call on the socket reports), -ETIMEDOUT with the reason in the thread's error text, or
+ * -errno of poll(). */
+static int daemon_wait(rrd_store_t *st, int fd, short events, const char *what)
+{
+    int64_t end = log_now_ms() + RRD_STORE_IO_TIMEOUT_S * 1000;
+    for (;;) {
+        if (daemon_given_up(st))
+            return -ETIMEDOUT;
+        int64_t left = end - log_now_ms();
+        if (left <= 0) {
+            set_err(st, "rrdcached at %s: %s: no answer within %d s", st->daemon, what,
+                    RRD_STORE_IO_TIMEOUT_S);
+            st->stalled = true;
+            return -ETIMEDOUT;
+        }
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n =
+            poll(&pfd, 1, (int)(left < RRD_STORE_WAIT_SLICE_MS ? left : RRD_STORE_WAIT_SLICE_MS));
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR) {
+            int rc = -errno;
+            set_err(st, "rrdcached at %s: %s: poll: %s", st->daemon, what, strerror(errno));
+            return rc;
+        }
+    }
+}
+
+/* connect() of a non-blocking socket, waited for like the daemon's answers. */
+static int daemon_connect_fd(rrd_store_t *st, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (connect(fd, sa, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS) /* EAGAIN: a unix socket's backlog is full; the next flush retries */
+        return -errno;
+    int rc = daemon_wait(st, fd, POLLOUT, "connect");
+    if (rc < 0)
+        return rc;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+        return -errno;
+    return -soerr;
+}
+
 static int daemon_connect(rrd_store_t *st)
 {
     const char *addr = st->daemon;
-    struct timeval tv = {RRD_STORE_IO_TIMEOUT_S, 0};
     int fd = -1, rc;
 
     if (st->fd >= 0)
         return 0;
+    if (daemon_given_up(st)) {
+        stats_of(st)->failures++;
+        return -ETIMEDOUT;
+    }
+    if (st->stalled) {
+        set_err(st,
+                "rrdcached at %s: no answer within %d s to an earlier command; not asked again "
+                "before the next flush",
+                addr, RRD_STORE_IO_TIMEOUT_S);
+        stats_of(st)->failures++;
+        return -ETIMEDOUT;
+    }
     if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
         struct sockaddr_un sun;
         const char *path = addr[0] == '/' ? addr : addr + 5;
@@ -435,11 +519,13 @@ static int daemon_connect(rrd_store_t *st)
             return -ENAMETOOLONG;
         }
         memcpy(sun.sun_path, path, strlen(path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
             rc = -errno;
             goto fail;
         }
+        if ((rc = daemon_connect_fd(st, fd, (struct sockaddr *)&sun, sizeof sun)) < 0)
+            goto fail;
     } else {
         char host[256], port[16] = "42217";
         struct addrinfo hints, *res = NULL, *ai;
@@ -478,24 +564,24 @@ static int daemon_connect(rrd_store_t *st)
         }
         rc = -ECONNREFUSED;
         for (ai = res; ai != NULL; ai = ai->ai_next) {
-            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        ai->ai_protocol);
             if (fd < 0) {
                 rc = -errno;
                 continue;
             }
-            if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            if ((rc = daemon_connect_fd(st, fd, ai->ai_addr, ai->ai_addrlen)) == 0)
                 break;
-            rc = -errno;
             close(fd);
             fd = -1;
+            if (rc == -ETIMEDOUT)
+                break; /* the wait's text says why */
         }
         freeaddrinfo(res);
         if (fd < 0)
             goto fail_msg;
     }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    st->fd = fd;
+    st->fd = fd; /* non-blocking: every wait goes through daemon_wait() */
     st->rlen = 0;
     return 0;
 
@@ -509,18 +595,33 @@ fail_msg:
     /* A missing unix socket means the daemon is not running: report it as refused. */
     if (rc == -ENOENT)
         rc = -ECONNREFUSED;
-    set_err(st, "cannot connect to rrdcached at %s: %s", addr, strerror(-rc));
+    if (rc != -ETIMEDOUT) /* else daemon_wait() worded it */
+        set_err(st, "cannot connect to rrdcached at %s: %s", addr, strerror(-rc));
     stats_of(st)->failures++;
     return rc;
 }
 
 static int daemon_write(rrd_store_t *st, const char *buf, size_t len)
 {
-    int rc = fileio_send_all(st->fd, buf, len);
+    int rc = 0;
+    while (len > 0 && rc == 0) {
+        ssize_t w = send(st->fd, buf, len, MSG_NOSIGNAL);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            rc = daemon_wait(st, st->fd, POLLOUT, "write");
+            if (rc < 0) {
+                daemon_close(st);
+                stats_of(st)->failures++;
+                return rc;
+            }
+        } else if (w < 0 && errno != EINTR) {
+            rc = -errno;
+        }
+    }
     if (rc == 0)
         return 0;
-    if (rc == -EAGAIN) /* SO_SNDTIMEO expired */
-        rc = -ETIMEDOUT;
     set_err(st, "rrdcached at %s: write: %s", st->daemon, strerror(-rc));
     daemon_close(st);
     stats_of(st)->failures++;
@@ -550,8 +651,15 @@ static int daemon_read_line(rrd_store_t *st, char *line, size_t cap)
             st->rlen += (size_t)r;
             continue;
         }
-        int rc =
-            r == 0 ? -ECONNRESET : (errno == EINTR ? 0 : (errno == EAGAIN ? -ETIMEDOUT : -errno));
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = daemon_wait(st, st->fd, POLLIN, "read");
+            if (rc == 0)
+                continue;
+            daemon_close(st);
+            stats_of(st)->failures++;
+            return rc;
+        }
+        int rc = r == 0 ? -ECONNRESET : (errno == EINTR ? 0 : -errno);
         if (rc == 0)
             continue;
         set_err(st, "rrdcached at %s: read: %s", st->daemon,
@@ -1006,13 +1114,54 @@ rrd_store_t *rrd_store_open_reader(const char *dir, int step_s, const char *daem
     return store_open(dir, step_s, daemon, true, err, errlen);
 }
 
+void rrd_store_stop_within(rrd_store_t *st, int64_t timeout_ms)
+{
+    int64_t at = log_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t cur = atomic_load(&st->give_up_ms);
+    /* Only ever earlier: a second call cannot extend the first one's bound. */
+    while ((cur <= 0 || at < cur) && !atomic_compare_exchange_weak(&st->give_up_ms, &cur, at))
+        ;
+}
+
+void rrd_store_stop_when(rrd_store_t *st, volatile sig_atomic_t *flag, int64_t timeout_ms)
+{
+    st->stop_after_ms = timeout_ms;
+    st->stop_flag = flag;
+}
+
+/* rrd_store_free() after its last write failed: names every file whose samples stay
+ * unwritten, and why (the last write's error text). */
+static void report_unwritten(rrd_store_t *st)
+{
+    size_t files = 0, samples = 0;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (struct object *o = st->table[i]; o != NULL; o = o->next) {
+            if (o->nq == 0)
+                continue;
+            files++;
+            samples += o->nq;
+            LOG_ERR("not written: %zu samples of %s (%lld to %lld)", o->nq, o->path,
+                    (long long)o->q[0].t, (long long)o->q[o->nq - 1].t);
+        }
+    }
+    if (samples == 0)
+        return;
+    LOG_ERR("stopping with %zu samples of %zu files not written: %s; no flush confirmed them, so "
+            "a writer that commits its input only after a successful flush (the analyzer's Kafka "
+            "offsets) replays that input and writes them at its next start",
+            samples, files, st->err);
+}
+
 void rrd_store_free(rrd_store_t *st)
 {
     if (st == NULL)
         return;
-    /* What is queued is written first; on a worker, which ends after it. */
-    if ((st->threaded ? worker_finish(st) : store_write(st)) < 0 && st->queued_total > 0)
-        LOG_WARN("dropping %zu samples that could not be written: %s", st->queued_total, st->err);
+    /* What is queued is written first (on the worker, which ends after it), within
+     * RRD_STORE_STOP_TIMEOUT_MS of rrdcached time unless the caller bounded it already. */
+    if (st->daemon != NULL)
+        rrd_store_stop_within(st, RRD_STORE_STOP_TIMEOUT_MS);
+    if ((st->threaded ? worker_finish(st) : store_write(st)) < 0)
+        report_unwritten(st);
     daemon_close(st);
     for (size_t i = 0; i < st->nbuckets; i++) {
         struct object *o = st->table[i], *next;
@@ -1326,6 +1475,7 @@ static void take_queued(rrd_store_t *st)
 /* Main, without a worker: the flush itself. */
 static int store_write(rrd_store_t *st)
 {
+    st->stalled = false;
     take_queued(st);
     return write_out(st);
 }
@@ -1363,6 +1513,8 @@ static void *worker_main(void *arg)
         for (size_t i = 0; i < nbatch; i++)
             object_take(st, batch[i].o, &batch[i].s);
         int rc = flush ? write_out(st) : 0;
+        if (flush)
+            st->stalled = false; /* the next flush asks the daemon again */
 
         pthread_mutex_lock(&st->mtx);
         st->wpub = st->wstats;

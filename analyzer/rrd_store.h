@@ -20,6 +20,7 @@
 #ifndef IPAMWATCH_RRD_STORE_H
 #define IPAMWATCH_RRD_STORE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -88,10 +89,34 @@ rrd_store_t *rrd_store_new(const char *dir, int step_s, const char *daemon, char
  * Returns the store (owned by the caller) or NULL with a message in `err`. Any thread. */
 rrd_store_t *rrd_store_open_reader(const char *dir, int step_s, const char *daemon, char *err,
                                    size_t errlen);
-/* Writes the samples still queued (as rrd_store_flush() would; a failure is logged and those
- * samples are dropped: call rrd_store_flush() first to know), ends the store's thread,
- * closes the daemon connection and frees the store. NULL is a no-op. */
+/* How long rrd_store_free() waits for rrdcached at most (5 s) unless rrd_store_stop_within()
+ * set an earlier bound. */
+#define RRD_STORE_STOP_TIMEOUT_MS 5000
+
+/* Writes the samples still queued (as rrd_store_flush() would), ends the store's thread,
+ * closes the daemon connection and frees the store. With rrdcached, the write gives up
+ * RRD_STORE_STOP_TIMEOUT_MS after this call (or at the rrd_store_stop_within() bound), also
+ * when the daemon accepts connections and never answers. A failure logs each file whose
+ * samples were not written (with their times) and why; those samples are dropped, and
+ * rrd_store_flush() never confirmed them: a caller that commits its input only after a
+ * successful flush gets them again by replaying it. NULL is a no-op. */
 void rrd_store_free(rrd_store_t *store);
+
+/* Bounds the store's remaining work with rrdcached to `timeout_ms` from now: from then on no
+ * wait for the daemon goes on (a wait in progress ends within 100 ms) and no command starts,
+ * so rrd_store_flush(), the reads and rrd_store_free() fail with -ETIMEDOUT ("no answer
+ * before the stop deadline") instead of waiting out the 120 s socket timeout, per command,
+ * of a daemon that stopped answering. For a caller that is stopping; it cannot be undone, and
+ * a later call can only make the bound earlier. No effect without a daemon (files are
+ * written directly). Any thread. */
+void rrd_store_stop_within(rrd_store_t *store, int64_t timeout_ms);
+
+/* Has the store call rrd_store_stop_within(`timeout_ms`) itself once `*flag` (borrowed, set
+ * by the caller's signal handling; NULL = none) is non-zero, as seen by a command or a wait
+ * for the daemon (within 100 ms), so that a stop requested while a flush waits for a daemon
+ * that stopped answering ends that flush then. Call it right after rrd_store_new(), before
+ * the first update. Same thread as the other calls. */
+void rrd_store_stop_when(rrd_store_t *store, volatile sig_atomic_t *flag, int64_t timeout_ms);
 
 /* Sets the heartbeat of files created from now on (default 2 days, so that a backfill
  * with one sample a day stays continuous; gaps longer than the heartbeat read as unknown).

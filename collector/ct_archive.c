@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "collector/ct_event.h"
+#include "hash.h"
 #include "log.h"
 #include "text.h"
 #include "xalloc.h"
@@ -460,18 +461,10 @@ struct id_set {
     size_t cap, n;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* Returns the slot of `id` or the empty slot where it would go. */
 static size_t id_set_slot(const struct id_set *s, const char *id)
 {
-    size_t i = (size_t)fnv1a(id) & (s->cap - 1);
+    size_t i = (size_t)hash_fnv1a(id, false) & (s->cap - 1);
     while (s->slots[i] && strcmp(s->slots[i], id) != 0)
         i = (i + 1) & (s->cap - 1);
     return i;

@@ -337,6 +337,19 @@ int kafka_producer_flush(kafka_producer_t *p, int timeout_ms, size_t *outstandin
     return left > 0 ? -ETIMEDOUT : 0;
 }
 
+int kafka_producer_purge_queued(kafka_producer_t *p, size_t *inflight)
+{
+    rd_kafka_resp_err_t e = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        LOG_ERR("%s: rd_kafka_purge: %s", rd_kafka_name(p->rk), rd_kafka_err2str(e));
+    /* A blocking purge has queued the purged messages' reports when it returns. */
+    while (rd_kafka_poll(p->rk, 0) > 0)
+        ;
+    if (inflight)
+        *inflight = kafka_producer_outstanding(p);
+    return e != RD_KAFKA_RESP_ERR_NO_ERROR || p->health.fatal ? -EIO : 0;
+}
+
 size_t kafka_producer_outstanding(const kafka_producer_t *p)
 {
     return (size_t)(p->queued - p->delivered - p->failed);
@@ -568,6 +581,37 @@ int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partit
         return -EIO;
     }
     return 0;
+}
+
+int kafka_consumer_commit_offsets(kafka_consumer_t *c, struct kafka_commit *offs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, offs[i].topic, offs[i].partition)->offset =
+            offs[i].next_offset;
+    /* A partial failure answers NO_ERROR with the errors on the partitions; a failed request
+     * (timeout, coordinator gone) may leave them unset. The list keeps the order given. */
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, list, 0);
+    size_t failed = 0;
+    rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const struct kafka_commit *first_at = NULL;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t pe = e ? e : list->elems[i].err;
+        offs[i].err = pe ? -EIO : 0;
+        if (pe && failed++ == 0) {
+            first = pe;
+            first_at = &offs[i];
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (failed == 0)
+        return 0;
+    LOG_ERR("%s: commit of %zu of %zu offsets failed, first %s [%d] offset %lld: %s",
+            rd_kafka_name(c->rk), failed, n, first_at->topic, (int)first_at->partition,
+            (long long)first_at->next_offset, rd_kafka_err2str(first));
+    return -EIO;
 }
 
 bool kafka_consumer_fatal(kafka_consumer_t *c, char *err, size_t errlen)

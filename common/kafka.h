@@ -81,6 +81,16 @@ int kafka_producer_poll(kafka_producer_t *p, int timeout_ms);
  * left in *outstanding (if not NULL), -EIO after a fatal error. */
 int kafka_producer_flush(kafka_producer_t *p, int timeout_ms, size_t *outstanding);
 
+/* Takes the messages that still wait in the producer's queues, not sent to a broker yet,
+ * out of it (rd_kafka_purge with RD_KAFKA_PURGE_F_QUEUE: librdkafka cannot take back one
+ * message alone, so a caller that wants one message gone keeps no other queued) and serves
+ * their delivery callbacks (err -ECANCELED) before it returns. Messages already sent (in
+ * flight) cannot be recalled: their callbacks follow later, and the broker may have written
+ * them. Stores the number of messages still outstanding (in flight) in *inflight (if not
+ * NULL). Returns 0, or -EIO when librdkafka refused or after a fatal error. The producer's
+ * thread. */
+int kafka_producer_purge_queued(kafka_producer_t *p, size_t *inflight);
+
 /* Messages queued but not yet reported. */
 size_t kafka_producer_outstanding(const kafka_producer_t *p);
 /* Messages reported delivered / failed since creation. */
@@ -141,6 +151,20 @@ int kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t 
  * logged when they come back. Returns 0 or -EIO (logged). */
 int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partition,
                           int64_t next_offset, bool sync);
+
+/* One partition's offset for kafka_consumer_commit_offsets(). */
+struct kafka_commit {
+    const char *topic; /* borrowed */
+    int32_t partition;
+    int64_t next_offset; /* the offset of the next message to read */
+    int err;             /* set by the call: 0 committed, -EIO not committed */
+};
+
+/* Commits the `n` offsets of `offs` (borrowed) in one synchronous request to the group
+ * coordinator and sets each entry's `err` from the broker's answer for that partition: a
+ * failure of the whole request fails every entry. Returns 0 when all were committed (n == 0
+ * included), -EIO otherwise (the failures logged in one line). One thread at a time. */
+int kafka_consumer_commit_offsets(kafka_consumer_t *c, struct kafka_commit *offs, size_t n);
 
 /* True after a fatal error; writes librdkafka's text into `err` if not NULL. */
 bool kafka_consumer_fatal(kafka_consumer_t *c, char *err, size_t errlen);

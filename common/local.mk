@@ -3,7 +3,7 @@ libipamwatch_a_SOURCES += \
 	common/log.c common/log.h \
 	common/xalloc.c common/xalloc.h \
 	common/units.c common/units.h \
-	common/kv.h
+	common/kv.h common/hash.h
 libipamwatch_a_SOURCES += common/record.c common/record.h
 libipamwatch_a_SOURCES += common/record_write.c common/record_write.h
 libipamwatch_a_SOURCES += common/record_read.c common/record_fields.h

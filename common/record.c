@@ -632,6 +632,10 @@ void record_free(struct record *rec)
 {
     if (!rec)
         return;
+    if (rec->one_block) { /* record_read(): strings and arrays are inside the block */
+        free(rec);
+        return;
+    }
     fields_free(rec, envelope_fields, NFIELDS(envelope_fields));
     if (valid_type(rec->type))
         fields_free(rec, types[rec->type].fields, types[rec->type].nfields);
@@ -647,6 +651,33 @@ static bool utf8_valid(const char *s)
     return text_utf8_span(s, len) == len;
 }
 
+bool record_fields_str_ok(const struct field *f, const char *s, size_t len)
+{
+    if (f->kind == K_CIDR)
+        return len > 0 && len <= RECORD_CIDR_MAX;
+    if ((f->flags & F_NONEMPTY) && len == 0)
+        return false;
+    if (f->max > 0 && len > (size_t)f->max)
+        return false;
+    if (!f->allowed)
+        return true;
+    for (const char *const *a = f->allowed; *a; a++)
+        if (strcmp(*a, s) == 0)
+            return true;
+    return false;
+}
+
+bool record_fields_int_ok(const struct field *f, int64_t v)
+{
+    return v >= f->min && v <= f->max;
+}
+
+bool record_fields_double_ok(const struct field *f, double v)
+{
+    return isnan(v) || (isfinite(v) && (f->min == INT64_MIN || v >= (double)f->min));
+}
+
+/* Checks a string field; the predicate decides, the rest finds the words for the message. */
 static int validate_str(const struct field *f, const char *s, bool full, const char *ctx,
                         const char *path, char *err, size_t errlen)
 {
@@ -655,6 +686,8 @@ static int validate_str(const struct field *f, const char *s, bool full, const c
         return -EINVAL;
     }
     size_t len = strlen(s);
+    if (record_fields_str_ok(f, s, len))
+        return 0;
     if (f->kind == K_CIDR) {
         if (len == 0) {
             seterr(err, errlen, ctx, "field '%s': empty CIDR", path);
@@ -740,32 +773,28 @@ static int validate_fields(const struct record *rec, const struct field *fields,
                 }
                 break;
             }
-            if (f->kind == K_TIME && (v < 0 || v > TIME_MAX)) {
+            if (record_fields_int_ok(f, v))
+                break;
+            if (f->kind == K_TIME) {
                 seterr(err, errlen, ctx, "field '%s': time %lld ms is outside years 1970 to 9999",
                        path, (long long)v);
                 return -EINVAL;
             }
-            if (f->kind == K_INT && (v < f->min || v > f->max)) {
-                seterr(err, errlen, ctx, "field '%s': value %lld out of range %lld..%lld", path,
-                       (long long)v, (long long)f->min, (long long)f->max);
-                return -EINVAL;
-            }
-            break;
+            seterr(err, errlen, ctx, "field '%s': value %lld out of range %lld..%lld", path,
+                   (long long)v, (long long)f->min, (long long)f->max);
+            return -EINVAL;
         }
         case K_DOUBLE: {
             double v = *(const double *)p;
-            if (isnan(v))
+            if (record_fields_double_ok(f, v))
                 break;
             if (!isfinite(v)) {
                 seterr(err, errlen, ctx, "field '%s': not a finite number", path);
                 return -EINVAL;
             }
-            if (f->min != INT64_MIN && v < (double)f->min) {
-                seterr(err, errlen, ctx, "field '%s': value %g below the minimum %lld", path, v,
-                       (long long)f->min);
-                return -EINVAL;
-            }
-            break;
+            seterr(err, errlen, ctx, "field '%s': value %g below the minimum %lld", path, v,
+                   (long long)f->min);
+            return -EINVAL;
         }
         case K_BOOL:
             break;
@@ -904,6 +933,16 @@ static int validate_cross(const struct record *rec, const char *ctx, char *err, 
     return 0;
 }
 
+/* The envelope rule the tables cannot say: "scope" is required except for events. */
+static int validate_scope(const struct record *rec, const char *ctx, char *err, size_t errlen)
+{
+    if (rec->type != RECORD_EVENT && !rec->scope) {
+        seterr(err, errlen, ctx, "missing required field 'scope'");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int validate(const struct record *rec, bool full, char *err, size_t errlen)
 {
     if (!rec || !valid_type(rec->type)) {
@@ -912,16 +951,20 @@ static int validate(const struct record *rec, bool full, char *err, size_t errle
     }
     const char *ctx = types[rec->type].name;
     if (validate_fields(rec, envelope_fields, NFIELDS(envelope_fields), full, ctx, "", err,
-                        errlen) < 0)
-        return -EINVAL;
-    if (rec->type != RECORD_EVENT && !rec->scope) {
-        seterr(err, errlen, ctx, "missing required field 'scope'");
-        return -EINVAL;
-    }
-    if (validate_fields(rec, types[rec->type].fields, types[rec->type].nfields, full, ctx, "", err,
+                        errlen) < 0 ||
+        validate_scope(rec, ctx, err, errlen) < 0 ||
+        validate_fields(rec, types[rec->type].fields, types[rec->type].nfields, full, ctx, "", err,
                         errlen) < 0)
         return -EINVAL;
     return validate_cross(rec, ctx, err, errlen);
+}
+
+int record_fields_check_rules(const struct record *rec)
+{
+    const char *ctx = types[rec->type].name;
+    if (validate_scope(rec, ctx, NULL, 0) < 0)
+        return -EINVAL;
+    return validate_cross(rec, ctx, NULL, 0);
 }
 
 int record_validate(const struct record *rec, char *err, size_t errlen)

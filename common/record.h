@@ -3,6 +3,10 @@
  * DESIGN: one `struct record` carries the envelope (type, scope, time, source, pass) and a
  * union with one body struct per type. Every string is owned by the record (NULL = absent),
  * optional integers and times hold RECORD_UNSET when absent, optional doubles hold NAN.
+ * A record from record_new() owns each string, map array and list array separately; a
+ * record from record_decode() may hold them all in its own allocation (one malloc per
+ * record): read its strings, maps and lists but do not replace, add to or free them (copy
+ * what you keep). Either way record_free() is the one call that frees it.
  * Encoding and decoding are driven by one field table in record.c, so the wire layout,
  * validation and error messages cannot drift apart; docs/records.md documents every field
  * and tests/data/records/ holds one golden encoding per type.
@@ -243,6 +247,9 @@ struct record {
         struct record_event event;
         struct record_alert alert;
     } u;
+    /* Private to the record modules: set by record_decode() when the strings, map and list
+     * arrays live in the record's own allocation, so record_free() frees that one block. */
+    bool one_block;
 };
 
 /* Returns a new empty record of `type` (owned by the caller, free with record_free()):
@@ -289,7 +296,8 @@ struct record_writer;
 int record_encode_to(const struct record *rec, struct record_writer *w);
 
 /* Decodes `len` bytes at `buf` (borrowed, need not be NUL-terminated). On success stores a
- * record owned by the caller in *out and returns 0. Otherwise *out is NULL, `err` says
+ * record owned by the caller in *out (free with record_free(); its strings, maps and lists
+ * are read-only, see DESIGN) and returns 0. Otherwise *out is NULL, `err` says
  * precisely what is wrong (JSON syntax with line/column/position, wrong version or type,
  * the missing or ill-typed field by name) and the result is -EINVAL, or -E2BIG when `len`
  * exceeds RECORD_MAX_BYTES. Any thread. */

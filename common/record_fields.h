@@ -10,6 +10,7 @@
 #ifndef IPAMWATCH_RECORD_FIELDS_H
 #define IPAMWATCH_RECORD_FIELDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,19 @@ struct record *record_fields_new(enum record_type type);
  * which the JSON parser guarantees). Returns 0 or -EINVAL with the message in `err`.
  * `rec` is borrowed. Any thread. */
 int record_fields_check(const struct record *rec, char *err, size_t errlen);
+
+/* The per-value checks of record_fields_check(), for a decoder that checks each value as it
+ * reads it (record_read.c), so both decoders apply the same rules: a present string of
+ * field `f` (K_STR, K_CIDR; `len` = strlen(s)), an integer or time (K_INT, K_TIME), a double
+ * (K_DOUBLE). Any thread. */
+bool record_fields_str_ok(const struct field *f, const char *s, size_t len);
+bool record_fields_int_ok(const struct field *f, int64_t v);
+bool record_fields_double_ok(const struct field *f, double v);
+
+/* The rest of record_fields_check() once every present value passed the checks above and
+ * every F_REQ field is present: "scope" required except for events, and the rules across
+ * fields. `rec` (borrowed) has a valid type. Returns 0 or -EINVAL. Any thread. */
+int record_fields_check_rules(const struct record *rec);
 
 /* The reference decoder: jansson's parser and the field-table walk. Same contract as
  * record_decode(); it produces every error message record_decode() reports. Any thread. */

@@ -465,3 +465,7 @@ tests_unit_test_decoder_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_decoder
 TESTS += tests/integration/32-rebalance-decode.sh
 EXTRA_DIST += tests/integration/32-rebalance-decode.sh
+
+# One commit request a checkpoint; a failed commit stays pending and is retried.
+TESTS += tests/integration/33-commit-batch.sh
+EXTRA_DIST += tests/integration/33-commit-batch.sh

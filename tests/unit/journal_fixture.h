@@ -13,6 +13,7 @@ static inline int journal_fixture_teardown(void **state)
 {
     journal_set_key_hash_for_testing(NULL);
     journal_set_keys_kept_for_testing(0);
+    journal_set_no_writer_thread_for_testing(false);
     testing_dir_free(*state);
     return 0;
 }

@@ -1,9 +1,11 @@
 /* Unit tests for the journal's line writer: every line and the hash chain byte for byte as
  * jansson prints them (json_dumps of the kind and key, sorted compact data), on random
  * effects: escaped and non-ASCII text, keys in any order and sharing prefixes, nested objects
- * and arrays, integers, reals, NUL bytes; and journal_append_fields() against journal_append(). */
+ * and arrays, integers, reals, NUL bytes; journal_append_fields() against journal_append();
+ * and the writer thread's output against the appending thread's, file by file. */
 #include "testing.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -408,6 +410,163 @@ static void test_fields_with_nul_match_append(void **state)
     fields_match_append(*state, true);
 }
 
+#define N_BOTH 4000 /* random operations of the threaded-against-synchronous test */
+
+/* Random string members for journal_append_fields(): names from `names` in ascending order,
+ * random texts in `text` (NUL bytes rarely, invalid UTF-8 when `bad`). Returns how many. */
+static size_t random_fields(struct journal_field *fl, char text[][128], bool bad)
+{
+    static const char *names[] = {"B",
+                                  "a",
+                                  "cidr",
+                                  "name",
+                                  "owner",
+                                  "owner_id",
+                                  "pool_id",
+                                  "region",
+                                  "resource_id",
+                                  "status",
+                                  "\xc3\xa9t\xc3\xa9"};
+    enum { NNAMES = sizeof names / sizeof names[0] };
+    size_t n = 0;
+    for (size_t k = 0; k < NNAMES; k++) {
+        if (rnd() % 3 == 0)
+            continue;
+        size_t len = random_text(text[k], 0, 40, rnd() % 200 == 0);
+        if (bad && n == 0 && len < 126) {
+            text[k][len++] = '\xff';
+            text[k][len] = '\0';
+        }
+        fl[n++] = (struct journal_field){names[k], text[k], len};
+    }
+    return n;
+}
+
+/* Lists the regular files of `dir`, sorted; the names are owned by the caller. */
+static size_t list_files(const char *dir, char names[][64], size_t max)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t len = strlen(de->d_name);
+        assert_true(n < max && len < 64);
+        memcpy(names[n++], de->d_name, len + 1);
+    }
+    closedir(d);
+    qsort(names, n, 64, (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+
+/* The same random operations on a journal whose writer thread formats, chains and writes the
+ * records (`threaded`) and on one that does all of it on the appending thread (its writer
+ * thread could not be started): jansson data and string members (escapes, non-ASCII, NUL
+ * bytes, values refused as not UTF-8), replayed keys, syncs, digests, checkpoints, a clock
+ * that crosses midnight several times (new segments) and steps back. Every result, and in the
+ * end every file (segments and HEAD), must be the same byte for byte. */
+static void test_threaded_matches_synchronous(void **state)
+{
+    struct testing_dir *f = *state;
+    char sync_dir[160], err[512];
+    seed_state = testing_seed() | 1u;
+    with_nul = true;
+    snprintf(sync_dir, sizeof sync_dir, "%s/sync", f->root);
+    journal_set_no_writer_thread_for_testing(true);
+    journal_t *js = journal_open(sync_dir, false, err, sizeof err);
+    journal_set_no_writer_thread_for_testing(false);
+    if (!js)
+        fail_msg("journal_open: %s", err);
+    journal_set_clock_for_testing(js, testing_fake_now, &f->now);
+    journal_t *jt = open_journal(f);
+    size_t appended = 0, duplicates = 0, refused = 0;
+    char key[160];
+    for (size_t i = 0; i < N_BOTH; i++) {
+        unsigned op = rnd() % 100;
+        f->now += (time_t)(rnd() % 3);
+        if (i % 1000 == 999)
+            f->now += 86400 - 7200; /* to the next day, or close to its end */
+        if (i == N_BOTH / 2)
+            f->now -= 90000; /* the clock steps back over midnight */
+        int rt, rs;
+        time_t et = (time_t)(1500000000 + (int64_t)(rnd() % 100000000));
+        if (op < 45) {
+            random_text(key, 1, 60, false);
+            snprintf(key + strlen(key), sizeof key - strlen(key), "#%zu", i);
+            json_t *data = rnd() % 10 ? random_object(0) : NULL;
+            const char *kind = rnd() % 2 ? "unmanaged" : "overlap_opened";
+            rt = journal_append(jt, kind, key, et, data);
+            rs = journal_append(js, kind, key, et, data);
+            json_decref(data);
+        } else if (op < 90) {
+            struct journal_field fl[16];
+            static char text[16][128];
+            size_t n = random_fields(fl, text, rnd() % 50 == 0);
+            snprintf(key, sizeof key, "unmanaged:s/eni-%zu/10.0.0.0/24:t", i);
+            rt = journal_append_fields(jt, "unmanaged", key, et, fl, n);
+            rs = journal_append_fields(js, "unmanaged", key, et, fl, n);
+        } else if (op < 96) {
+            /* A replayed key: journaled before (a duplicate), or refused before (added now);
+             * half of them recent, so still queued (not formatted or not written). */
+            size_t back = rnd() % 2 ? rnd() % 600 : rnd() % (i + 1);
+            snprintf(key, sizeof key, "unmanaged:s/eni-%zu/10.0.0.0/24:t",
+                     back <= i ? i - back : 0);
+            rt = journal_append(jt, "unmanaged", key, et, NULL);
+            rs = journal_append(js, "unmanaged", key, et, NULL);
+        } else if (op == 96 && rnd() % 4 == 0) {
+            rt = journal_sync(jt);
+            rs = journal_sync(js);
+            assert_int_equal(rt, 0);
+        } else if (op < 99) {
+            char dt[JOURNAL_DIGEST_HEX + 1], ds[JOURNAL_DIGEST_HEX + 1];
+            journal_last_digest(jt, dt);
+            journal_last_digest(js, ds);
+            assert_string_equal(dt, ds);
+            rt = rs = 0;
+        } else {
+            journal_checkpointed(jt);
+            journal_checkpointed(js);
+            rt = rs = 0;
+        }
+        if (rt != rs)
+            fail_msg("operation %zu (%u): %d threaded, %d synchronous", i, op, rt, rs);
+        appended += op < 96 && rt == 0 ? 1 : 0;
+        duplicates += rt == JOURNAL_DUPLICATE;
+        refused += rt == -EINVAL;
+        assert_int_equal(journal_last_seq(jt), journal_last_seq(js));
+        assert_int_equal(journal_pending(jt), journal_pending(js));
+    }
+    assert_int_equal(journal_sync(jt), 0);
+    assert_int_equal(journal_sync(js), 0);
+    journal_close(jt);
+    journal_close(js);
+
+    char tn[16][64], sn[16][64];
+    size_t nt = list_files(f->dir, tn, 16), ns = list_files(sync_dir, sn, 16);
+    assert_int_equal(nt, ns);
+    assert_true(nt >= 4); /* HEAD and three segments at least */
+    size_t total = 0;
+    for (size_t k = 0; k < nt; k++) {
+        char pt[256], ps[256];
+        size_t lt, ls;
+        assert_string_equal(tn[k], sn[k]);
+        snprintf(pt, sizeof pt, "%s/%s", f->dir, tn[k]);
+        snprintf(ps, sizeof ps, "%s/%s", sync_dir, sn[k]);
+        char *bt = testing_read_file(pt, &lt), *bs = testing_read_file(ps, &ls);
+        if (lt != ls || memcmp(bt, bs, lt) != 0)
+            fail_msg("%s differs (%zu bytes threaded, %zu synchronous)", tn[k], lt, ls);
+        total += lt;
+        free(bt);
+        free(bs);
+    }
+    assert_true(total > 8 * 128 * 1024); /* many chunks went through the writer thread */
+    assert_true(duplicates > 0 && refused > 0);
+    printf("# %zu records (%zu bytes in %zu files), %zu duplicates, %zu refused\n", appended, total,
+           nt, duplicates, refused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +578,8 @@ int main(void)
                                         journal_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fields_match_append, setup, journal_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fields_with_nul_match_append, setup,
+                                        journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_threaded_matches_synchronous, setup,
                                         journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

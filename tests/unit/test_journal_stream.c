@@ -3,9 +3,11 @@
  * buffer, a crash in the middle of a stream is recovered and replayed without duplicates,
  * a failed chunk write keeps its records for the next sync, and keys match as JSON text.
  * The writer thread: a failed write surfaces at the sync and is retried, keys of queued
- * chunks are confirmed, journal_close() writes what is queued. */
+ * chunks are confirmed, journal_close() writes what is queued; without a writer thread the
+ * appending thread writes. */
 #include "testing.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -448,6 +450,82 @@ static void test_close_with_queued_chunks(void **state)
     assert_false(res.torn_tail);
 }
 
+/* Threads of this process (entries of /proc/self/task). */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* When the writer thread cannot be started, the journal formats, chains and writes on the
+ * appending thread: full chunks reach the segment as they are appended (no thread is added),
+ * keys are found written and buffered, the digest is the chain's, a failed write keeps its
+ * records for the next sync, which reports it, and a later sync writes every record once.
+ * A journal opened afterwards (the hook off) streams through its own thread again. */
+static void test_no_writer_thread(void **state)
+{
+    struct testing_dir *f = *state;
+    journal_set_no_writer_thread_for_testing(true);
+    journal_t *j = open_journal(f);
+    journal_set_no_writer_thread_for_testing(false);
+    int threads = thread_count();
+    append_range(j, 1, FIRST + 1);
+    assert_int_equal(journal_sync(j), 0);
+    off_t synced = file_size(f, SEG);
+    append_range(j, FIRST + 1, FIRST + BULK + 1);
+    assert_int_equal(thread_count(), threads);
+    off_t written = file_size(f, SEG);
+    assert_true(written > synced + 128 * 1024);
+    assert_int_equal(last_byte(f), '\n'); /* whole chunks, written here */
+    assert_int_equal(append_one(j, FIRST + 1), JOURNAL_DUPLICATE);
+    assert_int_equal(append_one(j, FIRST + BULK), JOURNAL_DUPLICATE);
+    char digest[JOURNAL_DIGEST_HEX + 1];
+    journal_last_digest(j, digest);
+    assert_int_equal(journal_sync(j), 0);
+    struct journal_verify_result res;
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + BULK);
+    assert_string_equal(res.head_digest, digest);
+    synced = file_size(f, SEG);
+
+    struct fsize_limit lim;
+    fsize_limit_set(&lim, synced + 1000);
+    append_range(j, FIRST + BULK + 1, FIRST + 2 * BULK + 1); /* every append still succeeds */
+    off_t during = file_size(f, SEG);
+    int rc = journal_sync(j);
+    fsize_limit_clear(&lim);
+    assert_int_equal(rc, -EFBIG);
+    assert_int_equal(during, synced); /* each failed chunk was cut back */
+    assert_int_equal(file_size(f, SEG), synced);
+    assert_int_equal(journal_pending(j), BULK);
+    assert_int_equal(append_one(j, FIRST + BULK + 7), JOURNAL_DUPLICATE);
+    assert_int_equal(journal_sync(j), 0);
+    assert_int_equal(thread_count(), threads);
+    journal_close(j);
+    verify(f, &res);
+    assert_int_equal(res.records, FIRST + 2 * BULK);
+    assert_int_equal(res.beyond_head, 0);
+    expect_keys_in_order(f, FIRST + 2 * BULK);
+
+    /* The same appends on a journal with its writer thread: one more thread. */
+    char dir2[160], err[512];
+    snprintf(dir2, sizeof dir2, "%s/threaded", f->root);
+    journal_t *jt = journal_open(dir2, false, err, sizeof err);
+    if (!jt)
+        fail_msg("journal_open: %s", err);
+    journal_set_clock_for_testing(jt, testing_fake_now, &f->now);
+    append_range(jt, 1, FIRST + BULK + 1);
+    assert_int_equal(thread_count(), threads + 1);
+    journal_close(jt);
+    assert_int_equal(thread_count(), threads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +540,7 @@ int main(void)
                                         journal_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_close_with_queued_chunks, setup,
                                         journal_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_no_writer_thread, setup, journal_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

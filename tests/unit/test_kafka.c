@@ -10,6 +10,7 @@
 
 #include "devbroker.h"
 #include "kafka.h"
+#include <librdkafka/rdkafka_mock.h> /* after rdkafka.h (kafka.h) */
 #include "log.h"
 
 /* librdkafka's own text for setting key=value on a fresh configuration. */
@@ -459,12 +460,33 @@ static void test_consumer_commit(void **state)
     assert_int_equal(rd_kafka_committed(kafka_consumer_handle(c), parts, 5000), 0);
     assert_int_equal(parts->elems[0].offset, RD_KAFKA_OFFSET_INVALID);
     assert_int_equal(parts->elems[1].offset, RD_KAFKA_OFFSET_INVALID);
+    /* Both partitions in one request, with a topic that does not exist: its entry fails
+     * (the development broker fails the others with it; a cluster may commit them), and
+     * what failed is committed by the next request, as the analyzer retries it. */
+    struct kafka_commit offs[3];
+    size_t noffs = 0;
     for (int i = 0; i < 2; i++)
         if (next[i] >= 0)
-            assert_int_equal(kafka_consumer_commit(c, "cons", i, next[i], true), 0);
+            offs[noffs++] = (struct kafka_commit){"cons", i, next[i], 1};
+    offs[noffs++] = (struct kafka_commit){"nosuch", 0, 5, 0};
+    assert_int_equal(kafka_consumer_commit_offsets(c, offs, noffs), -EIO);
+    assert_int_equal(offs[noffs - 1].err, -EIO);
+    size_t again = 0;
+    for (size_t i = 0; i + 1 < noffs; i++) {
+        assert_true(offs[i].err == 0 || offs[i].err == -EIO);
+        if (offs[i].err < 0)
+            offs[again++] = offs[i];
+    }
+    assert_int_equal(kafka_consumer_commit_offsets(c, offs, again), 0);
+    for (size_t i = 0; i < again; i++)
+        assert_int_equal(offs[i].err, 0);
     assert_int_equal(rd_kafka_committed(kafka_consumer_handle(c), parts, 5000), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(parts->elems[i].offset, next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_INVALID);
+    assert_int_equal(kafka_consumer_commit_offsets(c, offs, 0), 0);
+    for (int i = 0; i < 2; i++) /* one partition alone, again (no change) */
+        if (next[i] >= 0)
+            assert_int_equal(kafka_consumer_commit(c, "cons", i, next[i], true), 0);
 
     /* Where each partition starts: the committed offsets now (all were consumed), and the
      * same through a query on a thread of its own; with the brokers down it gives up. */
@@ -508,6 +530,59 @@ static void test_consumer_commit(void **state)
     devbroker_free(db);
 }
 
+/* A commit the broker refuses fails every partition of its request; the same offsets
+ * committed again later go through (the analyzer keeps them pending until then). */
+static void test_consumer_commit_refused(void **state)
+{
+    (void)state;
+    char err[512];
+    struct config_kv props[] = {
+        {"test.mock.num.brokers", "1", "-X", 0},
+        {"group.id", "unit-refused", "-X", 0},
+        {"session.timeout.ms", "6000", "-X", 0},
+    };
+    const char *const topics[] = {"refused"};
+    kafka_consumer_t *c = kafka_consumer_new(props, 3, topics, 1, NULL, NULL, err, sizeof err);
+    assert_non_null(c);
+    rd_kafka_t *rk = kafka_consumer_handle(c);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "refused", 2, 1), 0);
+    /* Commits while the group is being joined are refused as well: join first. */
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    int64_t deadline = log_now_ms() + 30000;
+    while (log_now_ms() < deadline) {
+        rd_kafka_message_t *rkm;
+        assert_int_equal(kafka_consumer_poll(c, 100, &rkm), 0);
+        kafka_message_free(rkm);
+        assert_int_equal(rd_kafka_assignment(rk, &mine), 0);
+        int cnt = mine->cnt;
+        rd_kafka_topic_partition_list_destroy(mine);
+        if (cnt == 2)
+            break;
+    }
+    struct kafka_commit offs[2] = {{"refused", 0, 3, 1}, {"refused", 1, 4, 1}};
+    rd_kafka_mock_push_request_errors(mc, 8 /* OffsetCommit */, 1,
+                                      RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE);
+    assert_int_equal(kafka_consumer_commit_offsets(c, offs, 2), -EIO);
+    assert_int_equal(offs[0].err, -EIO);
+    assert_int_equal(offs[1].err, -EIO);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(parts, "refused", 0);
+    rd_kafka_topic_partition_list_add(parts, "refused", 1);
+    assert_int_equal(rd_kafka_committed(rk, parts, 5000), 0);
+    assert_int_equal(parts->elems[0].offset, RD_KAFKA_OFFSET_INVALID);
+    assert_int_equal(parts->elems[1].offset, RD_KAFKA_OFFSET_INVALID);
+    assert_int_equal(kafka_consumer_commit_offsets(c, offs, 2), 0);
+    assert_int_equal(offs[0].err, 0);
+    assert_int_equal(offs[1].err, 0);
+    assert_int_equal(rd_kafka_committed(rk, parts, 5000), 0);
+    assert_int_equal(parts->elems[0].offset, 3);
+    assert_int_equal(parts->elems[1].offset, 4);
+    rd_kafka_topic_partition_list_destroy(parts);
+    kafka_consumer_free(c);
+}
+
 int main(void)
 {
     log_init("test_kafka", LOG_LEVEL_WARN, true, false);
@@ -523,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_producer_fatal_error),
         cmocka_unit_test_prestate(test_consumer_commit, "range,roundrobin"),
         cmocka_unit_test_prestate(test_consumer_commit, "cooperative-sticky"),
+        cmocka_unit_test(test_consumer_commit_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

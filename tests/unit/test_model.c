@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "fixtures.h"
 #include "golden.h"
+#include "hash.h"
 #include "record.h"
 #include "xalloc.h"
 
@@ -1142,6 +1143,165 @@ static void test_many_resources_random(void **state)
     free(ref);
 }
 
+/* The tables' hash is pinned: the order of a snapshot's pools, pool CIDRs and allocations
+ * follows it, so a changed constant would change snapshot bytes. */
+static void test_hash_values(void **state)
+{
+    (void)state;
+    assert_true(hash_fnv1a("", false) == UINT64_C(0x14650fb0739d0383));
+    assert_true(hash_fnv1a("a", false) == UINT64_C(0x44bd8ad473cd9906));
+    assert_true(hash_fnv1a("ipam-pool-0123456789abcdef0", false) == UINT64_C(0xb7d68a0c8e97d548));
+    assert_true(hash_fnv1a("", true) == UINT64_C(0xe36f5519ee926a53));
+    assert_true(hash_fnv1a("a", true) == UINT64_C(0x6cd53dd3a3028c95));
+    assert_true(hash_fnv1a("eni-00010000000006189", true) == UINT64_C(0xe88f20cbaa261a84));
+}
+
+/* Reads the whole file at `path` into a NUL-terminated buffer (owned by the caller). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        buf = xgrow(buf, &cap, n + 65536 + 1, 1);
+        got = fread(buf + n, 1, 65536, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The name of resource i of test_snapshot_usage_and_strings(): every fifth needs JSON
+ * escapes. */
+static void usage_name(int i, char *buf, size_t len)
+{
+    static const char esc[] = {'"', '\\', '\t', 0x01, 0x1f};
+    if (i % 5 == 0) { /* one byte to escape, at any position of a 24-byte name */
+        snprintf(buf, len, "name-%05d-abcdefghijklm", i);
+        buf[(i / 5) % 24] = esc[(i / 5) % sizeof esc];
+    } else if (i % 5 == 1) {
+        snprintf(buf, len, "name-%05d-\xc3\xa9\xe2\x82\xac", i); /* UTF-8, nothing to escape */
+    } else {
+        snprintf(buf, len, "name-%05d", i);
+    }
+}
+
+/* Thousands of resource CIDRs, each with its own VPC id and name (the string table grows
+ * through several sizes; some names need escapes) and ip_usage values of every kind: the
+ * snapshot writes each usage as printf's %.17g does, every name is still found, before and
+ * after a load, and a loaded snapshot saves to the same bytes. */
+static void test_snapshot_usage_and_strings(void **state)
+{
+    (void)state;
+    unsigned seed = testing_seed(), rs = seed | 1;
+    enum { N = 3000 };
+    static const double fixed[] = {NAN,
+                                   0.0,
+                                   1.0,
+                                   0.5,
+                                   0.75,
+                                   0.1,
+                                   0.01,
+                                   0.001,
+                                   1e-4,
+                                   9.9e-5,
+                                   1e-5,
+                                   0.9934,
+                                   0.3837,
+                                   0.125,
+                                   0x1.fffffffffffffp-1,
+                                   0x1.999999999999ap-4,
+                                   0x1.9999999999999p-4,
+                                   0x1.47ae147ae147bp-7,
+                                   0x1.47ae147ae147ap-7,
+                                   0x1.a36e2eb1c432dp-14,
+                                   0x1.a36e2eb1c432cp-14};
+    double *usage = xcalloc(N, sizeof *usage);
+    model_t *m = model_new(NULL);
+    struct pass p;
+    pass_begin(&p, m, "pass-u", T0);
+    for (int i = 0; i < N; i++) {
+        size_t nf = sizeof fixed / sizeof *fixed;
+        if ((size_t)i < nf) {
+            usage[i] = fixed[i];
+        } else if (i % 2) {
+            usage[i] = (double)(testing_xorshift(&rs) % 10001) / 10000.0;
+        } else { /* any double in [2^-14, 1) */
+            uint64_t bits = (UINT64_C(0x3F1) << 52) +
+                            (((uint64_t)testing_xorshift(&rs) << 32 | testing_xorshift(&rs)) %
+                             (UINT64_C(0xE) << 52));
+            memcpy(&usage[i], &bits, sizeof bits);
+        }
+        char id[32], vpc[32], name[32], cidr[32];
+        snprintf(id, sizeof id, "subnet-%05d", i);
+        snprintf(vpc, sizeof vpc, "vpc-%05d", i);
+        usage_name(i, name, sizeof name);
+        snprintf(cidr, sizeof cidr, "10.%d.%d.0/24", i / 256, i % 256);
+        struct record *r = res_record(&p, "subnet", id, cidr, vpc, NULL,
+                                      i % 3 ? "compliant" : "noncompliant", usage[i]);
+        record_str_set(&r->u.resource_cidr.name, name);
+        feed(&p, r);
+    }
+    pass_end(&p, true, 0);
+    assert_int_equal(count_kind(&p.fx, "noncompliant"), (N + 2) / 3);
+    model_effects_clear(&p.fx);
+
+    char path[128], path2[128], err[512];
+    snprintf(path, sizeof path, "%s/usage.snap", testing_tmpdir);
+    snprintf(path2, sizeof path2, "%s/usage2.snap", testing_tmpdir);
+    assert_int_equal(model_save(m, path, err, sizeof err), 0);
+    size_t len, len2;
+    char *text = slurp(path, &len);
+    int lines = 0;
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        int i;
+        if (sscanf(line, "{\"rc\":[\"subnet-%d\"", &i) != 1)
+            continue;
+        assert_true(i >= 0 && i < N);
+        const char *v = strrchr(line, ',') + 1;
+        char want[64];
+        if (isnan(usage[i]))
+            snprintf(want, sizeof want, "null]}");
+        else
+            snprintf(want, sizeof want, "%.17g]}", usage[i]);
+        if (strcmp(v, want) != 0)
+            fail_msg("seed %u: usage %a written as %s, want %s", seed, usage[i], v, want);
+        lines++;
+    }
+    assert_int_equal(lines, N);
+    free(text);
+
+    model_t *l = model_load(NULL, path, err, sizeof err);
+    if (!l)
+        fail_msg("model_load: %s", err);
+    for (int i = 0; i < N; i += 3) {
+        char id[32], name[32];
+        const char *got = NULL, *got_l = NULL;
+        snprintf(id, sizeof id, "subnet-%05d", i);
+        usage_name(i, name, sizeof name);
+        assert_int_equal(model_object_name(m, "subnet", id, &got, NULL), 0);
+        assert_int_equal(model_object_name(l, "subnet", id, &got_l, NULL), 0);
+        assert_non_null(got);
+        assert_non_null(got_l);
+        assert_string_equal(got, name);
+        assert_string_equal(got_l, name);
+    }
+    assert_int_equal(model_save(l, path2, err, sizeof err), 0);
+    text = slurp(path, &len);
+    char *text2 = slurp(path2, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(text, text2, len);
+    free(text);
+    free(text2);
+    model_free(l);
+    model_free(m);
+    free(usage);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1161,6 +1321,8 @@ int main(void)
         cmocka_unit_test(test_golden_records),
         cmocka_unit_test(test_bad_cidr_counts_toward_pass),
         cmocka_unit_test(test_many_resources_random),
+        cmocka_unit_test(test_hash_values),
+        cmocka_unit_test(test_snapshot_usage_and_strings),
     };
     return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
 }

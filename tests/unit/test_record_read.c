@@ -9,6 +9,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -780,6 +781,455 @@ static void test_fallback_for_valid_variants(void **state)
     free(scope);
 }
 
+/* ---- one allocation per decoded record ---- */
+
+/* Fails unless every string, map array and list array of `fields` lies inside the block of
+ * `size` bytes at `rec`. */
+static void check_inside(const struct record *rec, size_t size, const struct field *fields,
+                         size_t n)
+{
+    const char *lo = (const char *)rec, *hi = lo + size;
+#define INSIDE(ptr)                                                                                \
+    do {                                                                                           \
+        const char *q_ = (const char *)(ptr);                                                      \
+        if (q_ < lo + sizeof *rec || q_ >= hi)                                                     \
+            fail_msg("field '%s': pointer outside the record's block", f->name);                   \
+    } while (0)
+    for (size_t i = 0; i < n; i++) {
+        const struct field *f = &fields[i];
+        const void *p = (const char *)rec + f->off;
+        switch (f->kind) {
+        case K_STR:
+        case K_CIDR:
+            if (*(char *const *)p)
+                INSIDE(*(char *const *)p);
+            break;
+        case K_MAP: {
+            const struct record_map *m = p;
+            if (m->n)
+                INSIDE(m->items);
+            for (size_t k = 0; k < m->n; k++) {
+                INSIDE(m->items[k].key);
+                INSIDE(m->items[k].value);
+            }
+            break;
+        }
+        case K_LIST: {
+            const struct record_list *l = p;
+            if (l->n)
+                INSIDE(l->items);
+            for (size_t k = 0; k < l->n; k++)
+                INSIDE(l->items[k]);
+            break;
+        }
+        case K_OBJ:
+            check_inside(rec, size, f->sub, f->nsub);
+            break;
+        default:
+            break;
+        }
+    }
+#undef INSIDE
+}
+
+/* A record the fast path decodes is one block: record, strings and arrays; record_free()
+ * frees it with one call (ASan reports a leak or a bad free otherwise). */
+static void test_one_block(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NGOLDEN; i++) {
+        size_t len, n;
+        char *buf = golden(golden_names[i], &len);
+        struct record *rec = NULL;
+        char err[256];
+        assert_int_equal(record_decode(buf, len, &rec, err, sizeof err), 0);
+        assert_true(rec->one_block);
+        /* The block holds the record and at most the text's bytes plus the arrays. */
+        size_t size = malloc_usable_size(rec);
+        assert_true(size >= sizeof *rec);
+        assert_true(size < sizeof *rec + len + 4096);
+        const struct field *env = record_fields_envelope(&n);
+        check_inside(rec, size, env, n);
+        const struct field *body = record_fields_body(rec->type, &n);
+        check_inside(rec, size, body, n);
+        record_free(rec);
+        /* The reference decoder's records own each string: record_free() frees them all. */
+        assert_int_equal(record_decode_jansson(buf, len, &rec, err, sizeof err), 0);
+        assert_false(rec->one_block);
+        record_free(rec);
+        free(buf);
+    }
+}
+
+/* ---- strings: escapes, surrogate pairs, long texts ---- */
+
+/* Appends `s` to `b` (of `cap` bytes, used `*n`). */
+static void put(char *b, size_t cap, size_t *n, const char *s)
+{
+    size_t k = strlen(s);
+    assert_true(*n + k < cap);
+    memcpy(b + *n, s, k + 1);
+    *n += k;
+}
+
+/* A pool record whose description is `desc` (JSON text between the quotes). */
+static char *pool_with_description(const char *desc, size_t *len)
+{
+    static const char head[] = "{\"v\":1,\"type\":\"pool\",\"scope\":\"ipam-scope-1\","
+                               "\"ts\":\"2025-03-14T10:02:17.123Z\",\"source\":\"c-1\","
+                               "\"pool_id\":\"ipam-pool-1\",\"scope_id\":\"ipam-scope-1\","
+                               "\"address_family\":\"ipv4\",\"description\":\"";
+    size_t cap = strlen(head) + strlen(desc) + 8, n = 0;
+    char *b = malloc(cap);
+    b[0] = '\0';
+    put(b, cap, &n, head);
+    put(b, cap, &n, desc);
+    put(b, cap, &n, "\"}");
+    *len = n;
+    return b;
+}
+
+static void test_escapes_and_long_strings(void **state)
+{
+    (void)state;
+    /* Every escape in a record field (not only in maps), decoded by the fast path. */
+    static const struct {
+        const char *json, *text;
+    } esc[] = {
+        {"\\\"\\\\\\/\\b\\f\\n\\r\\t", "\"\\/\b\f\n\r\t"},
+        {"\\u0041\\u00e9\\u20ac\\uFFFD", "A\xc3\xa9\xe2\x82\xac\xef\xbf\xbd"},
+        {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"}, /* surrogate pair: U+1F600 */
+        {"\\uD800\\uDC00\\uDBFF\\uDFFF", "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"}, /* ends of range */
+        {"x\\u0001y", "x\x01y"},
+        {"\xf0\x9f\x8c\x90 caf\xc3\xa9", "\xf0\x9f\x8c\x90 caf\xc3\xa9"}, /* raw UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof esc / sizeof esc[0]; i++) {
+        size_t len;
+        char *buf = pool_with_description(esc[i].json, &len);
+        struct both b = {0};
+        decode_both(buf, len, &b);
+        if (b.fast_rc != 0)
+            fail_msg("escape case %zu declined: %s", i, buf);
+        check_contract(buf, len, &b);
+        assert_string_equal(b.fast->u.pool.description, esc[i].text);
+        both_free(&b);
+        free(buf);
+    }
+    /* Lone or reversed surrogates, \u0000 and bad hex: refused by both, jansson's message. */
+    static const char *const bad[] = {"\\ud83d", "\\ude00\\ud83d", "\\ud83d\\u0041",
+                                      "\\u0000", "\\u12g4",        "\\u12"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t len;
+        char *buf = pool_with_description(bad[i], &len);
+        struct both b = {0};
+        decode_both(buf, len, &b);
+        if (b.fast_rc == 0 || b.slow_rc == 0)
+            fail_msg("bad escape %zu accepted: fast %d jansson %d", i, b.fast_rc, b.slow_rc);
+        check_contract(buf, len, &b);
+        assert_non_null(strstr(b.dec_err, "invalid JSON"));
+        both_free(&b);
+        free(buf);
+    }
+    /* Long descriptions, beyond the decoder's stack scratch area: plain, and with an escape
+     * or a multi-byte character every 61 bytes; the text must come back whole. */
+    static const size_t sizes[] = {15, 16, 17, 4000, 20000, 300000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int mixed = 0; mixed < 2; mixed++) {
+            size_t cap = sizes[i] * 7 + 16, n = 0, tn = 0;
+            char *json = malloc(cap), *text = malloc(cap);
+            for (size_t k = 0; k < sizes[i]; k++) {
+                const char *j = "a", *t = "a";
+                if (mixed && k % 61 == 60)
+                    j = (k / 61) % 2 ? "\\u00e9" : "\\n", t = (k / 61) % 2 ? "\xc3\xa9" : "\n";
+                else if (mixed && k % 61 == 30)
+                    j = t = "\xe2\x82\xac";
+                else
+                    text[tn] = json[n] = (char)('a' + k % 26), j = t = NULL;
+                if (j) {
+                    memcpy(json + n, j, strlen(j));
+                    memcpy(text + tn, t, strlen(t));
+                    n += strlen(j);
+                    tn += strlen(t);
+                } else {
+                    n++;
+                    tn++;
+                }
+            }
+            json[n] = text[tn] = '\0';
+            size_t len;
+            char *buf = pool_with_description(json, &len);
+            struct both b = {0};
+            decode_both(buf, len, &b);
+            if (b.fast_rc != 0)
+                fail_msg("description of %zu characters (mixed %d) declined", sizes[i], mixed);
+            check_contract(buf, len, &b);
+            assert_string_equal(b.fast->u.pool.description, text);
+            both_free(&b);
+            free(buf);
+            free(json);
+            free(text);
+        }
+    }
+}
+
+/* Records of exactly RECORD_MAX_BYTES decode on the fast path; one byte more is -E2BIG for
+ * both decoders, with the limit in the message. */
+static void test_size_limit_fast(void **state)
+{
+    (void)state;
+    size_t base;
+    char *probe = pool_with_description("", &base);
+    free(probe);
+    size_t pad = RECORD_MAX_BYTES - base;
+    char *desc = malloc(pad + 2);
+    for (size_t k = 0; k < pad + 1; k++)
+        desc[k] = (char)('a' + k % 26);
+    desc[pad] = '\0';
+    size_t len;
+    char *buf = pool_with_description(desc, &len);
+    assert_int_equal(len, RECORD_MAX_BYTES);
+    struct both b = {0};
+    decode_both(buf, len, &b);
+    assert_int_equal(b.fast_rc, 0);
+    check_contract(buf, len, &b);
+    assert_int_equal(strlen(b.fast->u.pool.description), pad);
+    assert_true(b.fast->one_block);
+    both_free(&b);
+    free(buf);
+
+    desc[pad] = 'x';
+    desc[pad + 1] = '\0';
+    buf = pool_with_description(desc, &len);
+    assert_int_equal(len, RECORD_MAX_BYTES + 1);
+    struct record *rec = NULL;
+    assert_int_equal(record_read(buf, len, &rec), -E2BIG);
+    assert_null(rec);
+    char err[256];
+    assert_int_equal(record_decode(buf, len, &rec, err, sizeof err), -E2BIG);
+    assert_null(rec);
+    assert_non_null(strstr(err, "exceeds the limit"));
+    free(buf);
+    free(desc);
+}
+
+/* ---- keys matched in wire order ---- */
+
+static void test_key_matching(void **state)
+{
+    (void)state;
+    static const char head[] =
+        "{\"v\":1,\"type\":\"resource_cidr\",\"scope\":\"ipam-scope-1\","
+        "\"ts\":\"2025-03-14T10:02:17.123Z\",\"source\":\"c-1\",\"scope_id\":\"ipam-scope-1\","
+        "\"resource_type\":\"vpc\",\"resource_id\":\"vpc-1\",\"cidr\":\"10.0.0.0/16\"";
+    static const struct {
+        const char *members; /* appended after head, before '}' */
+        bool ok;             /* accepted by both (the fast path included) */
+        const char *az;      /* expected availability_zone_id */
+    } cases[] = {
+        {"", true, NULL},
+        {",\"availability_zone_id\":\"euc1-az1\"", true, "euc1-az1"},
+        /* unknown keys that share a known key's first 16 bytes, or extend or cut one */
+        {",\"availability_zone_ix\":\"x\"", true, NULL},
+        {",\"availability_zone_id2\":\"x\"", true, NULL},
+        {",\"availability_zon\":\"x\"", true, NULL},
+        {",\"cidrs\":\"x\",\"cid\":\"y\"", true, NULL},
+        /* known keys out of wire order */
+        {",\"availability_zone_id\":\"euc1-az2\",\"vpc_id\":\"vpc-1\",\"ipam_id\":\"ipam-1\"", true,
+         "euc1-az2"},
+        /* repeats: after out-of-order keys, and a short repeated key near the end */
+        {",\"availability_zone_id\":\"a\",\"name\":\"n\",\"availability_zone_id\":\"b\"", false,
+         NULL},
+        {",\"cidr\":\"10.0.0.0/8\"", false, NULL},
+        {",\"v\":1", false, NULL},
+        {",\"type\":\"resource_cidr\"", false, NULL},
+        /* white space around keys, colons and values */
+        {" , \"availability_zone_id\" :\t\"euc1-az3\" \n", true, "euc1-az3"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%s%s}", head, cases[i].members);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        struct both b = {0};
+        decode_both(buf, (size_t)n, &b);
+        if ((b.fast_rc == 0) != cases[i].ok || (b.slow_rc == 0) != cases[i].ok)
+            fail_msg("case %zu: fast %d jansson %d (%s): %s", i, b.fast_rc, b.slow_rc, b.slow_err,
+                     buf);
+        check_contract(buf, (size_t)n, &b);
+        if (cases[i].ok) {
+            if (cases[i].az)
+                assert_string_equal(b.fast->u.resource_cidr.availability_zone_id, cases[i].az);
+            else
+                assert_null(b.fast->u.resource_cidr.availability_zone_id);
+        }
+        both_free(&b);
+    }
+    /* Every truncation of a valid record: keys cut at every byte near the end of the
+     * buffer, where fewer than 16 bytes follow the quote. Refused, jansson's message. */
+    char full[1024];
+    int n =
+        snprintf(full, sizeof full, "%s,\"availability_zone_id\":\"a\",\"pool_id\":\"p\"}", head);
+    assert_true(n > 0 && (size_t)n < sizeof full);
+    for (size_t cut = 1; cut < (size_t)n; cut++) {
+        struct both b = {0};
+        decode_both(full, cut, &b);
+        assert_int_not_equal(b.fast_rc, 0);
+        check_contract(full, cut, &b);
+        assert_non_null(strstr(b.dec_err, "invalid JSON"));
+        both_free(&b);
+    }
+}
+
+/* ---- values checked as they are read ---- */
+
+/* Values that are valid JSON but break a field rule: the fast path refuses them and
+ * record_decode() names the field and the rule (jansson's message). */
+static void test_value_rules(void **state)
+{
+    (void)state;
+    static const char head[] = "{\"v\":1,\"type\":\"pool\",\"scope\":\"ipam-scope-1\","
+                               "\"ts\":\"2025-03-14T10:02:17.123Z\",\"source\":\"c-1\","
+                               "\"pool_id\":\"ipam-pool-1\",\"scope_id\":\"ipam-scope-1\",";
+    static const struct {
+        const char *members;
+        const char *want; /* in the message; NULL: accepted */
+    } cases[] = {
+        {"\"address_family\":\"ipv4\"", NULL},
+        {"\"address_family\":\"ipv5\"", "field 'address_family': unknown value 'ipv5'"},
+        {"\"address_family\":\"\"", "field 'address_family': empty string"},
+        {"\"address_family\":\"ipv4\",\"depth\":0", "field 'depth': value 0 out of range"},
+        {"\"address_family\":\"ipv4\",\"depth\":129", "field 'depth': value 129 out of range"},
+        {"\"address_family\":\"ipv4\",\"depth\":128", NULL},
+        {"\"address_family\":\"ipv4\",\"allocation_default_netmask\":33", "longer than /32"},
+        {"\"address_family\":\"ipv6\",\"allocation_default_netmask\":33", NULL},
+        {"\"address_family\":\"ipv4\",\"owner\":\"\"", "field 'owner': empty string"},
+        {"\"address_family\":\"ipv4\",\"parent\":null", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[1024];
+        int n = snprintf(buf, sizeof buf, "%s%s}", head, cases[i].members);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        struct both b = {0};
+        decode_both(buf, (size_t)n, &b);
+        check_contract(buf, (size_t)n, &b);
+        if (!cases[i].want) {
+            if (b.fast_rc != 0)
+                fail_msg("case %zu declined: %s", i, buf);
+        } else {
+            assert_int_not_equal(b.fast_rc, 0);
+            assert_int_equal(b.rc, -EINVAL);
+            if (!strstr(b.dec_err, cases[i].want))
+                fail_msg("case %zu: message '%s' lacks '%s'", i, b.dec_err, cases[i].want);
+        }
+        both_free(&b);
+    }
+    /* Other types: a CIDR too long, a negative count, a time outside the years. */
+    static const struct {
+        const char *golden, *from, *to, *want;
+    } edits[] = {
+        {"resource_cidr", "\"cidr\":\"10.16.4.0/22\"",
+         "\"cidr\":\"10.16.4.0/22222222222222222222222222222222222222222222222\"",
+         "field 'cidr': CIDR of 57 characters"},
+        {"resource_cidr", "\"cidr\":\"10.16.4.0/22\"", "\"cidr\":\"\"", "field 'cidr': empty CIDR"},
+        {"resource_cidr", "\"ip_usage\":0.0039", "\"ip_usage\":-0.5", "below the minimum 0"},
+        {"pass_end", "\"pool\":", "\"pool\":-", "negative count"},
+        {"pool", "\"ts\":\"2025-03-14T10:00:03.250Z\"", "\"ts\":\"1969-12-31T23:59:59Z\"",
+         "field 'ts': bad time"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        size_t len;
+        char *g = golden(edits[i].golden, &len);
+        const char *at = strstr(g, edits[i].from);
+        if (!at)
+            fail_msg("edit %zu: '%s' not in golden %s", i, edits[i].from, edits[i].golden);
+        char buf[4096];
+        int n = snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - g), g, edits[i].to,
+                         at + strlen(edits[i].from));
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        struct both b = {0};
+        decode_both(buf, (size_t)n, &b);
+        check_contract(buf, (size_t)n, &b);
+        assert_int_not_equal(b.fast_rc, 0);
+        if (!strstr(b.dec_err, edits[i].want))
+            fail_msg("edit %zu: message '%s' lacks '%s'", i, b.dec_err, edits[i].want);
+        both_free(&b);
+        free(g);
+    }
+}
+
+/* ---- reals ---- */
+
+/* Reals read without strtod() where the significand and the power of ten are exact: the same
+ * double, bit for bit, as jansson (strtod), over random and boundary texts. */
+static void test_reals(void **state)
+{
+    (void)state;
+    size_t glen;
+    char *g = golden("resource_cidr", &glen);
+    const char *at = strstr(g, "\"ip_usage\":0.0039");
+    assert_non_null(at);
+    const char *rest = at + strlen("\"ip_usage\":0.0039");
+    static const char *const fixed[] = {
+        "0.0",
+        "1.0",
+        "0.1",
+        "0.0039",
+        "1e22",
+        "1e23",
+        "123456789012345e-22",
+        "1234567890123456e-22",
+        "9007199254740993.0",
+        "0.30000000000000004",
+        "1.7976931348623157e308",
+        "4.9e-324",
+        "2.5E+3",
+        "2.5e-0",
+        "0e400",
+        "1E-22",
+        "1e-23",
+        "100000000000000000000000.0",
+        "0.000000000000000000000000000001",
+    };
+    unsigned seed = testing_seed();
+    srand(seed);
+    enum { NREALS = 20000 };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + NREALS; i++) {
+        char num[64];
+        if (i < sizeof fixed / sizeof fixed[0]) {
+            snprintf(num, sizeof num, "%s", fixed[i]);
+        } else {
+            /* up to 18 digits, a point somewhere, sometimes an exponent */
+            int nd = 1 + rnd(18), point = rnd((unsigned)nd);
+            size_t k = 0;
+            num[k++] = (char)('1' + rnd(9));
+            for (int d = 1; d < nd; d++) {
+                if (d == point)
+                    num[k++] = '.';
+                num[k++] = (char)('0' + rnd(10));
+            }
+            if (point == 0)
+                k += (size_t)snprintf(num + k, sizeof num - k, ".%u", rnd(1000));
+            if (rnd(3) == 0)
+                k += (size_t)snprintf(num + k, sizeof num - k, "e%d", (int)rnd(61) - 30);
+            num[k] = '\0';
+        }
+        char buf[4096];
+        int n = snprintf(buf, sizeof buf, "%.*s\"ip_usage\":%s%s", (int)(at - g), g, num, rest);
+        assert_true(n > 0 && (size_t)n < sizeof buf);
+        struct both b = {0};
+        decode_both(buf, (size_t)n, &b);
+        if (b.fast_rc != 0 || b.slow_rc != 0)
+            fail_msg("seed %u: %s: fast %d jansson %d (%s)", seed, num, b.fast_rc, b.slow_rc,
+                     b.slow_err);
+        check_contract(buf, (size_t)n, &b); /* doubles compared bit for bit */
+        double want = strtod(num, NULL);
+        if (memcmp(&b.fast->u.resource_cidr.ip_usage, &want, sizeof want) != 0)
+            fail_msg("seed %u: %s read as %.17g, strtod %.17g", seed, num,
+                     b.fast->u.resource_cidr.ip_usage, want);
+        both_free(&b);
+    }
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +1238,12 @@ int main(void)
         cmocka_unit_test(test_mutation_differential),
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_fallback_for_valid_variants),
+        cmocka_unit_test(test_one_block),
+        cmocka_unit_test(test_escapes_and_long_strings),
+        cmocka_unit_test(test_size_limit_fast),
+        cmocka_unit_test(test_key_matching),
+        cmocka_unit_test(test_value_rules),
+        cmocka_unit_test(test_reals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

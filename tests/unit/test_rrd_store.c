@@ -1,6 +1,7 @@
 /* Unit tests for rrd_store: three-year backfill, replay, bad keys and failures, directly and
  * through a real rrdcached started on a unix socket in a temporary directory, and on a TCP
- * port of 127.0.0.1 with its own base directory (files on the daemon's host). */
+ * port of 127.0.0.1 with its own base directory (files on the daemon's host), also one that
+ * stops answering (the bounded stop). */
 #include "testing.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,6 +174,7 @@ static void daemon_stop(void)
     if (daemon_pid <= 0)
         return;
     kill(daemon_pid, SIGTERM);
+    kill(daemon_pid, SIGCONT); /* one stopped by a test ends too */
     waitpid(daemon_pid, &status, 0);
     daemon_pid = -1;
     unlink(sock_path);
@@ -982,6 +985,108 @@ static void test_backfill_bound(void **state)
     rrd_store_free(st);
 }
 
+static volatile sig_atomic_t silent_stop;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    silent_stop = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An rrdcached that stops answering (SIGSTOP: the kernel still accepts connections and takes
+ * the commands, no reply ever comes). rrd_store_free() gives up RRD_STORE_STOP_TIMEOUT_MS
+ * after it was called, not after the 120 s socket timeout of each command, and logs every
+ * file whose samples it did not write, with their times and why; a flush bounded by
+ * rrd_store_stop_within() fails with -ETIMEDOUT at that bound, and the free after it does not
+ * wait again. */
+static void test_rrdcached_silent(void **state)
+{
+    char addr[64], base[300], err[512];
+    struct rrd_sample v = fine_sample(T_END);
+    struct testing_capture cap;
+
+    snprintf(base, sizeof base, "%s/silent-base", tmpdir);
+    daemon_start_tcp(base, true, addr, sizeof addr);
+    rrd_store_t *st = rrd_store_new(NULL, 300, addr, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0silent", T_END, &v), 0);
+    assert_int_equal(rrd_store_flush(st), 0); /* created and written while it answers */
+    kill(daemon_pid, SIGSTOP);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0silent", T_END + 300, &v), 0);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0silent", T_END + 600, &v), 0);
+    assert_int_equal(rrd_store_update(st, "vpc", "vpc-0silent", T_END + 300, &v), 0); /* new */
+    testing_capture_begin(&cap);
+    int64_t t0 = now_ms();
+    rrd_store_free(st);
+    int64_t took = now_ms() - t0;
+    char *log = testing_capture_end(&cap);
+    printf("# rrd_store_free gave up after %lld ms\n", (long long)took);
+    assert_true(took >= RRD_STORE_STOP_TIMEOUT_MS - 100);
+    assert_true(took < RRD_STORE_STOP_TIMEOUT_MS + 3000);
+    if (!strstr(log, "not written: 2 samples of pool/ipam-pool-0silent.rrd (1700006700 to "
+                     "1700007000)") ||
+        !strstr(log, "not written: 1 samples of vpc/vpc-0silent.rrd (1700006700 to 1700006700)") ||
+        !strstr(log, "stopping with 3 samples of 2 files not written") ||
+        !strstr(log, "no answer before the stop deadline") || !strstr(log, "replays"))
+        fail_msg("unclear log:\n%s", log);
+    free(log);
+
+    /* Bounded by the caller, a flush ends at the bound. */
+    kill(daemon_pid, SIGCONT);
+    st = rrd_store_new(NULL, 300, addr, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    kill(daemon_pid, SIGSTOP);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0silent", T_END + 900, &v), 0);
+    rrd_store_stop_within(st, 1000);
+    rrd_store_stop_within(st, 60000); /* cannot extend the bound */
+    t0 = now_ms();
+    assert_int_equal(rrd_store_flush(st), -ETIMEDOUT);
+    took = now_ms() - t0;
+    printf("# the bounded flush gave up after %lld ms\n", (long long)took);
+    assert_true(took >= 900 && took < 3000);
+    assert_non_null(strstr(rrd_store_error(st), "no answer before the stop deadline"));
+    testing_capture_begin(&cap);
+    t0 = now_ms();
+    rrd_store_free(st);
+    took = now_ms() - t0;
+    log = testing_capture_end(&cap);
+    assert_true(took < 1000);
+    assert_non_null(strstr(log, "not written: 1 samples of pool/ipam-pool-0silent.rrd"));
+    free(log);
+
+    /* A stop signalled while a flush waits ends the flush 500 ms (the bound given) later. */
+    kill(daemon_pid, SIGCONT);
+    st = rrd_store_new(NULL, 300, addr, err, sizeof err);
+    if (st == NULL)
+        fail_msg("rrd_store_new: %s", err);
+    rrd_store_stop_when(st, &silent_stop, 500);
+    kill(daemon_pid, SIGSTOP);
+    assert_int_equal(rrd_store_update(st, "pool", "ipam-pool-0silent", T_END + 1200, &v), 0);
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {0, 300 * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    t0 = now_ms();
+    assert_int_equal(rrd_store_flush(st), -ETIMEDOUT);
+    took = now_ms() - t0;
+    printf("# the flush stopped by a signal at 300 ms gave up after %lld ms\n", (long long)took);
+    assert_true(silent_stop);
+    assert_true(took >= 750 && took < 3000);
+    testing_capture_begin(&cap);
+    rrd_store_free(st);
+    free(testing_capture_end(&cap));
+    daemon_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -996,6 +1101,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rrdcached_flush_and_newer, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_down, stop_daemon),
         cmocka_unit_test_teardown(test_rrdcached_tcp, stop_daemon),
+        cmocka_unit_test_teardown(test_rrdcached_silent, stop_daemon),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);

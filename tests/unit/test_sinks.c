@@ -1,8 +1,9 @@
 /* test_sinks: payload shapes, webhook HMAC, RFC 5424 lines, routing, spool durability and
  * replay, replayed notifications dropped by id across a restart, retry give-up, the spool
  * size bound, disowning, and a spool that cannot be written (notifications held in memory)
- * of the alert sinks, and the timeout (of HTTP and Kafka sinks) and retry delays a [sink]
- * section configures. */
+ * of the alert sinks, the timeout (of HTTP and Kafka sinks) and retry delays a [sink]
+ * section configures, and Kafka attempts given up (an unsent message taken back, a late
+ * report) read back from the topic. */
 #include "testing.h"
 
 #include <errno.h>
@@ -14,8 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
 #include "alerts/sink_payload.h"
 #include "alerts/sinks.h"
+#include "devbroker.h"
 #include "fixtures.h"
 #include "log.h"
 #include "record.h"
@@ -848,6 +853,219 @@ static void test_kafka_configured_timeout(void **state)
     config_free(cfg);
 }
 
+/* The messages of partition 0 of `topic` at `bootstraps`, from its start, as "id/state" (at
+ * most `max` in `lines`). Returns how many there are. */
+static size_t topic_read(const char *bootstraps, const char *topic, char lines[][64], size_t max)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+    /* assign() wants a group; nothing joins or commits it. */
+    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test-sinks", err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk)
+        fail_msg("rd_kafka_new: %s", err);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t n = 0;
+    bool eof = false;
+    for (int64_t deadline = mono_now_ms() + 10000; !eof && mono_now_ms() < deadline;) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+        if (!rkm)
+            continue;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eof = true;
+        } else if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (n < max) {
+                json_t *j = json_loadb(rkm->payload, rkm->len, 0, NULL);
+                snprintf(lines[n], 64, "%s/%s", jstr(j, "id", NULL), jstr(j, "state", NULL));
+                json_decref(j);
+            }
+            n++;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    assert_true(eof);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* How many of the `n` messages topic_read() returned in `lines` are `what`. */
+static size_t copies(char lines[][64], size_t n, const char *what)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        k += strcmp(lines[i], what) == 0;
+    return k;
+}
+
+/* The configuration of one Kafka sink "topic" writing to topic alerts of the brokers at
+ * `bootstraps`, with `timing` (its timeout, retry_max, backoff lines). Owned by the caller. */
+static struct config *kafka_sink_cfg(const char *bootstraps, const char *timing)
+{
+    char text[1024], path[128], err[512];
+    snprintf(text, sizeof text,
+             "[analyzer]\nstate_dir = %s/kafka\n"
+             "[sink \"topic\"]\ntype = kafka\ntopic = alerts\n%s",
+             testing_tmpdir, timing);
+    config_free(fixture_load_cfg(text)); /* written and valid; loaded again with the brokers: */
+    struct config_kv kafka[] = {
+        {"bootstrap.servers", (char *)bootstraps, "-X", 0},
+        {"reconnect.backoff.max.ms", "200", "-X", 0},
+    };
+    snprintf(path, sizeof path, "%s/test.conf", testing_tmpdir);
+    struct config *cfg = config_load(path, kafka, 2, err, sizeof err);
+    if (!cfg)
+        fail_msg("config_load: %s", err);
+    testing_rm_rf(cfg->sinks[0].spool_dir); /* a fresh spool for each test */
+    return cfg;
+}
+
+/* alert(fp, "firing", "critical") with notification id `id`; owned by the caller. */
+static struct record *alert_id(const char *fp, const char *id)
+{
+    struct record *r = alert(fp, "firing", "critical");
+    record_str_set(&r->u.alert.id, id);
+    return r;
+}
+
+/* Waits up to 10 s for the sink's retry count to reach `n`; returns it. */
+static uint64_t wait_retries(sinks_t *s, uint64_t n)
+{
+    int64_t deadline = mono_now_ms() + 10000;
+    while (stat0(s).retries < n && mono_now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return stat0(s).retries;
+}
+
+/* A Kafka notification whose attempt timed out while the broker was down is taken out of the
+ * producer when the attempt is given up: once the broker is back, the retry alone reaches the
+ * topic, and the notification is there once (left in the producer, the timed-out copy went
+ * out next to the retry: two copies). */
+static void test_kafka_timeout_no_duplicate(void **state)
+{
+    (void)state;
+    struct devbroker_topic topic = {"alerts", 1};
+    char err[512];
+    devbroker_t *db = devbroker_new(1, &topic, 1, err, sizeof err);
+    if (!db)
+        fail_msg("devbroker_new: %s", err);
+    struct config *cfg =
+        kafka_sink_cfg(devbroker_bootstraps(db),
+                       "timeout = 1s\nretry_max = 1h\nbackoff_min = 200ms\nbackoff_max = 400ms\n");
+    struct sinks_opts o = {.drain_ms = 100};
+    sinks_t *s = sinks_new_opts(cfg, &o, err, sizeof err);
+    if (!s)
+        fail_msg("sinks_new_opts: %s", err);
+
+    struct record *a = alert_id("fp-a", "00000000000000aa");
+    assert_int_equal(sinks_submit(s, a), 1);
+    assert_int_equal(sinks_flush(s, 20000), 0); /* connected, the topic's leader known */
+
+    assert_int_equal(devbroker_set_down(db, true), 0);
+    struct record *b = alert_id("fp-b", "00000000000000bb");
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
+    assert_int_equal(sinks_submit(s, b), 1);
+    assert_true(wait_retries(s, 1) >= 1); /* an attempt timed out and was given up */
+    assert_int_equal(devbroker_set_down(db, false), 0);
+    assert_int_equal(sinks_flush(s, 20000), 0); /* a retry delivered it */
+    char *log = testing_capture_end(&cap);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.delivered, 2);
+    assert_int_equal(st.failed, 0);
+    sinks_free(s); /* a copy left in the producer would go out at the latest here */
+
+    char lines[8][64];
+    size_t n = topic_read(devbroker_bootstraps(db), "alerts", lines, 8);
+    for (size_t i = 0; i < n && i < 8; i++)
+        printf("# alerts[%zu] = %s\n", i, lines[i]);
+    /* The warm-up notification is there (twice if its first attempt on a fresh connection
+     * gave up in flight, which is not what this test is about); the one of the outage once. */
+    assert_in_range(copies(lines, n, "00000000000000aa/firing"), 1, 2);
+    assert_int_equal(copies(lines, n, "00000000000000bb/firing"), 1);
+    assert_string_equal(lines[n - 1], "00000000000000bb/firing");
+    assert_non_null(strstr(log, "the message was not sent; taken back"));
+    free(log);
+    record_free(a);
+    record_free(b);
+    config_free(cfg);
+    devbroker_free(db);
+}
+
+/* A report that comes after its attempt was given up (the message was in flight: the broker
+ * answers 1.2 s late, the sink waits 1 s) decides no other attempt: it is remembered, and as
+ * it says the notification was written, the retry (after at least 1 s) does not send it
+ * again. The topic holds it once and the sink counts it delivered once (sent again, the
+ * retry was a second copy). */
+static void test_kafka_late_report(void **state)
+{
+    (void)state;
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!mrk)
+        fail_msg("rd_kafka_new: %s", err);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "alerts", 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    char *boot = xstrdup(rd_kafka_mock_cluster_bootstraps(mc));
+    struct config *cfg =
+        kafka_sink_cfg(boot, "timeout = 1s\nretry_max = 1h\nbackoff_min = 2s\nbackoff_max = 2s\n");
+    struct sinks_opts o = {.drain_ms = 100};
+    sinks_t *s = sinks_new_opts(cfg, &o, err, sizeof err);
+    if (!s)
+        fail_msg("sinks_new_opts: %s", err);
+    struct record *a = alert_id("fp-a", "00000000000000aa");
+    assert_int_equal(sinks_submit(s, a), 1);
+    assert_int_equal(sinks_flush(s, 20000), 0); /* connected, producer id and leader known */
+
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 1200), RD_KAFKA_RESP_ERR_NO_ERROR);
+    struct record *b = alert_id("fp-b", "00000000000000bb");
+    uint64_t retries = stat0(s).retries;
+    struct testing_capture cap;
+    testing_capture_begin(&cap);
+    log_set_level(LOG_LEVEL_INFO);
+    assert_int_equal(sinks_submit(s, b), 1);
+    int rc = sinks_flush(s, 20000);
+    log_set_level(LOG_LEVEL_ERR);
+    char *log = testing_capture_end(&cap);
+    assert_int_equal(rc, 0);
+    struct sinks_stat st = stat0(s);
+    assert_int_equal(st.retries - retries, 1); /* the first attempt gave up in flight */
+    assert_int_equal(st.delivered, 2);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    sinks_free(s);
+
+    char lines[8][64];
+    size_t n = topic_read(boot, "alerts", lines, 8);
+    for (size_t i = 0; i < n && i < 8; i++)
+        printf("# alerts[%zu] = %s\n", i, lines[i]);
+    assert_in_range(copies(lines, n, "00000000000000aa/firing"), 1, 2); /* as above */
+    assert_int_equal(copies(lines, n, "00000000000000bb/firing"), 1);
+    assert_non_null(strstr(log, "the message is in flight"));
+    assert_non_null(strstr(log, "notification 00000000000000bb given up in flight was delivered"));
+    free(log);
+    record_free(a);
+    record_free(b);
+    config_free(cfg);
+    free(boot);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mrk);
+}
+
 /* backoff_min and backoff_max of a sink govern its retry delays: against a port that refuses
  * at once, the failures come backoff_min (jittered into its second half) apart at first, then
  * double, and never grow past backoff_max. Bounds are generous: this checks which delays
@@ -920,6 +1138,8 @@ int main(void)
         cmocka_unit_test(test_spool_full_holds),
         cmocka_unit_test(test_configured_timeout),
         cmocka_unit_test(test_kafka_configured_timeout),
+        cmocka_unit_test(test_kafka_timeout_no_duplicate),
+        cmocka_unit_test(test_kafka_late_report),
         cmocka_unit_test(test_configured_backoff),
     };
     return cmocka_run_group_tests(tests, testing_tmpdir_setup, testing_tmpdir_teardown);
