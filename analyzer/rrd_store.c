@@ -41,6 +41,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -581,7 +582,17 @@ static int daemon_connect(rrd_store_t *st)
         if (fd < 0)
             goto fail_msg;
     }
-    st->fd = fd; /* non-blocking: every wait goes through daemon_wait() */
+    /* Blocking from here, each send and recv waiting at most one slice: an answer that comes
+     * within it costs one system call; longer waits go on in daemon_wait(). */
+    struct timeval tv = {.tv_sec = 0, .tv_usec = RRD_STORE_WAIT_SLICE_MS * 1000};
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    st->fd = fd;
     st->rlen = 0;
     return 0;
 
