@@ -996,7 +996,13 @@ static void test_kafka_timeout_no_duplicate(void **state)
     assert_in_range(copies(lines, n, "00000000000000aa/firing"), 1, 2);
     assert_int_equal(copies(lines, n, "00000000000000bb/firing"), 1);
     assert_string_equal(lines[n - 1], "00000000000000bb/firing");
-    assert_non_null(strstr(log, "the message was not sent; taken back"));
+    /* Usually the down broker kept the message in the producer's queue and it was taken
+     * back; on a loaded machine it can have been sent before the connection noticed, and
+     * then the remembered attempt's late report kept the retry from writing it again. Either
+     * way the topic holds it once (above). */
+    bool taken_back = strstr(log, "the message was not sent; taken back") != NULL;
+    printf("# given-up attempt: %s\n", taken_back ? "taken back" : "in flight");
+    assert_true(taken_back || strstr(log, "the message is in flight") != NULL);
     free(log);
     record_free(a);
     record_free(b);
