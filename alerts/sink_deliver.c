@@ -329,7 +329,7 @@ static int kafka_wait(struct sink_conn *c, const char *id, char *err, size_t err
     }
     if (!c->delivery_done) {
         /* Given up: a message not sent yet must not go out later next to the retry. */
-        kafka_producer_purge_queued(c->producer, NULL);
+        kafka_producer_purge_queued(c->producer);
         if (!c->delivery_done) {
             late_add(c, id);
             snprintf(err, errlen,

@@ -337,7 +337,7 @@ int kafka_producer_flush(kafka_producer_t *p, int timeout_ms, size_t *outstandin
     return left > 0 ? -ETIMEDOUT : 0;
 }
 
-int kafka_producer_purge_queued(kafka_producer_t *p, size_t *inflight)
+int kafka_producer_purge_queued(kafka_producer_t *p)
 {
     rd_kafka_resp_err_t e = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -345,8 +345,6 @@ int kafka_producer_purge_queued(kafka_producer_t *p, size_t *inflight)
     /* A blocking purge has queued the purged messages' reports when it returns. */
     while (rd_kafka_poll(p->rk, 0) > 0)
         ;
-    if (inflight)
-        *inflight = kafka_producer_outstanding(p);
     return e != RD_KAFKA_RESP_ERR_NO_ERROR || p->health.fatal ? -EIO : 0;
 }
 
@@ -563,23 +561,6 @@ int kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t 
     if (c->poll_complain.failing)
         log_relief(&c->poll_complain, LOG_MODULE, "%s: consuming again", rd_kafka_name(c->rk));
     *out = rkm;
-    return 0;
-}
-
-int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partition,
-                          int64_t next_offset, bool sync)
-{
-    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offsets, topic, partition)->offset = next_offset;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, offsets, sync ? 0 : 1);
-    if (!e && sync && offsets->elems[0].err)
-        e = offsets->elems[0].err;
-    rd_kafka_topic_partition_list_destroy(offsets);
-    if (e) {
-        LOG_ERR("%s: commit %s [%d] offset %lld: %s", rd_kafka_name(c->rk), topic, (int)partition,
-                (long long)next_offset, rd_kafka_err2str(e));
-        return -EIO;
-    }
     return 0;
 }
 

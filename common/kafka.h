@@ -86,10 +86,9 @@ int kafka_producer_flush(kafka_producer_t *p, int timeout_ms, size_t *outstandin
  * message alone, so a caller that wants one message gone keeps no other queued) and serves
  * their delivery callbacks (err -ECANCELED) before it returns. Messages already sent (in
  * flight) cannot be recalled: their callbacks follow later, and the broker may have written
- * them. Stores the number of messages still outstanding (in flight) in *inflight (if not
- * NULL). Returns 0, or -EIO when librdkafka refused or after a fatal error. The producer's
- * thread. */
-int kafka_producer_purge_queued(kafka_producer_t *p, size_t *inflight);
+ * them (kafka_producer_outstanding() counts them). Returns 0, or -EIO when librdkafka refused
+ * or after a fatal error. The producer's thread. */
+int kafka_producer_purge_queued(kafka_producer_t *p);
 
 /* Messages queued but not yet reported. */
 size_t kafka_producer_outstanding(const kafka_producer_t *p);
@@ -145,12 +144,6 @@ kafka_consumer_t *kafka_consumer_new(const struct config_kv *props, size_t n,
  * partition EOF and transient errors, which are logged rate-limited), or -EIO after a
  * fatal error (see kafka_consumer_fatal). */
 int kafka_consumer_poll(kafka_consumer_t *c, int timeout_ms, rd_kafka_message_t **rkm);
-
-/* Commits `next_offset` (the offset of the next message to read, i.e. last processed + 1)
- * for topic/partition. `sync` waits for the broker's answer; otherwise failures are
- * logged when they come back. Returns 0 or -EIO (logged). */
-int kafka_consumer_commit(kafka_consumer_t *c, const char *topic, int32_t partition,
-                          int64_t next_offset, bool sync);
 
 /* One partition's offset for kafka_consumer_commit_offsets(). */
 struct kafka_commit {

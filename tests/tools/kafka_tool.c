@@ -259,9 +259,14 @@ static int run_consume(struct tool_opts *o)
         got++;
     }
     fflush(stdout);
+    struct kafka_commit *offs = xcalloc(st.cap + 1, sizeof *offs);
+    size_t n = 0;
     for (size_t i = 0; i < st.cap; i++)
-        if (st.next[i] >= 0 && kafka_consumer_commit(c, o->topic, (int32_t)i, st.next[i], true))
-            status = 1;
+        if (st.next[i] >= 0)
+            offs[n++] = (struct kafka_commit){o->topic, (int32_t)i, st.next[i], 0};
+    if (kafka_consumer_commit_offsets(c, offs, n) < 0)
+        status = 1;
+    free(offs);
     kafka_consumer_free(c);
     free(st.next);
     if (got < o->count) {
